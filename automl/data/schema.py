@@ -1,0 +1,199 @@
+"""Turn user input into a DataFrame, infer each column's role and the task, and check input at predict time."""
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROLES = ("numeric", "boolean", "categorical", "datetime", "text", "id")
+_ID_NAME = re.compile(r"(^|[_\W])(id|uuid|key)$|^id[_\W]", re.IGNORECASE)
+_DATE_HINT = re.compile(r"\d{1,4}[-/:.]\d{1,2}")
+# An integer target with at most this many distinct values is read as classes (cmc's 1/2/3),
+# more as a quantity (wine quality 3..9, abalone's rings). Override with task=.
+MAX_INTEGER_CLASSES = 5
+
+
+@dataclass
+class Column:
+    """What the engine knows of one input column."""
+
+    name: str
+    role: str
+    dtype: str
+    coerced_from: str | None = None
+
+
+@dataclass
+class Schema:
+    """The columns a fitted model expects, in order, with their roles.
+
+    ``dropped`` maps a column left out of modelling to the reason (it is still expected at predict time).
+    """
+
+    columns: list[Column]
+    dropped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def by_role(self, *roles: str) -> list[str]:
+        """Modelled columns having one of ``roles``, in input order."""
+        return [c.name for c in self.columns if c.role in roles and c.name not in self.dropped]
+
+    def role_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for c in self.columns:
+            if c.name not in self.dropped:
+                counts[c.role] = counts.get(c.role, 0) + 1
+        return counts
+
+
+def to_frame(X: Any) -> pd.DataFrame:
+    """Return ``X`` as a DataFrame with string column names (``x0, x1, ...`` for arrays).
+
+    Raises
+    ------
+    TypeError
+        For sparse matrices, complex numbers or cells that are not scalars.
+    ValueError
+        For input that is not two-dimensional.
+    """
+    if hasattr(X, "to_pandas") and not isinstance(X, pd.DataFrame):  # polars, pyarrow
+        X = X.to_pandas()
+    if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
+        raise TypeError("sparse input is not supported: pass a dense array or a DataFrame (X.toarray()).")
+    if isinstance(X, pd.DataFrame):
+        frame = X.copy()
+        frame.columns = [str(c) for c in frame.columns]
+    else:
+        arr = np.asarray(X) if not isinstance(X, np.ndarray) else X
+        if arr.ndim != 2:
+            raise ValueError(f"Expected a 2D array (rows x columns), got {arr.ndim}D input with shape {arr.shape}. "
+                             "Reshape your data: array.reshape(-1, 1) for a single feature, "
+                             "array.reshape(1, -1) for a single sample.")
+        frame = pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+    if frame.columns.duplicated().any():
+        dup = frame.columns[frame.columns.duplicated()].tolist()
+        raise ValueError(f"column names must be unique; repeated: {dup}. Rename them before fitting.")
+    for name in frame.columns:
+        col = frame[name]
+        if pd.api.types.is_complex_dtype(col.dtype):
+            raise TypeError(f"column {name!r} holds complex numbers, which are not supported: "
+                            "split it into real and imaginary parts.")
+        if col.dtype == object:
+            _check_scalar_cells(name, col)
+    return frame
+
+
+def _check_scalar_cells(name: str, col: pd.Series) -> None:
+    bad = col.map(lambda v: not (v is None or isinstance(v, (str, bytes, int, float, bool, np.generic,
+                                                               pd.Timestamp)) or v is pd.NA))
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        value = col.iloc[row]
+        if isinstance(value, complex):
+            raise TypeError(f"column {name!r} holds complex numbers (row {row}), which are not supported.")
+        raise TypeError(f"column {name!r} holds a {type(value).__name__} at row {row}: the argument must be a "
+                        "string or a number in every cell. Flatten or drop that column.")
+
+
+def infer_schema(frame: pd.DataFrame) -> tuple[Schema, pd.DataFrame]:
+    """Infer every column's role; return the schema and the frame with numeric strings coerced.
+
+    Columns with no information (all missing, constant) and identifier-like columns are recorded in
+    ``Schema.dropped`` with the reason; they are not modelled.
+    """
+    columns, frame = [], frame.copy()
+    dropped: dict[str, str] = {}
+    for name in frame.columns:
+        col = frame[name]
+        role, coerced = _infer_role(name, col)
+        if coerced is not None:
+            frame[name] = coerced
+        columns.append(Column(name=name, role=role, dtype=str(col.dtype),
+                              coerced_from=str(col.dtype) if coerced is not None else None))
+        reason = _uninformative(frame[name], role)
+        if reason:
+            dropped[name] = reason
+    return Schema(columns=columns, dropped=dropped), frame
+
+
+def _uninformative(col: pd.Series, role: str) -> str | None:
+    if col.isna().all():
+        return "all values missing"
+    if col.nunique(dropna=False) <= 1:
+        return f"constant (every value is {col.dropna().iloc[0]!r})"
+    if role == "id":
+        return "identifier-like (a distinct value on every row)"
+    return None
+
+
+def _infer_role(name: str, col: pd.Series) -> tuple[str, pd.Series | None]:
+    dtype = col.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "boolean", None
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "datetime", None
+    if isinstance(dtype, pd.CategoricalDtype):
+        return "categorical", None
+    if pd.api.types.is_numeric_dtype(dtype):
+        return ("id" if _looks_like_integer_id(name, col) else "numeric"), None
+    values = col.dropna()
+    if values.empty:
+        return "categorical", None
+    if values.map(lambda v: isinstance(v, (bool, np.bool_))).all():
+        return "boolean", col.astype("boolean")
+    numeric = pd.to_numeric(values, errors="coerce")
+    if numeric.notna().all():
+        coerced = pd.to_numeric(col, errors="coerce")
+        return ("id" if _looks_like_integer_id(name, coerced) else "numeric"), coerced
+    as_text = values.astype(str)
+    if _looks_like_dates(as_text):
+        return "datetime", pd.to_datetime(col.astype("string"), errors="coerce", format="mixed")
+    unique_ratio = values.nunique() / len(values)
+    words = as_text.str.count(r"\s+") + 1
+    if unique_ratio > 0.5 and words.mean() >= 3:
+        return "text", None
+    if unique_ratio == 1.0 and len(values) >= 20:
+        return "id", None
+    return "categorical", None
+
+
+def _looks_like_integer_id(name: str, col: pd.Series) -> bool:
+    values = col.dropna()
+    if len(values) < 20 or values.nunique() != len(col):
+        return False
+    if not (pd.api.types.is_integer_dtype(values.dtype) or bool(np.all(np.mod(values, 1) == 0))):
+        return False
+    step = np.diff(np.sort(values.to_numpy(dtype=float)))
+    return bool(_ID_NAME.search(name)) or bool(np.all(step == 1))
+
+
+def _looks_like_dates(values: pd.Series) -> bool:
+    sample = values.iloc[:200]
+    if not sample.str.contains(_DATE_HINT).mean() > 0.9:
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+    return bool(parsed.notna().mean() > 0.95)
+
+
+def infer_task(y: pd.Series) -> str:
+    """``"binary"``, ``"multiclass"`` or ``"regression"`` from the target's values.
+
+    Strings, booleans and categories are classes; numbers are a quantity unless they are whole numbers
+    with at most ``MAX_INTEGER_CLASSES`` distinct values.
+    """
+    values = y.dropna()
+    n_unique = values.nunique()
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        integral = bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
+        if not integral or n_unique > MAX_INTEGER_CLASSES:
+            return "regression"
+    return "binary" if n_unique <= 2 else "multiclass"

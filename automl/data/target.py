@@ -1,0 +1,120 @@
+"""Check the target and sample weights, and split the rows for validation."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+
+# Automatic validation: k-fold on small data, holdout on large data (cost grows with rows x folds).
+FOLDS_SMALL, FOLDS_MEDIUM = 5, 3
+ROWS_SMALL, ROWS_MEDIUM = 5_000, 20_000
+HOLDOUT_FRACTION = 0.2
+
+
+def prepare_target(y: Any, n_rows: int) -> pd.Series:
+    """``y`` as a Series with a clean index; raises on length mismatch and missing or infinite values."""
+    if isinstance(y, pd.DataFrame):
+        if y.shape[1] != 1:
+            raise ValueError(f"y must be one column, got a DataFrame with {y.shape[1]} columns")
+        y = y.iloc[:, 0]
+    values = np.asarray(y)
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values.ravel()
+    if values.ndim != 1:
+        raise ValueError(f"y must be one-dimensional, got shape {values.shape}; multi-output is not supported")
+    if len(values) != n_rows:
+        raise ValueError(f"X has {n_rows} rows but y has {len(values)}: they must describe the same rows")
+    series = pd.Series(values, name=getattr(y, "name", None))
+    missing = series.isna()
+    if missing.all():
+        raise ValueError("y has no values: every target is missing")
+    if missing.any():
+        rows = np.flatnonzero(missing.to_numpy())
+        raise ValueError(f"y is missing on {len(rows)} rows (first: {rows[:5].tolist()}); drop those rows from "
+                         "X and y, or fill the target, before fitting")
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        bad = ~np.isfinite(series.to_numpy(dtype=float))
+        if bad.any():
+            raise ValueError(f"y holds infinite values on {int(bad.sum())} rows (first: "
+                             f"{np.flatnonzero(bad)[:5].tolist()}); remove or replace them")
+    return series
+
+
+def prepare_classes(y: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Labels as an array and the sorted classes; raises on one class or mixed label types."""
+    values = y.to_numpy()
+    if values.dtype == object:
+        kinds = {type(v).__name__ for v in values}
+        if len(kinds) > 1 and not kinds <= {"int", "float", "bool"}:
+            raise TypeError(f"y mixes label types {sorted(kinds)}; convert the labels to one type "
+                            "(e.g. y.astype(str))")
+    classes = np.unique(values)
+    if len(classes) < 2:
+        raise ValueError(f"y has only 1 class ({classes[0]!r}); a classifier needs at least two classes")
+    return values, classes
+
+
+def prepare_sample_weight(sample_weight: Any, n_rows: int) -> np.ndarray | None:
+    """Weights as a float array; raises on a wrong length or negative, missing or all-zero weights."""
+    if sample_weight is None:
+        return None
+    weights = np.asarray(sample_weight, dtype=float).ravel()
+    if len(weights) != n_rows:
+        raise ValueError(f"sample_weight has {len(weights)} values for {n_rows} rows")
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise ValueError("sample_weight must be finite and non-negative")
+    if weights.sum() <= 0:
+        raise ValueError("sample_weight sums to zero: at least one row must have a positive weight")
+    return weights
+
+
+def make_folds(cv: Any, y: np.ndarray, classification: bool, seed: int,
+               time_budget: float | None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Train / validation row indices.
+
+    Parameters
+    ----------
+    cv : None, int, float, "holdout" or a scikit-learn splitter
+        ``None`` chooses from the data size (5-fold up to 5,000 rows, 3-fold up to 20,000, else a 20%
+        holdout; at most 3 folds under a 20 s budget); an int is k-fold (stratified for classification),
+        a float in (0, 1) a holdout of that fraction.
+    """
+    n = len(y)
+    if n < 2:
+        raise ValueError(f"fit needs at least 2 rows, got n_samples = {n}")
+    if hasattr(cv, "split"):
+        return [(np.asarray(t), np.asarray(v)) for t, v in cv.split(np.zeros((n, 1)), y)]
+    if cv is None:
+        cv = FOLDS_SMALL if n <= ROWS_SMALL else FOLDS_MEDIUM if n <= ROWS_MEDIUM else HOLDOUT_FRACTION
+        if isinstance(cv, int) and time_budget is not None and time_budget < 20:
+            cv = min(cv, FOLDS_MEDIUM)
+    if cv == "holdout":
+        cv = HOLDOUT_FRACTION
+    if isinstance(cv, float):
+        if not 0.0 < cv < 1.0:
+            raise ValueError(f"a holdout cv must be a fraction in (0, 1), got {cv}")
+        return [_holdout(y, cv, classification, seed)]
+    if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
+        if cv < 2:
+            raise ValueError(f"cv must be at least 2 folds, got {cv}")
+        k = min(int(cv), n)
+        stratify = classification and np.min(np.unique(y, return_counts=True)[1]) >= k
+        splitter = (StratifiedKFold if stratify else KFold)(n_splits=k, shuffle=True, random_state=seed)
+        return [(t, v) for t, v in splitter.split(np.zeros((n, 1)), y)]
+    raise ValueError(f"cv must be None, an int, a fraction, 'holdout' or a splitter, got {cv!r}")
+
+
+def _holdout(y: np.ndarray, fraction: float, classification: bool, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    index = np.arange(len(y))
+    stratify = None
+    if classification:
+        counts = np.unique(y, return_counts=True)[1]
+        if counts.min() >= 2:
+            stratify = y
+    try:
+        train, valid = train_test_split(index, test_size=fraction, random_state=seed, stratify=stratify)
+    except ValueError:  # too few rows per class for the fraction
+        train, valid = train_test_split(index, test_size=fraction, random_state=seed)
+    return np.sort(train), np.sort(valid)

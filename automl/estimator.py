@@ -1,0 +1,338 @@
+"""The scikit-learn estimators: parameters in, a searched and fitted pipeline out."""
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from automl._resources import resolve_n_jobs
+from automl.data.schema import Schema, infer_schema, infer_task, to_frame
+from automl.data.target import make_folds, prepare_classes, prepare_sample_weight, prepare_target
+from automl.metrics import TASKS, get_metric
+from automl.models.registry import get_families
+from automl.search.budget import Deadline
+from automl.search.controller import SearchController, SearchSettings
+from automl.search.strategies import SEARCHES
+from automl.search.worker import TrialData
+
+log = logging.getLogger("automl")
+# Classes whose smallest is below this share of the largest count as imbalanced: the portfolio then
+# also tries class weighting.
+IMBALANCE_RATIO = 0.2
+
+
+class AutoML(BaseEstimator):
+    """Automated machine learning under a hard time budget; the task is inferred from ``y``.
+
+    ``fit`` cleans the data, evaluates every model family with its default hyperparameters (cheapest
+    first), tunes them with an Optuna search until the deadline, and refits the best configuration on
+    all the data, all within ``time_budget`` seconds.
+
+    Parameters
+    ----------
+    time_budget : float or None, default=60
+        Seconds for the whole ``fit``, refit included. ``None`` needs ``max_trials``.
+    task : {"binary", "multiclass", "regression"} or None, default=None
+        Inferred from ``y`` when ``None``.
+    metric : str, callable or None, default=None
+        ROC AUC (binary), log loss (multiclass) or RMSE (regression) when ``None``; any name from
+        :func:`automl.metrics.builtin_metric_names`, a scikit-learn scorer name, or a scorer callable.
+    cv : None, int, float, "holdout" or splitter, default=None
+        Validation: chosen from data size when ``None`` (see :func:`automl.data.target.make_folds`).
+    search : {"bayes", "random", "grid", "defaults"}, default="bayes"
+        After the default portfolio: TPE, random or grid search, or stop ("defaults").
+    families : list of str or ModelFamily, or None
+        Model families to search (``configs/families.yaml``); all when ``None``.
+    max_trials : int or None, default=None
+        Stop after this many trials (with a fixed ``random_state`` the result is reproducible).
+    class_weight : {"search", "balanced"} or None, default="search"
+        "search" lets the search choose class weighting (and tries it early when classes are imbalanced).
+    n_jobs : int or None, default=None
+        Cores to use; ``None`` means every core this process may use (affinity and cgroup limits).
+    random_state : int or None, default=None
+        One seed for the splits, the sampler and every model.
+    storage : str or None, default=None
+        Optuna storage URL (``sqlite:///file.db``, ``postgresql://...``); in memory when ``None``.
+    study_name : str or None, default=None
+        Study to create or resume in ``storage``.
+    verbose : int, default=0
+        1 prints a line per trial.
+
+    Attributes
+    ----------
+    leaderboard_ : pandas.DataFrame
+        One row per trial, best first.
+    best_pipeline_ : sklearn.pipeline.Pipeline
+        The refitted winner: takes raw frames like ``X``, predicts the user's labels.
+    study_ : optuna.Study
+        The search record (not kept when the estimator is pickled).
+    task_, metric_, best_score_, classes_, schema_, cleaning_, n_features_in_, feature_names_in_
+    """
+
+    _parameter_constraints: dict = {
+        "time_budget": [Interval(Real, 0, None, closed="neither"), None],
+        "task": [StrOptions(set(TASKS)), None],
+        "metric": [str, callable, None],
+        "cv": ["cv_object", Interval(Real, 0, 1, closed="neither"), StrOptions({"holdout"}), None],
+        "search": [StrOptions(set(SEARCHES))],
+        "families": [list, tuple, None],
+        "max_trials": [Interval(Integral, 1, None, closed="left"), None],
+        "class_weight": [StrOptions({"search", "balanced"}), None],
+        "n_jobs": [Integral, None],
+        "random_state": [Interval(Integral, 0, 2**32 - 1, closed="both"), None],
+        "storage": [str, None],
+        "study_name": [str, None],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, time_budget: float | None = 60, task: str | None = None, metric: Any = None,
+                 cv: Any = None, search: str = "bayes", families: Any = None, max_trials: int | None = None,
+                 class_weight: str | None = "search", n_jobs: int | None = None,
+                 random_state: int | None = None, storage: str | None = None, study_name: str | None = None,
+                 verbose: int = 0):
+        self.time_budget = time_budget
+        self.task = task
+        self.metric = metric
+        self.cv = cv
+        self.search = search
+        self.families = families
+        self.max_trials = max_trials
+        self.class_weight = class_weight
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.storage = storage
+        self.study_name = study_name
+        self.verbose = verbose
+
+    # -- fit ---------------------------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "AutoML":
+        """Search for the best pipeline within ``time_budget`` and refit it on all of ``X, y``.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Missing values are allowed; infinite values are not.
+        y : array-like of shape (n_samples,)
+            Labels (any type) or values.
+        sample_weight : array-like of shape (n_samples,), optional
+            Row weights, used by every family's fit and by the metric.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError, TypeError
+            For invalid data: the message names the column or rows and the remedy.
+        """
+        self._validate_params()
+        if self.time_budget is None and self.max_trials is None:
+            raise ValueError("give a time_budget (seconds) or max_trials, otherwise the search never ends")
+        deadline = Deadline(self.time_budget)
+        frame = to_frame(X)
+        validate_data(self, X, skip_check_array=True, reset=True)
+        if len(frame) == 1:
+            raise ValueError("fit needs at least 2 rows, got n_samples = 1")
+        if len(frame) == 0 or frame.shape[1] == 0:
+            raise ValueError(f"X is empty ({frame.shape[0]} rows, {frame.shape[1]} columns); pass data to fit")
+        target = prepare_target(y, len(frame))
+        weights = prepare_sample_weight(sample_weight, len(frame))
+        self.task_ = self._resolve_task(target)
+        classification = self.task_ != "regression"
+        if classification:
+            labels, self.classes_ = prepare_classes(target)
+        else:
+            labels, self.classes_ = _numeric_target(target), None
+        self.schema_, frame = self._clean(frame)
+        self.metric_ = get_metric(self.metric, self.task_)
+        seed = int(np.random.RandomState(self.random_state).randint(0, 2**31 - 1)) \
+            if self.random_state is None else int(self.random_state)
+        families = self._usable_families(weights)
+        folds = make_folds(self.cv, labels, classification, seed, self.time_budget)
+        controller = SearchController(
+            schema=self.schema_, task=self.task_, metric=self.metric_, families=families, folds=folds,
+            classes=self.classes_, deadline=deadline, settings=SearchSettings(
+                search=self.search, max_trials=self.max_trials, n_jobs=resolve_n_jobs(self.n_jobs), seed=seed,
+                class_weight=self.class_weight, imbalanced=classification and _imbalanced(labels),
+                storage=self.storage, study_name=self.study_name),
+            progress=_print_progress if self.verbose else None)
+        outcome = controller.run(TrialData(frame, labels, weights))
+        self.study_ = outcome.study
+        self.leaderboard_ = controller.leaderboard()
+        self._set_best(outcome, frame, labels, weights)
+        self.fit_time_ = deadline.elapsed()
+        self.search_time_, self.refit_time_ = outcome.search_time, outcome.refit_time
+        return self
+
+    def _resolve_task(self, target: pd.Series) -> str:
+        task = self.task or infer_task(target)
+        if task == "regression" and not pd.api.types.is_numeric_dtype(target.dtype):
+            raise ValueError(f"regression needs a numeric target, y has dtype {target.dtype}; "
+                             "use a classifier, or convert y with pd.to_numeric")
+        return task
+
+    def _clean(self, frame: pd.DataFrame) -> tuple[Schema, pd.DataFrame]:
+        schema, frame = infer_schema(frame)
+        _reject_infinite(frame, schema)
+        self.cleaning_ = [{"column": c.name, "action": "coerced", "reason": f"numeric strings ({c.coerced_from})"}
+                          for c in schema.columns if c.coerced_from and c.role == "numeric"]
+        self.cleaning_ += [{"column": name, "action": "dropped", "reason": reason}
+                           for name, reason in schema.dropped.items()]
+        for entry in self.cleaning_:
+            log.info("column %r %s: %s", entry["column"], entry["action"], entry["reason"])
+        if len(schema.dropped) == len(schema.columns):
+            raise ValueError(f"no column is usable: {schema.dropped}. Pass at least one informative feature.")
+        return schema, frame
+
+    def _usable_families(self, weights: np.ndarray | None) -> list:
+        families = get_families(self.families, self.task_)
+        if weights is None:
+            return families
+        unweighted = [f.name for f in families if not f.sample_weight]
+        if unweighted:
+            warnings.warn(f"sample_weight given: families {unweighted} cannot use weights and are left out",
+                          UserWarning, stacklevel=3)
+        usable = [f for f in families if f.sample_weight]
+        if not usable:
+            raise ValueError(f"none of the families {[f.name for f in families]} supports sample_weight")
+        return usable
+
+    def _set_best(self, outcome: Any, frame: pd.DataFrame, labels: np.ndarray, weights: np.ndarray | None) -> None:
+        self.fallback_used_ = outcome.fallback_used
+        if outcome.best_pipeline is None:
+            warnings.warn("no trial finished in time: falling back to a constant predictor. Raise time_budget.",
+                          UserWarning, stacklevel=3)
+            model = DummyRegressor() if self.task_ == "regression" else DummyClassifier(strategy="prior")
+            from sklearn.pipeline import Pipeline
+            from automl.pipeline.transformers import ColumnCaster
+            roles = {c.name: c.role for c in self.schema_.columns if c.name not in self.schema_.dropped}
+            self.best_pipeline_ = Pipeline([("cast", ColumnCaster(roles)), ("model", model)]).fit(
+                frame, labels, model__sample_weight=weights)
+            self.best_trial_, self.best_family_, self.best_params_, self.best_score_ = None, "constant", {}, None
+            return
+        if outcome.fallback_used:
+            warnings.warn("the best configuration could not be refitted in time; using the first finished "
+                          f"model (trial {outcome.best_trial}) instead", UserWarning, stacklevel=3)
+        self.best_pipeline_ = outcome.best_pipeline
+        self.best_trial_ = outcome.best_trial
+        self.best_family_ = outcome.best_config.family.name
+        self.best_params_ = outcome.best_config.describe()
+        self.best_score_ = outcome.study.trials[outcome.best_trial].value
+
+    # -- predict -----------------------------------------------------------------------------------------
+    def _input_frame(self, X: Any) -> pd.DataFrame:
+        check_is_fitted(self, "best_pipeline_")
+        frame = to_frame(X)
+        try:
+            validate_data(self, X, skip_check_array=True, reset=False)
+        except ValueError as exc:
+            expected = list(getattr(self, "feature_names_in_", []))
+            hint = f" Pass the columns seen in fit, in this order: {expected}." if expected else ""
+            raise ValueError(f"{exc}{hint}") from None
+        _reject_infinite(frame, self.schema_)
+        return frame
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predict labels (in the user's label type) or values for ``X``.
+
+        Raises
+        ------
+        ValueError
+            When columns are missing, renamed, reordered or infinite.
+        """
+        return self.best_pipeline_.predict(self._input_frame(X))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities for ``X``, columns in the order of ``classes_``."""
+        if getattr(self, "task_", None) == "regression":
+            raise AttributeError("predict_proba is not available for a regression task")
+        from automl.search.evaluate import align_proba
+
+        frame = self._input_frame(X)
+        return align_proba(self.best_pipeline_.predict_proba(frame), self.best_pipeline_.classes_, self.classes_)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.non_deterministic = self.max_trials is None
+        return tags
+
+    def __getstate__(self) -> dict[str, Any]:
+        # An in-memory Optuna study holds locks and cannot be pickled; the leaderboard keeps its content.
+        state = super().__getstate__()
+        state.pop("study_", None)
+        return state
+
+
+class AutoMLClassifier(ClassifierMixin, AutoML):
+    """:class:`AutoML` for classification (binary or multiclass, from the number of classes)."""
+
+    def _resolve_task(self, target: pd.Series) -> str:
+        if self.task == "regression":
+            raise ValueError("AutoMLClassifier cannot do regression; use AutoMLRegressor")
+        n_classes = target.nunique()
+        return self.task or ("binary" if n_classes <= 2 else "multiclass")
+
+
+class AutoMLRegressor(RegressorMixin, AutoML):
+    """:class:`AutoML` for regression."""
+
+    def _resolve_task(self, target: pd.Series) -> str:
+        if self.task not in (None, "regression"):
+            raise ValueError(f"AutoMLRegressor does regression only, got task={self.task!r}; use AutoMLClassifier")
+        self_task = "regression"
+        if not pd.api.types.is_numeric_dtype(target.dtype) or pd.api.types.is_bool_dtype(target.dtype):
+            try:
+                pd.to_numeric(target)
+            except (ValueError, TypeError):
+                raise ValueError(f"regression needs a numeric target, y has dtype {target.dtype}") from None
+        return self_task
+
+    def predict_proba(self, X: Any) -> np.ndarray:  # pragma: no cover - not a classifier
+        raise AttributeError("predict_proba is not available for a regressor")
+
+
+def _numeric_target(target: pd.Series) -> np.ndarray:
+    return pd.to_numeric(target).to_numpy(dtype=float)
+
+
+def _imbalanced(labels: np.ndarray) -> bool:
+    counts = np.unique(labels, return_counts=True)[1]
+    return bool(counts.min() < IMBALANCE_RATIO * counts.max())
+
+
+def _reject_infinite(frame: pd.DataFrame, schema: Schema) -> None:
+    for name in schema.by_role("numeric"):
+        if name not in frame:
+            continue
+        values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float)
+        bad = np.isinf(values)
+        if bad.any():
+            rows = np.flatnonzero(bad)
+            raise ValueError(f"column {name!r} holds infinite values on {len(rows)} rows (first: "
+                             f"{rows[:5].tolist()}); replace them with NaN (missing) or a finite value")
+
+
+def _print_progress(study: Any, trial: Any) -> None:
+    import sys
+
+    attrs = trial.user_attrs
+    finished = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+    complete = [t.value for t in finished if t.value is not None]
+    best = (max(complete) if study.direction.name == "MAXIMIZE" else min(complete)) if complete else None
+    score = attrs.get("score")
+    shown = f"{score:.5g}" if score is not None else "-"
+    best_shown = f"{best:.5g}" if best is not None else "-"
+    print(f"trial {trial.number:>3} {attrs.get('family', '?'):<24} {attrs.get('status', '?'):<8} "
+          f"score {shown:<10} best {best_shown:<10} {attrs.get('duration', 0):6.2f}s  "
+          f"({len(finished)} done)", file=sys.stderr, flush=True)

@@ -1,0 +1,150 @@
+"""Model families as declarations: read from ``configs/families.yaml``, one :class:`ModelFamily` each."""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sklearn.base import BaseEstimator
+
+KINDS = ("classifier", "regressor")
+
+
+def config_path(name: str) -> Path:
+    """Path of a file in the project's ``configs/`` folder (installed as the ``automl.configs`` package)."""
+    installed = Path(__file__).resolve().parent.parent / "configs" / name
+    if installed.exists():
+        return installed
+    return Path(__file__).resolve().parents[2] / "configs" / name
+
+
+def _per_kind(value: Any, kind: str) -> Any:
+    """A declaration value may be given once, or per kind as ``{classifier: ..., regressor: ...}``."""
+    if isinstance(value, dict) and value and set(value) <= set(KINDS):
+        return value.get(kind)
+    return value
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """One model family: what it is, what it needs, its defaults and its search space.
+
+    Attributes
+    ----------
+    name : str
+        Leaderboard name (``lightgbm``, ``random_forest``, ...).
+    estimators : dict
+        Import path of the estimator per kind (``classifier`` / ``regressor``).
+    cost : float
+        Rough relative fit cost; the default portfolio runs cheapest first.
+    needs : dict
+        Preprocessing: ``impute`` (bool), ``encode`` (``onehot`` / ``ordinal``), ``scale`` (bool).
+    space : dict
+        Hyperparameter declarations for tuning (see ``configs/families.yaml``).
+    """
+
+    name: str
+    estimators: dict[str, str]
+    cost: float
+    needs: dict[str, Any]
+    fixed: Any = field(default_factory=dict)
+    defaults: Any = field(default_factory=dict)
+    space: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seed_param: Any = None
+    threads_param: Any = None
+    sample_weight: bool = True
+    class_weight: Any = False
+
+    def supports(self, task: str) -> bool:
+        """Whether the family has an estimator for ``task``."""
+        return kind_of(task) in self.estimators
+
+    def accepts_class_weight(self, task: str) -> bool:
+        return bool(_per_kind(self.class_weight, kind_of(task)))
+
+    def default_params(self, task: str) -> dict[str, Any]:
+        return dict(_per_kind(self.defaults, kind_of(task)) or {})
+
+    def space_for(self, task: str) -> dict[str, dict[str, Any]]:
+        """The hyperparameter declarations that apply to ``task``."""
+        group = "classification" if kind_of(task) == "classifier" else "regression"
+        return {k: v for k, v in self.space.items() if group in v.get("tasks", [group])}
+
+    def make(self, task: str, params: dict[str, Any], random_state: int | None, n_jobs: int) -> BaseEstimator:
+        """Instantiate the estimator for ``task`` with ``params`` over the fixed ones.
+
+        Raises
+        ------
+        ValueError
+            If the family has no estimator for the task.
+        """
+        kind = kind_of(task)
+        if kind not in self.estimators:
+            raise ValueError(f"model family {self.name!r} has no {kind}")
+        module, _, cls_name = self.estimators[kind].rpartition(".")
+        cls = getattr(importlib.import_module(module), cls_name)
+        kwargs = dict(_per_kind(self.fixed, kind) or {})
+        kwargs.update(params)
+        seed_param, threads_param = _per_kind(self.seed_param, kind), _per_kind(self.threads_param, kind)
+        if seed_param:
+            kwargs[seed_param] = random_state
+        if threads_param:
+            kwargs[threads_param] = n_jobs
+        return cls(**kwargs)
+
+
+def kind_of(task: str) -> str:
+    return "regressor" if task == "regression" else "classifier"
+
+
+@lru_cache(maxsize=None)
+def _load(path: str) -> dict[str, ModelFamily]:
+    raw = yaml.safe_load(Path(path).read_text())
+    families = {}
+    for name, decl in raw.items():
+        estimators = {k: decl[k] for k in KINDS if decl.get(k)}
+        families[name] = ModelFamily(
+            name=name, estimators=estimators, cost=float(decl["cost"]), needs=dict(decl["needs"]),
+            fixed=decl.get("fixed") or {}, defaults=decl.get("defaults") or {}, space=decl.get("space") or {},
+            seed_param=decl.get("seed_param"), threads_param=decl.get("threads_param"),
+            sample_weight=bool(decl.get("sample_weight", True)), class_weight=decl.get("class_weight", False))
+    return families
+
+
+def all_families() -> dict[str, ModelFamily]:
+    """Every declared family by name, in declaration order."""
+    return dict(_load(str(config_path("families.yaml"))))
+
+
+def get_families(names: list[str | ModelFamily] | tuple[str | ModelFamily, ...] | None,
+                 task: str) -> list[ModelFamily]:
+    """The families to search for ``task``, cheapest first.
+
+    Parameters
+    ----------
+    names : list of str or ModelFamily, or None
+        Declared family names, or :class:`ModelFamily` objects of your own; ``None`` for all declared.
+    task : str
+
+    Raises
+    ------
+    ValueError
+        For an unknown family name, or when no named family supports the task.
+    """
+    known = all_families()
+    if names is None:
+        chosen = list(known.values())
+    else:
+        if isinstance(names, (str, ModelFamily)):
+            names = [names]
+        unknown = [n for n in names if isinstance(n, str) and n not in known]
+        if unknown:
+            raise ValueError(f"unknown model families {unknown}; known: {sorted(known)}")
+        chosen = [n if isinstance(n, ModelFamily) else known[n] for n in names]
+    usable = [f for f in chosen if f.supports(task)]
+    if not usable:
+        raise ValueError(f"none of the families {[f.name for f in chosen]} supports a {task} task")
+    return sorted(usable, key=lambda f: f.cost)

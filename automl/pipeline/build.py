@@ -1,0 +1,108 @@
+"""Build a plain scikit-learn Pipeline from a schema and a trial configuration."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+from automl.data.schema import Schema
+from automl.models.registry import ModelFamily
+from automl.pipeline.transformers import ColumnCaster, DatetimeParts, TextFeatures
+
+# One-hot: categories seen fewer than this many times share an "infrequent" column, at most this many
+# columns per feature; keeps linear and kNN models small on high-cardinality columns.
+ONEHOT_MIN_FREQUENCY = 5
+ONEHOT_MAX_CATEGORIES = 32
+TEXT_MAX_FEATURES = 2000
+TEXT_COMPONENTS = 20
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """What one trial fits: a family, its hyperparameters and the options around it."""
+
+    family: ModelFamily
+    params: dict[str, Any] = field(default_factory=dict)
+    class_weight: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """Parameters as shown on the leaderboard."""
+        shown = dict(self.params)
+        if self.class_weight:
+            shown["class_weight"] = self.class_weight
+        return shown
+
+
+def build_preprocessor(schema: Schema, needs: dict[str, Any]) -> ColumnTransformer:
+    """ColumnTransformer for the modelled columns of ``schema`` as a family ``needs`` them."""
+    impute, scale = bool(needs.get("impute")), bool(needs.get("scale"))
+    parts: list[tuple[str, Any, list[str]]] = []
+    numeric = schema.by_role("numeric", "boolean")
+    if numeric:
+        parts.append(("numeric", _numeric_steps(impute, scale), numeric))
+    datetimes = schema.by_role("datetime")
+    if datetimes:
+        parts.append(("datetime", make_pipeline(DatetimeParts(), _numeric_steps(impute, scale)), datetimes))
+    categorical = schema.by_role("categorical")
+    if categorical:
+        parts.append(("categorical", _categorical_steps(needs.get("encode", "ordinal"), impute), categorical))
+    for name in schema.by_role("text"):
+        parts.append((f"text_{name}", TextFeatures(TEXT_MAX_FEATURES, TEXT_COMPONENTS), [name]))
+    return ColumnTransformer(parts, remainder="drop", sparse_threshold=0.0, verbose_feature_names_out=False)
+
+
+def _numeric_steps(impute: bool, scale: bool) -> Any:
+    steps: list[Any] = []
+    if impute:
+        steps.append(SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True))
+    if scale:
+        steps.append(StandardScaler())
+    return make_pipeline(*steps) if steps else "passthrough"
+
+
+def _categorical_steps(encode: str, impute: bool) -> Any:
+    if encode == "onehot":
+        return make_pipeline(
+            SimpleImputer(strategy="constant", fill_value="__missing__"),
+            OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=ONEHOT_MIN_FREQUENCY,
+                          max_categories=ONEHOT_MAX_CATEGORIES, sparse_output=False))
+    # Ordinal codes for trees: unseen categories at predict time map to -1 (or to NaN for models that
+    # route missing values themselves), missing values likewise.
+    missing = -1 if impute else np.nan
+    return OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=missing,
+                          encoded_missing_value=missing, dtype=np.float64)
+
+
+def build_pipeline(schema: Schema, config: TrialConfig, task: str, random_state: int | None,
+                   n_jobs: int) -> Pipeline:
+    """The full pipeline of a trial: cast columns, preprocess, model.
+
+    Parameters
+    ----------
+    schema : Schema
+        Column roles learned from the training data.
+    config : TrialConfig
+        Family, hyperparameters and class weighting.
+    task : str
+        ``binary``, ``multiclass`` or ``regression``.
+    random_state : int or None
+        Seed passed to the model.
+    n_jobs : int
+        Threads the model may use.
+    """
+    params = dict(config.family.default_params(task))
+    params.update(config.params)
+    if config.class_weight and config.family.accepts_class_weight(task):
+        params["class_weight"] = config.class_weight
+    model = config.family.make(task, params, random_state=random_state, n_jobs=n_jobs)
+    roles = {c.name: c.role for c in schema.columns if c.name not in schema.dropped}
+    return Pipeline([
+        ("cast", ColumnCaster(roles)),
+        ("preprocess", build_preprocessor(schema, config.family.needs)),
+        ("model", model),
+    ])

@@ -1,0 +1,131 @@
+"""Small scikit-learn transformers the pipelines are built from."""
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+_DATE_PARTS = ("year", "month", "day", "dayofweek", "hour")
+
+
+class ColumnCaster(TransformerMixin, BaseEstimator):
+    """Select the modelled columns and give each the dtype of its role.
+
+    Numeric columns go through ``pd.to_numeric`` (numeric strings parse, other values become missing),
+    categoricals become strings with missing values kept missing, booleans become 0/1 floats and
+    datetimes are parsed. This runs first in every pipeline, so predict-time input is cast exactly as
+    training input was.
+
+    Parameters
+    ----------
+    roles : dict of str to str
+        Column name to role (``numeric``, ``boolean``, ``categorical``, ``datetime``, ``text``).
+    """
+
+    def __init__(self, roles: dict[str, str] | None = None):
+        self.roles = roles
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> "ColumnCaster":
+        self.columns_ = list((self.roles or {}).keys())
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        check_is_fitted(self, "columns_")
+        roles = self.roles or {}
+        out = {}
+        for name in self.columns_:
+            out[name] = _cast(X[name], roles[name])
+        return pd.DataFrame(out, index=X.index)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return np.asarray(self.columns_, dtype=object)
+
+
+def _cast(col: pd.Series, role: str) -> pd.Series:
+    if role in ("numeric", "boolean"):
+        if pd.api.types.is_bool_dtype(col.dtype):
+            return col.astype("float64")
+        if col.dtype == object and role == "boolean":
+            col = col.map(lambda v: v if v is None or isinstance(v, float) else float(bool(v)))
+        return pd.to_numeric(col, errors="coerce").astype("float64")
+    if role == "datetime":
+        if pd.api.types.is_datetime64_any_dtype(col.dtype):
+            return col
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return pd.to_datetime(col.astype("string"), errors="coerce", format="mixed")
+    # categorical / text: strings, missing stays missing
+    as_str = col.astype("object").where(col.notna(), None)
+    return as_str.map(lambda v: v if v is None else str(v)).astype(object)
+
+
+class DatetimeParts(TransformerMixin, BaseEstimator):
+    """Expand datetime columns into year, month, day, day of week and hour (missing stays NaN)."""
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> "DatetimeParts":
+        self.feature_names_in_ = np.asarray(list(X.columns), dtype=object)
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        check_is_fitted(self, "feature_names_in_")
+        parts = {}
+        for name in self.feature_names_in_:
+            values = pd.to_datetime(X[name], errors="coerce")
+            if getattr(values.dt, "tz", None) is not None:
+                values = values.dt.tz_convert(None)
+            for part in _DATE_PARTS:
+                parts[f"{name}__{part}"] = getattr(values.dt, part).astype("float64")
+        return pd.DataFrame(parts, index=X.index)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return np.asarray([f"{n}__{p}" for n in self.feature_names_in_ for p in _DATE_PARTS], dtype=object)
+
+
+class TextFeatures(TransformerMixin, BaseEstimator):
+    """Dense features of one free-text column: TF-IDF, reduced by truncated SVD when it is wide.
+
+    Parameters
+    ----------
+    max_features : int
+        Vocabulary size of the TF-IDF.
+    n_components : int
+        Output width when the vocabulary is wider than this; otherwise the TF-IDF itself is returned.
+    """
+
+    def __init__(self, max_features: int = 2000, n_components: int = 20):
+        self.max_features = max_features
+        self.n_components = n_components
+
+    def fit(self, X: Any, y: Any = None) -> "TextFeatures":
+        from sklearn.decomposition import TruncatedSVD
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self.vectorizer_ = TfidfVectorizer(max_features=self.max_features, sublinear_tf=True,
+                                           token_pattern=r"(?u)\b\w+\b")
+        try:
+            tfidf = self.vectorizer_.fit_transform(_texts(X))
+        except ValueError:  # empty vocabulary: every value blank
+            self.vectorizer_ = None
+            self.svd_ = None
+            return self
+        width = tfidf.shape[1]
+        self.svd_ = (TruncatedSVD(n_components=self.n_components, random_state=0).fit(tfidf)
+                     if width > self.n_components else None)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "svd_")
+        texts = _texts(X)
+        if self.vectorizer_ is None:
+            return np.zeros((len(texts), 1))
+        tfidf = self.vectorizer_.transform(texts)
+        return self.svd_.transform(tfidf) if self.svd_ is not None else tfidf.toarray()
+
+
+def _texts(X: Any) -> np.ndarray:
+    frame = pd.DataFrame(X)
+    return frame.iloc[:, 0].fillna("").astype(str).to_numpy()

@@ -1,0 +1,267 @@
+"""The search controller: one loop under one deadline, the Optuna study as the record."""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import optuna
+
+from automl.data.schema import Schema
+from automl.metrics import Metric
+from automl.models.registry import ModelFamily
+from automl.pipeline.build import TrialConfig
+from automl.search.budget import Deadline
+from automl.search.evaluate import TrialResult, TrialTask
+from automl.search.leaderboard import build_leaderboard, params_json
+from automl.search.space import suggest_config
+from automl.search.strategies import initial_points, make_pruner, make_sampler
+from automl.search.worker import TrialData, TrialProcess
+
+log = logging.getLogger("automl")
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+# Seconds kept free at the end of fit for building the leaderboard and returning.
+END_MARGIN = 0.3
+# A trial is not started with less than this many seconds before its deadline.
+MIN_TRIAL_SECONDS = 0.5
+# Process start and model transfer added to every refit estimate.
+REFIT_OVERHEAD = 0.5
+
+
+@dataclass
+class SearchSettings:
+    """How the controller searches (from the estimator's parameters)."""
+
+    search: str = "bayes"
+    max_trials: int | None = None
+    n_jobs: int = 1
+    seed: int = 0
+    class_weight: str | None = None
+    imbalanced: bool = False
+    storage: Any = None
+    study_name: str | None = None
+
+
+@dataclass
+class SearchOutcome:
+    """What the search leaves behind."""
+
+    study: optuna.Study
+    best_trial: int | None
+    best_config: TrialConfig | None
+    best_pipeline: Any
+    fallback_used: bool
+    results: dict[int, TrialResult] = field(default_factory=dict)
+    search_time: float = 0.0
+    refit_time: float = 0.0
+
+
+class SearchController:
+    """Evaluate configurations until the deadline, then refit the best on all the data.
+
+    Parameters
+    ----------
+    schema, task, metric, families, folds, classes
+        The problem: see :class:`automl.search.evaluate.TrialTask`.
+    deadline : Deadline
+        The whole fit's deadline; the refit must finish before it too.
+    settings : SearchSettings
+    progress : callable, optional
+        Called with ``(study, frozen_trial)`` after every trial.
+    """
+
+    def __init__(self, *, schema: Schema, task: str, metric: Metric, families: list[ModelFamily],
+                 folds: list[tuple[np.ndarray, np.ndarray]], classes: np.ndarray | None, deadline: Deadline,
+                 settings: SearchSettings, progress: Callable[[optuna.Study, Any], None] | None = None):
+        self.schema, self.task, self.metric = schema, task, metric
+        self.families, self.folds, self.classes = families, folds, classes
+        self.deadline, self.settings, self.progress = deadline, settings, progress
+        self.runner = TrialProcess()
+        self.results: dict[int, TrialResult] = {}
+        self.fallback: tuple[int, Any] | None = None
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.n_rows = int(sum(len(v) for _, v in folds)) if folds else 0
+
+    # -- the study -------------------------------------------------------------------------------------
+    def open_study(self) -> optuna.Study:
+        """Create (or, with a storage, load) the study and enqueue the portfolio not yet evaluated."""
+        s = self.settings
+        study = optuna.create_study(
+            storage=s.storage, study_name=s.study_name, load_if_exists=s.study_name is not None,
+            direction=self.metric.direction, sampler=make_sampler(s.search, s.seed),
+            pruner=make_pruner(len(self.folds)))
+        done = {params_json(t.params) for t in study.get_trials(deepcopy=False)
+                if t.user_attrs.get("source") == "enqueued"}
+        for point in initial_points(s.search, self.families, self.task,
+                                    "balanced" if s.imbalanced and s.class_weight else None):
+            if params_json(point) not in done:
+                study.enqueue_trial(point, user_attrs={"source": "enqueued", "fixed": sorted(point)},
+                                    skip_if_exists=True)
+        return study
+
+    # -- the loop --------------------------------------------------------------------------------------
+    def search(self, study: optuna.Study, data: TrialData) -> None:
+        """Run trials until the deadline, ``max_trials`` or the end of the enqueued points."""
+        skipped_in_a_row = 0
+        while self._may_start(study):
+            trial = study.ask()
+            fixed = trial.user_attrs.get("fixed")
+            if self.settings.search in ("defaults", "grid") and fixed is None:
+                # another worker took the last enqueued point: nothing is left to evaluate
+                trial.set_user_attr("status", "skipped")
+                trial.set_user_attr("error", "no enqueued configuration left")
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                break
+            config = suggest_config(trial, self.families, self.task, self.settings.class_weight, fixed)
+            estimate = self._estimate_trial(study, config.family.name)
+            available = self._trial_deadline() - time.monotonic()
+            if estimate is not None and estimate > available:
+                self._tell(study, trial, config, TrialResult(
+                    status="skipped", error=f"not started: estimated {estimate:.1f}s, {available:.1f}s left"), 0.0)
+                skipped_in_a_row += 1
+                if skipped_in_a_row >= 5:
+                    break
+                continue
+            skipped_in_a_row = 0
+            self._run(study, trial, config, data)
+
+    def _may_start(self, study: optuna.Study) -> bool:
+        available = self._trial_deadline() - time.monotonic()
+        if available < MIN_TRIAL_SECONDS:
+            return False
+        cheapest = min((self._estimate_trial(study, f.name) or 0.0) for f in self.families)
+        if cheapest > available:
+            return False
+        if self.settings.max_trials is not None:
+            finished = sum(1 for t in study.get_trials(deepcopy=False) if t.state.is_finished())
+            if finished >= self.settings.max_trials:
+                return False
+        if self.settings.search in ("defaults", "grid"):
+            waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+            return bool(waiting)
+        return True
+
+    def _run(self, study: optuna.Study, trial: optuna.Trial, config: TrialConfig, data: TrialData) -> None:
+        enqueued = trial.user_attrs.get("fixed") is not None
+        want_fallback = self.fallback is None
+
+        def on_report(step: int, score: float) -> bool:
+            trial.report(score, step)
+            return enqueued or not trial.should_prune()
+
+        task = TrialTask(config=config, schema=self.schema, task=self.task, metric=self.metric,
+                         classes=self.classes, folds=self.folds, random_state=self.settings.seed,
+                         n_jobs=self.settings.n_jobs, refit=want_fallback)
+        start = time.monotonic()
+        result = self.runner.run(task, data, self._trial_deadline(), on_report)
+        duration = time.monotonic() - start
+        if result.status == "ok" and result.refit_model is not None:
+            self.fallback = (trial.number, result.refit_model)
+            result.refit_model = None
+        self.results[trial.number] = result
+        self._tell(study, trial, config, result, duration)
+
+    def _tell(self, study: optuna.Study, trial: optuna.Trial, config: TrialConfig, result: TrialResult,
+              duration: float) -> None:
+        attrs = {
+            "family": config.family.name, "params_json": params_json(config.describe()),
+            "status": result.status, "score": result.score, "score_std": result.score_std,
+            "n_folds": len(result.fold_scores), "fit_time": float(np.sum(result.fit_times)),
+            "mean_fold_fit_time": float(np.mean(result.fit_times)) if result.fit_times else None,
+            "predict_time_per_1k": float(np.mean(result.predict_times_per_1k))
+            if result.predict_times_per_1k else None,
+            "duration": round(duration, 4), "error": result.error, "worker": self.worker_id,
+        }
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        TrialState = optuna.trial.TrialState
+        if result.status == "ok":
+            study.tell(trial, result.score)
+        elif result.status == "pruned":
+            study.tell(trial, state=TrialState.PRUNED)
+        else:
+            study.tell(trial, state=TrialState.FAIL)
+        if result.status == "error":
+            log.warning("trial %d (%s) failed: %s", trial.number, config.family.name, result.error)
+        if self.progress is not None:
+            self.progress(study, study.get_trials(deepcopy=False)[trial.number])
+
+    # -- time ------------------------------------------------------------------------------------------
+    def _trial_deadline(self) -> float:
+        """Trials must end early enough to refit the best so far before the fit's deadline."""
+        return self.deadline.at - END_MARGIN - self._refit_reserve()
+
+    def _refit_reserve(self) -> float:
+        best = self._ranked_ok_trials(limit=1)
+        if not best or (self.fallback is not None and self.fallback[0] == best[0].number):
+            return 0.0
+        return self._estimate_refit(best[0])
+
+    def _estimate_refit(self, trial: optuna.trial.FrozenTrial) -> float:
+        fold_fit = trial.user_attrs.get("mean_fold_fit_time") or 0.0
+        train_rows = np.mean([len(t) for t, _ in self.folds]) if self.folds else 1
+        return fold_fit * (self.n_rows / max(train_rows, 1)) * 1.2 + REFIT_OVERHEAD
+
+    def _estimate_trial(self, study: optuna.Study, family: str) -> float | None:
+        durations = [t.user_attrs["duration"] for t in study.get_trials(deepcopy=False)
+                     if t.user_attrs.get("family") == family and t.user_attrs.get("status") == "ok"]
+        return float(np.median(durations)) if durations else None
+
+    def _ranked_ok_trials(self, limit: int | None = None) -> list[optuna.trial.FrozenTrial]:
+        trials = [t for t in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))]
+        sign = -1.0 if self.metric.greater_is_better else 1.0
+        trials.sort(key=lambda t: (sign * t.value, t.number))
+        return trials[:limit] if limit else trials
+
+    # -- the end ---------------------------------------------------------------------------------------
+    def refit(self, data: TrialData) -> tuple[int | None, TrialConfig | None, Any, bool]:
+        """Refit the best trial whose refit can finish in time; else keep the fallback model.
+
+        Returns ``(trial number, config, fitted pipeline, fallback_used)``.
+        """
+        for trial in self._ranked_ok_trials():
+            if self.fallback is not None and self.fallback[0] == trial.number:
+                return trial.number, self._config_of(trial), self.fallback[1], False
+            remaining = self.deadline.at - END_MARGIN - time.monotonic()
+            if self._estimate_refit(trial) > remaining:
+                continue
+            config = self._config_of(trial)
+            task = TrialTask(config=config, schema=self.schema, task=self.task, metric=self.metric,
+                             classes=self.classes, folds=[], random_state=self.settings.seed,
+                             n_jobs=self.settings.n_jobs, refit=True)
+            result = self.runner.run(task, data, self.deadline.at - END_MARGIN, lambda step, score: True)
+            if result.status == "ok" and result.refit_model is not None:
+                return trial.number, config, result.refit_model, False
+            log.warning("refit of trial %d (%s) did not finish: %s", trial.number, config.family.name,
+                        result.error)
+            break
+        if self.fallback is None:
+            return None, None, None, True
+        number = self.fallback[0]
+        trial = self.study.trials[number]
+        return number, self._config_of(trial), self.fallback[1], True
+
+    def _config_of(self, trial: optuna.trial.FrozenTrial) -> TrialConfig:
+        fixed = trial.user_attrs.get("fixed")
+        return suggest_config(optuna.trial.FixedTrial(trial.params, trial.number), self.families, self.task,
+                              self.settings.class_weight, fixed)
+
+    def run(self, data: TrialData) -> SearchOutcome:
+        """Open the study, search, refit: the whole search stage of ``fit``."""
+        start = time.monotonic()
+        self.study = self.open_study()
+        self.search(self.study, data)
+        search_time = time.monotonic() - start
+        number, config, pipeline, fallback_used = self.refit(data)
+        return SearchOutcome(study=self.study, best_trial=number, best_config=config, best_pipeline=pipeline,
+                             fallback_used=fallback_used, results=self.results, search_time=search_time,
+                             refit_time=time.monotonic() - start - search_time)
+
+    def leaderboard(self) -> Any:
+        return build_leaderboard(self.study.get_trials(deepcopy=False), self.metric.greater_is_better)

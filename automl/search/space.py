@@ -1,0 +1,109 @@
+"""The joint, conditional search space: family first, then that family's hyperparameters.
+
+Parameter names in the Optuna study are ``family`` and ``<family>.<param>``, so the study reads plainly
+in optuna-dashboard and a family's parameters are only sampled when that family is chosen.
+"""
+from __future__ import annotations
+
+import inspect
+import itertools
+from typing import Any
+
+import optuna
+
+from automl.models.registry import ModelFamily, kind_of
+from automl.pipeline.build import TrialConfig
+
+FAMILY = "family"
+CLASS_WEIGHT = "class_weight"
+NO_WEIGHT = "none"
+
+
+def param_name(family: ModelFamily, param: str) -> str:
+    return f"{family.name}.{param}"
+
+
+def class_weight_choices(family: ModelFamily, task: str, option: str | None) -> list[str]:
+    """Class weighting the search may choose for a family: ``option`` is None, 'balanced' or 'search'."""
+    if task == "regression" or not family.accepts_class_weight(task) or option is None:
+        return []
+    return [NO_WEIGHT, "balanced"] if option == "search" else [str(option)]
+
+
+def suggest_config(trial: optuna.Trial, families: list[ModelFamily], task: str,
+                   class_weight: str | None, fixed_only: list[str] | None = None) -> TrialConfig:
+    """Sample a :class:`TrialConfig` from ``trial``.
+
+    Parameters
+    ----------
+    fixed_only : list of str, optional
+        For a portfolio trial: suggest only these parameter names (which were enqueued with fixed
+        values) and leave the rest at the library's defaults.
+    """
+    by_name = {f.name: f for f in families}
+    family = by_name[trial.suggest_categorical(FAMILY, list(by_name))]
+    params: dict[str, Any] = {}
+    for param, decl in family.space_for(task).items():
+        name = param_name(family, param)
+        if fixed_only is not None and name not in fixed_only:
+            continue
+        params[param] = _suggest(trial, name, decl)
+    weighting = None
+    choices = class_weight_choices(family, task, class_weight)
+    if choices:
+        name = param_name(family, CLASS_WEIGHT)
+        chosen = (trial.suggest_categorical(name, choices)
+                  if fixed_only is None or name in fixed_only else choices[0])
+        weighting = None if chosen == NO_WEIGHT else chosen
+    return TrialConfig(family=family, params=params, class_weight=weighting)
+
+
+def _suggest(trial: optuna.Trial, name: str, decl: dict[str, Any]) -> Any:
+    if "int" in decl:
+        low, high = decl["int"]
+        return trial.suggest_int(name, int(low), int(high), log=bool(decl.get("log")))
+    if "float" in decl:
+        low, high = decl["float"]
+        return trial.suggest_float(name, float(low), float(high), log=bool(decl.get("log")))
+    if "choice" in decl:
+        return trial.suggest_categorical(name, list(decl["choice"]))
+    raise ValueError(f"search space entry {name!r} needs one of int / float / choice, got {sorted(decl)}")
+
+
+def in_domain(value: Any, decl: dict[str, Any]) -> bool:
+    """Whether ``value`` lies in the declared range or choices."""
+    if "choice" in decl:
+        return value in decl["choice"]
+    key = "int" if "int" in decl else "float"
+    low, high = decl[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return (key == "float" or float(value).is_integer()) and low <= value <= high
+
+
+def library_defaults(family: ModelFamily, task: str) -> dict[str, Any]:
+    """The estimator's own default values of the family's tunable parameters, where they lie in the space.
+
+    These are enqueued as the portfolio trial of the family, so the sampler starts from the defaults.
+    """
+    module, _, cls_name = family.estimators[kind_of(task)].rpartition(".")
+    cls = getattr(__import__(module, fromlist=[cls_name]), cls_name)
+    signature = inspect.signature(cls.__init__)
+    declared = family.default_params(task)
+    out = {}
+    for param, decl in family.space_for(task).items():
+        value = declared.get(param, signature.parameters[param].default
+                             if param in signature.parameters else inspect.Parameter.empty)
+        if value is not inspect.Parameter.empty and in_domain(value, decl):
+            out[param_name(family, param)] = value
+    return out
+
+
+def grid_points(family: ModelFamily, task: str) -> list[dict[str, Any]]:
+    """Every combination of the family's declared ``grid`` values (choices count as a grid)."""
+    axes = []
+    for param, decl in family.space_for(task).items():
+        values = decl.get("grid", decl.get("choice"))
+        if values:
+            axes.append([(param_name(family, param), v) for v in values])
+    return [dict(combo) for combo in itertools.product(*axes)]

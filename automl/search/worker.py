@@ -1,0 +1,119 @@
+"""Run a trial in a child process that can be stopped at its deadline.
+
+Trials run in processes forked from a forkserver that has the heavy libraries imported (so a start costs
+tens of milliseconds) and that never ran OpenMP code (so forking is safe with LightGBM). The parent owns
+the Optuna study: the child sends each fold's score and waits for "go on" or "prune"; the parent kills the
+child when the trial's deadline passes. A child that dies (segfault, out of memory) is an error row.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import cloudpickle
+
+from automl.search.evaluate import TrialResult, TrialTask, evaluate
+
+_PRELOAD = ["automl.search.evaluate", "automl.pipeline.build", "sklearn.ensemble", "sklearn.linear_model",
+            "sklearn.neighbors", "lightgbm"]
+_context: Any = None
+
+
+def _get_context() -> Any:
+    global _context
+    if _context is None:
+        ctx = multiprocessing.get_context("forkserver")
+        # Replaces the default preload of __main__, so a user's script is never re-run in the server.
+        ctx.set_forkserver_preload(_PRELOAD)
+        _context = ctx
+    return _context
+
+
+@dataclass
+class TrialData:
+    """The data a trial sees (pickled once per trial into the child)."""
+
+    X: Any
+    y: Any
+    sample_weight: Any = None
+
+
+def _child_main(conn: Any, payload: bytes, n_jobs: int) -> None:
+    from threadpoolctl import threadpool_limits
+
+    os.environ["OMP_NUM_THREADS"] = str(n_jobs)
+    with threadpool_limits(limits=n_jobs):
+        task, data = cloudpickle.loads(payload)
+
+        def report(step: int, score: float) -> bool:
+            conn.send(("report", step, score))
+            return bool(conn.recv())
+
+        result = evaluate(task, data.X, data.y, data.sample_weight, report)
+    conn.send(("result", cloudpickle.dumps(result)))
+    conn.close()
+
+
+class TrialProcess:
+    """Runs :func:`automl.search.evaluate.evaluate` in a killable child process."""
+
+    def run(self, task: TrialTask, data: TrialData, deadline_at: float,
+            on_report: Callable[[int, float], bool]) -> TrialResult:
+        """Evaluate ``task`` and return its result, or a ``timeout`` result at ``deadline_at``.
+
+        Parameters
+        ----------
+        task : TrialTask
+        data : TrialData
+        deadline_at : float
+            ``time.monotonic()`` instant at which the child is killed.
+        on_report : callable
+            ``on_report(step, score) -> bool``: called for each fold; ``False`` prunes the trial.
+        """
+        ctx = _get_context()
+        parent_conn, child_conn = ctx.Pipe()
+        payload = cloudpickle.dumps((task, data))
+        # Not a daemon: joblib refuses threads in daemonic processes (forests would run on one core).
+        process = ctx.Process(target=_child_main, args=(child_conn, payload, task.n_jobs), daemon=False)
+        process.start()
+        child_conn.close()
+        scores: list[float] = []
+        try:
+            while True:
+                remaining = deadline_at - time.monotonic()
+                if remaining <= 0:
+                    return TrialResult(status="timeout", fold_scores=scores,
+                                       error="stopped at its deadline (time budget)")
+                if not parent_conn.poll(min(remaining, 0.25)):
+                    if not process.is_alive() and not parent_conn.poll():
+                        return _died(process, scores)
+                    continue
+                try:
+                    message = parent_conn.recv()
+                except (EOFError, OSError):
+                    return _died(process, scores)
+                if message[0] == "report":
+                    scores.append(message[2])
+                    parent_conn.send(bool(on_report(message[1], message[2])))
+                else:
+                    return cloudpickle.loads(message[1])
+        finally:
+            _stop(process)
+            parent_conn.close()
+
+
+def _died(process: Any, scores: list[float]) -> TrialResult:
+    process.join(timeout=1)
+    return TrialResult(status="error", fold_scores=scores,
+                       error=f"worker process died with exit code {process.exitcode} "
+                             "(out of memory, or a crash in native code)")
+
+
+def _stop(process: Any) -> None:
+    if process.is_alive():
+        process.kill()
+    process.join(timeout=5)
+    process.close()
