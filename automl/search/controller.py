@@ -32,6 +32,8 @@ END_MARGIN = 0.3
 MIN_TRIAL_SECONDS = 0.5
 # Process start and model transfer added to every refit estimate.
 REFIT_OVERHEAD = 0.5
+# Time to kill a trial's process and record it, so the refit reserve is still whole afterwards.
+KILL_SLACK = 0.25
 
 
 @dataclass
@@ -195,7 +197,7 @@ class SearchController:
     # -- time ------------------------------------------------------------------------------------------
     def _trial_deadline(self) -> float:
         """Trials must end early enough to refit the best so far before the fit's deadline."""
-        return self.deadline.at - END_MARGIN - self._refit_reserve()
+        return self.deadline.at - END_MARGIN - KILL_SLACK - self._refit_reserve()
 
     def _refit_reserve(self) -> float:
         best = self._ranked_ok_trials(limit=1)

@@ -1,0 +1,153 @@
+"""Command line: ``automl fit | predict | leaderboard``."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+def _add_search_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--time-budget", type=float, default=60.0, help="seconds for the whole fit (default 60)")
+    parser.add_argument("--metric", default=None, help="metric name (default: roc_auc / log_loss / rmse)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--task", choices=["binary", "multiclass", "regression"], default=None,
+                        help="override the inferred task")
+    parser.add_argument("--search", choices=["bayes", "random", "grid", "defaults"], default="bayes")
+    parser.add_argument("--cv", default=None, help="folds (int), holdout fraction (float) or 'holdout'")
+    parser.add_argument("--max-trials", type=int, default=None)
+    parser.add_argument("--families", default=None, help="comma-separated model families to search")
+    parser.add_argument("--n-jobs", type=int, default=None, help="cores (default: all this process may use)")
+    parser.add_argument("--storage", default=None, help="Optuna storage URL, e.g. sqlite:///runs/study.db")
+    parser.add_argument("--study", default=None, help="study name in the storage")
+    parser.add_argument("--quiet", action="store_true", help="no per-trial progress lines")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="automl", description="AutoML under a hard time budget.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    fit = sub.add_parser("fit", help="search and fit a model on a data file")
+    fit.add_argument("data", help="CSV (optionally .gz), TSV, Parquet or ARFF file")
+    fit.add_argument("--target", required=True, help="name of the target column")
+    fit.add_argument("--out", default="model", help="folder to write the model to (default: model/)")
+    _add_search_options(fit)
+
+    predict = sub.add_parser("predict", help="predict with a saved model")
+    predict.add_argument("model", help="model folder written by 'automl fit'")
+    predict.add_argument("data", help="data file with the training columns")
+    predict.add_argument("--out", default=None, help="CSV to write (default: standard output)")
+    predict.add_argument("--proba", action="store_true", help="also write class probabilities")
+
+    board = sub.add_parser("leaderboard", help="print the leaderboard of a saved model")
+    board.add_argument("model", help="model folder written by 'automl fit'")
+    board.add_argument("--top", type=int, default=None, help="only the best N rows")
+    return parser
+
+
+def _cv_value(text: str | None) -> Any:
+    if text is None or text == "holdout":
+        return text
+    number = float(text)
+    return int(number) if number.is_integer() and number >= 2 else number
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from automl import AutoML
+    from automl.io.persist import save
+    from automl.io.readers import read_table
+
+    started = time.monotonic()
+    frame = read_table(args.data)
+    if args.target not in frame.columns:
+        raise SystemExit(f"error: no column {args.target!r} in {args.data}; columns are {list(frame.columns)}")
+    y = frame.pop(args.target)
+    model = AutoML(time_budget=args.time_budget, task=args.task, metric=args.metric, cv=_cv_value(args.cv),
+                   search=args.search, max_trials=args.max_trials, n_jobs=args.n_jobs, random_state=args.seed,
+                   families=args.families.split(",") if args.families else None,
+                   storage=args.storage, study_name=args.study, verbose=0 if args.quiet else 1)
+    print(f"automl: {len(frame)} rows x {frame.shape[1]} columns from {args.data}; target {args.target!r}; "
+          f"budget {args.time_budget:g}s", file=sys.stderr)
+    model.fit(frame, y)
+    out = save(model, args.out)
+    _print_summary(model, out, time.monotonic() - started)
+    return 0
+
+
+def _print_summary(model: Any, out: Path, wall: float) -> None:
+    board = model.leaderboard_
+    counts = board["status"].value_counts().to_dict()
+    print(f"\ntask {model.task_}, metric {model.metric_.name} "
+          f"({'higher' if model.metric_.greater_is_better else 'lower'} is better)")
+    for entry in model.cleaning_:
+        print(f"cleaning: column {entry['column']!r} {entry['action']}: {entry['reason']}")
+    print(f"trials: {len(board)} ({', '.join(f'{k} {v}' for k, v in counts.items())}); "
+          f"fit {model.fit_time_:.1f}s, wall with file reading {wall:.1f}s")
+    print(_format_board(board.head(10)))
+    print(f"best: {model.best_family_} {model.best_params_} score {model.best_score_}")
+    print(f"model written to {out}/")
+
+
+def _format_board(board: pd.DataFrame) -> str:
+    shown = board[["rank", "trial", "family", "score", "score_std", "fit_time", "predict_time_per_1k",
+                   "status", "params"]].copy()
+    shown["params"] = shown["params"].astype(str).str.slice(0, 60)
+    return shown.to_string(index=False, float_format=lambda v: f"{v:.4f}")
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from automl.io.persist import load
+    from automl.io.readers import read_table
+
+    model = load(args.model)
+    frame = read_table(args.data)
+    expected = [str(c) for c in getattr(model, "feature_names_in_", [])]
+    if expected:
+        missing = [c for c in expected if c not in frame.columns]
+        if missing:
+            raise SystemExit(f"error: {args.data} lacks the training columns {missing}")
+        extra = [c for c in frame.columns if c not in expected]
+        if extra:
+            print(f"automl: ignoring columns not used in training: {extra}", file=sys.stderr)
+        frame = frame[expected]
+    out = pd.DataFrame({"prediction": model.predict(frame)})
+    if args.proba and model.classes_ is not None:
+        proba = model.predict_proba(frame)
+        for i, label in enumerate(model.classes_):
+            out[f"proba_{label}"] = proba[:, i]
+    if args.out:
+        out.to_csv(args.out, index=False)
+        print(f"automl: {len(out)} predictions written to {args.out}", file=sys.stderr)
+    else:
+        out.to_csv(sys.stdout, index=False)
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    board = pd.read_csv(Path(args.model) / "leaderboard.csv", keep_default_na=False, na_values=[""])
+    if args.top:
+        board = board.head(args.top)
+    print(_format_board(board))
+    return 0
+
+
+COMMANDS = {"fit": cmd_fit, "predict": cmd_predict, "leaderboard": cmd_leaderboard}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``automl`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="automl: %(message)s")
+    try:
+        return COMMANDS[args.command](args)
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

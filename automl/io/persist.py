@@ -1,0 +1,146 @@
+"""Save a fitted model to a folder and load it back, safely (skops, not pickle).
+
+A model folder holds:
+
+- ``pipeline.skops``: the fitted best pipeline. Loading refuses any type outside :data:`TRUSTED_TYPES`
+  unless the caller trusts it explicitly.
+- ``model.json``: task, metric, classes, schema, best trial, library versions (checked on load).
+- ``leaderboard.csv``: the search's leaderboard.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+# Types that skops does not trust by default but that our pipelines contain; reviewed: they hold arrays,
+# trees and estimator state, and run no code on load.
+TRUSTED_TYPES = [
+    "automl.pipeline.transformers.ColumnCaster",
+    "automl.pipeline.transformers.DatetimeParts",
+    "automl.pipeline.transformers.TextFeatures",
+    "numpy.dtype",
+    "collections.OrderedDict",
+    "lightgbm.basic.Booster",
+    "lightgbm.sklearn.LGBMClassifier",
+    "lightgbm.sklearn.LGBMRegressor",
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    "sklearn.utils._bunch.Bunch",
+    "builtins.slice",
+]
+VERSIONED = ["automl", "scikit-learn", "lightgbm", "numpy", "pandas", "skops"]
+
+
+def library_versions() -> dict[str, str]:
+    out = {}
+    for name in VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def save(model: Any, path: str | Path) -> Path:
+    """Write a fitted :class:`automl.AutoML` to the folder ``path`` (created if needed).
+
+    Returns
+    -------
+    pathlib.Path
+        The folder.
+    """
+    import skops.io as sio
+
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    sio.dump(model.best_pipeline_, folder / "pipeline.skops")
+    meta = {
+        "estimator": type(model).__name__,
+        "task": model.task_,
+        "metric": model.metric_.name,
+        "greater_is_better": model.metric_.greater_is_better,
+        "classes": None if model.classes_ is None else np.asarray(model.classes_).tolist(),
+        "feature_names_in": [str(c) for c in getattr(model, "feature_names_in_", [])] or None,
+        "n_features_in": int(model.n_features_in_),
+        "schema": [{"name": c.name, "role": c.role, "dtype": c.dtype} for c in model.schema_.columns],
+        "dropped": model.schema_.dropped,
+        "cleaning": model.cleaning_,
+        "best": {"trial": model.best_trial_, "family": model.best_family_, "params": model.best_params_,
+                 "score": model.best_score_},
+        "fit_time": model.fit_time_,
+        "versions": library_versions(),
+    }
+    (folder / "model.json").write_text(json.dumps(meta, indent=2, default=str))
+    model.leaderboard_.to_csv(folder / "leaderboard.csv", index=False)
+    return folder
+
+
+def load(path: str | Path, trusted: list[str] | None = None) -> Any:
+    """Load a model folder written by :func:`save`; returns a fitted estimator that predicts.
+
+    Parameters
+    ----------
+    path : str or Path
+        The model folder.
+    trusted : list of str, optional
+        Further type names to trust, after reviewing them.
+
+    Raises
+    ------
+    ValueError
+        If the file holds a type that is neither in :data:`TRUSTED_TYPES` nor in ``trusted``.
+    """
+    import skops.io as sio
+
+    from automl.data.schema import Column, Schema
+    from automl.estimator import AutoML, AutoMLClassifier, AutoMLRegressor
+    from automl.metrics import get_metric
+
+    folder = Path(path)
+    meta = json.loads((folder / "model.json").read_text())
+    _check_versions(meta.get("versions", {}))
+    file = folder / "pipeline.skops"
+    allowed = set(TRUSTED_TYPES) | set(trusted or [])
+    untrusted = [t for t in sio.get_untrusted_types(file=file) if t not in allowed]
+    if untrusted:
+        raise ValueError(f"{file} holds types that are not trusted: {untrusted}. Review them and pass "
+                         "trusted=[...] to load only if you trust where the file came from.")
+    pipeline = sio.load(file, trusted=sorted(allowed))
+    cls = {"AutoMLClassifier": AutoMLClassifier, "AutoMLRegressor": AutoMLRegressor}.get(meta["estimator"], AutoML)
+    model = cls(task=meta["task"])
+    model.best_pipeline_ = pipeline
+    model.task_ = meta["task"]
+    model.metric_ = get_metric(meta["metric"], meta["task"]) if meta["metric"] else None
+    # The pipeline keeps the labels' own dtype, which JSON would lose.
+    model.classes_ = None if meta["classes"] is None else np.asarray(pipeline.classes_)
+    if meta["feature_names_in"]:
+        model.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
+    model.n_features_in_ = meta["n_features_in"]
+    model.schema_ = Schema(columns=[Column(**c) for c in meta["schema"]], dropped=meta["dropped"])
+    model.cleaning_ = meta["cleaning"]
+    best = meta["best"]
+    model.best_trial_, model.best_family_ = best["trial"], best["family"]
+    model.best_params_, model.best_score_ = best["params"], best["score"]
+    model.fit_time_ = meta["fit_time"]
+    model.leaderboard_ = pd.read_csv(folder / "leaderboard.csv", keep_default_na=False,
+                                     na_values=[""])
+    return model
+
+
+def _check_versions(saved: dict[str, str]) -> None:
+    current = library_versions()
+    for name in ("scikit-learn", "lightgbm"):
+        was, now = saved.get(name), current.get(name)
+        if was and now and was != now:
+            if was.split(".")[:1] != now.split(".")[:1]:
+                raise ValueError(f"model saved with {name} {was}, this environment has {now}: a different major "
+                                 f"version may read it wrongly. Install {name}=={was} to load it.")
+            warnings.warn(f"model saved with {name} {was}, loading with {now}: check its predictions",
+                          UserWarning, stacklevel=3)
