@@ -12,7 +12,11 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+from automl.search.evaluate import align_proba
 
 from automl._resources import resolve_n_jobs
 from automl.data.schema import Schema, infer_schema, infer_task, to_frame
@@ -28,6 +32,11 @@ log = logging.getLogger("automl")
 # Classes whose smallest is below this share of the largest count as imbalanced: the portfolio then
 # also tries class weighting.
 IMBALANCE_RATIO = 0.2
+
+
+def _may_predict_proba(model: "AutoML") -> bool:
+    """predict_proba exists unless the estimator is (or was fitted as) a regressor."""
+    return not isinstance(model, RegressorMixin) and getattr(model, "task_", None) != "regression"
 
 
 class AutoML(BaseEstimator):
@@ -86,7 +95,7 @@ class AutoML(BaseEstimator):
         "search": [StrOptions(set(SEARCHES))],
         "families": [list, tuple, None],
         "max_trials": [Interval(Integral, 1, None, closed="left"), None],
-        "class_weight": [StrOptions({"search", "balanced"}), None],
+        "class_weight": [StrOptions({"search", "balanced"}), dict, None],
         "n_jobs": [Integral, None],
         "random_state": [Interval(Integral, 0, 2**32 - 1, closed="both"), None],
         "storage": [str, None],
@@ -139,12 +148,11 @@ class AutoML(BaseEstimator):
         if self.time_budget is None and self.max_trials is None:
             raise ValueError("give a time_budget (seconds) or max_trials, otherwise the search never ends")
         deadline = Deadline(self.time_budget)
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         frame = to_frame(X)
         validate_data(self, X, skip_check_array=True, reset=True)
-        if len(frame) == 1:
-            raise ValueError("fit needs at least 2 rows, got n_samples = 1")
-        if len(frame) == 0 or frame.shape[1] == 0:
-            raise ValueError(f"X is empty ({frame.shape[0]} rows, {frame.shape[1]} columns); pass data to fit")
+        _check_not_empty(frame)
         target = prepare_target(y, len(frame))
         weights = prepare_sample_weight(sample_weight, len(frame))
         self.task_ = self._resolve_task(target)
@@ -250,14 +258,12 @@ class AutoML(BaseEstimator):
         ValueError
             When columns are missing, renamed, reordered or infinite.
         """
-        return self.best_pipeline_.predict(self._input_frame(X))
+        frame = self._input_frame(X)
+        return self.best_pipeline_.predict(frame)
 
+    @available_if(_may_predict_proba)
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities for ``X``, columns in the order of ``classes_``."""
-        if getattr(self, "task_", None) == "regression":
-            raise AttributeError("predict_proba is not available for a regression task")
-        from automl.search.evaluate import align_proba
-
         frame = self._input_frame(X)
         return align_proba(self.best_pipeline_.predict_proba(frame), self.best_pipeline_.classes_, self.classes_)
 
@@ -280,6 +286,7 @@ class AutoMLClassifier(ClassifierMixin, AutoML):
     def _resolve_task(self, target: pd.Series) -> str:
         if self.task == "regression":
             raise ValueError("AutoMLClassifier cannot do regression; use AutoMLRegressor")
+        check_classification_targets(target.to_numpy())
         n_classes = target.nunique()
         return self.task or ("binary" if n_classes <= 2 else "multiclass")
 
@@ -298,8 +305,13 @@ class AutoMLRegressor(RegressorMixin, AutoML):
                 raise ValueError(f"regression needs a numeric target, y has dtype {target.dtype}") from None
         return self_task
 
-    def predict_proba(self, X: Any) -> np.ndarray:  # pragma: no cover - not a classifier
-        raise AttributeError("predict_proba is not available for a regressor")
+
+def _check_not_empty(frame: pd.DataFrame) -> None:
+    if frame.shape[1] == 0:
+        raise ValueError(f"0 feature(s) (shape=({frame.shape[0]}, 0)) while a minimum of 1 is required.")
+    if len(frame) < 2:
+        raise ValueError(f"Found array with {len(frame)} sample(s) (shape={frame.shape}) while a minimum of 2 is "
+                         f"required: fit needs at least 2 rows, got n_samples = {len(frame)}.")
 
 
 def _numeric_target(target: pd.Series) -> np.ndarray:

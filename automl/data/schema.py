@@ -83,8 +83,8 @@ def to_frame(X: Any) -> pd.DataFrame:
     for name in frame.columns:
         col = frame[name]
         if pd.api.types.is_complex_dtype(col.dtype):
-            raise TypeError(f"column {name!r} holds complex numbers, which are not supported: "
-                            "split it into real and imaginary parts.")
+            raise ValueError(f"Complex data not supported: column {name!r} holds complex numbers; "
+                             "split it into real and imaginary parts.")
         if col.dtype == object:
             _check_scalar_cells(name, col)
     return frame
@@ -97,7 +97,7 @@ def _check_scalar_cells(name: str, col: pd.Series) -> None:
         row = int(np.flatnonzero(bad.to_numpy())[0])
         value = col.iloc[row]
         if isinstance(value, complex):
-            raise TypeError(f"column {name!r} holds complex numbers (row {row}), which are not supported.")
+            raise ValueError(f"Complex data not supported: column {name!r} holds a complex number at row {row}.")
         raise TypeError(f"column {name!r} holds a {type(value).__name__} at row {row}: the argument must be a "
                         "string or a number in every cell. Flatten or drop that column.")
 

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import warnings
+
 import numpy as np
 import pandas as pd
+from sklearn.exceptions import DataConversionWarning
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 # Automatic validation: k-fold on small data, holdout on large data (cost grows with rows x folds).
@@ -21,6 +24,8 @@ def prepare_target(y: Any, n_rows: int) -> pd.Series:
         y = y.iloc[:, 0]
     values = np.asarray(y)
     if values.ndim == 2 and values.shape[1] == 1:
+        warnings.warn("A column-vector y was passed when a 1d array was expected; it is read as y.ravel().",
+                      DataConversionWarning, stacklevel=3)
         values = values.ravel()
     if values.ndim != 1:
         raise ValueError(f"y must be one-dimensional, got shape {values.shape}; multi-output is not supported")
@@ -76,7 +81,7 @@ def make_folds(cv: Any, y: np.ndarray, classification: bool, seed: int,
 
     Parameters
     ----------
-    cv : None, int, float, "holdout" or a scikit-learn splitter
+    cv : None, int, float, "holdout", a scikit-learn splitter or a list of (train, validation) indices
         ``None`` chooses from the data size (5-fold up to 5,000 rows, 3-fold up to 20,000, else a 20%
         holdout; at most 3 folds under a 20 s budget); an int is k-fold (stratified for classification),
         a float in (0, 1) a holdout of that fraction.
@@ -86,6 +91,8 @@ def make_folds(cv: Any, y: np.ndarray, classification: bool, seed: int,
         raise ValueError(f"fit needs at least 2 rows, got n_samples = {n}")
     if hasattr(cv, "split"):
         return [(np.asarray(t), np.asarray(v)) for t, v in cv.split(np.zeros((n, 1)), y)]
+    if isinstance(cv, (list, tuple)):  # explicit (train, validation) index pairs
+        return [(np.asarray(t), np.asarray(v)) for t, v in cv]
     if cv is None:
         cv = FOLDS_SMALL if n <= ROWS_SMALL else FOLDS_MEDIUM if n <= ROWS_MEDIUM else HOLDOUT_FRACTION
         if isinstance(cv, int) and time_budget is not None and time_budget < 20:

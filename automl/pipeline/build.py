@@ -28,7 +28,7 @@ class TrialConfig:
 
     family: ModelFamily
     params: dict[str, Any] = field(default_factory=dict)
-    class_weight: str | None = None
+    class_weight: str | dict | None = None
 
     def describe(self) -> dict[str, Any]:
         """Parameters as shown on the leaderboard."""

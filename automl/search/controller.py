@@ -44,7 +44,7 @@ class SearchSettings:
     max_trials: int | None = None
     n_jobs: int = 1
     seed: int = 0
-    class_weight: str | None = None
+    class_weight: Any = None
     imbalanced: bool = False
     storage: Any = None
     study_name: str | None = None
@@ -101,7 +101,7 @@ class SearchController:
         done = {params_json(t.params) for t in study.get_trials(deepcopy=False)
                 if t.user_attrs.get("source") == "enqueued"}
         for point in initial_points(s.search, self.families, self.task,
-                                    "balanced" if s.imbalanced and s.class_weight else None):
+                                    "balanced" if s.imbalanced and s.class_weight == "search" else None):
             if params_json(point) not in done:
                 study.enqueue_trial(point, user_attrs={"source": "enqueued", "fixed": sorted(point)},
                                     skip_if_exists=True)

@@ -23,15 +23,16 @@ def param_name(family: ModelFamily, param: str) -> str:
     return f"{family.name}.{param}"
 
 
-def class_weight_choices(family: ModelFamily, task: str, option: str | None) -> list[str]:
-    """Class weighting the search may choose for a family: ``option`` is None, 'balanced' or 'search'."""
-    if task == "regression" or not family.accepts_class_weight(task) or option is None:
+def class_weight_choices(family: ModelFamily, task: str, option: Any) -> list[str]:
+    """Class weighting the search may choose for a family: ``option`` is None, 'balanced' or 'search'
+    (a dict of weights is not searched: see :func:`suggest_config`)."""
+    if task == "regression" or not family.accepts_class_weight(task) or option is None or isinstance(option, dict):
         return []
     return [NO_WEIGHT, "balanced"] if option == "search" else [str(option)]
 
 
 def suggest_config(trial: optuna.Trial, families: list[ModelFamily], task: str,
-                   class_weight: str | None, fixed_only: list[str] | None = None) -> TrialConfig:
+                   class_weight: Any, fixed_only: list[str] | None = None) -> TrialConfig:
     """Sample a :class:`TrialConfig` from ``trial``.
 
     Parameters
@@ -48,7 +49,7 @@ def suggest_config(trial: optuna.Trial, families: list[ModelFamily], task: str,
         if fixed_only is not None and name not in fixed_only:
             continue
         params[param] = _suggest(trial, name, decl)
-    weighting = None
+    weighting = class_weight if isinstance(class_weight, dict) else None
     choices = class_weight_choices(family, task, class_weight)
     if choices:
         name = param_name(family, CLASS_WEIGHT)

@@ -1,0 +1,57 @@
+"""Estimators that misbehave on purpose, for testing that the search survives them.
+
+They are declared as :class:`automl.models.registry.ModelFamily` objects by :func:`misbehaving_family`
+and passed in ``families=``; worker processes import them from here.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+
+from automl.models.registry import ModelFamily
+
+
+class _Misbehaving(BaseEstimator):
+    def __init__(self, mode: str = "sleep", seconds: float = 3600.0):
+        self.mode = mode
+        self.seconds = seconds
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "_Misbehaving":
+        if self.mode == "sleep":
+            time.sleep(self.seconds)
+        elif self.mode == "raise":
+            raise RuntimeError("this family always fails")
+        elif self.mode == "crash":
+            import os
+            os._exit(3)
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        return np.full(len(X), self.classes_[0])
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        proba = np.zeros((len(X), len(self.classes_)))
+        proba[:, 0] = 1.0
+        return proba
+
+
+class MisbehavingClassifier(ClassifierMixin, _Misbehaving):
+    """Sleeps (``mode="sleep"``), raises (``"raise"``) or kills its process (``"crash"``) in ``fit``."""
+
+
+class MisbehavingRegressor(RegressorMixin, _Misbehaving):
+    """Regression twin of :class:`MisbehavingClassifier`."""
+
+
+def misbehaving_family(mode: str, seconds: float = 3600.0, cost: float = 0.0) -> ModelFamily:
+    """A model family whose every fit sleeps, raises or crashes; ``cost=0`` runs it first."""
+    return ModelFamily(
+        name=f"misbehaving_{mode}",
+        estimators={"classifier": "automl.testing.MisbehavingClassifier",
+                    "regressor": "automl.testing.MisbehavingRegressor"},
+        cost=cost, needs={"impute": True, "encode": "ordinal", "scale": False},
+        defaults={"mode": mode, "seconds": seconds})

@@ -1,0 +1,1 @@
+"""Benchmarks for ``automl`` on the offline OpenML datasets (never part of the installed package)."""

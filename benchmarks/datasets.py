@@ -1,0 +1,144 @@
+"""Load the offline OpenML benchmark datasets and split them the same way for every benchmark.
+
+The data lives next to the repository in ``shared/datasets/openml`` (see the README there); set the
+environment variable ``AUTOML_DATASETS`` to use another folder. Nothing is ever downloaded.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+CLASSIFICATION_TASKS = ("binary", "multiclass")
+
+
+def datasets_dir() -> Path:
+    """Return the folder holding the OpenML CSV files and ``manifest.json``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``$AUTOML_DATASETS`` if set, else ``<repo>/../shared/datasets/openml``.
+    """
+    override = os.environ.get("AUTOML_DATASETS")
+    if override:
+        return Path(override).expanduser().resolve()
+    return Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "openml"
+
+
+def load_manifest(root: Path | None = None) -> list[dict[str, Any]]:
+    """Read the manifest: one dict per dataset.
+
+    Parameters
+    ----------
+    root : pathlib.Path, optional
+        Dataset folder; defaults to :func:`datasets_dir`.
+
+    Returns
+    -------
+    list of dict
+        Entries with at least ``name``, ``file``, ``task``, ``target`` and ``categorical_columns``.
+    """
+    root = datasets_dir() if root is None else root
+    path = root / "manifest.json"
+    if not path.exists():
+        raise FileNotFoundError(f"no manifest at {path}; set AUTOML_DATASETS to the dataset folder")
+    return json.loads(path.read_text())
+
+
+def select(manifest: list[dict[str, Any]], names: list[str] | None) -> list[dict[str, Any]]:
+    """Keep the manifest entries named in ``names`` (all of them if ``names`` is empty), in that order.
+
+    Raises
+    ------
+    KeyError
+        If a name is not in the manifest.
+    """
+    if not names:
+        return list(manifest)
+    by_name = {entry["name"]: entry for entry in manifest}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise KeyError(f"unknown datasets {unknown}; known: {sorted(by_name)}")
+    return [by_name[n] for n in names]
+
+
+def load_frame(meta: dict[str, Any], root: Path | None = None) -> pd.DataFrame:
+    """Read one dataset as the README prescribes: nominal columns as text, only empty fields missing.
+
+    Parameters
+    ----------
+    meta : dict
+        Manifest entry.
+    root : pathlib.Path, optional
+        Dataset folder; defaults to :func:`datasets_dir`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        All columns, target included.
+    """
+    root = datasets_dir() if root is None else root
+    dtype = {c: str for c in meta["categorical_columns"]}
+    return pd.read_csv(root / meta["file"], dtype=dtype, keep_default_na=False, na_values=[""])
+
+
+def split_frame(frame: pd.DataFrame, meta: dict[str, Any], seed: int,
+                test_size: float = 0.25) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split into train and test rows, stratified on the target for classification.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The dataset, target included.
+    meta : dict
+        Manifest entry (``task``, ``target``).
+    seed : int
+        ``random_state`` of the split.
+    test_size : float, default 0.25
+        Fraction of rows held out.
+
+    Returns
+    -------
+    train, test : pandas.DataFrame
+        Both still hold the target column.
+    """
+    stratify = frame[meta["target"]] if meta["task"] in CLASSIFICATION_TASKS else None
+    train, test = train_test_split(frame, test_size=test_size, random_state=seed, stratify=stratify)
+    return train, test
+
+
+def lightgbm_frames(train: pd.DataFrame, test: pd.DataFrame,
+                    categorical: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Encode features for LightGBM: nominal columns as ``category``, the rest as float.
+
+    Categories are learned on ``train``; ``test`` is cast to the same categories (unseen levels
+    become missing). Missing values stay NaN for LightGBM's native handling.
+
+    Parameters
+    ----------
+    train, test : pandas.DataFrame
+        Feature columns only.
+    categorical : list of str
+        Nominal column names (others are numeric).
+
+    Returns
+    -------
+    train, test : pandas.DataFrame
+        Encoded copies.
+    """
+    train, test = train.copy(), test.copy()
+    for column in train.columns:
+        if column in categorical:
+            dtype = pd.CategoricalDtype(sorted(train[column].dropna().unique()))
+            train[column] = train[column].astype(dtype)
+            test[column] = test[column].astype(dtype)
+        else:
+            train[column] = train[column].astype(np.float64)
+            test[column] = test[column].astype(np.float64)
+    return train, test

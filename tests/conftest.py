@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CREDIT = ROOT / "examples" / "data" / "credit-g.csv.gz"
+
+
+@pytest.fixture(scope="session")
+def credit() -> tuple[pd.DataFrame, pd.Series]:
+    """credit-g (OpenML 31), shipped in the repo: 1000 rows, 13 categorical and 7 numeric columns."""
+    frame = pd.read_csv(CREDIT, keep_default_na=False, na_values=[""])
+    y = frame.pop("class")
+    return frame, y
+
+
+@pytest.fixture
+def mixed_frame() -> tuple[pd.DataFrame, pd.Series]:
+    """200 rows with numeric, categorical (with missing), boolean and datetime columns; binary string target."""
+    rng = np.random.default_rng(0)
+    n = 200
+    x1 = rng.normal(size=n)
+    colour = rng.choice(["red", "green", "blue", None], size=n)
+    frame = pd.DataFrame({
+        "x1": x1,
+        "x2": np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n)),
+        "colour": colour,
+        "flag": rng.random(n) < 0.5,
+        "when": pd.date_range("2020-01-01", periods=n, freq="D"),
+    })
+    y = pd.Series(np.where(x1 + (colour == "red") + rng.normal(scale=0.5, size=n) > 0.5, "yes", "no"), name="y")
+    return frame, y
+
+
+@pytest.fixture
+def regression_frame() -> tuple[pd.DataFrame, pd.Series]:
+    rng = np.random.default_rng(1)
+    n = 200
+    frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n),
+                          "c": rng.choice(["u", "v", "w"], size=n)})
+    y = pd.Series(3 * frame["a"] - frame["b"] + (frame["c"] == "u") + rng.normal(scale=0.1, size=n), name="t")
+    return frame, y
