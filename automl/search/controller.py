@@ -34,6 +34,9 @@ MIN_TRIAL_SECONDS = 0.5
 REFIT_OVERHEAD = 0.5
 # Time to kill a trial's process and record it, so the refit reserve is still whole afterwards.
 KILL_SLACK = 0.25
+# No trial may take more than this share of the time left when it starts, so one slow or hanging
+# configuration cannot starve the families after it.
+TRIAL_SHARE = 0.5
 
 
 @dataclass
@@ -161,7 +164,8 @@ class SearchController:
                          classes=self.classes, folds=self.folds, random_state=self.settings.seed,
                          n_jobs=self.settings.n_jobs, refit=want_fallback)
         start = time.monotonic()
-        result = self.runner.run(task, data, self._trial_deadline(), on_report)
+        limit = min(self._trial_deadline(), start + TRIAL_SHARE * (self.deadline.at - start))
+        result = self.runner.run(task, data, limit, on_report)
         duration = time.monotonic() - start
         if result.status == "ok" and result.refit_model is not None:
             self.fallback = (trial.number, result.refit_model)
