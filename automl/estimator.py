@@ -20,7 +20,7 @@ from automl.search.evaluate import align_proba
 
 from automl._resources import resolve_n_jobs
 from automl.data.schema import Schema, infer_schema, infer_task, to_frame
-from automl.data.target import make_folds, prepare_classes, prepare_sample_weight, prepare_target
+from automl.data.target import check_label_types, make_folds, prepare_classes, prepare_sample_weight, prepare_target
 from automl.metrics import TASKS, get_metric
 from automl.models.registry import get_families
 from automl.search.budget import Deadline
@@ -286,6 +286,7 @@ class AutoMLClassifier(ClassifierMixin, AutoML):
     def _resolve_task(self, target: pd.Series) -> str:
         if self.task == "regression":
             raise ValueError("AutoMLClassifier cannot do regression; use AutoMLRegressor")
+        check_label_types(target.to_numpy())
         check_classification_targets(target.to_numpy())
         n_classes = target.nunique()
         return self.task or ("binary" if n_classes <= 2 else "multiclass")

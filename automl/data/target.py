@@ -47,14 +47,19 @@ def prepare_target(y: Any, n_rows: int) -> pd.Series:
     return series
 
 
-def prepare_classes(y: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Labels as an array and the sorted classes; raises on one class or mixed label types."""
-    values = y.to_numpy()
+def check_label_types(values: np.ndarray) -> None:
+    """Raise a TypeError when labels mix strings with numbers (they cannot be sorted into classes)."""
     if values.dtype == object:
         kinds = {type(v).__name__ for v in values}
         if len(kinds) > 1 and not kinds <= {"int", "float", "bool"}:
             raise TypeError(f"y mixes label types {sorted(kinds)}; convert the labels to one type "
                             "(e.g. y.astype(str))")
+
+
+def prepare_classes(y: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Labels as an array and the sorted classes; raises on one class or mixed label types."""
+    values = y.to_numpy()
+    check_label_types(values)
     classes = np.unique(values)
     if len(classes) < 2:
         raise ValueError(f"y has only 1 class ({classes[0]!r}); a classifier needs at least two classes")
