@@ -34,6 +34,11 @@ TRUSTED_TYPES = [
     "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
     "sklearn.utils._bunch.Bunch",
     "builtins.slice",
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.neighbors._ball_tree.BallTree",
+    "sklearn.metrics._dist_metrics.EuclideanDistance64",
+    "sklearn.metrics._dist_metrics.ManhattanDistance64",
+    "sklearn.metrics._dist_metrics.MinkowskiDistance64",
 ]
 VERSIONED = ["automl", "scikit-learn", "lightgbm", "numpy", "pandas", "skops"]
 

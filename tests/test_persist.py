@@ -1,0 +1,51 @@
+"""Model folders: skops round trip, version record, untrusted types refused."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import skops.io as sio
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from automl import AutoML, AutoMLRegressor
+from automl.io.persist import load, save
+
+
+@pytest.fixture(scope="module")
+def fitted(credit):
+    X, y = credit
+    model = AutoML(time_budget=60, max_trials=4, families=["linear", "lightgbm", "hist_gradient_boosting",
+                                                           "random_forest"], search="defaults", random_state=0,
+                   cv=3).fit(X, y)
+    return model, X
+
+
+def test_round_trip_predicts_the_same(fitted, tmp_path):
+    model, X = fitted
+    save(model, tmp_path / "m")
+    loaded = load(tmp_path / "m")
+    assert np.array_equal(loaded.predict(X), model.predict(X))
+    assert np.allclose(loaded.predict_proba(X), model.predict_proba(X))
+    assert list(loaded.classes_) == list(model.classes_)
+    assert len(loaded.leaderboard_) == len(model.leaderboard_)
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert meta["versions"]["scikit-learn"] and meta["task"] == "binary"
+
+
+@pytest.mark.parametrize("family", ["lightgbm", "hist_gradient_boosting", "random_forest", "extra_trees", "knn"])
+def test_every_family_saves_and_loads(regression_frame, family, tmp_path):
+    X, y = regression_frame
+    model = AutoMLRegressor(time_budget=30, max_trials=1, families=[family], random_state=0, cv=2).fit(X, y)
+    save(model, tmp_path / family)
+    assert np.allclose(load(tmp_path / family).predict(X), model.predict(X))
+
+
+def test_tampered_file_with_untrusted_type_is_refused(fitted, tmp_path):
+    model, _ = fitted
+    folder = save(model, tmp_path / "m")
+    sio.dump(Pipeline([("run", FunctionTransformer(os.system))]), folder / "pipeline.skops")
+    with pytest.raises(ValueError, match="not trusted.*system"):
+        load(folder)
