@@ -46,3 +46,9 @@ def test_unique_floats_are_not_ids():
 ])
 def test_task_inference(values, task):
     assert infer_task(pd.Series(values)) == task
+
+
+def test_task_inference_reads_class_names():
+    assert infer_task(pd.Series(list(range(1, 7)) * 5, name="Class")) == "multiclass"  # theorem proving
+    assert infer_task(pd.Series(list(range(1, 7)) * 5, name="quality")) == "regression"
+    assert infer_task(pd.Series(list(range(1, 30)) * 5, name="Class_number_of_rings")) == "regression"

@@ -13,8 +13,12 @@ ROLES = ("numeric", "boolean", "categorical", "datetime", "text", "id")
 _ID_NAME = re.compile(r"(^|[_\W])(id|uuid|key)$|^id[_\W]", re.IGNORECASE)
 _DATE_HINT = re.compile(r"\d{1,4}[-/:.]\d{1,2}")
 # An integer target with at most this many distinct values is read as classes (cmc's 1/2/3),
-# more as a quantity (wine quality 3..9, abalone's rings). Override with task=.
+# more as a quantity (wine quality 3..9, abalone's rings), unless its name says it is a class
+# (first-order-theorem-proving's "Class" 1..6) and it has at most MAX_NAMED_CLASSES values.
+# Override with task=.
 MAX_INTEGER_CLASSES = 5
+MAX_NAMED_CLASSES = 20
+_CLASS_NAME = re.compile(r"(^|[_\W])(class|label|category|type|kind|grade)($|[_\W])", re.IGNORECASE)
 
 
 @dataclass
@@ -188,12 +192,15 @@ def infer_task(y: pd.Series) -> str:
     """``"binary"``, ``"multiclass"`` or ``"regression"`` from the target's values.
 
     Strings, booleans and categories are classes; numbers are a quantity unless they are whole numbers
-    with at most ``MAX_INTEGER_CLASSES`` distinct values.
+    with at most ``MAX_INTEGER_CLASSES`` distinct values, or at most ``MAX_NAMED_CLASSES`` when the
+    target's name says it is a class (``class``, ``label``, ``category``, ``type``...).
     """
     values = y.dropna()
     n_unique = values.nunique()
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         integral = bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
-        if not integral or n_unique > MAX_INTEGER_CLASSES:
+        named = bool(_CLASS_NAME.search(str(y.name or "")))
+        limit = MAX_NAMED_CLASSES if named else MAX_INTEGER_CLASSES
+        if not integral or n_unique > limit:
             return "regression"
     return "binary" if n_unique <= 2 else "multiclass"

@@ -1,0 +1,66 @@
+"""Conformance suite every declared model family runs: a new family in configs/families.yaml is checked
+by the same tests as the others."""
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pytest
+
+from automl.data.schema import infer_schema
+from automl.models.registry import all_families
+from automl.pipeline.build import TrialConfig, build_pipeline
+from automl.search.space import library_defaults, suggest_config
+
+CASES = [(name, task) for name, family in all_families().items()
+         for task in ("binary", "multiclass", "regression") if family.supports(task)]
+
+
+def _target(frame, task):  # noqa: ANN001
+    x = frame["x1"].fillna(0).to_numpy()
+    if task == "regression":
+        return 2 * x + np.random.default_rng(0).normal(scale=0.1, size=len(x))
+    if task == "binary":
+        return np.where(x > 0, "yes", "no")
+    return np.array(["a", "b", "c"])[np.digitize(x, [-0.5, 0.5])]
+
+
+@pytest.mark.parametrize("name, task", CASES)
+def test_family_defaults_fit_and_predict(mixed_frame, name, task):
+    frame, _ = mixed_frame
+    y = _target(frame, task)
+    family = all_families()[name]
+    schema, cast = infer_schema(frame)
+    pipe = build_pipeline(schema, TrialConfig(family=family), task, random_state=0, n_jobs=1)
+    weights = np.linspace(0.5, 2.0, len(y)) if family.sample_weight else None
+    pipe.fit(frame, y, **({} if weights is None else {"model__sample_weight": weights}))
+    predictions = pipe.predict(frame.head(7))
+    assert predictions.shape == (7,)
+    if task != "regression":
+        proba = pipe.predict_proba(frame.head(7))
+        assert proba.shape == (7, len(np.unique(y))) and np.allclose(proba.sum(axis=1), 1)
+        assert (pipe.predict(frame) == y).mean() > 0.6  # it learns the signal
+    else:
+        assert np.corrcoef(pipe.predict(frame), y)[0, 1] > 0.6
+
+
+@pytest.mark.parametrize("name, task", CASES)
+def test_family_space_samples_valid_configs(mixed_frame, name, task):
+    frame, y = mixed_frame
+    family = all_families()[name]
+    assert library_defaults(family, task) is not None
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    schema, _ = infer_schema(frame)
+    target = _target(frame, task)
+    for _ in range(3):
+        trial = study.ask()
+        config = suggest_config(trial, [family], task, "search")
+        assert config.family.name == name
+        build_pipeline(schema, config, task, random_state=0, n_jobs=1).fit(frame, target)
+        study.tell(trial, 0.0)
+
+
+def test_declarations_are_complete():
+    for family in all_families().values():
+        assert family.cost > 0 and family.needs["encode"] in ("onehot", "ordinal")
+        for param, decl in family.space.items():
+            assert sum(k in decl for k in ("int", "float", "choice")) == 1, (family.name, param)
