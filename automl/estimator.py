@@ -229,8 +229,9 @@ class AutoML(BaseEstimator):
             self.best_trial_, self.best_family_, self.best_params_, self.best_score_ = None, "constant", {}, None
             return
         if outcome.fallback_used:
-            warnings.warn("the best configuration could not be refitted in time; using the first finished "
-                          f"model (trial {outcome.best_trial}) instead", UserWarning, stacklevel=3)
+            warnings.warn("the best configuration could not be refitted in time; using trial "
+                          f"{outcome.best_trial} ({outcome.best_config.family.name}), the best that could",
+                          UserWarning, stacklevel=3)
         self.best_pipeline_ = outcome.best_pipeline
         self.best_trial_ = outcome.best_trial
         self.best_family_ = outcome.best_config.family.name

@@ -21,6 +21,7 @@ import pandas as pd
 # Types that skops does not trust by default but that our pipelines contain; reviewed: they hold arrays,
 # trees and estimator state, and run no code on load.
 TRUSTED_TYPES = [
+    "automl.pipeline.labels.EncodedLabelClassifier",
     "automl.pipeline.transformers.ColumnCaster",
     "automl.pipeline.transformers.DatetimeParts",
     "automl.pipeline.transformers.TextFeatures",

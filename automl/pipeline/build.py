@@ -12,6 +12,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from automl.data.schema import Schema
 from automl.models.registry import ModelFamily
+from automl.pipeline.labels import EncodedLabelClassifier
 from automl.pipeline.transformers import ColumnCaster, DatetimeParts, TextFeatures
 
 # One-hot: categories seen fewer than this many times share an "infrequent" column, at most this many
@@ -100,6 +101,8 @@ def build_pipeline(schema: Schema, config: TrialConfig, task: str, random_state:
     if config.class_weight and config.family.accepts_class_weight(task):
         params["class_weight"] = config.class_weight
     model = config.family.make(task, params, random_state=random_state, n_jobs=n_jobs)
+    if task != "regression":
+        model = EncodedLabelClassifier(model)
     roles = {c.name: c.role for c in schema.columns if c.name not in schema.dropped}
     return Pipeline([
         ("cast", ColumnCaster(roles)),

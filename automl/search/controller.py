@@ -227,13 +227,14 @@ class SearchController:
 
     # -- the end ---------------------------------------------------------------------------------------
     def refit(self, data: TrialData) -> tuple[int | None, TrialConfig | None, Any, bool]:
-        """Refit the best trial whose refit can finish in time; else keep the fallback model.
+        """Refit the best trial whose refit can finish in time, going down the ranking when a refit
+        runs out of time; else keep the fallback model.
 
         Returns ``(trial number, config, fitted pipeline, fallback_used)``.
         """
-        for trial in self._ranked_ok_trials():
+        for rank, trial in enumerate(self._ranked_ok_trials()):
             if self.fallback is not None and self.fallback[0] == trial.number:
-                return trial.number, self._config_of(trial), self.fallback[1], False
+                return trial.number, self._config_of(trial), self.fallback[1], rank > 0
             remaining = self.deadline.at - END_MARGIN - time.monotonic()
             if self._estimate_refit(trial) > remaining:
                 continue
@@ -243,15 +244,13 @@ class SearchController:
                              n_jobs=self.settings.n_jobs, refit=True)
             result = self.runner.run(task, data, self.deadline.at - END_MARGIN, lambda step, score: True)
             if result.status == "ok" and result.refit_model is not None:
-                return trial.number, config, result.refit_model, False
+                return trial.number, config, result.refit_model, rank > 0
             log.warning("refit of trial %d (%s) did not finish: %s", trial.number, config.family.name,
                         result.error)
-            break
         if self.fallback is None:
             return None, None, None, True
         number = self.fallback[0]
-        trial = self.study.trials[number]
-        return number, self._config_of(trial), self.fallback[1], True
+        return number, self._config_of(self.study.trials[number]), self.fallback[1], True
 
     def _config_of(self, trial: optuna.trial.FrozenTrial) -> TrialConfig:
         fixed = trial.user_attrs.get("fixed")

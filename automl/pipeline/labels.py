@@ -1,0 +1,53 @@
+"""Train classifiers on label codes 0..K-1 and answer in the user's labels.
+
+Some estimators mishandle unusual label types: scikit-learn 1.9's forests with
+``class_weight="balanced"`` fail on string labels that look like numbers ("1", "2", "U" in anneal). Every
+classifier of ours therefore sees integer codes, and this wrapper maps them back.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.validation import check_is_fitted
+
+
+class EncodedLabelClassifier(ClassifierMixin, BaseEstimator):
+    """Fit ``estimator`` on encoded labels; ``predict`` returns the original labels.
+
+    Parameters
+    ----------
+    estimator : classifier
+        Fitted on ``LabelEncoder`` codes. A ``class_weight`` dict keyed by original labels is re-keyed.
+    """
+
+    def __init__(self, estimator: Any = None):
+        self.estimator = estimator
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "EncodedLabelClassifier":
+        self.encoder_ = LabelEncoder().fit(y)
+        self.classes_ = self.encoder_.classes_
+        estimator = clone(self.estimator)
+        weights = estimator.get_params().get("class_weight")
+        if isinstance(weights, dict):
+            codes = dict(zip(self.classes_, range(len(self.classes_))))
+            estimator.set_params(class_weight={codes[k]: v for k, v in weights.items() if k in codes})
+        kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
+        self.estimator_ = estimator.fit(X, self.encoder_.transform(y), **kwargs)
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "estimator_")
+        return self.classes_[np.asarray(self.estimator_.predict(X), dtype=int)]
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "estimator_")
+        proba = self.estimator_.predict_proba(X)
+        seen = np.asarray(self.estimator_.classes_, dtype=int)
+        if len(seen) == len(self.classes_):
+            return proba
+        full = np.zeros((proba.shape[0], len(self.classes_)))
+        full[:, seen] = proba
+        return full
