@@ -43,10 +43,31 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", default=None, help="CSV to write (default: standard output)")
     predict.add_argument("--proba", action="store_true", help="also write class probabilities")
 
-    board = sub.add_parser("leaderboard", help="print the leaderboard of a saved model")
-    board.add_argument("model", help="model folder written by 'automl fit'")
+    board = sub.add_parser("leaderboard", help="print the leaderboard of a saved model or of a study")
+    board.add_argument("model", nargs="?", help="model folder written by 'automl fit'")
+    board.add_argument("--storage", default=None, help="read the study in this Optuna storage instead")
+    board.add_argument("--study", default=None, help="study name in the storage")
     board.add_argument("--top", type=int, default=None, help="only the best N rows")
+
+    worker = sub.add_parser("worker", help="join a study started by 'automl fit --storage' and run trials")
+    _add_study_options(worker)
+    worker.add_argument("--time-budget", type=float, default=None,
+                        help="stop earlier than the study's shared deadline")
+    worker.add_argument("--quiet", action="store_true")
+
+    refit = sub.add_parser("refit", help="refit the best trial of a study and write a model folder")
+    _add_study_options(refit)
+    refit.add_argument("--time-budget", type=float, default=600.0, help="seconds for the refit (default 600)")
+    refit.add_argument("--out", default="model", help="folder to write the model to (default: model/)")
     return parser
+
+
+def _add_study_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data", nargs="?", default=None,
+                        help="data file (default: the file 'automl fit' read, as recorded in the study)")
+    parser.add_argument("--target", default=None, help="target column (default: as recorded in the study)")
+    parser.add_argument("--storage", required=True, help="Optuna storage URL of the study")
+    parser.add_argument("--study", required=True, help="study name")
 
 
 def _cv_value(text: str | None) -> Any:
@@ -72,6 +93,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
                    storage=args.storage, study_name=args.study, verbose=0 if args.quiet else 1)
     print(f"automl: {len(frame)} rows x {frame.shape[1]} columns from {args.data}; target {args.target!r}; "
           f"budget {args.time_budget:g}s", file=sys.stderr)
+    # recorded in the study, so that 'automl worker' on another machine can read the same file
+    model._data_source = {"path": str(Path(args.data).resolve()), "target": args.target}
     model.fit(frame, y)
     out = save(model, args.out)
     _print_summary(model, out, time.monotonic() - started)
@@ -128,14 +151,79 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    board = pd.read_csv(Path(args.model) / "leaderboard.csv", keep_default_na=False, na_values=[""])
+    if args.storage:
+        import optuna
+
+        from automl.search.leaderboard import build_leaderboard
+        from automl.search.study import open_storage
+
+        study = optuna.load_study(study_name=args.study, storage=open_storage(args.storage))
+        board = build_leaderboard(study.get_trials(deepcopy=False), study.direction.name == "MAXIMIZE")
+    elif args.model:
+        board = pd.read_csv(Path(args.model) / "leaderboard.csv", keep_default_na=False, na_values=[""])
+    else:
+        raise ValueError("give a model folder, or --storage and --study")
     if args.top:
         board = board.head(args.top)
     print(_format_board(board))
     return 0
 
 
-COMMANDS = {"fit": cmd_fit, "predict": cmd_predict, "leaderboard": cmd_leaderboard}
+def _join_study(args: argparse.Namespace, seconds: float | None, worker: bool) -> tuple[Any, Any, Any, Any]:
+    """Load a study's settings and data, and prepare a search that joins it."""
+    import optuna
+
+    from automl import AutoML
+    from automl.io.readers import read_table
+    from automl.search.budget import Deadline
+    from automl.search.study import load_settings, open_storage
+
+    study = optuna.load_study(study_name=args.study, storage=open_storage(args.storage))
+    settings = load_settings(study)
+    source = settings.get("data") or {}
+    path, target = args.data or source.get("path"), args.target or source.get("target")
+    if not path or not target:
+        raise ValueError("the study records no data file: give the data file and --target")
+    frame = read_table(path)
+    y = frame.pop(target)
+    model = AutoML(**settings["params"], storage=args.storage, study_name=args.study,
+                   verbose=0 if getattr(args, "quiet", False) else 1)
+    deadline = Deadline(seconds)
+    controller, data = model._prepare(frame, y, None, deadline, worker=worker)
+    return model, controller, data, deadline
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import optuna
+
+    from automl.search.study import load_settings, open_storage, seconds_until
+
+    study = optuna.load_study(study_name=args.study, storage=open_storage(args.storage))
+    shared = seconds_until(load_settings(study).get("deadline_unix"))
+    limits = [v for v in (shared, args.time_budget) if v is not None]
+    if not limits:
+        raise ValueError("the study has no shared deadline: give --time-budget")
+    _, controller, data, _ = _join_study(args, min(limits), worker=True)
+    controller.work(data)
+    mine = [t for t in controller.study.get_trials(deepcopy=False)
+            if t.user_attrs.get("worker") == controller.worker_id and t.state.is_finished()]
+    print(f"automl worker {controller.worker_id}: {len(mine)} trials finished in study {args.study!r}")
+    return 0
+
+
+def cmd_refit(args: argparse.Namespace) -> int:
+    from automl.io.persist import save
+
+    started = time.monotonic()
+    model, controller, data, deadline = _join_study(args, args.time_budget, worker=True)
+    model._finish(controller, controller.run(data, search=False), data, deadline)
+    out = save(model, args.out)
+    _print_summary(model, out, time.monotonic() - started)
+    return 0
+
+
+COMMANDS = {"fit": cmd_fit, "predict": cmd_predict, "leaderboard": cmd_leaderboard, "worker": cmd_worker,
+            "refit": cmd_refit}
 
 
 def main(argv: list[str] | None = None) -> int:

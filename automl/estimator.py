@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 import warnings
 from numbers import Integral, Real
@@ -148,6 +149,21 @@ class AutoML(BaseEstimator):
         if self.time_budget is None and self.max_trials is None:
             raise ValueError("give a time_budget (seconds) or max_trials, otherwise the search never ends")
         deadline = Deadline(self.time_budget)
+        controller, data = self._prepare(X, y, sample_weight, deadline)
+        return self._finish(controller, controller.run(data), data, deadline)
+
+    def _finish(self, controller: SearchController, outcome: Any, data: TrialData, deadline: Deadline) -> "AutoML":
+        """Set the fitted attributes from a finished search."""
+        self.study_ = outcome.study
+        self.leaderboard_ = controller.leaderboard()
+        self._set_best(outcome, data.X, data.y, data.sample_weight)
+        self.fit_time_ = deadline.elapsed()
+        self.search_time_, self.refit_time_ = outcome.search_time, outcome.refit_time
+        return self
+
+    def _prepare(self, X: Any, y: Any, sample_weight: Any, deadline: Deadline,
+                 worker: bool = False) -> tuple[SearchController, TrialData]:
+        """Validate and clean the data, and set up the search (shared by ``fit`` and ``automl worker``)."""
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         frame = to_frame(X)
@@ -165,22 +181,27 @@ class AutoML(BaseEstimator):
         self.metric_ = get_metric(self.metric, self.task_)
         seed = int(np.random.RandomState(self.random_state).randint(0, 2**31 - 1)) \
             if self.random_state is None else int(self.random_state)
-        families = self._usable_families(weights)
         folds = make_folds(self.cv, labels, classification, seed, self.time_budget)
+        settings = SearchSettings(
+            search=self.search, max_trials=self.max_trials, n_jobs=resolve_n_jobs(self.n_jobs), seed=seed,
+            # each worker samples with its own seed; folds and models keep the shared one
+            sampler_seed=seed + (1 + os.getpid() % 100_000 if worker else 0),
+            class_weight=self.class_weight, imbalanced=classification and _imbalanced(labels),
+            storage=self.storage, study_name=self.study_name, worker=worker,
+            saved={} if worker else self._settings_for_workers(deadline))
         controller = SearchController(
-            schema=self.schema_, task=self.task_, metric=self.metric_, families=families, folds=folds,
-            classes=self.classes_, deadline=deadline, settings=SearchSettings(
-                search=self.search, max_trials=self.max_trials, n_jobs=resolve_n_jobs(self.n_jobs), seed=seed,
-                class_weight=self.class_weight, imbalanced=classification and _imbalanced(labels),
-                storage=self.storage, study_name=self.study_name),
+            schema=self.schema_, task=self.task_, metric=self.metric_, families=self._usable_families(weights),
+            folds=folds, classes=self.classes_, deadline=deadline, settings=settings,
             progress=_print_progress if self.verbose else None)
-        outcome = controller.run(TrialData(frame, labels, weights))
-        self.study_ = outcome.study
-        self.leaderboard_ = controller.leaderboard()
-        self._set_best(outcome, frame, labels, weights)
-        self.fit_time_ = deadline.elapsed()
-        self.search_time_, self.refit_time_ = outcome.search_time, outcome.refit_time
-        return self
+        return controller, TrialData(frame, labels, weights)
+
+    def _settings_for_workers(self, deadline: Deadline) -> dict[str, Any]:
+        """What ``automl worker`` needs to join this search: parameters, data source, shared deadline."""
+        params = {k: v for k, v in self.get_params().items()
+                  if k not in ("storage", "study_name", "verbose") and _plain(v)}
+        remaining = deadline.remaining()
+        return {"params": params, "data": getattr(self, "_data_source", None),
+                "deadline_unix": None if remaining == float("inf") else time.time() + remaining}
 
     def _resolve_task(self, target: pd.Series) -> str:
         task = self.task or infer_task(target)
@@ -306,6 +327,13 @@ class AutoMLRegressor(RegressorMixin, AutoML):
             except (ValueError, TypeError):
                 raise ValueError(f"regression needs a numeric target, y has dtype {target.dtype}") from None
         return self_task
+
+
+def _plain(value: Any) -> bool:
+    """Whether a parameter value survives JSON as it is (callables and splitters do not)."""
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    return value is None or isinstance(value, (str, int, float, bool))
 
 
 def _check_not_empty(frame: pd.DataFrame) -> None:

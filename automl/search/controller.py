@@ -6,6 +6,7 @@ import math
 import os
 import socket
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -21,6 +22,8 @@ from automl.search.evaluate import TrialResult, TrialTask
 from automl.search.leaderboard import build_leaderboard, params_json
 from automl.search.space import suggest_config
 from automl.search.strategies import initial_points, make_pruner, make_sampler
+from automl.search.study import (HEARTBEAT_INTERVAL, fail_stale_trials, open_storage, record_heartbeat,
+                                 save_settings)
 from automl.search.worker import TrialData, TrialProcess
 
 log = logging.getLogger("automl")
@@ -47,10 +50,13 @@ class SearchSettings:
     max_trials: int | None = None
     n_jobs: int = 1
     seed: int = 0
+    sampler_seed: int | None = None
     class_weight: Any = None
     imbalanced: bool = False
     storage: Any = None
     study_name: str | None = None
+    worker: bool = False
+    saved: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -95,17 +101,28 @@ class SearchController:
 
     # -- the study -------------------------------------------------------------------------------------
     def open_study(self) -> optuna.Study:
-        """Create (or, with a storage, load) the study and enqueue the portfolio not yet evaluated."""
+        """Create (or, with a storage, load) the study and enqueue the portfolio not yet evaluated.
+
+        A worker only loads the study: the process that started it enqueued the portfolio.
+        """
         s = self.settings
-        study = optuna.create_study(
-            storage=s.storage, study_name=s.study_name, load_if_exists=s.study_name is not None,
-            direction=self.metric.direction, sampler=make_sampler(s.search, s.seed),
-            pruner=make_pruner(len(self.folds)))
-        done = {params_json(t.params) for t in study.get_trials(deepcopy=False)
-                if t.user_attrs.get("source") == "enqueued"}
+        storage = open_storage(s.storage) if isinstance(s.storage, str) or s.storage is None else s.storage
+        sampler_seed = s.seed if s.sampler_seed is None else s.sampler_seed
+        sampler, pruner = make_sampler(s.search, sampler_seed), make_pruner(len(self.folds))
+        if s.worker:
+            return optuna.load_study(study_name=s.study_name, storage=storage, sampler=sampler, pruner=pruner)
+        study = optuna.create_study(storage=storage, study_name=s.study_name, load_if_exists=s.study_name is not None,
+                                    direction=self.metric.direction, sampler=sampler, pruner=pruner)
+        if study.direction.name.lower() != self.metric.direction:
+            raise ValueError(f"study {s.study_name!r} was started to {study.direction.name.lower()} another metric; "
+                             f"{self.metric.name} must {self.metric.direction}. Use a new study name.")
+        if s.saved:
+            save_settings(study, s.saved)
+        evaluated = {params_json(t.params) for t in study.get_trials(deepcopy=False)
+                     if t.user_attrs.get("source") == "enqueued" and _was_evaluated(t)}
         for point in initial_points(s.search, self.families, self.task,
                                     "balanced" if s.imbalanced and s.class_weight == "search" else None):
-            if params_json(point) not in done:
+            if params_json(point) not in evaluated:
                 study.enqueue_trial(point, user_attrs={"source": "enqueued", "fixed": sorted(point)},
                                     skip_if_exists=True)
         return study
@@ -115,7 +132,11 @@ class SearchController:
         """Run trials until the deadline, ``max_trials`` or the end of the enqueued points."""
         skipped_in_a_row = 0
         while self._may_start(study):
-            trial = study.ask()
+            fail_stale_trials(study)
+            with warnings.catch_warnings():
+                # Optuna warns that heartbeats are meant for Study.optimize; we send them ourselves
+                warnings.filterwarnings("ignore", message="Heartbeat of storage")
+                trial = study.ask()
             fixed = trial.user_attrs.get("fixed")
             if self.settings.search in ("defaults", "grid") and fixed is None:
                 # another worker took the last enqueued point: nothing is left to evaluate
@@ -165,7 +186,13 @@ class SearchController:
                          n_jobs=self.settings.n_jobs, refit=want_fallback)
         start = time.monotonic()
         limit = min(self._trial_deadline(), start + TRIAL_SHARE * (self.deadline.at - start))
-        result = self.runner.run(task, data, limit, on_report)
+        beat = _Heartbeat(study, trial)
+        try:
+            result = self.runner.run(task, data, limit, on_report, on_poll=beat)
+        except KeyboardInterrupt:
+            self._tell(study, trial, config, TrialResult(status="error", error="interrupted (Ctrl-C)"),
+                       time.monotonic() - start)
+            raise
         duration = time.monotonic() - start
         if result.status == "ok" and result.refit_model is not None:
             self.fallback = (trial.number, result.refit_model)
@@ -257,16 +284,43 @@ class SearchController:
         return suggest_config(optuna.trial.FixedTrial(trial.params, trial.number), self.families, self.task,
                               self.settings.class_weight, fixed)
 
-    def run(self, data: TrialData) -> SearchOutcome:
-        """Open the study, search, refit: the whole search stage of ``fit``."""
+    def run(self, data: TrialData, search: bool = True) -> SearchOutcome:
+        """Open the study, search (unless ``search=False``), refit: the whole search stage of ``fit``."""
         start = time.monotonic()
         self.study = self.open_study()
-        self.search(self.study, data)
+        if search:
+            self.search(self.study, data)
         search_time = time.monotonic() - start
         number, config, pipeline, fallback_used = self.refit(data)
         return SearchOutcome(study=self.study, best_trial=number, best_config=config, best_pipeline=pipeline,
                              fallback_used=fallback_used, results=self.results, search_time=search_time,
                              refit_time=time.monotonic() - start - search_time)
 
+    def work(self, data: TrialData) -> optuna.Study:
+        """A worker's part: join the study and evaluate trials until the deadline; no refit."""
+        self.study = self.open_study()
+        self.search(self.study, data)
+        return self.study
+
     def leaderboard(self) -> Any:
         return build_leaderboard(self.study.get_trials(deepcopy=False), self.metric.greater_is_better)
+
+
+def _was_evaluated(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether an enqueued point ran (or waits to run): a trial failed only because its worker died is not."""
+    if trial.state == optuna.trial.TrialState.FAIL:
+        return "status" in trial.user_attrs
+    return True
+
+
+class _Heartbeat:
+    """Called while a trial runs; tells the storage every few seconds that this worker is alive."""
+
+    def __init__(self, study: optuna.Study, trial: optuna.Trial):
+        self.study, self.trial, self.last = study, trial, 0.0
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if now - self.last >= HEARTBEAT_INTERVAL:
+            record_heartbeat(self.study, self.trial)
+            self.last = now

@@ -28,7 +28,8 @@ def trial_row(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
         "predict_time_per_1k": attrs.get("predict_time_per_1k"),
         "duration": attrs.get("duration"),
         "status": status,
-        "error": attrs.get("error", ""),
+        "error": attrs.get("error", "" if "status" in attrs else
+                           "did not finish: its worker stopped (killed, crashed or lost its heartbeat)"),
         "worker": attrs.get("worker", ""),
     }
 

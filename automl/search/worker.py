@@ -98,7 +98,7 @@ class TrialProcess:
     """Runs :func:`automl.search.evaluate.evaluate` in a killable child process."""
 
     def run(self, task: TrialTask, data: TrialData, deadline_at: float,
-            on_report: Callable[[int, float], bool]) -> TrialResult:
+            on_report: Callable[[int, float], bool], on_poll: Callable[[], None] | None = None) -> TrialResult:
         """Evaluate ``task`` and return its result, or a ``timeout`` result at ``deadline_at``.
 
         Parameters
@@ -109,6 +109,8 @@ class TrialProcess:
             ``time.monotonic()`` instant at which the child is killed.
         on_report : callable
             ``on_report(step, score) -> bool``: called for each fold; ``False`` prunes the trial.
+        on_poll : callable, optional
+            Called about four times a second while the child works (heartbeats).
         """
         ctx = _get_context()
         parent_conn, child_conn = ctx.Pipe()
@@ -125,6 +127,8 @@ class TrialProcess:
                 if remaining <= 0:
                     return TrialResult(status="timeout", fold_scores=scores,
                                        error="stopped at its deadline (time budget)")
+                if on_poll is not None:
+                    on_poll()
                 if not parent_conn.poll(min(remaining, 0.25)):
                     if not process.is_alive() and not parent_conn.poll():
                         return _died(process, scores)
