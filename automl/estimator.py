@@ -64,8 +64,11 @@ class AutoML(BaseEstimator):
         Model families to search (``configs/families.yaml``); all when ``None``.
     max_trials : int or None, default=None
         Stop after this many trials (with a fixed ``random_state`` the result is reproducible).
-    class_weight : {"search", "balanced"} or None, default="search"
+    class_weight : {"search", "balanced"}, dict or None, default="search"
         "search" lets the search choose class weighting (and tries it early when classes are imbalanced).
+    ensemble : bool, default=True
+        Build a weighted ensemble of the finished trials (Caruana's ensemble selection over out-of-fold
+        predictions) when it scores better than the best single trial and can be refitted in time.
     n_jobs : int or None, default=None
         Cores to use; ``None`` means every core this process may use (affinity and cgroup limits).
     random_state : int or None, default=None
@@ -99,6 +102,7 @@ class AutoML(BaseEstimator):
         "class_weight": [StrOptions({"search", "balanced"}), dict, None],
         "n_jobs": [Integral, None],
         "random_state": [Interval(Integral, 0, 2**32 - 1, closed="both"), None],
+        "ensemble": ["boolean"],
         "storage": [str, None],
         "study_name": [str, None],
         "verbose": ["verbose"],
@@ -106,7 +110,7 @@ class AutoML(BaseEstimator):
 
     def __init__(self, time_budget: float | None = 60, task: str | None = None, metric: Any = None,
                  cv: Any = None, search: str = "bayes", families: Any = None, max_trials: int | None = None,
-                 class_weight: str | None = "search", n_jobs: int | None = None,
+                 class_weight: str | None = "search", ensemble: bool = True, n_jobs: int | None = None,
                  random_state: int | None = None, storage: str | None = None, study_name: str | None = None,
                  verbose: int = 0):
         self.time_budget = time_budget
@@ -117,6 +121,7 @@ class AutoML(BaseEstimator):
         self.families = families
         self.max_trials = max_trials
         self.class_weight = class_weight
+        self.ensemble = ensemble
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.storage = storage
@@ -187,7 +192,7 @@ class AutoML(BaseEstimator):
             # each worker samples with its own seed; folds and models keep the shared one
             sampler_seed=seed + (1 + os.getpid() % 100_000 if worker else 0),
             class_weight=self.class_weight, imbalanced=classification and _imbalanced(labels),
-            storage=self.storage, study_name=self.study_name, worker=worker,
+            storage=self.storage, study_name=self.study_name, worker=worker, ensemble=self.ensemble,
             saved={} if worker else self._settings_for_workers(deadline))
         controller = SearchController(
             schema=self.schema_, task=self.task_, metric=self.metric_, families=self._usable_families(weights),
@@ -237,27 +242,28 @@ class AutoML(BaseEstimator):
         return usable
 
     def _set_best(self, outcome: Any, frame: pd.DataFrame, labels: np.ndarray, weights: np.ndarray | None) -> None:
-        self.fallback_used_ = outcome.fallback_used
-        if outcome.best_pipeline is None:
+        final = outcome.final
+        self.fallback_used_ = final.fallback_used
+        self.best_trial_, self.best_family_ = final.trial, final.family
+        self.best_params_, self.best_score_ = final.params, final.score
+        if final.pipeline is None:
             warnings.warn("no trial finished in time: falling back to a constant predictor. Raise time_budget.",
                           UserWarning, stacklevel=3)
-            model = DummyRegressor() if self.task_ == "regression" else DummyClassifier(strategy="prior")
-            from sklearn.pipeline import Pipeline
-            from automl.pipeline.transformers import ColumnCaster
-            roles = {c.name: c.role for c in self.schema_.columns if c.name not in self.schema_.dropped}
-            self.best_pipeline_ = Pipeline([("cast", ColumnCaster(roles)), ("model", model)]).fit(
-                frame, labels, model__sample_weight=weights)
-            self.best_trial_, self.best_family_, self.best_params_, self.best_score_ = None, "constant", {}, None
+            self.best_pipeline_ = self._constant_pipeline().fit(frame, labels, model__sample_weight=weights)
             return
-        if outcome.fallback_used:
+        if final.fallback_used:
             warnings.warn("the best configuration could not be refitted in time; using trial "
-                          f"{outcome.best_trial} ({outcome.best_config.family.name}), the best that could",
-                          UserWarning, stacklevel=3)
-        self.best_pipeline_ = outcome.best_pipeline
-        self.best_trial_ = outcome.best_trial
-        self.best_family_ = outcome.best_config.family.name
-        self.best_params_ = outcome.best_config.describe()
-        self.best_score_ = outcome.study.trials[outcome.best_trial].value
+                          f"{final.trial} ({final.family}), the best that could", UserWarning, stacklevel=3)
+        self.best_pipeline_ = final.pipeline
+
+    def _constant_pipeline(self) -> Any:
+        from sklearn.pipeline import Pipeline
+
+        from automl.pipeline.transformers import ColumnCaster
+
+        model = DummyRegressor() if self.task_ == "regression" else DummyClassifier(strategy="prior")
+        roles = {c.name: c.role for c in self.schema_.columns if c.name not in self.schema_.dropped}
+        return Pipeline([("cast", ColumnCaster(roles)), ("model", model)])
 
     # -- predict -----------------------------------------------------------------------------------------
     def _input_frame(self, X: Any) -> pd.DataFrame:

@@ -134,6 +134,26 @@ def _append_log(log: Path, args: list[str], stdout: str, stderr: str, status: st
             handle.write(f"--- stderr\n{stderr.rstrip()}\n")
 
 
+def engine_revision() -> str:
+    """Return the git commit of the checkout, with ``+dirty`` if ``automl/`` has uncommitted changes.
+
+    The CLI runs the editable install, so this names the engine code a run used (``unknown`` outside git).
+
+    Returns
+    -------
+    str
+    """
+    repo = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "automl"], cwd=repo,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
 # --------------------------------------------------------------------------- scoring
 def label_key(label: Any) -> str:
     """Normalise a class label so ``"1"``, ``1`` and ``1.0``, or ``"true"`` and ``True``, compare equal.
@@ -274,7 +294,8 @@ def check_dataset(meta: dict[str, Any], budget: float, seed: int, startup: float
         frame = load_frame(meta)
         row.rows = len(frame)
         train, test = split_frame(frame, meta, seed)
-        classes = sorted(frame[meta["target"]].dropna().unique()) if meta["task"] in CLASSIFICATION_TASKS else []
+        is_classification = meta["task"] in CLASSIFICATION_TASKS
+        classes = sorted(frame[meta["target"]].dropna().unique()) if is_classification else []
     except Exception as exc:  # noqa: BLE001 - a benchmark row, not a crash
         row.error = f"load: {type(exc).__name__}: {exc}"
         return row
@@ -352,18 +373,30 @@ def to_markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def summarise(rows: list[Row], budget: float, seed: int, startup: float) -> str:
-    """Markdown report: the table (with a ``failed`` column) and a one-line summary."""
+def summarise(rows: list[Row], budget: float, seed: int, startup: float,
+              revisions: tuple[str, str]) -> str:
+    """Markdown report: the table (with a ``failed`` column) and a one-line summary.
+
+    ``revisions`` are the engine's git revisions at the start and at the end of the run.
+    """
     frame = pd.DataFrame([asdict(r) for r in rows])
     table = frame.drop(columns=["startup_s"]).assign(failed=[",".join(failures(r)) for r in rows])
     n_ok = sum(not failures(r) for r in rows)
     header = (f"# automl suite check: budget {budget:g}s, seed {seed}\n\n"
               f"CLI start-up (`automl --help`): {startup:.2f}s; within_budget means "
-              f"wall_s <= 1.05*budget + 1 + start-up = {1.05 * budget + 1 + startup:.1f}s.\n\n")
+              f"wall_s <= 1.05*budget + 1 + start-up = {1.05 * budget + 1 + startup:.1f}s.\n\n"
+              f"Engine revision: {_describe_revisions(*revisions)}.\n\n")
     return header + to_markdown(table) + f"\n\n{n_ok}/{len(rows)} datasets pass every check.\n"
 
 
-def write_results(rows: list[Row], budget: float, seed: int, startup: float) -> tuple[Path, Path]:
+def _describe_revisions(first: str, last: str) -> str:
+    if first == last:
+        return first
+    return f"{first} at the start, {last} at the end (the engine changed during the run)"
+
+
+def write_results(rows: list[Row], budget: float, seed: int, startup: float,
+                  revisions: tuple[str, str]) -> tuple[Path, Path]:
     """Write the CSV and markdown reports to ``benchmarks/results``.
 
     Returns
@@ -376,7 +409,7 @@ def write_results(rows: list[Row], budget: float, seed: int, startup: float) -> 
                "wall_s", "fit_time_s", "within_budget", "n_families_ok", "n_trials", "best_family", "error",
                "startup_s", "predict_s"]
     pd.DataFrame([asdict(r) for r in rows])[columns].to_csv(stem.with_suffix(".csv"), index=False)
-    markdown = summarise(rows, budget, seed, startup)
+    markdown = summarise(rows, budget, seed, startup, revisions)
     stem.with_suffix(".md").write_text(markdown)
     return stem.with_suffix(".csv"), stem.with_suffix(".md")
 
@@ -403,10 +436,12 @@ def main(argv: list[str] | None = None) -> int:
     names = [n.strip() for n in args.datasets.split(",") if n.strip()]
     entries = select(load_manifest(), names)
     startup = measure_startup()
+    first_revision = engine_revision()
+    revisions = (first_revision, first_revision)
     log_dir = RESULTS_DIR / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     print(f"{len(entries)} datasets from {datasets_dir()}, budget {args.budget:g}s, seed {args.seed}, "
-          f"start-up {startup:.2f}s", file=sys.stderr, flush=True)
+          f"start-up {startup:.2f}s, engine {first_revision}", file=sys.stderr, flush=True)
     rows = []
     for meta in entries:
         log = log_dir / f"{meta['name']}_{args.budget:g}s_seed{args.seed}.log"
@@ -417,9 +452,11 @@ def main(argv: list[str] | None = None) -> int:
             row = Row(name=meta["name"], task=meta["task"], error=traceback.format_exc(limit=2))
         rows.append(row)
         print(f"{row.name}: {row.metric} automl={row.automl_score:.4f} lgbm={row.lgbm_score:.4f} "
-              f"wall={row.wall_s:.1f}s failed={failures(row) or '-'} {row.error}", file=sys.stderr, flush=True)
-        write_results(rows, args.budget, args.seed, startup)  # partial results survive an interruption
-    print(summarise(rows, args.budget, args.seed, startup))
+              f"wall={row.wall_s:.1f}s failed={failures(row) or '-'} {row.error}",
+              file=sys.stderr, flush=True)
+        revisions = (first_revision, engine_revision())
+        write_results(rows, args.budget, args.seed, startup, revisions)  # partial results survive a crash
+    print(summarise(rows, args.budget, args.seed, startup, revisions))
     return 0
 
 

@@ -22,6 +22,8 @@ import pandas as pd
 # trees and estimator state, and run no code on load.
 TRUSTED_TYPES = [
     "automl.pipeline.labels.EncodedLabelClassifier",
+    "automl.search.ensemble.WeightedEnsembleClassifier",
+    "automl.search.ensemble.WeightedEnsembleRegressor",
     "automl.pipeline.transformers.ColumnCaster",
     "automl.pipeline.transformers.DatetimeParts",
     "automl.pipeline.transformers.TextFeatures",

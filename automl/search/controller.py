@@ -12,12 +12,15 @@ from typing import Any, Callable
 
 import numpy as np
 import optuna
+from sklearn.pipeline import Pipeline
 
 from automl.data.schema import Schema
 from automl.metrics import Metric
 from automl.models.registry import ModelFamily
 from automl.pipeline.build import TrialConfig
 from automl.search.budget import Deadline
+from automl.search.ensemble import (MAX_CANDIDATES, WeightedEnsembleClassifier, WeightedEnsembleRegressor,
+                                    select_ensemble)
 from automl.search.evaluate import TrialResult, TrialTask
 from automl.search.leaderboard import build_leaderboard, params_json
 from automl.search.space import suggest_config
@@ -37,6 +40,8 @@ MIN_TRIAL_SECONDS = 0.5
 REFIT_OVERHEAD = 0.5
 # Time to kill a trial's process and record it, so the refit reserve is still whole afterwards.
 KILL_SLACK = 0.25
+# Refit time is reserved for this many of the best trials when ensembling (weights concentrate on few).
+ENSEMBLE_RESERVE = 3
 # No trial may take more than this share of the time left when it starts, so one slow or hanging
 # configuration cannot starve the families after it.
 TRIAL_SHARE = 0.5
@@ -56,7 +61,20 @@ class SearchSettings:
     storage: Any = None
     study_name: str | None = None
     worker: bool = False
+    ensemble: bool = True
     saved: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Refit:
+    """The final model and where it came from."""
+
+    trial: int | None
+    family: str
+    params: dict[str, Any]
+    score: float | None
+    pipeline: Any
+    fallback_used: bool
 
 
 @dataclass
@@ -64,10 +82,7 @@ class SearchOutcome:
     """What the search leaves behind."""
 
     study: optuna.Study
-    best_trial: int | None
-    best_config: TrialConfig | None
-    best_pipeline: Any
-    fallback_used: bool
+    final: Refit
     results: dict[int, TrialResult] = field(default_factory=dict)
     search_time: float = 0.0
     refit_time: float = 0.0
@@ -231,10 +246,10 @@ class SearchController:
         return self.deadline.at - END_MARGIN - KILL_SLACK - self._refit_reserve()
 
     def _refit_reserve(self) -> float:
-        best = self._ranked_ok_trials(limit=1)
-        if not best or (self.fallback is not None and self.fallback[0] == best[0].number):
-            return 0.0
-        return self._estimate_refit(best[0])
+        """Time to refit the best trials: the best alone, or the likely members of an ensemble."""
+        top = self._ranked_ok_trials(limit=ENSEMBLE_RESERVE if self.settings.ensemble else 1)
+        fallback = self.fallback[0] if self.fallback is not None else None
+        return sum(self._estimate_refit(t) for t in top if t.number != fallback)
 
     def _estimate_refit(self, trial: optuna.trial.FrozenTrial) -> float:
         fold_fit = trial.user_attrs.get("mean_fold_fit_time") or 0.0
@@ -253,31 +268,83 @@ class SearchController:
         return trials[:limit] if limit else trials
 
     # -- the end ---------------------------------------------------------------------------------------
-    def refit(self, data: TrialData) -> tuple[int | None, TrialConfig | None, Any, bool]:
-        """Refit the best trial whose refit can finish in time, going down the ranking when a refit
-        runs out of time; else keep the fallback model.
-
-        Returns ``(trial number, config, fitted pipeline, fallback_used)``.
-        """
+    def refit(self, data: TrialData) -> "Refit":
+        """The final model: an ensemble of refitted trials when selection over out-of-fold predictions
+        beats the best single trial and its members can be refitted in time; else the best single trial
+        whose refit finishes in time (going down the ranking); else the fallback model."""
+        fitted: dict[int, Any] = {}
+        if self.fallback is not None:
+            fitted[self.fallback[0]] = self.fallback[1]
+        if self.settings.ensemble:
+            ensemble = self._refit_ensemble(data, fitted)
+            if ensemble is not None:
+                return ensemble
         for rank, trial in enumerate(self._ranked_ok_trials()):
-            if self.fallback is not None and self.fallback[0] == trial.number:
-                return trial.number, self._config_of(trial), self.fallback[1], rank > 0
-            remaining = self.deadline.at - END_MARGIN - time.monotonic()
-            if self._estimate_refit(trial) > remaining:
-                continue
-            config = self._config_of(trial)
-            task = TrialTask(config=config, schema=self.schema, task=self.task, metric=self.metric,
-                             classes=self.classes, folds=[], random_state=self.settings.seed,
-                             n_jobs=self.settings.n_jobs, refit=True)
-            result = self.runner.run(task, data, self.deadline.at - END_MARGIN, lambda step, score: True)
-            if result.status == "ok" and result.refit_model is not None:
-                return trial.number, config, result.refit_model, rank > 0
-            log.warning("refit of trial %d (%s) did not finish: %s", trial.number, config.family.name,
-                        result.error)
+            model = self._refit_one(trial, data, fitted)
+            if model is not None:
+                return self._single(trial, model, fallback_used=rank > 0)
         if self.fallback is None:
-            return None, None, None, True
-        number = self.fallback[0]
-        return number, self._config_of(self.study.trials[number]), self.fallback[1], True
+            return Refit(None, "constant", {}, None, None, True)
+        return self._single(self.study.trials[self.fallback[0]], self.fallback[1], fallback_used=True)
+
+    def _single(self, trial: optuna.trial.FrozenTrial, model: Any, fallback_used: bool) -> "Refit":
+        config = self._config_of(trial)
+        return Refit(trial.number, config.family.name, config.describe(), trial.value, model, fallback_used)
+
+    def _refit_one(self, trial: optuna.trial.FrozenTrial, data: TrialData, fitted: dict[int, Any]) -> Any:
+        """Refit one trial on all the data in a worker, or ``None`` when it cannot finish in time."""
+        if trial.number in fitted:
+            return fitted[trial.number]
+        if self._estimate_refit(trial) > self.deadline.at - END_MARGIN - time.monotonic():
+            return None
+        config = self._config_of(trial)
+        task = TrialTask(config=config, schema=self.schema, task=self.task, metric=self.metric,
+                         classes=self.classes, folds=[], random_state=self.settings.seed,
+                         n_jobs=self.settings.n_jobs, refit=True)
+        result = self.runner.run(task, data, self.deadline.at - END_MARGIN, lambda step, score: True)
+        if result.status == "ok" and result.refit_model is not None:
+            fitted[trial.number] = result.refit_model
+            return result.refit_model
+        log.warning("refit of trial %d (%s) did not finish: %s", trial.number, config.family.name, result.error)
+        return None
+
+    def _refit_ensemble(self, data: TrialData, fitted: dict[int, Any]) -> "Refit | None":
+        candidates = [t for t in self._ranked_ok_trials() if t.number in self.results][:MAX_CANDIDATES]
+        if len(candidates) < 2:
+            return None
+        selection = select_ensemble({t.number: self.results[t.number].oof for t in candidates}, data.y,
+                                    self.metric, self.classes, data.sample_weight)
+        best = candidates[0].value
+        if selection is None or len(selection.weights) < 2 or not self._better(selection.score, best):
+            return None
+        members = sorted(selection.weights, key=lambda n: -selection.weights[n])
+        by_number = {t.number: t for t in candidates}
+        needed = sum(self._estimate_refit(by_number[n]) for n in members if n not in fitted)
+        if needed > self.deadline.at - END_MARGIN - time.monotonic():
+            return None
+        models = [self._refit_one(by_number[n], data, fitted) for n in members]
+        if any(m is None for m in models):
+            return None
+        ensemble = (WeightedEnsembleRegressor(models, [selection.weights[n] for n in members])
+                    if self.task == "regression" else
+                    WeightedEnsembleClassifier(models, [selection.weights[n] for n in members], self.classes))
+        pipeline = Pipeline([("ensemble", ensemble.fit(None))])
+        weights = {str(n): round(selection.weights[n], 4) for n in members}
+        number = self._record_ensemble(selection.score, weights)
+        return Refit(number, "ensemble", {"weights": weights}, selection.score, pipeline, False)
+
+    def _better(self, a: float, b: float) -> bool:
+        return a > b if self.metric.greater_is_better else a < b
+
+    def _record_ensemble(self, score: float, weights: dict[str, float]) -> int:
+        """Add the ensemble to the study as a finished trial, so the leaderboard shows it."""
+        attrs = {"family": "ensemble", "params_json": params_json({"weights": weights}), "status": "ok",
+                 "score": score, "score_std": None, "n_folds": len(self.folds), "fit_time": None,
+                 "predict_time_per_1k": None, "duration": None, "source": "ensemble",
+                 "error": "", "worker": self.worker_id}
+        self.study.add_trial(optuna.trial.create_trial(value=score, params={}, distributions={},
+                                                       user_attrs=attrs))
+        return self.study.get_trials(deepcopy=False)[-1].number
 
     def _config_of(self, trial: optuna.trial.FrozenTrial) -> TrialConfig:
         fixed = trial.user_attrs.get("fixed")
@@ -291,9 +358,8 @@ class SearchController:
         if search:
             self.search(self.study, data)
         search_time = time.monotonic() - start
-        number, config, pipeline, fallback_used = self.refit(data)
-        return SearchOutcome(study=self.study, best_trial=number, best_config=config, best_pipeline=pipeline,
-                             fallback_used=fallback_used, results=self.results, search_time=search_time,
+        final = self.refit(data)
+        return SearchOutcome(study=self.study, final=final, results=self.results, search_time=search_time,
                              refit_time=time.monotonic() - start - search_time)
 
     def work(self, data: TrialData) -> optuna.Study:

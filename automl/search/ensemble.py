@@ -1,0 +1,129 @@
+"""Ensemble selection (Caruana et al., 2004) over the out-of-fold predictions of finished trials.
+
+Greedy forward selection with replacement: start empty, repeatedly add the trial whose predictions most
+improve the metric of the running average, for a fixed number of rounds. The counts become weights. The
+fitted ensemble is :class:`WeightedEnsemble`, a plain scikit-learn estimator over refitted pipelines.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+
+from automl.metrics import Metric
+from automl.search.evaluate import align_proba, score_predictions
+
+ROUNDS = 25
+MAX_CANDIDATES = 8
+
+
+@dataclass
+class Selection:
+    """Trial numbers with their weights, and the ensemble's out-of-fold score."""
+
+    weights: dict[int, float]
+    score: float
+
+
+def select_ensemble(oof: dict[int, np.ndarray], y: np.ndarray, metric: Metric, classes: np.ndarray | None,
+                    sample_weight: np.ndarray | None = None, rounds: int = ROUNDS) -> Selection | None:
+    """Greedy ensemble selection with replacement over out-of-fold predictions.
+
+    Parameters
+    ----------
+    oof : dict of int to ndarray
+        Trial number to out-of-fold predictions (probabilities, or values for regression); rows that no
+        fold predicted are NaN and left out of the scoring.
+    y, metric, classes, sample_weight
+        As in the search.
+
+    Returns
+    -------
+    Selection or None
+        ``None`` when the metric cannot be computed from predictions or there is nothing to choose from.
+    """
+    if metric.func is None or not oof:
+        return None
+    numbers = list(oof)
+    stacked = np.stack([oof[n] for n in numbers])
+    rows = ~np.isnan(stacked.reshape(len(numbers), stacked.shape[1], -1)).any(axis=(0, 2))
+    if rows.sum() < 2:
+        return None
+    stacked, target = stacked[:, rows], y[rows]
+    weight = None if sample_weight is None else sample_weight[rows]
+    sign = 1.0 if metric.greater_is_better else -1.0
+    counts = np.zeros(len(numbers))
+    total = np.zeros_like(stacked[0])
+    best_score = -np.inf
+    for _ in range(rounds):
+        trial_scores = []
+        for i in range(len(numbers)):
+            blend = (total + stacked[i]) / (counts.sum() + 1)
+            trial_scores.append(sign * _safe_score(metric, target, blend, weight, classes))
+        pick = int(np.argmax(trial_scores))
+        counts[pick] += 1
+        total += stacked[pick]
+        best_score = max(best_score, trial_scores[pick])
+    weights = {numbers[i]: float(c / counts.sum()) for i, c in enumerate(counts) if c > 0}
+    final = total / counts.sum()
+    return Selection(weights=weights, score=float(_safe_score(metric, target, final, weight, classes)))
+
+
+def _safe_score(metric: Metric, y: np.ndarray, pred: np.ndarray, weight: np.ndarray | None,
+                classes: np.ndarray | None) -> float:
+    try:
+        value = score_predictions(metric, y, pred, weight, classes)
+    except ValueError:
+        return metric.worst()
+    return value if np.isfinite(value) else metric.worst()
+
+
+class WeightedEnsemble(BaseEstimator):
+    """Weighted average of fitted pipelines' probabilities (classification) or predictions (regression).
+
+    Parameters
+    ----------
+    estimators : list of fitted estimators
+    weights : list of float
+        One weight per estimator, summing to 1.
+    classes : array-like or None
+        Class labels, in the order of the averaged probability columns.
+    """
+
+    def __init__(self, estimators: list[Any] | None = None, weights: list[float] | None = None,
+                 classes: Any = None):
+        self.estimators = estimators
+        self.weights = weights
+        self.classes = classes
+
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "WeightedEnsemble":
+        """The members come fitted: fitting only checks them."""
+        if not self.estimators or len(self.estimators) != len(self.weights or []):
+            raise ValueError("WeightedEnsemble needs as many weights as fitted estimators")
+        if self.classes is not None:
+            self.classes_ = np.asarray(self.classes)
+        self.n_members_ = len(self.estimators)
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        total = None
+        for estimator, weight in zip(self.estimators, self.weights):
+            proba = align_proba(estimator.predict_proba(X), estimator.classes_, self.classes_) * weight
+            total = proba if total is None else total + proba
+        return total
+
+    def predict(self, X: Any) -> np.ndarray:
+        if self.classes is not None:
+            return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        return np.sum([w * np.asarray(e.predict(X), dtype=float) for e, w in zip(self.estimators, self.weights)],
+                      axis=0)
+
+
+class WeightedEnsembleClassifier(ClassifierMixin, WeightedEnsemble):
+    """:class:`WeightedEnsemble` for classification."""
+
+
+class WeightedEnsembleRegressor(RegressorMixin, WeightedEnsemble):
+    """:class:`WeightedEnsemble` for regression."""
