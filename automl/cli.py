@@ -12,7 +12,9 @@ import pandas as pd
 
 
 def _add_search_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--time-budget", type=float, default=60.0, help="seconds for the whole fit (default 60)")
+    parser.add_argument("--time-budget", type=float, default=60.0,
+                        help="seconds for the whole command: reading the data, the fit and writing the model "
+                             "(default 60)")
     parser.add_argument("--metric", default=None, help="metric name (default: roc_auc / log_loss / rmse)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--task", choices=["binary", "multiclass", "regression"], default=None,
@@ -77,17 +79,30 @@ def _cv_value(text: str | None) -> Any:
     return int(number) if number.is_integer() and number >= 2 else number
 
 
+# Seconds kept for writing the model folder (skops dump of large forests takes a second or two).
+SAVE_RESERVE = 1.0
+SAVE_SHARE = 0.03
+
+
+def fit_budget(total: float, started: float) -> float:
+    """The fit's share of the command's budget: what is left after reading, less time to save."""
+    left = total - (time.monotonic() - started) - SAVE_RESERVE - SAVE_SHARE * total
+    if left <= 0:
+        raise ValueError(f"--time-budget {total:g}s is used up by reading the data; give more time")
+    return left
+
+
 def cmd_fit(args: argparse.Namespace) -> int:
     from automl import AutoML
     from automl.io.persist import save
     from automl.io.readers import read_table
 
-    started = time.monotonic()
+    started = args.started
     frame = read_table(args.data)
     if args.target not in frame.columns:
         raise SystemExit(f"error: no column {args.target!r} in {args.data}; columns are {list(frame.columns)}")
     y = frame.pop(args.target)
-    model = AutoML(time_budget=args.time_budget, task=args.task, metric=args.metric, cv=_cv_value(args.cv),
+    model = AutoML(time_budget=fit_budget(args.time_budget, started), task=args.task, metric=args.metric, cv=_cv_value(args.cv),
                    search=args.search, max_trials=args.max_trials, n_jobs=args.n_jobs, random_state=args.seed,
                    families=args.families.split(",") if args.families else None,
                    storage=args.storage, study_name=args.study, verbose=0 if args.quiet else 1)
@@ -228,7 +243,9 @@ COMMANDS = {"fit": cmd_fit, "predict": cmd_predict, "leaderboard": cmd_leaderboa
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``automl`` console script."""
+    started = time.monotonic()
     args = build_parser().parse_args(argv)
+    args.started = started
     logging.basicConfig(level=logging.WARNING, format="automl: %(message)s")
     try:
         return COMMANDS[args.command](args)
