@@ -1,0 +1,53 @@
+"""Ensemble selection: the greedy selection itself, and the ensemble as the fitted model."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from automl import AutoML
+from automl.metrics import get_metric
+from automl.search.ensemble import select_ensemble
+
+
+def test_selection_prefers_complementary_models():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, size=400)
+    noise_a, noise_b = rng.normal(scale=0.8, size=400), rng.normal(scale=0.8, size=400)
+    truth = y.astype(float)
+
+    def proba(noise):  # noqa: ANN001
+        p = 1 / (1 + np.exp(-(truth - 0.5 + noise) * 3))
+        return np.column_stack([1 - p, p])
+
+    useless = np.full((400, 2), 0.5)
+    oof = {0: proba(noise_a), 1: proba(noise_b), 2: useless}
+    metric = get_metric("log_loss", "binary")
+    selection = select_ensemble(oof, y, metric, classes=np.array([0, 1]))
+    assert set(selection.weights) == {0, 1}  # the two independent models, not the useless one
+    single = min(metric.from_predictions(y, oof[i], None, np.array([0, 1])) for i in (0, 1))
+    assert selection.score < single
+    assert sum(selection.weights.values()) == pytest.approx(1.0)
+
+
+def test_selection_skips_scorer_metrics():
+    from sklearn.metrics import get_scorer
+
+    metric = get_metric(get_scorer("accuracy"), "binary")
+    assert select_ensemble({0: np.zeros((4, 2))}, np.array([0, 1, 0, 1]), metric, np.array([0, 1])) is None
+
+
+def test_ensemble_is_the_model_and_a_leaderboard_row(credit):
+    X, y = credit
+    model = AutoML(time_budget=60, max_trials=6, search="defaults", random_state=0, cv=3).fit(X, y)
+    board = model.leaderboard_
+    row = board[board.family == "ensemble"]
+    assert len(row) == 1 and row.status.iloc[0] == "ok"
+    members = json.loads(row.params.iloc[0])["weights"]
+    assert len(members) >= 2 and set(map(int, members)) <= set(board.trial)
+    assert model.best_family_ == "ensemble" and board.family.iloc[0] == "ensemble"
+    assert model.predict_proba(X.head(4)).shape == (4, 2)
+    without = AutoML(time_budget=60, max_trials=6, search="defaults", random_state=0, cv=3,
+                     ensemble=False).fit(X, y)
+    assert "ensemble" not in set(without.leaderboard_.family)
