@@ -21,6 +21,7 @@ import pandas as pd
 # Types that skops does not trust by default but that our pipelines contain; reviewed: they hold arrays,
 # trees and estimator state, and run no code on load.
 TRUSTED_TYPES = [
+    "automl.models.boosting.EarlyStopping",
     "automl.pipeline.labels.EncodedLabelClassifier",
     "automl.search.ensemble.WeightedEnsembleClassifier",
     "automl.search.ensemble.WeightedEnsembleRegressor",

@@ -57,6 +57,8 @@ class ModelFamily:
     threads_param: Any = None
     sample_weight: bool = True
     class_weight: Any = False
+    wrapper: str | None = None
+    wrapper_params: dict[str, Any] = field(default_factory=dict)
 
     def supports(self, task: str) -> bool:
         """Whether the family has an estimator for ``task``."""
@@ -84,8 +86,7 @@ class ModelFamily:
         kind = kind_of(task)
         if kind not in self.estimators:
             raise ValueError(f"model family {self.name!r} has no {kind}")
-        module, _, cls_name = self.estimators[kind].rpartition(".")
-        cls = getattr(importlib.import_module(module), cls_name)
+        cls = _import(self.estimators[kind])
         kwargs = dict(_per_kind(self.fixed, kind) or {})
         kwargs.update(params)
         seed_param, threads_param = _per_kind(self.seed_param, kind), _per_kind(self.threads_param, kind)
@@ -93,7 +94,15 @@ class ModelFamily:
             kwargs[seed_param] = random_state
         if threads_param:
             kwargs[threads_param] = n_jobs
-        return cls(**kwargs)
+        model = cls(**kwargs)
+        if self.wrapper:
+            model = _import(self.wrapper)(estimator=model, random_state=random_state, **self.wrapper_params)
+        return model
+
+
+def _import(path: str) -> Any:
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
 
 
 def kind_of(task: str) -> str:
@@ -110,7 +119,8 @@ def _load(path: str) -> dict[str, ModelFamily]:
             name=name, estimators=estimators, cost=float(decl["cost"]), needs=dict(decl["needs"]),
             fixed=decl.get("fixed") or {}, defaults=decl.get("defaults") or {}, space=decl.get("space") or {},
             seed_param=decl.get("seed_param"), threads_param=decl.get("threads_param"),
-            sample_weight=bool(decl.get("sample_weight", True)), class_weight=decl.get("class_weight", False))
+            sample_weight=bool(decl.get("sample_weight", True)), class_weight=decl.get("class_weight", False),
+            wrapper=decl.get("wrapper"), wrapper_params=decl.get("wrapper_params") or {})
     return families
 
 
