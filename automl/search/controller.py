@@ -308,29 +308,37 @@ class SearchController:
         return None
 
     def _refit_ensemble(self, data: TrialData, fitted: dict[int, Any]) -> "Refit | None":
-        candidates = [t for t in self._ranked_ok_trials() if t.number in self.results][:MAX_CANDIDATES]
-        if len(candidates) < 2:
-            return None
-        selection = select_ensemble({t.number: self.results[t.number].oof for t in candidates}, data.y,
-                                    self.metric, self.classes, data.sample_weight)
-        best = candidates[0].value
-        if selection is None or len(selection.weights) < 2 or not self._better(selection.score, best):
-            return None
+        """Select an ensemble among the best trials; when its members cannot all be refitted in time,
+        select again among the few whose refit time was reserved."""
+        ranked = [t for t in self._ranked_ok_trials() if t.number in self.results]
+        for pool in (MAX_CANDIDATES, ENSEMBLE_RESERVE):
+            candidates = ranked[:pool]
+            if len(candidates) < 2:
+                return None
+            selection = select_ensemble({t.number: self.results[t.number].oof for t in candidates}, data.y,
+                                        self.metric, self.classes, data.sample_weight)
+            if selection is None or len(selection.weights) < 2 or not self._better(selection.score,
+                                                                                     candidates[0].value):
+                return None
+            by_number = {t.number: t for t in candidates}
+            needed = sum(self._estimate_refit(by_number[n]) for n in selection.weights if n not in fitted)
+            if needed <= self.deadline.at - END_MARGIN - time.monotonic():
+                return self._fit_ensemble(selection, by_number, data, fitted)
+        return None
+
+    def _fit_ensemble(self, selection: Any, by_number: dict[int, Any], data: TrialData,
+                      fitted: dict[int, Any]) -> "Refit | None":
         members = sorted(selection.weights, key=lambda n: -selection.weights[n])
-        by_number = {t.number: t for t in candidates}
-        needed = sum(self._estimate_refit(by_number[n]) for n in members if n not in fitted)
-        if needed > self.deadline.at - END_MARGIN - time.monotonic():
-            return None
         models = [self._refit_one(by_number[n], data, fitted) for n in members]
         if any(m is None for m in models):
             return None
-        ensemble = (WeightedEnsembleRegressor(models, [selection.weights[n] for n in members])
-                    if self.task == "regression" else
-                    WeightedEnsembleClassifier(models, [selection.weights[n] for n in members], self.classes))
-        pipeline = Pipeline([("ensemble", ensemble.fit(None))])
-        weights = {str(n): round(selection.weights[n], 4) for n in members}
-        number = self._record_ensemble(selection.score, weights)
-        return Refit(number, "ensemble", {"weights": weights}, selection.score, pipeline, False)
+        weights = [selection.weights[n] for n in members]
+        ensemble = (WeightedEnsembleRegressor(models, weights) if self.task == "regression"
+                    else WeightedEnsembleClassifier(models, weights, self.classes))
+        shown = {str(n): round(selection.weights[n], 4) for n in members}
+        number = self._record_ensemble(selection.score, shown)
+        return Refit(number, "ensemble", {"weights": shown}, selection.score,
+                     Pipeline([("ensemble", ensemble.fit(None))]), False)
 
     def _better(self, a: float, b: float) -> bool:
         return a > b if self.metric.greater_is_better else a < b
