@@ -59,6 +59,12 @@ class ModelFamily:
     class_weight: Any = False
     wrapper: str | None = None
     wrapper_params: dict[str, Any] = field(default_factory=dict)
+    single_thread_below: int = 0
+
+    def threads(self, n_rows: int, n_jobs: int) -> int:
+        """Threads for a fit on ``n_rows``: one below ``single_thread_below`` rows, where fine-grained
+        OpenMP parallelism costs more than it gains."""
+        return 1 if n_rows < self.single_thread_below else n_jobs
 
     def supports(self, task: str) -> bool:
         """Whether the family has an estimator for ``task``."""
@@ -120,7 +126,8 @@ def _load(path: str) -> dict[str, ModelFamily]:
             fixed=decl.get("fixed") or {}, defaults=decl.get("defaults") or {}, space=decl.get("space") or {},
             seed_param=decl.get("seed_param"), threads_param=decl.get("threads_param"),
             sample_weight=bool(decl.get("sample_weight", True)), class_weight=decl.get("class_weight", False),
-            wrapper=decl.get("wrapper"), wrapper_params=decl.get("wrapper_params") or {})
+            wrapper=decl.get("wrapper"), wrapper_params=decl.get("wrapper_params") or {},
+            single_thread_below=int(decl.get("single_thread_below", 0)))
     return families
 
 

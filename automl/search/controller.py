@@ -197,7 +197,7 @@ class SearchController:
 
         task = TrialTask(config=config, schema=self.schema, task=self.task, metric=self.metric,
                          classes=self.classes, folds=self.folds, random_state=self.settings.seed,
-                         n_jobs=self.settings.n_jobs, refit=want_fallback)
+                         n_jobs=config.family.threads(self.n_rows, self.settings.n_jobs), refit=want_fallback)
         start = time.monotonic()
         limit = min(self._trial_deadline(), start + TRIAL_SHARE * (self.deadline.at - start))
         beat = _Heartbeat(study, trial)
@@ -299,7 +299,7 @@ class SearchController:
         config = self._config_of(trial)
         task = TrialTask(config=config, schema=self.schema, task=self.task, metric=self.metric,
                          classes=self.classes, folds=[], random_state=self.settings.seed,
-                         n_jobs=self.settings.n_jobs, refit=True)
+                         n_jobs=config.family.threads(self.n_rows, self.settings.n_jobs), refit=True)
         result = self.runner.run(task, data, self.deadline.at - END_MARGIN, lambda step, score: True)
         if result.status == "ok" and result.refit_model is not None:
             fitted[trial.number] = result.refit_model
