@@ -197,7 +197,7 @@ class AutoML(BaseEstimator):
         controller = SearchController(
             schema=self.schema_, task=self.task_, metric=self.metric_, families=self._usable_families(weights),
             folds=folds, classes=self.classes_, deadline=deadline, settings=settings,
-            progress=_print_progress if self.verbose else None)
+            progress=_ProgressLine(deadline) if self.verbose else None)
         return controller, TrialData(frame, labels, weights)
 
     def _settings_for_workers(self, deadline: Deadline) -> dict[str, Any]:
@@ -371,16 +371,22 @@ def _reject_infinite(frame: pd.DataFrame, schema: Schema) -> None:
                              f"{rows[:5].tolist()}); replace them with NaN (missing) or a finite value")
 
 
-def _print_progress(study: Any, trial: Any) -> None:
-    import sys
+class _ProgressLine:
+    """Prints one line per finished trial: elapsed time, trial, family, status, score, best so far."""
 
-    attrs = trial.user_attrs
-    finished = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
-    complete = [t.value for t in finished if t.value is not None]
-    best = (max(complete) if study.direction.name == "MAXIMIZE" else min(complete)) if complete else None
-    score = attrs.get("score")
-    shown = f"{score:.5g}" if score is not None else "-"
-    best_shown = f"{best:.5g}" if best is not None else "-"
-    print(f"trial {trial.number:>3} {attrs.get('family', '?'):<24} {attrs.get('status', '?'):<8} "
-          f"score {shown:<10} best {best_shown:<10} {attrs.get('duration', 0):6.2f}s  "
-          f"({len(finished)} done)", file=sys.stderr, flush=True)
+    def __init__(self, deadline: Deadline):
+        self.deadline = deadline
+
+    def __call__(self, study: Any, trial: Any) -> None:
+        import sys
+
+        attrs = trial.user_attrs
+        finished = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+        complete = [t.value for t in finished if t.value is not None]
+        best = (max(complete) if study.direction.name == "MAXIMIZE" else min(complete)) if complete else None
+        score = attrs.get("score")
+        shown = f"{score:.5g}" if score is not None else "-"
+        best_shown = f"{best:.5g}" if best is not None else "-"
+        print(f"[{self.deadline.elapsed():6.1f}s] trial {trial.number:>3} {attrs.get('family', '?'):<22} "
+              f"{attrs.get('status', '?'):<8} score {shown:<10} best {best_shown:<10} "
+              f"took {attrs.get('duration') or 0:5.2f}s  ({len(finished)} done)", file=sys.stderr, flush=True)

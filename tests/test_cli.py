@@ -20,7 +20,7 @@ def test_fit_predict_leaderboard(tmp_path: Path):
     fit = run("fit", str(CREDIT), "--target", "class", "--time-budget", "20", "--max-trials", "4",
               "--search", "defaults", "--out", str(out))
     assert fit.returncode == 0, fit.stderr
-    assert "trial   0 linear" in fit.stderr  # progress lines
+    assert "trial   0 linear" in fit.stderr and "s] trial" in fit.stderr  # progress lines with elapsed time
     assert "best:" in fit.stdout and "metric roc_auc" in fit.stdout
     assert (out / "pipeline.skops").exists() and (out / "leaderboard.csv").exists()
 
