@@ -54,7 +54,7 @@ def test_family_space_samples_valid_configs(mixed_frame, name, task):
     for _ in range(3):
         trial = study.ask()
         config = suggest_config(trial, [family], task, "search")
-        assert config.family.name == name
+        assert config.family.name == name and set(config.preprocess) == set(family.preprocess)
         build_pipeline(schema, config, task, random_state=0, n_jobs=1).fit(frame, target)
         study.tell(trial, 0.0)
 
@@ -64,3 +64,15 @@ def test_declarations_are_complete():
         assert family.cost > 0 and family.needs["encode"] in ("onehot", "ordinal")
         for param, decl in family.space.items():
             assert sum(k in decl for k in ("int", "float", "choice")) == 1, (family.name, param)
+
+
+@pytest.mark.parametrize("name", sorted(all_families()))
+def test_every_preprocessing_choice_builds(mixed_frame, name):
+    frame, y = mixed_frame
+    family = all_families()[name]
+    schema, _ = infer_schema(frame)
+    for option, decl in family.preprocess.items():
+        for value in decl["choice"]:
+            config = TrialConfig(family=family, preprocess={option: value})
+            pipe = build_pipeline(schema, config, "binary", random_state=0, n_jobs=1).fit(frame, y)
+            assert pipe.predict(frame.head(3)).shape == (3,)

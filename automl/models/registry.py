@@ -44,6 +44,8 @@ class ModelFamily:
         Preprocessing: ``impute`` (bool), ``encode`` (``onehot`` / ``ordinal``), ``scale`` (bool).
     space : dict
         Hyperparameter declarations for tuning (see ``configs/families.yaml``).
+    preprocess : dict
+        Preprocessing choices the search may make for this family (they override ``needs``).
     """
 
     name: str
@@ -53,6 +55,7 @@ class ModelFamily:
     fixed: Any = field(default_factory=dict)
     defaults: Any = field(default_factory=dict)
     space: dict[str, dict[str, Any]] = field(default_factory=dict)
+    preprocess: dict[str, dict[str, Any]] = field(default_factory=dict)
     seed_param: Any = None
     threads_param: Any = None
     sample_weight: bool = True
@@ -124,6 +127,7 @@ def _load(path: str) -> dict[str, ModelFamily]:
         families[name] = ModelFamily(
             name=name, estimators=estimators, cost=float(decl["cost"]), needs=dict(decl["needs"]),
             fixed=decl.get("fixed") or {}, defaults=decl.get("defaults") or {}, space=decl.get("space") or {},
+            preprocess=decl.get("preprocess") or {},
             seed_param=decl.get("seed_param"), threads_param=decl.get("threads_param"),
             sample_weight=bool(decl.get("sample_weight", True)), class_weight=decl.get("class_weight", False),
             wrapper=decl.get("wrapper"), wrapper_params=decl.get("wrapper_params") or {},

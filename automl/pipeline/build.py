@@ -30,10 +30,16 @@ class TrialConfig:
     family: ModelFamily
     params: dict[str, Any] = field(default_factory=dict)
     class_weight: str | dict | None = None
+    preprocess: dict[str, Any] = field(default_factory=dict)
+
+    def needs(self) -> dict[str, Any]:
+        """The family's preprocessing needs with this trial's choices applied."""
+        return {**self.family.needs, **self.preprocess}
 
     def describe(self) -> dict[str, Any]:
         """Parameters as shown on the leaderboard."""
         shown = dict(self.params)
+        shown.update({f"preprocess.{k}": v for k, v in self.preprocess.items()})
         if self.class_weight:
             shown["class_weight"] = self.class_weight
         return shown
@@ -42,13 +48,15 @@ class TrialConfig:
 def build_preprocessor(schema: Schema, needs: dict[str, Any]) -> ColumnTransformer:
     """ColumnTransformer for the modelled columns of ``schema`` as a family ``needs`` them."""
     impute, scale = bool(needs.get("impute")), bool(needs.get("scale"))
+    strategy = needs.get("impute_strategy", "median")
     parts: list[tuple[str, Any, list[str]]] = []
     numeric = schema.by_role("numeric", "boolean")
     if numeric:
-        parts.append(("numeric", _numeric_steps(impute, scale), numeric))
+        parts.append(("numeric", _numeric_steps(impute, scale, strategy), numeric))
     datetimes = schema.by_role("datetime")
     if datetimes:
-        parts.append(("datetime", make_pipeline(DatetimeParts(), _numeric_steps(impute, scale)), datetimes))
+        parts.append(("datetime", make_pipeline(DatetimeParts(), _numeric_steps(impute, scale, strategy)),
+                      datetimes))
     categorical = schema.by_role("categorical")
     if categorical:
         parts.append(("categorical", _categorical_steps(needs.get("encode", "ordinal"), impute), categorical))
@@ -57,10 +65,10 @@ def build_preprocessor(schema: Schema, needs: dict[str, Any]) -> ColumnTransform
     return ColumnTransformer(parts, remainder="drop", sparse_threshold=0.0, verbose_feature_names_out=False)
 
 
-def _numeric_steps(impute: bool, scale: bool) -> Any:
+def _numeric_steps(impute: bool, scale: bool, strategy: str = "median") -> Any:
     steps: list[Any] = []
     if impute:
-        steps.append(SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True))
+        steps.append(SimpleImputer(strategy=strategy, add_indicator=True, keep_empty_features=True))
     if scale:
         steps.append(StandardScaler())
     return make_pipeline(*steps) if steps else "passthrough"
@@ -106,6 +114,6 @@ def build_pipeline(schema: Schema, config: TrialConfig, task: str, random_state:
     roles = {c.name: c.role for c in schema.columns if c.name not in schema.dropped}
     return Pipeline([
         ("cast", ColumnCaster(roles)),
-        ("preprocess", build_preprocessor(schema, config.family.needs)),
+        ("preprocess", build_preprocessor(schema, config.needs())),
         ("model", model),
     ])

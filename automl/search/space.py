@@ -49,6 +49,11 @@ def suggest_config(trial: optuna.Trial, families: list[ModelFamily], task: str,
         if fixed_only is not None and name not in fixed_only:
             continue
         params[param] = _suggest(trial, name, decl)
+    preprocess = {}
+    for option, decl in family.preprocess.items():
+        name = param_name(family, f"preprocess.{option}")
+        if fixed_only is None or name in fixed_only:
+            preprocess[option] = _suggest(trial, name, decl)
     weighting = class_weight if isinstance(class_weight, dict) else None
     choices = class_weight_choices(family, task, class_weight)
     if choices:
@@ -56,7 +61,7 @@ def suggest_config(trial: optuna.Trial, families: list[ModelFamily], task: str,
         chosen = (trial.suggest_categorical(name, choices)
                   if fixed_only is None or name in fixed_only else choices[0])
         weighting = None if chosen == NO_WEIGHT else chosen
-    return TrialConfig(family=family, params=params, class_weight=weighting)
+    return TrialConfig(family=family, params=params, class_weight=weighting, preprocess=preprocess)
 
 
 def _suggest(trial: optuna.Trial, name: str, decl: dict[str, Any]) -> Any:
