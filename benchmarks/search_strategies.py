@@ -142,7 +142,7 @@ def _short(text: str, limit: int = 300) -> str:
 
 # --------------------------------------------------------------------------- one run
 def run_one(meta: dict[str, Any], train: pd.DataFrame, test: pd.DataFrame, strategy: str,
-            budget: float, seed: int) -> Row:
+            budget: float, seed: int, engine: str = "") -> Row:
     """Fit and score one strategy on one dataset; a failure is recorded in ``Row.error``, never raised.
 
     Parameters
@@ -157,6 +157,8 @@ def run_one(meta: dict[str, Any], train: pd.DataFrame, test: pd.DataFrame, strat
         ``time_budget`` in seconds.
     seed : int
         ``random_state``.
+    engine : str, optional
+        Git revision of the engine code this process loaded (recorded in the row).
 
     Returns
     -------
@@ -166,7 +168,7 @@ def run_one(meta: dict[str, Any], train: pd.DataFrame, test: pd.DataFrame, strat
 
     task, target = meta["task"], meta["target"]
     row = Row(dataset=meta["name"], task=task, strategy=strategy, metric=METRICS[task], budget=budget,
-              seed=seed, engine=engine_revision())
+              seed=seed, engine=engine)
     model = AutoML(time_budget=budget, search=strategy, random_state=seed, task=task)
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -395,8 +397,13 @@ def _split_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
-def run_dataset(meta: dict[str, Any], strategies: list[str], args: argparse.Namespace, csv_path: Path) -> None:
-    """Run the given strategies on one dataset (one shared split), appending each row when it is done."""
+def run_dataset(meta: dict[str, Any], strategies: list[str], args: argparse.Namespace, csv_path: Path,
+                engine: str) -> None:
+    """Run the given strategies on one dataset (one shared split), appending each row when it is done.
+
+    ``engine`` is the revision loaded at start; if git's revision moves during the run (the engine is
+    edited meanwhile), the row's ``warnings`` say so, since this process keeps running the code it loaded.
+    """
     try:
         train, test = split_frame(load_frame(meta), meta, args.seed)
     except Exception as exc:  # noqa: BLE001
@@ -405,15 +412,33 @@ def run_dataset(meta: dict[str, Any], strategies: list[str], args: argparse.Name
     for strategy in strategies:
         if train is None:
             row = Row(dataset=meta["name"], task=meta["task"], strategy=strategy, metric=METRICS[meta["task"]],
-                      budget=args.budget, seed=args.seed, error=load_error)
+                      budget=args.budget, seed=args.seed, engine=engine, error=load_error)
         else:
-            row = run_one(meta, train, test, strategy, args.budget, args.seed)
+            row = run_one(meta, train, test, strategy, args.budget, args.seed, engine)
+        now = engine_revision()
+        if now != engine:
+            note = f"engine checkout is now {now}; this run used the code loaded at start ({engine})"
+            row.warnings = " || ".join(filter(None, [row.warnings, note]))
         append_row(csv_path, row)
         print(f"{row.dataset} / {row.strategy}: {row.metric}={row.test_score:.4f} cv={row.cv_score:.4f} "
               f"best={row.best_family} trials={row.trials_total} (ok {row.trials_ok}, pruned {row.trials_pruned}, "
               f"timeout {row.trials_timeout}, error {row.trials_error}) wall={row.wall_s:.1f}s "
               f"fit_time={row.fit_time_s:.1f}s rss={row.peak_rss_mb:.0f}MB {row.error}", file=sys.stderr, flush=True)
         gc.collect()
+
+
+def load_engine() -> str:
+    """Import the engine now and return the git revision of the code just loaded.
+
+    Returns
+    -------
+    str
+        See :func:`benchmarks.suite_check.engine_revision`.
+    """
+    revision = engine_revision()
+    import automl.estimator  # noqa: F401 - pin the code of this revision for the whole run
+    import automl.search.controller  # noqa: F401
+    return revision
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -432,12 +457,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.fresh:
             drop_pairs(csv_path, {(m["name"], s) for m in entries for s in strategies})
         done = set(zip(read_results(csv_path)["dataset"], read_results(csv_path)["strategy"]))
+        engine = load_engine()
         print(f"{len(entries)} datasets x {strategies}, budget {args.budget:g}s, seed {args.seed}, "
-              f"engine {engine_revision()}, {len(done)} runs already in {csv_path.name}", file=sys.stderr, flush=True)
+              f"engine {engine}, {len(done)} runs already in {csv_path.name}", file=sys.stderr, flush=True)
         for meta in entries:
             todo = [s for s in strategies if (meta["name"], s) not in done]
             if todo:
-                run_dataset(meta, todo, args, csv_path)
+                run_dataset(meta, todo, args, csv_path, engine)
     report = write_report(args.budget, args.seed)
     print(report.read_text())
     return 0
