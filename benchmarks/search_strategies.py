@@ -37,8 +37,8 @@ import pandas as pd
 if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.datasets import load_frame, load_manifest, select, split_frame  # noqa: E402
-from benchmarks.suite_check import engine_revision, to_markdown  # noqa: E402
+from benchmarks.datasets import load_frame, load_manifest, select, split_frame
+from benchmarks.suite_check import engine_revision, to_markdown
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 METRICS = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
@@ -436,7 +436,7 @@ def load_engine() -> str:
         See :func:`benchmarks.suite_check.engine_revision`.
     """
     revision = engine_revision()
-    import automl.estimator  # noqa: F401 - pin the code of this revision for the whole run
+    import automl.estimator  # pin the code of this revision for the whole run
     import automl.search.controller  # noqa: F401
     return revision
 

@@ -22,6 +22,8 @@ import pandas as pd
 # trees and estimator state, and run no code on load.
 TRUSTED_TYPES = [
     "automl.models.boosting.EarlyStopping",
+    "automl.models.neighbors.WeightedKNeighborsClassifier",
+    "automl.models.neighbors.WeightedKNeighborsRegressor",
     "automl.pipeline.labels.EncodedLabelClassifier",
     "automl.search.ensemble.WeightedEnsembleClassifier",
     "automl.search.ensemble.WeightedEnsembleRegressor",

@@ -1,0 +1,66 @@
+"""k-nearest neighbours that honour sample weights: each neighbour votes (or averages) with its weight.
+
+scikit-learn's neighbours take no ``sample_weight``; without it the family would have to sit out every
+weighted fit. Unweighted, these estimators answer exactly as scikit-learn's.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+
+
+def _neighbour_weights(model: Any, X: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Neighbour indices and their weights: sample weight times the distance weight, if any."""
+    distances, index = model.kneighbors(X)
+    weights = model.sample_weight_[index]
+    if model.weights == "distance":
+        with np.errstate(divide="ignore"):
+            inverse = 1.0 / distances
+        exact = np.isinf(inverse)
+        rows = exact.any(axis=1)
+        inverse[rows] = exact[rows]  # an exact match outvotes every other neighbour, as in scikit-learn
+        weights = weights * inverse
+    return index, weights
+
+
+class WeightedKNeighborsClassifier(KNeighborsClassifier):
+    """:class:`~sklearn.neighbors.KNeighborsClassifier` whose ``fit`` takes ``sample_weight``."""
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "WeightedKNeighborsClassifier":
+        super().fit(X, y)
+        self.sample_weight_ = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        if getattr(self, "sample_weight_", None) is None:
+            return super().predict_proba(X)
+        index, weights = _neighbour_weights(self, X)
+        codes = np.asarray(self._y)[index]
+        proba = np.stack([(weights * (codes == c)).sum(axis=1) for c in range(len(self.classes_))], axis=1)
+        total = proba.sum(axis=1, keepdims=True)
+        return np.where(total > 0, proba / np.where(total > 0, total, 1), 1.0 / len(self.classes_))
+
+    def predict(self, X: Any) -> np.ndarray:
+        if getattr(self, "sample_weight_", None) is None:
+            return super().predict(X)
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+class WeightedKNeighborsRegressor(KNeighborsRegressor):
+    """:class:`~sklearn.neighbors.KNeighborsRegressor` whose ``fit`` takes ``sample_weight``."""
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "WeightedKNeighborsRegressor":
+        super().fit(X, y)
+        self.sample_weight_ = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        if getattr(self, "sample_weight_", None) is None:
+            return super().predict(X)
+        index, weights = _neighbour_weights(self, X)
+        values = np.asarray(self._y, dtype=float)[index]
+        total = weights.sum(axis=1)
+        safe = np.where(total > 0, total, 1.0)
+        return np.where(total > 0, (weights * values).sum(axis=1) / safe, values.mean(axis=1))
