@@ -51,3 +51,13 @@ def test_ensemble_is_the_model_and_a_leaderboard_row(credit):
     without = AutoML(time_budget=60, max_trials=6, search="defaults", random_state=0, cv=3,
                      ensemble=False).fit(X, y)
     assert "ensemble" not in set(without.leaderboard_.family)
+
+
+def test_candidates_put_each_family_first():
+    from types import SimpleNamespace
+
+    from automl.search.controller import _diverse_first
+
+    trials = [SimpleNamespace(number=i, user_attrs={"family": f}) for i, f in
+              enumerate(["linear", "linear", "linear", "lightgbm", "linear", "knn"])]
+    assert [t.number for t in _diverse_first(trials)] == [0, 3, 5, 1, 2, 4]

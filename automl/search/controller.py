@@ -311,8 +311,10 @@ class SearchController:
         """Select an ensemble among the best trials; when its members cannot all be refitted in time,
         select again among the few whose refit time was reserved."""
         ranked = [t for t in self._ranked_ok_trials() if t.number in self.results]
+        rank = {t.number: i for i, t in enumerate(ranked)}
+        diverse = _diverse_first(ranked)
         for pool in (MAX_CANDIDATES, ENSEMBLE_RESERVE):
-            candidates = ranked[:pool]
+            candidates = sorted(diverse[:pool], key=lambda t: rank[t.number])
             if len(candidates) < 2:
                 return None
             selection = select_ensemble({t.number: self.results[t.number].oof for t in candidates}, data.y,
@@ -377,6 +379,18 @@ class SearchController:
 
     def leaderboard(self) -> Any:
         return build_leaderboard(self.study.get_trials(deepcopy=False), self.metric.greater_is_better)
+
+
+def _diverse_first(ranked: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+    """The best trial of each family first (in rank order), then the rest: ensembles gain from different
+    families more than from near-copies of the best configuration."""
+    seen: set[str] = set()
+    heads, tail = [], []
+    for trial in ranked:
+        family = trial.user_attrs.get("family")
+        (tail if family in seen else heads).append(trial)
+        seen.add(family)
+    return heads + tail
 
 
 def _was_evaluated(trial: optuna.trial.FrozenTrial) -> bool:
