@@ -78,9 +78,21 @@ class TrialData:
     sample_weight: Any = None
 
 
+def _on_terminate(signum: int, frame: Any) -> None:
+    """Stopped at the deadline: unlink the named semaphores this process made (a thread pool's queue
+    holds two), so the resource tracker has nothing to warn about, and leave at once."""
+    from multiprocessing import util
+
+    util._run_finalizers(0)  # noqa: SLF001 - SemLock cleanups are registered at exit priority 0
+    os._exit(143)
+
+
 def _child_main(conn: Any, payload: bytes, n_jobs: int) -> None:
+    import signal
+
     from threadpoolctl import threadpool_limits
 
+    signal.signal(signal.SIGTERM, _on_terminate)
     os.environ["OMP_NUM_THREADS"] = str(n_jobs)
     with threadpool_limits(limits=n_jobs):
         task, data = cloudpickle.loads(payload)
@@ -154,7 +166,14 @@ def _died(process: Any, scores: list[float]) -> TrialResult:
                              "(out of memory, or a crash in native code)")
 
 
+# A stopped trial gets this long to clean up after SIGTERM before SIGKILL.
+TERMINATE_GRACE = 0.2
+
+
 def _stop(process: Any) -> None:
+    if process.is_alive():
+        process.terminate()
+        process.join(timeout=TERMINATE_GRACE)
     if process.is_alive():
         process.kill()
     process.join(timeout=5)
