@@ -245,8 +245,10 @@ class SearchController:
         return self.deadline.at - END_MARGIN - KILL_SLACK - self._refit_reserve()
 
     def _refit_reserve(self) -> float:
-        """Time to refit the best trials: the best alone, or the likely members of an ensemble."""
-        top = self._ranked_ok_trials(limit=ENSEMBLE_RESERVE if self.settings.ensemble else 1)
+        """Time to refit the best trials: the best alone, or the likely members of an ensemble (the best
+        of the top families, as :meth:`_refit_ensemble` picks them)."""
+        ranked = self._ranked_ok_trials()
+        top = _diverse_first(ranked)[:ENSEMBLE_RESERVE] if self.settings.ensemble else ranked[:1]
         fallback = self.fallback[0] if self.fallback is not None else None
         return sum(self._estimate_refit(t) for t in top if t.number != fallback)
 
