@@ -265,7 +265,9 @@ def read_model_folder(folder: Path, row: Row) -> None:
     row.best_family = str((meta.get("best") or {}).get("family", ""))
     board = pd.read_csv(folder / "leaderboard.csv", keep_default_na=False, na_values=[""])
     row.n_trials = len(board)
-    row.n_families_ok = int(board.loc[board["status"] == "ok", "family"].nunique())
+    # the ensemble is a leaderboard row but not a model family
+    ok = board.loc[(board["status"] == "ok") & (board["family"] != "ensemble"), "family"]
+    row.n_families_ok = int(ok.nunique())
 
 
 def check_dataset(meta: dict[str, Any], budget: float, seed: int, startup: float, log: Path) -> Row:
