@@ -1,0 +1,88 @@
+"""Search strategies over the joint space: portfolio first, then TPE / random / grid; pruning; journals."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+
+from automl import AutoML
+from automl.models.registry import all_families
+from automl.search.space import grid_points, library_defaults
+from automl.search.strategies import initial_points, make_pruner, make_sampler
+
+
+@pytest.fixture
+def small() -> tuple[pd.DataFrame, pd.Series]:
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=150), "b": rng.normal(size=150), "c": rng.choice(["u", "v"], 150)})
+    return X, pd.Series(np.where(X["a"] - X["b"] > 0, "p", "n"))
+
+
+def test_portfolio_points_are_library_defaults():
+    lightgbm = all_families()["lightgbm"]
+    defaults = library_defaults(lightgbm, "binary")
+    assert defaults["lightgbm.num_leaves"] == 31 and defaults["lightgbm.learning_rate"] == 0.1
+    points = initial_points("bayes", list(all_families().values()), "binary", None)
+    assert [p["family"] for p in points] == list(all_families())  # one default point per family
+
+
+def test_grid_enqueues_every_combination():
+    knn = all_families()["knn"]
+    grid = grid_points(knn, "binary")
+    assert len(grid) == 3 * 2 * 2  # n_neighbors x weights x p
+    points = initial_points("grid", [knn], "binary", None)
+    assert len(points) == 1 + len(grid)
+
+
+def test_samplers_and_pruner():
+    assert isinstance(make_sampler("bayes", 0), optuna.samplers.TPESampler)
+    assert isinstance(make_sampler("random", 0), optuna.samplers.RandomSampler)
+    assert isinstance(make_pruner(5), optuna.pruners.SuccessiveHalvingPruner)
+    assert isinstance(make_pruner(1), optuna.pruners.NopPruner)  # holdout: nothing to halve over
+    with pytest.raises(ValueError, match="search must be one of"):
+        make_sampler("annealing", 0)
+
+
+@pytest.mark.parametrize("search", ["bayes", "random", "grid"])
+def test_strategies_tune_after_the_portfolio(small, search):
+    X, y = small
+    model = AutoML(time_budget=None, max_trials=9, search=search, families=["linear", "knn"], random_state=0,
+                   cv=3, ensemble=False).fit(X, y)
+    board = model.leaderboard_.sort_values("trial")
+    assert len(board) == 9
+    assert board.family.tolist()[:2] == ["linear", "knn"]  # defaults first, cheapest first
+    tuned = [json.loads(p) for p in board.params.tolist()[2:]]
+    assert any(p != json.loads(board.params.iloc[0]) and p != json.loads(board.params.iloc[1]) for p in tuned)
+    attrs = model.study_.trials[0].user_attrs
+    assert {"family", "status", "fit_time", "score", "duration"} <= set(attrs)  # readable in optuna-dashboard
+
+
+def test_defaults_search_stops_after_the_portfolio(small):
+    X, y = small
+    model = AutoML(time_budget=60, search="defaults", families=["linear", "knn"], random_state=0, cv=3,
+                   ensemble=False).fit(X, y)
+    assert len(model.leaderboard_) == 2 and model.fit_time_ < 60
+
+
+def test_pruning_stops_poor_configurations(small):
+    X, y = small
+    model = AutoML(time_budget=None, max_trials=30, search="random", families=["knn"], random_state=1, cv=5,
+                   ensemble=False).fit(X, y)
+    pruned = model.leaderboard_[model.leaderboard_.status == "pruned"]
+    assert len(pruned) > 0 and (pruned.n_folds < 5).all()
+
+
+def test_journal_storage_resumes(small, tmp_path):
+    X, y = small
+    url = f"journal:///{tmp_path}/study.log"
+    first = AutoML(time_budget=None, max_trials=3, storage=url, study_name="s", families=["linear", "knn"],
+                   random_state=0, cv=3, ensemble=False).fit(X, y)
+    again = AutoML(time_budget=None, max_trials=6, storage=url, study_name="s", families=["linear", "knn"],
+                   random_state=0, cv=3, ensemble=False).fit(X, y)
+    before = first.leaderboard_.set_index("trial").score
+    after = again.leaderboard_.set_index("trial").score
+    assert set(before.index) <= set(after.index) and len(after) == 6
+    assert np.allclose(before, after[before.index])
