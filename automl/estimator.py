@@ -88,7 +88,29 @@ class AutoML(BaseEstimator):
         The refitted winner: takes raw frames like ``X``, predicts the user's labels.
     study_ : optuna.Study
         The search record (not kept when the estimator is pickled).
-    task_, metric_, best_score_, classes_, schema_, cleaning_, n_features_in_, feature_names_in_
+    best_family_, best_params_, best_score_, best_trial_
+        What won: a family name (or ``"ensemble"``), its parameters, its validation score and trial.
+    fallback_used_ : bool
+        True when the top-ranked configuration could not be refitted in time and a lower one was used.
+    task_, metric_ : str, Metric
+        The task and metric the search used.
+    classes_ : ndarray or None
+        Class labels (classification), in the order of ``predict_proba``'s columns.
+    schema_, cleaning_
+        Column roles, and every column dropped or coerced with the reason.
+    fit_time_, search_time_, refit_time_ : float
+        Seconds for the whole fit, the search, and the final refit.
+    n_features_in_, feature_names_in_
+        As in scikit-learn.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from automl import AutoML
+    >>> X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    >>> model = AutoML(time_budget=30, random_state=0).fit(X, y)  # doctest: +SKIP
+    >>> model.leaderboard_[["family", "score", "status"]].head(3)   # doctest: +SKIP
+    >>> model.predict_proba(X.head(2))                                # doctest: +SKIP
     """
 
     _parameter_constraints: dict = {
