@@ -15,8 +15,8 @@ def _cgroup_cpu_limit() -> float | None:
         quota_file = Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
         period_file = Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us")
         if quota_file.exists() and period_file.exists():
-            quota = int(quota_file.read_text())
-            return None if quota <= 0 else quota / int(period_file.read_text())
+            microseconds = int(quota_file.read_text())
+            return None if microseconds <= 0 else microseconds / int(period_file.read_text())
     except (OSError, ValueError):
         return None
     return None

@@ -167,12 +167,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     if args.storage:
-        import optuna
 
         from automl.search.leaderboard import build_leaderboard
-        from automl.search.study import open_storage
+        from automl.search.study import load_study
 
-        study = optuna.load_study(study_name=args.study, storage=open_storage(args.storage))
+        study = load_study(args.storage, args.study)
         board = build_leaderboard(study.get_trials(deepcopy=False), study.direction.name == "MAXIMIZE")
     elif args.model:
         board = pd.read_csv(Path(args.model) / "leaderboard.csv", keep_default_na=False, na_values=[""])
@@ -186,14 +185,13 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 def _join_study(args: argparse.Namespace, seconds: float | None, worker: bool) -> tuple[Any, Any, Any, Any]:
     """Load a study's settings and data, and prepare a search that joins it."""
-    import optuna
 
     from automl import AutoML
     from automl.io.readers import read_table
     from automl.search.budget import Deadline
-    from automl.search.study import load_settings, open_storage
+    from automl.search.study import load_settings, load_study
 
-    study = optuna.load_study(study_name=args.study, storage=open_storage(args.storage))
+    study = load_study(args.storage, args.study)
     settings = load_settings(study)
     source = settings.get("data") or {}
     path, target = args.data or source.get("path"), args.target or source.get("target")
@@ -209,11 +207,10 @@ def _join_study(args: argparse.Namespace, seconds: float | None, worker: bool) -
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    import optuna
 
-    from automl.search.study import load_settings, open_storage, seconds_until
+    from automl.search.study import load_settings, load_study, seconds_until
 
-    study = optuna.load_study(study_name=args.study, storage=open_storage(args.storage))
+    study = load_study(args.storage, args.study)
     shared = seconds_until(load_settings(study).get("deadline_unix"))
     limits = [v for v in (shared, args.time_budget) if v is not None]
     if not limits:

@@ -113,6 +113,9 @@ class AutoML(BaseEstimator):
     >>> model.predict_proba(X.head(2))                                # doctest: +SKIP
     """
 
+    classes_: np.ndarray | None
+    metric_: Any
+
     _parameter_constraints: dict = {
         "time_budget": [Interval(Real, 0, None, closed="neither"), None],
         "task": [StrOptions(set(TASKS)), None],
@@ -315,7 +318,8 @@ class AutoML(BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities for ``X``, columns in the order of ``classes_``."""
         frame = self._input_frame(X)
-        return align_proba(self.best_pipeline_.predict_proba(frame), self.best_pipeline_.classes_, self.classes_)
+        classes = self.classes_ if self.classes_ is not None else self.best_pipeline_.classes_
+        return align_proba(self.best_pipeline_.predict_proba(frame), self.best_pipeline_.classes_, classes)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

@@ -7,7 +7,7 @@ are evaluated on the fitted pipeline (``scorer(pipeline, X, y)``), which is what
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import numpy as np
 from sklearn import metrics as skm
@@ -41,7 +41,7 @@ class Metric:
     scorer: Callable[..., float] | None = None
 
     @property
-    def direction(self) -> str:
+    def direction(self) -> Literal["maximize", "minimize"]:
         """``"maximize"`` or ``"minimize"``, as Optuna spells it."""
         return "maximize" if self.greater_is_better else "minimize"
 

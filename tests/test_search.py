@@ -86,3 +86,13 @@ def test_journal_storage_resumes(small, tmp_path):
     after = again.leaderboard_.set_index("trial").score
     assert set(before.index) <= set(after.index) and len(after) == 6
     assert np.allclose(before, after[before.index])
+
+
+def test_resume_after_an_ensemble_refits_a_configuration(small, tmp_path):
+    X, y = small
+    url = f"sqlite:///{tmp_path}/s.db"
+    params = dict(time_budget=None, storage=url, study_name="s", families=["linear", "knn"], random_state=0, cv=3)
+    AutoML(max_trials=4, **params).fit(X, y)
+    again = AutoML(max_trials=6, **params).fit(X, y)  # the study now holds an ensemble row as well
+    assert again.best_family_ in ("linear", "knn", "ensemble")
+    assert again.predict(X).shape == (len(X),)

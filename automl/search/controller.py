@@ -29,6 +29,7 @@ from automl.search.study import (HEARTBEAT_INTERVAL, fail_stale_trials, open_sto
 from automl.search.worker import TrialData, TrialProcess
 
 log = logging.getLogger("automl")
+COMPLETE = optuna.trial.TrialState.COMPLETE
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 # Seconds kept free at the end of fit for building the leaderboard and returning.
@@ -124,6 +125,8 @@ class SearchController:
         sampler_seed = s.seed if s.sampler_seed is None else s.sampler_seed
         sampler, pruner = make_sampler(s.search, sampler_seed), make_pruner(len(self.folds))
         if s.worker:
+            if storage is None or s.study_name is None:
+                raise ValueError("a worker joins a study: give a storage URL and a study name")
             return optuna.load_study(study_name=s.study_name, storage=storage, sampler=sampler, pruner=pruner)
         study = optuna.create_study(storage=storage, study_name=s.study_name, load_if_exists=s.study_name is not None,
                                     direction=self.metric.direction, sampler=sampler, pruner=pruner)
@@ -253,19 +256,22 @@ class SearchController:
         return sum(self._estimate_refit(t) for t in top if t.number != fallback)
 
     def _estimate_refit(self, trial: optuna.trial.FrozenTrial) -> float:
-        fold_fit = trial.user_attrs.get("mean_fold_fit_time") or 0.0
-        train_rows = np.mean([len(t) for t, _ in self.folds]) if self.folds else 1
-        return fold_fit * (self.n_rows / max(train_rows, 1)) * 1.2 + REFIT_OVERHEAD
+        fold_fit = float(trial.user_attrs.get("mean_fold_fit_time") or 0.0)
+        train_rows = float(np.mean([len(t) for t, _ in self.folds])) if self.folds else 1.0
+        return fold_fit * (self.n_rows / max(train_rows, 1.0)) * 1.2 + REFIT_OVERHEAD
 
     def _estimate_trial(self, study: optuna.Study, family: str) -> float | None:
-        durations = [t.user_attrs["duration"] for t in study.get_trials(deepcopy=False)
-                     if t.user_attrs.get("family") == family and t.user_attrs.get("status") == "ok"]
+        # finished trials only: another worker may be writing a running trial's attributes right now
+        durations = [t.user_attrs["duration"] for t in study.get_trials(deepcopy=False, states=(COMPLETE,))
+                     if t.user_attrs.get("family") == family and t.user_attrs.get("duration") is not None]
         return float(np.median(durations)) if durations else None
 
     def _ranked_ok_trials(self, limit: int | None = None) -> list[optuna.trial.FrozenTrial]:
-        trials = [t for t in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))]
+        # ensembles recorded by earlier runs are rows of the study, not configurations to refit
+        trials = [t for t in self.study.get_trials(deepcopy=False, states=(COMPLETE,))
+                  if t.user_attrs.get("source") != "ensemble"]
         sign = -1.0 if self.metric.greater_is_better else 1.0
-        trials.sort(key=lambda t: (sign * t.value, t.number))
+        trials.sort(key=lambda t: (sign * float(t.value or 0.0), t.number))
         return trials[:limit] if limit else trials
 
     # -- the end ---------------------------------------------------------------------------------------
@@ -312,17 +318,18 @@ class SearchController:
     def _refit_ensemble(self, data: TrialData, fitted: dict[int, Any]) -> "Refit | None":
         """Select an ensemble among the best trials; when its members cannot all be refitted in time,
         select again among the few whose refit time was reserved."""
-        ranked = [t for t in self._ranked_ok_trials() if t.number in self.results]
+        oof = {n: r.oof for n, r in self.results.items() if r.oof is not None}
+        ranked = [t for t in self._ranked_ok_trials() if t.number in oof]
         rank = {t.number: i for i, t in enumerate(ranked)}
         diverse = _diverse_first(ranked)
         for pool in (MAX_CANDIDATES, ENSEMBLE_RESERVE):
             candidates = sorted(diverse[:pool], key=lambda t: rank[t.number])
             if len(candidates) < 2:
                 return None
-            selection = select_ensemble({t.number: self.results[t.number].oof for t in candidates}, data.y,
+            selection = select_ensemble({t.number: oof[t.number] for t in candidates}, data.y,
                                         self.metric, self.classes, data.sample_weight)
-            if selection is None or len(selection.weights) < 2 or not self._better(selection.score,
-                                                                                     candidates[0].value):
+            best = float(candidates[0].value or 0.0)
+            if selection is None or len(selection.weights) < 2 or not self._better(selection.score, best):
                 return None
             by_number = {t.number: t for t in candidates}
             needed = sum(self._estimate_refit(by_number[n]) for n in selection.weights if n not in fitted)
@@ -387,11 +394,12 @@ def _diverse_first(ranked: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.
     """The best trial of each family first (in rank order), then the rest: ensembles gain from different
     families more than from near-copies of the best configuration."""
     seen: set[str] = set()
-    heads, tail = [], []
+    heads: list[optuna.trial.FrozenTrial] = []
+    tail: list[optuna.trial.FrozenTrial] = []
     for trial in ranked:
         family = trial.user_attrs.get("family")
         (tail if family in seen else heads).append(trial)
-        seen.add(family)
+        seen.add(str(family))
     return heads + tail
 
 

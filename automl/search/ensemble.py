@@ -108,17 +108,14 @@ class WeightedEnsemble(BaseEstimator):
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        total = None
-        for estimator, weight in zip(self.estimators, self.weights):
-            proba = align_proba(estimator.predict_proba(X), estimator.classes_, self.classes_) * weight
-            total = proba if total is None else total + proba
-        return total
+        members = zip(self.estimators or [], self.weights or [])
+        return np.sum([align_proba(e.predict_proba(X), e.classes_, self.classes_) * w for e, w in members], axis=0)
 
     def predict(self, X: Any) -> np.ndarray:
         if self.classes is not None:
             return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-        return np.sum([w * np.asarray(e.predict(X), dtype=float) for e, w in zip(self.estimators, self.weights)],
-                      axis=0)
+        members = zip(self.estimators or [], self.weights or [])
+        return np.sum([w * np.asarray(e.predict(X), dtype=float) for e, w in members], axis=0)
 
 
 class WeightedEnsembleClassifier(ClassifierMixin, WeightedEnsemble):

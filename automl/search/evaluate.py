@@ -66,8 +66,8 @@ def predict_for_metric(pipe: Any, X: pd.DataFrame, task: str, classes: np.ndarra
     """Probabilities over all ``classes`` (classification) or values (regression)."""
     if task == "regression":
         return np.asarray(pipe.predict(X), dtype=float)
-    proba = pipe.predict_proba(X)
-    return align_proba(proba, pipe.classes_, classes)
+    assert classes is not None, "classification needs its classes"
+    return align_proba(pipe.predict_proba(X), pipe.classes_, classes)
 
 
 def align_proba(proba: np.ndarray, model_classes: np.ndarray, classes: np.ndarray) -> np.ndarray:

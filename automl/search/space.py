@@ -31,7 +31,7 @@ def class_weight_choices(family: ModelFamily, task: str, option: Any) -> list[st
     return [NO_WEIGHT, "balanced"] if option == "search" else [str(option)]
 
 
-def suggest_config(trial: optuna.Trial, families: list[ModelFamily], task: str,
+def suggest_config(trial: optuna.trial.BaseTrial, families: list[ModelFamily], task: str,
                    class_weight: Any, fixed_only: list[str] | None = None) -> TrialConfig:
     """Sample a :class:`TrialConfig` from ``trial``.
 
@@ -54,7 +54,7 @@ def suggest_config(trial: optuna.Trial, families: list[ModelFamily], task: str,
         name = param_name(family, f"preprocess.{option}")
         if fixed_only is None or name in fixed_only:
             preprocess[option] = _suggest(trial, name, decl)
-    weighting = class_weight if isinstance(class_weight, dict) else None
+    weighting: Any = class_weight if isinstance(class_weight, dict) else None
     choices = class_weight_choices(family, task, class_weight)
     if choices:
         name = param_name(family, CLASS_WEIGHT)
@@ -64,7 +64,7 @@ def suggest_config(trial: optuna.Trial, families: list[ModelFamily], task: str,
     return TrialConfig(family=family, params=params, class_weight=weighting, preprocess=preprocess)
 
 
-def _suggest(trial: optuna.Trial, name: str, decl: dict[str, Any]) -> Any:
+def _suggest(trial: optuna.trial.BaseTrial, name: str, decl: dict[str, Any]) -> Any:
     if "int" in decl:
         low, high = decl["int"]
         return trial.suggest_int(name, int(low), int(high), log=bool(decl.get("log")))

@@ -43,6 +43,19 @@ def open_storage(url: str | None) -> BaseStorage | None:
                           grace_period=GRACE_PERIOD)
 
 
+def load_study(url: str, name: str, **kwargs: Any) -> optuna.Study:
+    """Load an existing study from the storage at ``url``.
+
+    Raises
+    ------
+    KeyError
+        If the storage holds no study of that name.
+    """
+    storage = open_storage(url)
+    assert storage is not None
+    return optuna.load_study(study_name=name, storage=storage, **kwargs)
+
+
 def supports_heartbeat(study: optuna.Study) -> bool:
     from optuna.storages._heartbeat import is_heartbeat_enabled
 
@@ -52,7 +65,7 @@ def supports_heartbeat(study: optuna.Study) -> bool:
 def record_heartbeat(study: optuna.Study, trial: optuna.Trial) -> None:
     """Tell the storage this trial's worker is alive."""
     if supports_heartbeat(study):
-        study._storage.record_heartbeat(trial._trial_id)  # noqa: SLF001
+        study._storage.record_heartbeat(trial._trial_id)  # type: ignore[attr-defined]
 
 
 def fail_stale_trials(study: optuna.Study) -> None:

@@ -83,7 +83,7 @@ def _on_terminate(signum: int, frame: Any) -> None:
     holds two), so the resource tracker has nothing to warn about, and leave at once."""
     from multiprocessing import util
 
-    util._run_finalizers(0)  # noqa: SLF001 - SemLock cleanups are registered at exit priority 0
+    util._run_finalizers(0)  # type: ignore[attr-defined]  # SemLock cleanups are at exit priority 0
     os._exit(143)
 
 
