@@ -59,8 +59,7 @@ def _cast(col: pd.Series, role: str) -> pd.Series:
             warnings.simplefilter("ignore")
             return pd.to_datetime(col.astype("string"), errors="coerce", format="mixed")
     # categorical / text: strings, missing stays missing
-    as_str = col.astype("object").where(col.notna(), None)
-    return as_str.map(lambda v: v if v is None else str(v)).astype(object)
+    return col.astype("object").map(lambda v: None if pd.isna(v) else str(v)).astype(object)
 
 
 class DatetimeParts(TransformerMixin, BaseEstimator):
