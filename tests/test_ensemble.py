@@ -61,3 +61,15 @@ def test_candidates_put_each_family_first():
     trials = [SimpleNamespace(number=i, user_attrs={"family": f}) for i, f in
               enumerate(["linear", "linear", "linear", "lightgbm", "linear", "knn"])]
     assert [t.number for t in _diverse_first(trials)] == [0, 3, 5, 1, 2, 4]
+
+
+def test_selection_keeps_its_best_round():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, size=300)
+    good = np.column_stack([1 - y * 0.8 - 0.1, y * 0.8 + 0.1])
+    worse = np.column_stack([1 - y * 0.6 - 0.2, y * 0.6 + 0.2])
+    metric = get_metric("log_loss", "binary")
+    selection = select_ensemble({0: good, 1: worse}, y, metric, classes=np.array([0, 1]))
+    # adding the worse model only hurts: the selection stays with the good one and reports its score
+    assert selection.weights == {0: 1.0}
+    assert selection.score == pytest.approx(metric.from_predictions(y, good, None, np.array([0, 1])))

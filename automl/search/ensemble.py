@@ -56,7 +56,7 @@ def select_ensemble(oof: dict[int, np.ndarray], y: np.ndarray, metric: Metric, c
     sign = 1.0 if metric.greater_is_better else -1.0
     counts = np.zeros(len(numbers))
     total = np.zeros_like(stacked[0])
-    best_score = -np.inf
+    best_score, best_counts = -np.inf, counts.copy()
     for _ in range(rounds):
         trial_scores = []
         for i in range(len(numbers)):
@@ -65,10 +65,10 @@ def select_ensemble(oof: dict[int, np.ndarray], y: np.ndarray, metric: Metric, c
         pick = int(np.argmax(trial_scores))
         counts[pick] += 1
         total += stacked[pick]
-        best_score = max(best_score, trial_scores[pick])
-    weights = {numbers[i]: float(c / counts.sum()) for i, c in enumerate(counts) if c > 0}
-    final = total / counts.sum()
-    return Selection(weights=weights, score=float(_safe_score(metric, target, final, weight, classes)))
+        if trial_scores[pick] > best_score:  # keep the best round, not the last
+            best_score, best_counts = trial_scores[pick], counts.copy()
+    weights = {numbers[i]: float(c / best_counts.sum()) for i, c in enumerate(best_counts) if c > 0}
+    return Selection(weights=weights, score=float(sign * best_score))
 
 
 def _safe_score(metric: Metric, y: np.ndarray, pred: np.ndarray, weight: np.ndarray | None,
