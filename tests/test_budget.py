@@ -42,3 +42,13 @@ def test_no_finished_trial_falls_back_to_constant_predictor(credit):
     assert model.best_family_ == "constant"
     assert set(model.predict(X.head())) <= {"good", "bad"}
     assert model.predict_proba(X.head()).shape == (5, 2)
+
+
+def test_a_family_that_times_out_is_not_started_again(credit):
+    X, y = credit
+    model = AutoML(time_budget=12, families=[misbehaving_family("sleep"), "linear"], search="random",
+                   random_state=0, cv=3, ensemble=False).fit(X, y)
+    board = model.leaderboard_
+    hung = board[board.family == "misbehaving_sleep"]
+    assert (hung.status == "timeout").sum() == 1  # once; later samples of it are skipped, not run
+    assert (board.family == "linear").sum() >= 2  # the time went to the family that finishes

@@ -29,7 +29,7 @@ from automl.search.study import (HEARTBEAT_INTERVAL, fail_stale_trials, open_sto
 from automl.search.worker import TrialData, TrialProcess
 
 log = logging.getLogger("automl")
-COMPLETE = optuna.trial.TrialState.COMPLETE
+COMPLETE, FAIL = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 # Seconds kept free at the end of fit for building the leaderboard and returning.
@@ -261,9 +261,12 @@ class SearchController:
         return fold_fit * (self.n_rows / max(train_rows, 1.0)) * 1.2 + REFIT_OVERHEAD
 
     def _estimate_trial(self, study: optuna.Study, family: str) -> float | None:
-        # finished trials only: another worker may be writing a running trial's attributes right now
-        durations = [t.user_attrs["duration"] for t in study.get_trials(deepcopy=False, states=(COMPLETE,))
-                     if t.user_attrs.get("family") == family and t.user_attrs.get("duration") is not None]
+        # Finished trials only: another worker may be writing a running trial's attributes right now. A trial
+        # stopped at its deadline counts with the time it had: a lower bound, so a family that never finishes
+        # in time is not started again and again.
+        durations = [t.user_attrs["duration"] for t in study.get_trials(deepcopy=False, states=(COMPLETE, FAIL))
+                     if t.user_attrs.get("family") == family and t.user_attrs.get("duration") is not None
+                     and (t.state == COMPLETE or t.user_attrs.get("status") == "timeout")]
         return float(np.median(durations)) if durations else None
 
     def _ranked_ok_trials(self, limit: int | None = None) -> list[optuna.trial.FrozenTrial]:
