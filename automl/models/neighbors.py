@@ -25,13 +25,17 @@ def _neighbour_weights(model: Any, X: Any) -> tuple[np.ndarray, np.ndarray]:
     return index, weights
 
 
-class WeightedKNeighborsClassifier(KNeighborsClassifier):
-    """:class:`~sklearn.neighbors.KNeighborsClassifier` whose ``fit`` takes ``sample_weight``."""
+class _SampleWeightFit:
+    """``fit`` that also keeps the rows' weights for the weighted predictions."""
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "WeightedKNeighborsClassifier":
-        super().fit(X, y)
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Any:
+        super().fit(X, y)  # type: ignore[misc]
         self.sample_weight_ = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
         return self
+
+
+class WeightedKNeighborsClassifier(_SampleWeightFit, KNeighborsClassifier):
+    """:class:`~sklearn.neighbors.KNeighborsClassifier` whose ``fit`` takes ``sample_weight``."""
 
     def predict_proba(self, X: Any) -> np.ndarray:
         if getattr(self, "sample_weight_", None) is None:
@@ -48,13 +52,8 @@ class WeightedKNeighborsClassifier(KNeighborsClassifier):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
-class WeightedKNeighborsRegressor(KNeighborsRegressor):
+class WeightedKNeighborsRegressor(_SampleWeightFit, KNeighborsRegressor):
     """:class:`~sklearn.neighbors.KNeighborsRegressor` whose ``fit`` takes ``sample_weight``."""
-
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "WeightedKNeighborsRegressor":
-        super().fit(X, y)
-        self.sample_weight_ = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
-        return self
 
     def predict(self, X: Any) -> np.ndarray:
         if getattr(self, "sample_weight_", None) is None:
