@@ -47,6 +47,7 @@ BASELINE = "defaults"
 STRATEGY_ORDER = ("defaults", "bayes", "random", "grid")
 TIE_TOLERANCE = 1e-4
 TRIAL_STATUSES = ("ok", "pruned", "timeout", "error", "skipped")
+DRIFT_NOTE = "engine checkout is now"
 
 
 @dataclass
@@ -181,6 +182,7 @@ def run_one(meta: dict[str, Any], train: pd.DataFrame, test: pd.DataFrame, strat
             row.warnings = " || ".join(dict.fromkeys(_short(f"{w.category.__name__}: {w.message}")
                                                      for w in caught))
         fill_from_model(model, row)
+        save_leaderboard(model.leaderboard_, meta["name"], strategy, budget, seed)
         row.test_score = score_test(task, model, test.drop(columns=target), test[target])
     except Exception as exc:  # noqa: BLE001 - a benchmark row, not a crash
         row.error = _short(f"{type(exc).__name__}: {exc} @ {_where(exc)}", 600)
@@ -196,6 +198,20 @@ def fill_from_model(model: Any, row: Row) -> None:
     if model.metric_.name != row.metric:
         row.error = f"engine metric {model.metric_.name!r} differs from benchmark metric {row.metric!r}"
     count_trials(model.leaderboard_, row)
+
+
+def save_leaderboard(board: pd.DataFrame, dataset: str, strategy: str, budget: float, seed: int) -> Path:
+    """Write a run's leaderboard to ``benchmarks/results/leaderboards/<results stem>/<dataset>_<strategy>.csv``.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    folder = RESULTS_DIR / "leaderboards" / results_stem(budget, seed).name
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{dataset}_{strategy}.csv"
+    board.to_csv(path, index=False)
+    return path
 
 
 def _where(exc: BaseException) -> str:
@@ -316,7 +332,29 @@ def strategy_summary(frame: pd.DataFrame, strategy: str, budget: float) -> str:
     text += f"; over 1.05*budget+1 = {1.05 * budget + 1:.1f}s: {len(over)}"
     text += f" ({', '.join(over)})" if over else ""
     errors = int((runs["error"] != "").sum())
-    return text + (f"; errors: {errors}" if errors else "")
+    text += f"; errors: {errors}" if errors else ""
+    worse_cv = cv_worse_than_baseline(frame, strategy)
+    if strategy != BASELINE and worse_cv:
+        text += (f"; best CV score worse than {BASELINE}' best CV score (which it should include) on "
+                 f"{len(worse_cv)}: {', '.join(worse_cv)}")
+    return text
+
+
+def cv_worse_than_baseline(frame: pd.DataFrame, strategy: str) -> list[str]:
+    """Datasets where ``strategy``'s best CV score is worse than the baseline's.
+
+    Every strategy starts with the baseline's default portfolio on the same folds, so its best CV score
+    should be at least as good; a worse one means the search lost a baseline result (for example its
+    ensemble). Returns ``"dataset (score vs baseline)"`` strings.
+    """
+    runs = frame[frame["strategy"] == strategy].set_index("dataset")
+    base = frame[frame["strategy"] == BASELINE].set_index("dataset")
+    worse = []
+    for dataset in runs.index.intersection(base.index):
+        run, ref = runs.loc[dataset], base.loc[dataset]
+        if compare(str(run["metric"]), float(run["cv_score"]), float(ref["cv_score"])) == "loss":
+            worse.append(f"{dataset} ({run['cv_score']:.4f} vs {ref['cv_score']:.4f})")
+    return worse
 
 
 def error_lines(frame: pd.DataFrame) -> list[str]:
@@ -328,9 +366,20 @@ def error_lines(frame: pd.DataFrame) -> list[str]:
             lines.append(f"- {where}: run failed: `{run['error']}`")
         if run["trial_errors"]:
             lines.append(f"- {where}: trial errors/timeouts: `{run['trial_errors']}`")
-        if run["warnings"]:
-            lines.append(f"- {where}: warnings: `{run['warnings']}`")
+        engine_warnings = [w for w in run["warnings"].split(" || ") if w and not w.startswith(DRIFT_NOTE)]
+        if engine_warnings:
+            lines.append(f"- {where}: warnings: `{' || '.join(engine_warnings)}`")
     return lines
+
+
+def drifted_revisions(frame: pd.DataFrame) -> list[str]:
+    """Git revisions the checkout moved to while runs were going (from the rows' drift warnings)."""
+    found = []
+    for text in frame["warnings"]:
+        for warning in str(text).split(" || "):
+            if warning.startswith(DRIFT_NOTE):
+                found.append(warning[len(DRIFT_NOTE):].split(";")[0].strip())
+    return list(dict.fromkeys(found))
 
 
 def render_report(frame: pd.DataFrame, budget: float, seed: int) -> str:
@@ -350,11 +399,15 @@ def render_report(frame: pd.DataFrame, budget: float, seed: int) -> str:
     str
     """
     strategies = strategies_in(frame)
-    engines = ", ".join(dict.fromkeys(str(e) for e in frame["engine"]))
+    engines = ", ".join(dict.fromkeys(f"{e} ({s})" for e, s in zip(frame["engine"], frame["strategy"])))
+    drift = drifted_revisions(frame)
+    if drift:
+        engines += (f"; the checkout moved to {', '.join(drift)} during the runs (each run kept the code its "
+                    "process loaded at start)")
     header = (f"# automl search strategies: budget {budget:g}s, seed {seed}\n\n"
               f"Test metric: ROC AUC (binary, higher is better), log loss (multiclass) and RMSE (regression), "
               f"lower is better. Ties: within {TIE_TOLERANCE:g}. `wall_s` is the wall time of `fit` in "
-              f"process. Engine revision(s): {engines}.\n\n")
+              f"process. Engine code loaded (strategy): {engines}.\n\n")
     table = to_markdown(wide_table(frame, strategies))
     summary = "\n".join(strategy_summary(frame, s, budget) for s in strategies)
     notes = error_lines(frame)
@@ -417,7 +470,7 @@ def run_dataset(meta: dict[str, Any], strategies: list[str], args: argparse.Name
             row = run_one(meta, train, test, strategy, args.budget, args.seed, engine)
         now = engine_revision()
         if now != engine:
-            note = f"engine checkout is now {now}; this run used the code loaded at start ({engine})"
+            note = f"{DRIFT_NOTE} {now}; this run used the code loaded at start ({engine})"
             row.warnings = " || ".join(filter(None, [row.warnings, note]))
         append_row(csv_path, row)
         print(f"{row.dataset} / {row.strategy}: {row.metric}={row.test_score:.4f} cv={row.cv_score:.4f} "
