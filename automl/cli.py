@@ -1,4 +1,5 @@
-"""Command line: ``automl fit | predict | leaderboard``."""
+"""Command line: ``automl fit | predict | leaderboard | worker | refit`` (and, from :mod:`automl.cli_deploy`,
+``export | serve | monitor | compare | report``)."""
 from __future__ import annotations
 
 import argparse
@@ -61,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_study_options(refit)
     refit.add_argument("--time-budget", type=float, default=600.0, help="seconds for the refit (default 600)")
     refit.add_argument("--out", default="model", help="folder to write the model to (default: model/)")
+    from automl.cli_deploy import add_commands
+
+    add_commands(sub)
     return parser
 
 
@@ -111,7 +115,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     # recorded in the study, so that 'automl worker' on another machine can read the same file
     model._data_source = {"path": str(Path(args.data).resolve()), "target": args.target}
     model.fit(frame, y)
-    out = save(model, args.out)
+    out = save(model, args.out, data=(frame, y))
     _print_summary(model, out, time.monotonic() - started)
     return 0
 
@@ -244,8 +248,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.started = started
     logging.basicConfig(level=logging.WARNING, format="automl: %(message)s")
+    from automl.cli_deploy import COMMANDS as DEPLOY
+
     try:
-        return COMMANDS[args.command](args)
+        return {**COMMANDS, **DEPLOY}[args.command](args)
     except (ValueError, TypeError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

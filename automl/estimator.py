@@ -60,8 +60,9 @@ class AutoML(BaseEstimator):
         Validation: chosen from data size when ``None`` (see :func:`automl.data.target.make_folds`).
     search : {"bayes", "random", "grid", "defaults"}, default="bayes"
         After the default portfolio: TPE, random or grid search, or stop ("defaults").
-    families : list of str or ModelFamily, or None
-        Model families to search (``configs/families.yaml``); all when ``None``.
+    families : list of str or ModelFamily, "exportable", or None
+        Model families to search (``configs/families.yaml``); all when ``None``; ``"exportable"``: only the
+        families that export to ONNX (``automl export``).
     max_trials : int or None, default=None
         Stop after this many trials (with a fixed ``random_state`` the result is reproducible).
     class_weight : {"search", "balanced"}, dict or None, default="search"
@@ -122,7 +123,7 @@ class AutoML(BaseEstimator):
         "metric": [str, callable, None],
         "cv": ["cv_object", Interval(Real, 0, 1, closed="neither"), StrOptions({"holdout"}), None],
         "search": [StrOptions(set(SEARCHES))],
-        "families": [list, tuple, None],
+        "families": [list, tuple, StrOptions({"exportable"}), None],
         "max_trials": [Interval(Integral, 1, None, closed="left"), None],
         "class_weight": [StrOptions({"search", "balanced"}), dict, None],
         "n_jobs": [Integral, None],

@@ -44,3 +44,15 @@ def regression_frame() -> tuple[pd.DataFrame, pd.Series]:
                           "c": rng.choice(["u", "v", "w"], size=n)})
     y = pd.Series(3 * frame["a"] - frame["b"] + (frame["c"] == "u") + rng.normal(scale=0.1, size=n), name="t")
     return frame, y
+
+
+@pytest.fixture(scope="session")
+def credit_model_folder(credit, tmp_path_factory):
+    """A small credit-g model (linear + LightGBM, exportable), saved with its training sample."""
+    from automl import AutoML
+    from automl.io.persist import save
+
+    X, y = credit
+    model = AutoML(time_budget=60, max_trials=2, families=["linear", "lightgbm"], search="defaults", cv=2,
+                   random_state=0, ensemble=False).fit(X, y)
+    return save(model, tmp_path_factory.mktemp("models") / "credit", data=(X, y))

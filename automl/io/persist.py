@@ -6,6 +6,9 @@ A model folder holds:
   unless the caller trusts it explicitly.
 - ``model.json``: task, metric, classes, schema, best trial, library versions (checked on load).
 - ``leaderboard.csv``: the search's leaderboard.
+- ``profile.json``: the training data's profile (``profile_``), the reference of the drift monitor.
+- ``sample.csv`` (when ``save`` is given the data): up to :data:`SAMPLE_ROWS` training rows with the target,
+  for the ONNX parity check, the report's permutation importances and ``automl compare``.
 """
 from __future__ import annotations
 
@@ -46,6 +49,7 @@ TRUSTED_TYPES = [
     "sklearn.metrics._dist_metrics.ManhattanDistance64",
     "sklearn.metrics._dist_metrics.MinkowskiDistance64",
 ]
+SAMPLE_ROWS = 1000
 VERSIONED = ["automl", "scikit-learn", "lightgbm", "numpy", "pandas", "skops"]
 
 
@@ -59,8 +63,17 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def save(model: Any, path: str | Path) -> Path:
+def save(model: Any, path: str | Path, data: tuple[pd.DataFrame, Any] | None = None) -> Path:
     """Write a fitted :class:`automl.AutoML` to the folder ``path`` (created if needed).
+
+    Parameters
+    ----------
+    model : AutoML
+        Fitted.
+    path : str or Path
+        The folder.
+    data : (DataFrame, Series), optional
+        Training rows and target: a random sample of :data:`SAMPLE_ROWS` rows is kept as ``sample.csv``.
 
     Returns
     -------
@@ -88,9 +101,35 @@ def save(model: Any, path: str | Path) -> Path:
         "fit_time": model.fit_time_,
         "versions": library_versions(),
     }
+    if data is not None:
+        meta["sample"] = _save_sample(folder, *data)
+    if getattr(model, "profile_", None) is not None:
+        (folder / "profile.json").write_text(json.dumps(model.profile_, indent=1, default=str))
     (folder / "model.json").write_text(json.dumps(meta, indent=2, default=str))
     model.leaderboard_.to_csv(folder / "leaderboard.csv", index=False)
     return folder
+
+
+def _save_sample(folder: Path, X: pd.DataFrame, y: Any) -> dict[str, Any]:
+    """A random sample of the training rows, the target as its last column."""
+    frame = pd.DataFrame(X).reset_index(drop=True)
+    target = str(getattr(y, "name", None) or "target")
+    while target in frame.columns:
+        target = f"_{target}"
+    frame[target] = np.asarray(y)
+    rows = frame.sample(min(SAMPLE_ROWS, len(frame)), random_state=0).sort_index()
+    rows.to_csv(folder / "sample.csv", index=False)
+    return {"file": "sample.csv", "target": target, "rows": len(rows)}
+
+
+def load_sample(folder: str | Path) -> tuple[pd.DataFrame, pd.Series] | None:
+    """The training sample of a model folder as ``(X, y)``, or None when it was saved without one."""
+    folder = Path(folder)
+    info = json.loads((folder / "model.json").read_text()).get("sample")
+    if not info or not (folder / info["file"]).exists():
+        return None
+    frame = pd.read_csv(folder / info["file"], keep_default_na=False, na_values=[""])
+    return frame, frame.pop(info["target"])
 
 
 def load(path: str | Path, trusted: list[str] | None = None) -> Any:
@@ -142,6 +181,8 @@ def load(path: str | Path, trusted: list[str] | None = None) -> Any:
     model.fit_time_ = meta["fit_time"]
     model.leaderboard_ = pd.read_csv(folder / "leaderboard.csv", keep_default_na=False,
                                      na_values=[""])
+    if (folder / "profile.json").exists():
+        model.profile_ = json.loads((folder / "profile.json").read_text())
     return model
 
 

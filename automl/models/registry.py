@@ -63,6 +63,7 @@ class ModelFamily:
     wrapper: str | None = None
     wrapper_params: dict[str, Any] = field(default_factory=dict)
     single_thread_below: int = 0
+    onnx: bool = False
 
     def threads(self, n_rows: int, n_jobs: int) -> int:
         """Threads for a fit on ``n_rows``: one below ``single_thread_below`` rows, where fine-grained
@@ -131,8 +132,16 @@ def _load(path: str) -> dict[str, ModelFamily]:
             seed_param=decl.get("seed_param"), threads_param=decl.get("threads_param"),
             sample_weight=bool(decl.get("sample_weight", True)), class_weight=decl.get("class_weight", False),
             wrapper=decl.get("wrapper"), wrapper_params=decl.get("wrapper_params") or {},
-            single_thread_below=int(decl.get("single_thread_below", 0)))
+            single_thread_below=int(decl.get("single_thread_below", 0)), onnx=bool(decl.get("onnx", False)))
     return families
+
+
+def _expand_exportable(names: list, known: dict[str, ModelFamily]) -> list:
+    """Replace the name ``exportable`` by the declared families that convert to ONNX."""
+    if "exportable" not in names:
+        return names
+    rest = [n for n in names if n != "exportable"]
+    return rest + [f for f in known.values() if f.onnx and f.name not in rest]
 
 
 def all_families() -> dict[str, ModelFamily]:
@@ -147,7 +156,8 @@ def get_families(names: list[str | ModelFamily] | tuple[str | ModelFamily, ...] 
     Parameters
     ----------
     names : list of str or ModelFamily, or None
-        Declared family names, or :class:`ModelFamily` objects of your own; ``None`` for all declared.
+        Declared family names, or :class:`ModelFamily` objects of your own; ``None`` for all declared;
+        ``"exportable"`` (alone or in the list) for the families declared ``onnx: true``.
     task : str
 
     Raises
@@ -161,6 +171,7 @@ def get_families(names: list[str | ModelFamily] | tuple[str | ModelFamily, ...] 
     else:
         if isinstance(names, (str, ModelFamily)):
             names = [names]
+        names = _expand_exportable(list(names), known)
         unknown = [n for n in names if isinstance(n, str) and n not in known]
         if unknown:
             raise ValueError(f"unknown model families {unknown}; known: {sorted(known)}")

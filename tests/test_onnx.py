@@ -1,0 +1,114 @@
+"""ONNX export: parity with the Python pipeline per exportable family and task, loud failures otherwise."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from threadpoolctl import threadpool_limits
+
+from automl.data.schema import infer_schema
+from automl.io.onnx import NotExportable, OnnxPredictor, check_parity, sample_rows, to_onnx
+from automl.models.registry import all_families, get_families
+from automl.pipeline.build import TrialConfig, build_pipeline
+from automl.search.ensemble import WeightedEnsembleClassifier
+
+EXPORTABLE = [f.name for f in get_families("exportable", "binary")]
+
+
+def _frame(task: str, n: int = 240, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+    """Numbers with missing values, a categorical with missing and rare values, a boolean."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=n)
+    colour = rng.choice(["red", "green", "blue", "violet"], size=n, p=[0.4, 0.35, 0.23, 0.02]).astype(object)
+    colour[rng.random(n) < 0.1] = None
+    frame = pd.DataFrame({"a": np.where(rng.random(n) < 0.1, np.nan, a), "b": rng.normal(size=n) * 100,
+                          "colour": colour, "flag": rng.random(n) < 0.5})
+    signal = a + (colour == "red") + rng.normal(scale=0.3, size=n)
+    if task == "regression":
+        return frame, pd.Series(signal * 10 + 50, name="y")
+    cut = [0.5] if task == "binary" else [-0.3, 0.6]
+    names = np.array(["no", "yes"] if task == "binary" else ["low", "mid", "high"])
+    return frame, pd.Series(names[np.digitize(signal, cut)], name="y")
+
+
+def _fitted(family: str, task: str, encode: str | None = None):
+    frame, y = _frame(task)
+    schema, frame = infer_schema(frame)
+    config = TrialConfig(all_families()[family], preprocess={"encode": encode} if encode else {})
+    with threadpool_limits(1):  # OpenMP threads on a busy 2-core machine cost more than they gain here
+        return build_pipeline(schema, config, task, 0, 1).fit(frame, y), frame
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+@pytest.mark.parametrize("family", EXPORTABLE)
+def test_exportable_family_matches_pipeline(family, task):
+    pipeline, frame = _fitted(family, task)
+    model = to_onnx(pipeline)
+    rows = sample_rows(frame, pipeline.named_steps["cast"].roles)
+    parity = check_parity(pipeline, model, rows)
+    assert parity.ok() and parity.rows == len(rows) > len(frame.head(200))
+    predicted = OnnxPredictor(model.SerializeToString()).predict(rows)
+    if task == "regression":
+        assert np.allclose(predicted, pipeline.predict(rows), rtol=1e-5, atol=1e-4)
+    else:
+        assert list(predicted) == list(pipeline.predict(rows))
+
+
+@pytest.mark.parametrize("family", ["lightgbm", "random_forest"])
+def test_one_hot_path_with_unseen_and_infrequent_categories(family):
+    pipeline, frame = _fitted(family, "binary", encode="onehot")
+    rows = frame.head(20).copy()
+    rows.loc[:5, "colour"] = "never seen"
+    rows.loc[6:9, "colour"] = "violet"  # rarer than the one-hot minimum frequency: the infrequent column
+    assert check_parity(pipeline, to_onnx(pipeline), rows).ok()
+
+
+def test_ensemble_becomes_one_graph():
+    members = [_fitted(name, "multiclass")[0] for name in ("linear", "lightgbm")]
+    _, frame = _fitted("linear", "multiclass")
+    ensemble = WeightedEnsembleClassifier(members, [0.3, 0.7], members[0].classes_).fit(None)
+    from sklearn.pipeline import Pipeline
+
+    pipeline = Pipeline([("ensemble", ensemble)])
+    proto = to_onnx(pipeline)
+    assert check_parity(pipeline, proto, frame).ok()
+    assert sorted(o.name for o in proto.graph.output) == ["label", "probabilities"]
+
+
+def test_a_wrong_graph_is_refused():
+    pipeline, frame = _fitted("linear", "binary")
+    proto = to_onnx(pipeline)
+    from onnx import numpy_helper
+
+    weight = next(i for i in proto.graph.initializer if i.name == "w0")
+    # the graph now answers 0.8 x the probabilities
+    weight.CopyFrom(numpy_helper.from_array(np.array([0.8], dtype=np.float32), "w0"))
+    with pytest.raises(NotExportable, match="answers differently"):
+        check_parity(pipeline, proto, frame)
+
+
+def test_datetime_columns_say_they_cannot_convert(mixed_frame):
+    frame, y = mixed_frame
+    schema, frame = infer_schema(frame)
+    pipeline = build_pipeline(schema, TrialConfig(all_families()["lightgbm"]), "binary", 0, 1).fit(frame, y)
+    with pytest.raises(NotExportable, match="datetime"):
+        to_onnx(pipeline)
+
+
+def test_exportable_families_are_the_declared_ones():
+    assert "knn" not in EXPORTABLE and {"linear", "lightgbm", "random_forest"} <= set(EXPORTABLE)
+
+
+def test_cli_export_writes_a_checked_file(credit_model_folder, tmp_path, credit):
+    out = tmp_path / "m.onnx"
+    done = subprocess.run([sys.executable, "-m", "automl.cli", "export", str(credit_model_folder), "--format",
+                           "onnx", "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "matches the pipeline" in done.stdout
+    X, _ = credit
+    from automl.io.persist import load
+
+    assert list(OnnxPredictor(str(out)).predict(X)) == list(load(credit_model_folder).predict(X))
