@@ -1,0 +1,176 @@
+"""HTTP prediction service for a model folder (FastAPI; run it with uvicorn or ``automl serve``).
+
+Endpoints: ``POST /predict`` and ``POST /predict_proba`` (JSON ``{"rows": [...]}`` or a CSV body),
+``GET /health``, ``GET /metadata`` (schema, metric, version), ``GET /monitor`` (drift against the training
+profile, read from the request log). Every payload is checked against the training schema; bad input gets
+a 4xx answer naming the problem. Each predicted row is logged as one JSON line. With a challenger model, a
+fraction of the requests is answered by it, and the log says which model answered.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from automl.serve.validate import PayloadError, json_value, parse_body, validate_rows
+
+MAX_ROWS = 10_000
+MAX_BYTES = 10 * 1024 * 1024
+
+
+@dataclass
+class ServedModel:
+    """A loaded model folder with what the service needs to know about it."""
+
+    name: str
+    folder: Path
+    model: Any
+    version: str
+    roles: dict[str, str]
+    columns: list[str]
+
+    @classmethod
+    def open(cls, folder: str | Path, name: str = "a") -> "ServedModel":
+        from automl.io.persist import load
+
+        folder = Path(folder)
+        model = load(folder)
+        digest = hashlib.sha256((folder / "pipeline.skops").read_bytes()).hexdigest()[:12]
+        schema = model.schema_
+        roles = {c.name: c.role for c in schema.columns if c.name not in schema.dropped}
+        columns = [str(c) for c in getattr(model, "feature_names_in_", [c.name for c in schema.columns])]
+        return cls(name, folder, model, digest, roles, columns)
+
+    def metadata(self) -> dict[str, Any]:
+        model = self.model
+        return {"name": self.name, "version": self.version, "task": model.task_, "metric": model.metric_.name,
+                "greater_is_better": model.metric_.greater_is_better,
+                "validation_score": json_value(model.best_score_), "family": model.best_family_,
+                "classes": None if model.classes_ is None else [json_value(c) for c in model.classes_],
+                "schema": [{"name": c, "role": r} for c, r in self.roles.items()],
+                "dropped_columns": dict(model.schema_.dropped)}
+
+
+@dataclass
+class RequestLog:
+    """Appends one JSON line per predicted row to ``path`` (nothing when ``path`` is None)."""
+
+    path: Path | None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def write(self, records: list[dict[str, Any]]) -> None:
+        if self.path is None or not records:
+            return
+        text = "".join(json.dumps(r, default=str) + "\n" for r in records)
+        with self.lock, open(self.path, "a", encoding="utf-8") as out:
+            out.write(text)
+
+
+@dataclass
+class Service:
+    """What the endpoints share: the models, the traffic split, the log and the limits."""
+
+    primary: ServedModel
+    challenger: ServedModel | None = None
+    split: float = 0.0
+    log: RequestLog = field(default_factory=lambda: RequestLog(None))
+    max_rows: int = MAX_ROWS
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)
+        self._lock = threading.Lock()
+
+    def pick(self) -> ServedModel:
+        """The model that answers this request: the challenger for a ``split`` share of the requests."""
+        if self.challenger is None or self.split <= 0:
+            return self.primary
+        with self._lock:
+            draw = self._random.random()
+        return self.challenger if draw < self.split else self.primary
+
+    def answer(self, body: bytes, content_type: str, proba: bool) -> dict[str, Any]:
+        """Validate, predict and log one request; the JSON answer."""
+        started = time.perf_counter()
+        served = self.pick()
+        frame = validate_rows(parse_body(body, content_type), served.roles, served.columns, self.max_rows)
+        model = served.model
+        if proba and model.classes_ is None:
+            raise PayloadError(400, "a regression model gives no probabilities: use /predict")
+        predictions = model.predict(frame)
+        probabilities = model.predict_proba(frame) if model.classes_ is not None else None
+        latency = (time.perf_counter() - started) * 1000
+        self.log.write(_records(frame, served, predictions, probabilities, latency))
+        out: dict[str, Any] = {"model": served.name, "model_version": served.version,
+                               "predictions": [json_value(v) for v in predictions]}
+        if proba:
+            out["classes"] = [json_value(c) for c in model.classes_]
+            out["probabilities"] = np.round(probabilities, 6).tolist()
+        return out
+
+
+def _records(frame: pd.DataFrame, served: ServedModel, predictions: np.ndarray, probabilities: np.ndarray | None,
+             latency_ms: float) -> list[dict[str, Any]]:
+    """One log line per row: time, the row and its hash, prediction, latency, model version."""
+    now = datetime.now(timezone.utc).isoformat()
+    rows = frame[list(served.roles)].to_dict(orient="records")
+    records = []
+    for i, row in enumerate(rows):
+        row = {k: json_value(v) for k, v in row.items()}
+        text = json.dumps(row, sort_keys=True, default=str)
+        record = {"time": now, "model": served.name, "model_version": served.version, "row": row,
+                  "input_hash": hashlib.sha256(text.encode()).hexdigest()[:16],
+                  "prediction": json_value(predictions[i]), "latency_ms": round(latency_ms, 3)}
+        if probabilities is not None:
+            record["probabilities"] = [round(float(p), 6) for p in probabilities[i]]
+        records.append(record)
+    return records
+
+
+def create_app(model: str | Path, token: str | None = None, log: str | Path | None = None,
+               max_rows: int = MAX_ROWS, max_bytes: int = MAX_BYTES, challenger: str | Path | None = None,
+               split: float = 0.0, seed: int = 0) -> Any:
+    """The FastAPI application serving the model folder ``model``.
+
+    Parameters
+    ----------
+    model : str or Path
+        Model folder written by ``automl fit``.
+    token : str, optional
+        When given, every endpoint but ``/health`` needs ``Authorization: Bearer <token>``.
+    log : str or Path, optional
+        JSON-lines file that receives one line per predicted row.
+    max_rows, max_bytes : int
+        Largest request accepted (rows, body bytes); larger ones get 413.
+    challenger : str or Path, optional
+        A second model folder that answers a ``split`` share of the requests (A/B test).
+    split : float
+        Share of requests answered by the challenger, in [0, 1].
+    seed : int
+        Seed of the traffic split.
+    """
+    if not 0.0 <= split <= 1.0:
+        raise ValueError(f"split={split}: give the challenger's share of traffic in [0, 1]")
+    service = Service(ServedModel.open(model, "a"), ServedModel.open(challenger, "b") if challenger else None,
+                      split, RequestLog(Path(log) if log else None), max_rows, seed)
+    from automl.serve.routes import build_app
+
+    return build_app(service, token, max_bytes)
+
+
+def check_token(header: str | None, token: str | None) -> bool:
+    """Whether an ``Authorization`` header carries the bearer token (always true without a token)."""
+    if token is None:
+        return True
+    scheme, _, value = (header or "").partition(" ")
+    return scheme.lower() == "bearer" and secrets.compare_digest(value.strip().encode(), token.encode())
