@@ -131,7 +131,8 @@ def _uninformative(col: pd.Series, role: str) -> str | None:
     if col.isna().all():
         return "all values missing"
     if col.nunique(dropna=False) <= 1:
-        return f"constant (every value is {col.dropna().iloc[0]!r})"
+        value = col.dropna().iloc[0]
+        return f"constant (every value is {value.item() if isinstance(value, np.generic) else value!r})"
     if role == "id":
         return "identifier-like (a distinct value on every row)"
     return None
