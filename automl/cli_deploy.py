@@ -20,6 +20,25 @@ def add_commands(sub: Any) -> None:
                         help="rows to check parity on (default: the training sample kept in the folder)")
     export.add_argument("--tolerance", type=float, default=1e-5)
 
+    serve = sub.add_parser("serve", help="serve a model folder over HTTP (FastAPI + uvicorn)")
+    serve.add_argument("model", help="model folder written by 'automl fit'")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--token", default=None, help="require 'Authorization: Bearer TOKEN' (also $AUTOML_TOKEN)")
+    serve.add_argument("--log", default=None, help="JSON-lines file receiving one line per predicted row")
+    serve.add_argument("--max-rows", type=int, default=10_000, help="most rows per request (default 10000)")
+    serve.add_argument("--max-bytes", type=int, default=10 * 1024 * 1024, help="largest body (default 10 MB)")
+    serve.add_argument("--challenger", default=None, help="second model folder for an A/B test")
+    serve.add_argument("--split", type=float, default=0.0, help="share of requests the challenger answers")
+
+    monitor = sub.add_parser("monitor", help="drift of logged requests against the training profile; "
+                                             "exit code 1 means retrain")
+    monitor.add_argument("model", help="model folder written by 'automl fit'")
+    monitor.add_argument("--log", required=True, help="request log written by 'automl serve --log'")
+    monitor.add_argument("--labels", default=None, help="CSV of true labels: an input_hash column and the label, "
+                                                        "or one label per logged row in order")
+    monitor.add_argument("--json", action="store_true", help="print the whole report as JSON")
+
 
 def cmd_export(args: argparse.Namespace) -> int:
     from automl.io.onnx import NotExportable, export_model
@@ -36,4 +55,55 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"export": cmd_export}
+def cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
+    import uvicorn
+
+    from automl.serve.app import create_app
+
+    token = args.token or os.environ.get("AUTOML_TOKEN")
+    app = create_app(args.model, token=token, log=args.log, max_rows=args.max_rows, max_bytes=args.max_bytes,
+                     challenger=args.challenger, split=args.split)
+    print(f"automl: serving {args.model} (version {app.state.service.primary.version}) on "
+          f"http://{args.host}:{args.port}{' with a bearer token' if token else ''}", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    import json
+
+    from automl.io.persist import load
+    from automl.io.readers import read_table
+    from automl.serve.monitor import labels_for, monitor_report, prediction_reference, read_log
+
+    model = load(args.model)
+    records = read_log(args.log, model="a")
+    labels = labels_for(records, read_table(args.labels)) if args.labels else None
+    report = monitor_report(model, records, labels, reference=prediction_reference(model, args.model))
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        print(format_monitor(report))
+    return 1 if report["retrain"] else 0
+
+
+def format_monitor(report: dict[str, Any]) -> str:
+    """The monitor report as a table per feature and a verdict line."""
+    import pandas as pd
+
+    table = pd.DataFrame([{"column": n, "role": d["role"], "n": d["n"], "psi": d["psi"],
+                           "ks_stat": d["ks_statistic"], "ks_p": d["ks_pvalue"], "drifted": d["drifted"]}
+                          for n, d in report["features"].items()])
+    lines = [f"{report['rows']} logged rows", table.to_string(index=False, float_format=lambda v: f"{v:.4g}")]
+    predicted, score = report["predictions"], report["score"]
+    if predicted:
+        lines.append(f"predictions vs {predicted['reference']}: PSI {predicted['psi']}")
+    if score:
+        lines.append(f"score: live {score['metric']} {score['live']:.4f} vs validation {score['validation']:.4f}")
+    verdict = "RETRAIN: " + "; ".join(report["reasons"]) if report["retrain"] else "no drift beyond the thresholds"
+    return "\n".join(lines + [verdict])
+
+
+COMMANDS = {"export": cmd_export, "serve": cmd_serve, "monitor": cmd_monitor}

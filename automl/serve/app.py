@@ -51,6 +51,14 @@ class ServedModel:
         columns = [str(c) for c in getattr(model, "feature_names_in_", [c.name for c in schema.columns])]
         return cls(name, folder, model, digest, roles, columns)
 
+    def reference(self) -> dict[str, Any] | None:
+        """The prediction-drift reference of this model (computed once)."""
+        if not hasattr(self, "_reference"):
+            from automl.serve.monitor import prediction_reference
+
+            self._reference = prediction_reference(self.model, self.folder)
+        return self._reference
+
     def metadata(self) -> dict[str, Any]:
         model = self.model
         return {"name": self.name, "version": self.version, "task": model.task_, "metric": model.metric_.name,

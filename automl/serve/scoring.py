@@ -1,0 +1,40 @@
+"""A fitted model's metric on labelled rows: shared by the monitor (live score) and ``automl compare``."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from automl.search.evaluate import predict_for_metric, score_predictions
+
+
+def metric_predictions(model: Any, X: pd.DataFrame) -> np.ndarray:
+    """What the model's metric is computed from: probabilities over ``classes_``, or values."""
+    if model.metric_.func is None:
+        raise ValueError(f"metric {model.metric_.name!r} is a custom scorer; scoring rows needs a built-in metric "
+                         f"({', '.join(_builtin())})")
+    return predict_for_metric(model, X, model.task_, model.classes_)
+
+
+def score(model: Any, y: Any, predictions: np.ndarray) -> float:
+    """The model's metric on ``predictions`` from :func:`metric_predictions` against the labels ``y``."""
+    return float(score_predictions(model.metric_, np.asarray(y), predictions, None, model.classes_))
+
+
+def align_labels(model: Any, y: pd.Series) -> np.ndarray:
+    """Labels read from a file, in the dtype of the model's classes (CSV may read "1" where the model has 1)."""
+    if model.classes_ is None:
+        return pd.to_numeric(y, errors="raise").to_numpy(dtype=float)
+    classes = np.asarray(model.classes_)
+    by_text = {str(c): c for c in classes}
+    unknown = sorted({str(v) for v in y if str(v) not in by_text})
+    if unknown:
+        raise ValueError(f"labels {unknown[:5]} are not classes of the model ({list(by_text)})")
+    return np.array([by_text[str(v)] for v in y], dtype=classes.dtype)
+
+
+def _builtin() -> list[str]:
+    from automl.metrics import builtin_metric_names
+
+    return builtin_metric_names()

@@ -1,0 +1,114 @@
+"""The HTTP service, served by a real uvicorn on 127.0.0.1: valid and invalid payloads, token, request log."""
+from __future__ import annotations
+
+import json
+
+import httpx
+import numpy as np
+import pytest
+
+from automl.io.persist import load
+from automl.serve.app import create_app
+from tests.serving import running
+
+
+@pytest.fixture(scope="module")
+def served(credit_model_folder, tmp_path_factory):
+    log = tmp_path_factory.mktemp("serve") / "requests.jsonl"
+    app = create_app(credit_model_folder, token="s3cret", log=log, max_rows=50, max_bytes=200_000)
+    with running(app) as url:
+        with httpx.Client(base_url=url, headers={"Authorization": "Bearer s3cret"}, timeout=30) as client:
+            yield client, log
+
+
+def _rows(credit, n=3, start=0):
+    X, _ = credit
+    return json.loads(X.iloc[start:start + n].to_json(orient="records"))
+
+
+def test_predict_json_matches_the_model_and_is_logged(served, credit, credit_model_folder):
+    client, log = served
+    before = len(log.read_text().splitlines()) if log.exists() else 0
+    answer = client.post("/predict", json={"rows": _rows(credit, 4)})
+    assert answer.status_code == 200, answer.text
+    X, _ = credit
+    expected = load(credit_model_folder).predict(X.iloc[:4])
+    assert answer.json()["predictions"] == list(expected)
+    lines = [json.loads(line) for line in log.read_text().splitlines()[before:]]
+    assert [r["prediction"] for r in lines] == list(expected)
+    assert {"time", "input_hash", "row", "latency_ms", "model_version"} <= set(lines[0])
+    assert lines[0]["row"]["duration"] == X.iloc[0]["duration"]
+    assert lines[0]["model_version"] == answer.json()["model_version"]
+
+
+def test_predict_csv_and_proba(served, credit):
+    client, _ = served
+    X, _ = credit
+    csv = X.iloc[:5].to_csv(index=False)
+    answer = client.post("/predict", content=csv, headers={"content-type": "text/csv"})
+    assert answer.status_code == 200, answer.text
+    assert len(answer.json()["predictions"]) == 5
+    proba = client.post("/predict_proba", json={"rows": _rows(credit, 2)}).json()
+    assert proba["classes"] == ["bad", "good"]
+    assert np.allclose(np.sum(proba["probabilities"], axis=1), 1.0, atol=1e-5)
+
+
+def test_health_needs_no_token_and_metadata_has_the_schema(served):
+    client, _ = served
+    assert httpx.get(str(client.base_url.join("/health"))).json()["status"] == "ok"
+    meta = client.get("/metadata").json()
+    assert meta["metric"] == "roc_auc" and meta["task"] == "binary"
+    assert {"name": "duration", "role": "numeric"} in meta["schema"]
+
+
+@pytest.mark.parametrize("payload, status, message", [
+    ({"rows": [{"duration": "twelve"}]}, 422, "missing columns"),
+    ("wrong type", 422, "numeric"),
+    ({"rows": []}, 422, "no rows"),
+    ({"rows": "not a list"}, 422, "list of objects"),
+    ("too many", 413, "at most 50"),
+    ("too big", 413, "bytes"),
+    ("nested", 422, "objects or lists"),
+])
+def test_bad_payloads_get_4xx_with_a_message(served, credit, payload, status, message):
+    client, _ = served
+    rows = _rows(credit, 2)
+    if payload == "wrong type":
+        rows[1]["duration"] = "twelve"
+        payload = {"rows": rows}
+    elif payload == "too many":
+        payload = {"rows": _rows(credit, 51)}
+    elif payload == "too big":
+        payload = {"rows": rows * 2, "padding": "x" * 300_000}
+    elif payload == "nested":
+        rows[0]["purpose"] = {"a": 1}
+        payload = {"rows": rows}
+    answer = client.post("/predict", json=payload)
+    assert answer.status_code == status, answer.text
+    assert message in answer.json()["detail"]
+
+
+def test_malformed_bodies_are_4xx_not_500(served):
+    client, _ = served
+    assert client.post("/predict", content=b"{not json", headers={"content-type": "application/json"}
+                       ).status_code == 400
+    assert client.post("/predict", content=b"a,b\n1", headers={"content-type": "text/plain"}).status_code == 415
+    assert client.post("/predict", content=b"x,y\n1,2\n", headers={"content-type": "text/csv"}).status_code == 422
+
+
+def test_token_is_required(served, credit):
+    client, _ = served
+    url = str(client.base_url.join("/predict"))
+    assert httpx.post(url, json={"rows": _rows(credit, 1)}).status_code == 401
+    assert httpx.post(url, json={"rows": _rows(credit, 1)}, headers={"Authorization": "Bearer nope"}
+                      ).status_code == 401
+
+
+def test_traffic_split_logs_which_model_answered(credit_model_folder, credit, tmp_path):
+    log = tmp_path / "ab.jsonl"
+    app = create_app(credit_model_folder, log=log, challenger=credit_model_folder, split=0.5, seed=1)
+    with running(app) as url:
+        answers = [httpx.post(f"{url}/predict", json={"rows": _rows(credit, 1, i)}).json()["model"]
+                   for i in range(30)]
+    logged = [json.loads(line)["model"] for line in log.read_text().splitlines()]
+    assert logged == answers and {"a", "b"} == set(answers)
