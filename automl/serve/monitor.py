@@ -1,7 +1,7 @@
 """Drift of live data against the training profile, read from the service's request log.
 
 Per feature: the population stability index (PSI) over the profile's bins (numbers) or top categories
-(with an "other" bucket), and for continuous numbers a one-sample Kolmogorov-Smirnov test against the
+(with an "other" bucket), and for continuous numbers (no repeated percentile) a one-sample Kolmogorov-Smirnov test against the
 training CDF (the profile's percentiles). The distribution of the predictions is compared with the training
 target the same way, and when labels are given the live score with the validation score. A threshold
 crossed anywhere gives the ``retrain`` signal.
@@ -22,7 +22,6 @@ from scipy import stats as sstats
 
 THRESHOLDS = {"psi": 0.2, "ks_pvalue": 0.001, "ks_statistic": 0.1, "min_rows": 50,
               "score_drop": 0.05}  # score_drop: relative loss of the live score vs the validation score
-KS_MIN_DISTINCT = 20  # the KS test is for continuous values; fewer distinct values use PSI only
 EPS = 1e-4
 
 
@@ -45,7 +44,9 @@ def numeric_drift(stats: dict[str, Any], values: pd.Series) -> dict[str, Any]:
     counts = np.histogram(live, bins=np.asarray(bins["edges"], dtype=float))[0]
     out["psi"] = psi(bins["fractions"], counts / live.size)
     quantiles = np.asarray(stats.get("quantiles") or [], dtype=float)
-    if stats.get("distinct", 0) >= KS_MIN_DISTINCT and quantiles.size > 1:
+    # The KS test assumes a continuous distribution: repeated percentiles mean values with a mass of 1% or
+    # more (counts, ratings), against which the interpolated CDF is wrong. Those columns get PSI only.
+    if quantiles.size > 1 and np.unique(quantiles).size == quantiles.size:
         levels = np.linspace(0, 1, quantiles.size)
         test = sstats.kstest(live, lambda x: np.interp(x, quantiles, levels))
         out["ks_statistic"], out["ks_pvalue"] = float(test.statistic), float(test.pvalue)
