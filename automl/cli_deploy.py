@@ -39,6 +39,17 @@ def add_commands(sub: Any) -> None:
                                                         "or one label per logged row in order")
     monitor.add_argument("--json", action="store_true", help="print the whole report as JSON")
 
+    compare = sub.add_parser("compare", help="A/B: two models on the same labelled rows, with a paired "
+                                             "bootstrap confidence interval on the metric")
+    compare.add_argument("model_a", help="model folder A")
+    compare.add_argument("model_b", help="model folder B")
+    compare.add_argument("data", help="labelled rows (CSV, Parquet, ARFF) used to train neither model")
+    compare.add_argument("--target", required=True, help="label column")
+    compare.add_argument("--metric", default=None, help="built-in metric (default: model A's)")
+    compare.add_argument("--n-boot", type=int, default=1000, help="bootstrap rounds (default 1000)")
+    compare.add_argument("--seed", type=int, default=0)
+    compare.add_argument("--json", action="store_true")
+
 
 def cmd_export(args: argparse.Namespace) -> int:
     from automl.io.onnx import NotExportable, export_model
@@ -106,4 +117,27 @@ def format_monitor(report: dict[str, Any]) -> str:
     return "\n".join(lines + [verdict])
 
 
-COMMANDS = {"export": cmd_export, "serve": cmd_serve, "monitor": cmd_monitor}
+def cmd_compare(args: argparse.Namespace) -> int:
+    import json
+
+    from automl.io.persist import load
+    from automl.io.readers import read_table
+    from automl.serve.compare import compare_models
+
+    frame = read_table(args.data)
+    if args.target not in frame.columns:
+        raise ValueError(f"no column {args.target!r} in {args.data}; columns are {list(frame.columns)}")
+    y = frame.pop(args.target)
+    result = compare_models(load(args.model_a), load(args.model_b), frame, y, metric=args.metric,
+                            n_boot=args.n_boot, random_state=args.seed)
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2))
+        return 0
+    print(f"{result.rows} rows, metric {result.metric} ({'higher' if result.greater_is_better else 'lower'} "
+          f"is better)\nA {args.model_a}: {result.score_a:.4f}\nB {args.model_b}: {result.score_b:.4f}\n"
+          f"B - A: {result.difference:+.4f}, {result.confidence:.0%} paired bootstrap interval "
+          f"[{result.ci_low:+.4f}, {result.ci_high:+.4f}] ({result.n_boot} resamples)\n{result.verdict}")
+    return 0
+
+
+COMMANDS = {"export": cmd_export, "serve": cmd_serve, "monitor": cmd_monitor, "compare": cmd_compare}

@@ -6,20 +6,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from automl.metrics import Metric, builtin_metric_names
 from automl.search.evaluate import predict_for_metric, score_predictions
 
 
-def metric_predictions(model: Any, X: pd.DataFrame) -> np.ndarray:
-    """What the model's metric is computed from: probabilities over ``classes_``, or values."""
-    if model.metric_.func is None:
-        raise ValueError(f"metric {model.metric_.name!r} is a custom scorer; scoring rows needs a built-in metric "
-                         f"({', '.join(_builtin())})")
+def metric_predictions(model: Any, X: pd.DataFrame, metric: Metric | None = None) -> np.ndarray:
+    """What a metric (the model's own by default) is computed from: probabilities over ``classes_``, or values."""
+    metric = metric or model.metric_
+    if metric.func is None:
+        raise ValueError(f"metric {metric.name!r} is a custom scorer; scoring rows needs a built-in metric "
+                         f"({', '.join(builtin_metric_names())})")
     return predict_for_metric(model, X, model.task_, model.classes_)
 
 
-def score(model: Any, y: Any, predictions: np.ndarray) -> float:
-    """The model's metric on ``predictions`` from :func:`metric_predictions` against the labels ``y``."""
-    return float(score_predictions(model.metric_, np.asarray(y), predictions, None, model.classes_))
+def score(model: Any, y: Any, predictions: np.ndarray, metric: Metric | None = None) -> float:
+    """A metric (the model's own by default) on ``predictions`` from :func:`metric_predictions` against ``y``."""
+    return float(score_predictions(metric or model.metric_, np.asarray(y), predictions, None, model.classes_))
 
 
 def align_labels(model: Any, y: pd.Series) -> np.ndarray:
@@ -32,9 +34,3 @@ def align_labels(model: Any, y: pd.Series) -> np.ndarray:
     if unknown:
         raise ValueError(f"labels {unknown[:5]} are not classes of the model ({list(by_text)})")
     return np.array([by_text[str(v)] for v in y], dtype=classes.dtype)
-
-
-def _builtin() -> list[str]:
-    from automl.metrics import builtin_metric_names
-
-    return builtin_metric_names()
