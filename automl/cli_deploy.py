@@ -50,6 +50,13 @@ def add_commands(sub: Any) -> None:
     compare.add_argument("--seed", type=int, default=0)
     compare.add_argument("--json", action="store_true")
 
+    report = sub.add_parser("report", help="one self-contained HTML report of a model folder")
+    report.add_argument("model", help="model folder written by 'automl fit'")
+    report.add_argument("--out", default="report.html")
+    report.add_argument("--data", default=None, help="labelled held-out rows for importances and errors "
+                                                     "(default: the training sample kept in the folder)")
+    report.add_argument("--target", default=None, help="label column of --data")
+
 
 def cmd_export(args: argparse.Namespace) -> int:
     from automl.io.onnx import NotExportable, export_model
@@ -140,4 +147,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"export": cmd_export, "serve": cmd_serve, "monitor": cmd_monitor, "compare": cmd_compare}
+def cmd_report(args: argparse.Namespace) -> int:
+    from automl.io.readers import read_table
+    from automl.io.report import write_report
+
+    data = None
+    if args.data:
+        frame = read_table(args.data)
+        if not args.target or args.target not in frame.columns:
+            raise ValueError(f"give --target, a column of {args.data}: {list(frame.columns)}")
+        data = (frame, frame.pop(args.target))
+    path = write_report(args.model, args.out, data)
+    print(f"report written to {path} ({path.stat().st_size // 1024} kB)")
+    return 0
+
+
+COMMANDS = {"export": cmd_export, "serve": cmd_serve, "monitor": cmd_monitor, "compare": cmd_compare,
+            "report": cmd_report}

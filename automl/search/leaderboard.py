@@ -39,10 +39,13 @@ def build_leaderboard(trials: list[optuna.trial.FrozenTrial], greater_is_better:
 
     Running or waiting trials are left out; they have no result yet.
     """
-    rows = [trial_row(t) for t in trials if t.state.is_finished()]
-    frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "rank"] + ["worker"])
+    finished = [t for t in trials if t.state.is_finished()]
+    starts = [t.datetime_start for t in trials if t.datetime_start is not None]
+    first = min(starts) if starts else None
+    rows = [{**trial_row(t), "finished_at": _seconds_since(t, first)} for t in finished]
+    frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "rank"] + ["worker", "finished_at"])
     if frame.empty:
-        return frame.assign(rank=pd.Series(dtype=int))[COLUMNS + ["worker"]]
+        return frame.assign(rank=pd.Series(dtype=int))[COLUMNS + ["worker", "finished_at"]]
     sign = -1.0 if greater_is_better else 1.0
     frame["_status"] = frame["status"].map(STATUS_ORDER).fillna(9)
     frame["_key"] = [sign * s if s is not None and not (isinstance(s, float) and math.isnan(s)) else math.inf
@@ -51,6 +54,13 @@ def build_leaderboard(trials: list[optuna.trial.FrozenTrial], greater_is_better:
     frame = frame.sort_values(["_status", "_key", "trial"], kind="stable").drop(columns=["_status", "_key"])
     frame.insert(0, "rank", range(1, len(frame) + 1))
     return frame.reset_index(drop=True)
+
+
+def _seconds_since(trial: optuna.trial.FrozenTrial, first: Any) -> float | None:
+    """When the trial finished, in seconds since the first trial started (the report plots score vs time)."""
+    if trial.datetime_complete is None or first is None:
+        return None
+    return round((trial.datetime_complete - first).total_seconds(), 3)
 
 
 def params_json(params: dict[str, Any]) -> str:
