@@ -112,3 +112,13 @@ def test_cli_export_writes_a_checked_file(credit_model_folder, tmp_path, credit)
     from automl.io.persist import load
 
     assert list(OnnxPredictor(str(out)).predict(X)) == list(load(credit_model_folder).predict(X))
+
+
+def test_search_restricted_to_exportable_families_exports(regression_frame):
+    from automl import AutoMLRegressor
+
+    X, y = regression_frame
+    model = AutoMLRegressor(time_budget=30, families="exportable", max_trials=3, search="defaults", cv=2,
+                            random_state=0).fit(X, y)
+    assert set(model.leaderboard_["family"]) <= set(EXPORTABLE) | {"ensemble"}
+    assert check_parity(model.best_pipeline_, to_onnx(model.best_pipeline_), X).ok()
