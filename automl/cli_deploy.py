@@ -117,7 +117,7 @@ def format_monitor(report: dict[str, Any]) -> str:
     lines = [f"{report['rows']} logged rows", table.to_string(index=False, float_format=lambda v: f"{v:.4g}")]
     predicted, score = report["predictions"], report["score"]
     if predicted:
-        lines.append(f"predictions vs {predicted['reference']}: PSI {predicted['psi']}")
+        lines.append(f"predictions vs {predicted['reference']}: PSI {predicted['psi'] or 0:.4f}")
     if score:
         lines.append(f"score: live {score['metric']} {score['live']:.4f} vs validation {score['validation']:.4f}")
     verdict = "RETRAIN: " + "; ".join(report["reasons"]) if report["retrain"] else "no drift beyond the thresholds"

@@ -192,7 +192,7 @@ def _classes_tensor(classes: np.ndarray) -> Any:
     if classes.dtype.kind == "f":
         return numpy_helper.from_array(classes.astype(np.float64), "classes")
     values = [str(c).encode() for c in classes]
-    return helper.make_tensor("classes", TensorProto.STRING, [len(values)], values)
+    return helper.make_tensor("classes", TensorProto.STRING, [len(values)], values)  # type: ignore[arg-type]
 
 
 def _json(value: Any) -> str:

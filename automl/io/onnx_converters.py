@@ -185,7 +185,6 @@ def _ordinal_shape(operator: Any) -> None:
 def _convert_ordinal(scope: Any, operator: Any, container: Any) -> None:
     """Each column through a LabelEncoder: category -> its code, the missing text -> encoded_missing_value,
     anything else -> unknown_value."""
-    from onnx import TensorProto
 
     encoder = operator.raw_operator
     unknown = float(encoder.unknown_value) if encoder.handle_unknown == "use_encoded_value" else float("nan")

@@ -121,7 +121,7 @@ class Service:
         self.log.write(_records(frame, served, predictions, probabilities, latency))
         out: dict[str, Any] = {"model": served.name, "model_version": served.version,
                                "predictions": [json_value(v) for v in predictions]}
-        if proba:
+        if probabilities is not None:
             out["classes"] = [json_value(c) for c in model.classes_]
             out["probabilities"] = np.round(probabilities, 6).tolist()
         return out

@@ -25,7 +25,7 @@ THRESHOLDS = {"psi": 0.2, "ks_pvalue": 0.001, "ks_statistic": 0.1, "min_rows": 5
 EPS = 1e-4
 
 
-def psi(expected: np.ndarray, actual: np.ndarray) -> float:
+def psi(expected: Any, actual: Any) -> float:
     """Population stability index between two vectors of bucket fractions."""
     e = np.clip(np.asarray(expected, dtype=float), EPS, None)
     a = np.clip(np.asarray(actual, dtype=float), EPS, None)
@@ -84,7 +84,8 @@ def _verdict(result: dict[str, Any]) -> tuple[bool, str | None]:
     if result["psi"] is not None and result["psi"] >= THRESHOLDS["psi"]:
         return True, f"PSI {result['psi']:.3f} >= {THRESHOLDS['psi']}"
     pvalue, statistic = result.get("ks_pvalue"), result.get("ks_statistic")
-    if pvalue is not None and pvalue < THRESHOLDS["ks_pvalue"] and statistic >= THRESHOLDS["ks_statistic"]:
+    if pvalue is not None and statistic is not None and pvalue < THRESHOLDS["ks_pvalue"] \
+            and statistic >= THRESHOLDS["ks_statistic"]:
         return True, f"KS statistic {statistic:.3f}, p-value {pvalue:.2g}"
     return False, None
 
