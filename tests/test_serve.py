@@ -6,9 +6,12 @@ import json
 import httpx
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from automl.io.persist import load
 from automl.serve.app import create_app
+from automl.serve.validate import PayloadError
 from tests.serving import running
 
 
@@ -112,3 +115,34 @@ def test_traffic_split_logs_which_model_answered(credit_model_folder, credit, tm
                    for i in range(30)]
     logged = [json.loads(line)["model"] for line in log.read_text().splitlines()]
     assert logged == answers and {"a", "b"} == set(answers)
+
+
+VALUES = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True),
+                   st.text(max_size=8), st.lists(st.integers(), max_size=2))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_json_rows_get_an_answer_or_a_4xx_never_an_error(credit_model_folder, credit, data):
+    """Whatever the cells hold, the service predicts or refuses with a status below 500."""
+    service = _service(credit_model_folder)
+    X, _ = credit
+    rows = _rows(credit, data.draw(st.integers(1, 3)))
+    for row in rows:
+        for name in data.draw(st.lists(st.sampled_from(list(X.columns)), max_size=4, unique=True)):
+            row[name] = data.draw(VALUES)
+    try:
+        answer = service.answer(json.dumps({"rows": rows}).encode(), "application/json", proba=True)
+    except PayloadError as exc:
+        assert 400 <= exc.status < 500
+    else:
+        assert len(answer["predictions"]) == len(rows)
+
+
+_SERVICES: dict = {}
+
+
+def _service(folder):
+    if folder not in _SERVICES:
+        _SERVICES[folder] = create_app(folder).state.service
+    return _SERVICES[folder]

@@ -77,8 +77,9 @@ def _check_column(column: pd.Series, name: str, role: str) -> None:
         parsed = pd.to_numeric(values, errors="coerce")
         bad = np.flatnonzero(parsed.isna().to_numpy() & values.notna().to_numpy())
         if len(bad):
+            expected = "true/false or 1/0" if role == "boolean" else "a number"
             raise PayloadError(422, f"column {name!r} is {role}: rows {bad[:10].tolist()} hold "
-                                    f"{column.iloc[bad[0]]!r}, not a number")
+                                    f"{column.iloc[bad[0]]!r}, not {expected}")
         if np.isinf(parsed.to_numpy(dtype=float)).any():
             raise PayloadError(422, f"column {name!r}: infinite values are not taken; send null for missing")
     elif role == "datetime":
