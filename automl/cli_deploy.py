@@ -30,6 +30,7 @@ def add_commands(sub: Any) -> None:
     serve.add_argument("--max-bytes", type=int, default=10 * 1024 * 1024, help="largest body (default 10 MB)")
     serve.add_argument("--challenger", default=None, help="second model folder for an A/B test")
     serve.add_argument("--split", type=float, default=0.0, help="share of requests the challenger answers")
+    serve.add_argument("--onnx", default=None, help="predict with this ONNX export of the model (onnxruntime)")
 
     monitor = sub.add_parser("monitor", help="drift of logged requests against the training profile; "
                                              "exit code 1 means retrain")
@@ -82,7 +83,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     token = args.token or os.environ.get("AUTOML_TOKEN")
     app = create_app(args.model, token=token, log=args.log, max_rows=args.max_rows, max_bytes=args.max_bytes,
-                     challenger=args.challenger, split=args.split)
+                     challenger=args.challenger, split=args.split, onnx=args.onnx)
     print(f"automl: serving {args.model} (version {app.state.service.primary.version}) on "
           f"http://{args.host}:{args.port}{' with a bearer token' if token else ''}", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")

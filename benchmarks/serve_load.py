@@ -6,7 +6,7 @@ each send one request after another (``--rows`` rows of the training sample per 
 
 Usage::
 
-    python -m benchmarks.serve_load MODEL_DIR [--seconds 30] [--clients 4] [--rows 1] [--log]
+    python -m benchmarks.serve_load MODEL_DIR [--seconds 30] [--clients 4] [--rows 1] [--log] [--onnx]
 
 Without MODEL_DIR, a model is fitted first on the bundled credit-g data (linear + LightGBM, 30 s). The
 figures go to standard output and to ``benchmarks/results/serve_load.md``.
@@ -49,10 +49,14 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
 
 
-def start_server(model: Path, port: int, log: Path | None) -> subprocess.Popen:
+def start_server(model: Path, port: int, log: Path | None, onnx: Path | None = None) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "automl.cli", "serve", str(model), "--port", str(port)]
     if log is not None:
         cmd += ["--log", str(log)]
+    if onnx is not None:
+        subprocess.run([sys.executable, "-m", "automl.cli", "export", str(model), "--out", str(onnx)], check=True,
+                       env=_env(), stdout=subprocess.DEVNULL)
+        cmd += ["--onnx", str(onnx)]
     server = subprocess.Popen(cmd, env=_env(), stderr=subprocess.PIPE, text=True)
     _wait_healthy(f"http://127.0.0.1:{port}", server)
     return server
@@ -130,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--rows", type=int, default=1, help="rows per request")
     parser.add_argument("--log", action="store_true", help="serve with a request log (in a temporary folder)")
+    parser.add_argument("--onnx", action="store_true", help="export the model and serve the ONNX export")
     args = parser.parse_args(argv)
     seconds = min(args.seconds, MAX_SECONDS)
     with tempfile.TemporaryDirectory() as tmp:
@@ -137,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.model is None:
             fit_model(model)
         port = free_port()
-        server = start_server(model, port, Path(tmp) / "requests.jsonl" if args.log else None)
+        server = start_server(model, port, Path(tmp) / "requests.jsonl" if args.log else None,
+                              Path(tmp) / "model.onnx" if args.onnx else None)
         try:
             result = run_clients(f"http://127.0.0.1:{port}", payloads_from(model, args.rows), args.clients, seconds)
         finally:
@@ -145,16 +151,18 @@ def main(argv: list[str] | None = None) -> int:
             server.wait(timeout=30)
         if args.log:
             result["logged_lines"] = sum(1 for _ in open(Path(tmp) / "requests.jsonl"))
-    result.update({"clients": args.clients, "rows_per_request": args.rows, "request_log": args.log})
+    result.update({"clients": args.clients, "rows_per_request": args.rows, "request_log": args.log,
+                   "runtime": "onnx" if args.onnx else "python"})
     print(json.dumps(result, indent=2))
     _append_markdown(result)
     return 1 if result["errors"] else 0
 
 
 def _append_markdown(result: dict[str, Any]) -> None:
-    header = ("| date (UTC) | clients | rows/request | log | requests | req/s | p50 ms | p99 ms | max ms | errors |\n"
-              "|---|---|---|---|---|---|---|---|---|---|\n")
-    line = (f"| {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} | {result['clients']} | {result['rows_per_request']} "
+    header = ("| date (UTC) | runtime | clients | rows/request | log | requests | req/s | p50 ms | p99 ms | max ms "
+              "| errors |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+    line = (f"| {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} | {result['runtime']} | {result['clients']} "
+            f"| {result['rows_per_request']} "
             f"| {'yes' if result['request_log'] else 'no'} | {result['requests']} | {result['requests_per_s']} "
             f"| {result['p50_ms']} | {result['p99_ms']} | {result['max_ms']} | {result['errors']} |\n")
     if not RESULTS.exists():

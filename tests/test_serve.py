@@ -146,3 +146,45 @@ def _service(folder):
     if folder not in _SERVICES:
         _SERVICES[folder] = create_app(folder).state.service
     return _SERVICES[folder]
+
+
+def test_serving_the_onnx_export_answers_as_the_pipeline(credit_model_folder, credit, tmp_path, regression_frame):
+    from automl.io.onnx import export_model
+
+    export_model(str(credit_model_folder), str(tmp_path / "m.onnx"))
+    X, _ = credit
+    with running(create_app(credit_model_folder, onnx=tmp_path / "m.onnx")) as url:
+        answer = httpx.post(f"{url}/predict_proba", json={"rows": _rows(credit, 20, 100)}).json()
+        runtime = httpx.get(f"{url}/metadata").json()["runtime"]
+    model = load(credit_model_folder)
+    assert runtime == "onnx"
+    assert answer["predictions"] == list(model.predict(X.iloc[100:120]))
+    assert np.allclose(answer["probabilities"], model.predict_proba(X.iloc[100:120]), atol=1e-5)
+
+
+def test_an_onnx_file_of_another_model_is_refused(credit_model_folder, tmp_path, regression_frame):
+    from automl import AutoMLRegressor
+    from automl.io.onnx import export_model
+    from automl.io.persist import save
+
+    X, y = regression_frame
+    other = save(AutoMLRegressor(time_budget=20, max_trials=1, families=["linear"], cv=2).fit(X, y),
+                 tmp_path / "other", data=(X, y))
+    export_model(str(other), str(tmp_path / "other.onnx"))
+    with pytest.raises(ValueError, match="export this model again"):
+        create_app(credit_model_folder, onnx=tmp_path / "other.onnx")
+
+
+def test_served_pipelines_predict_on_one_thread():
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import Pipeline
+
+    from automl.pipeline.labels import EncodedLabelClassifier
+    from automl.search.ensemble import WeightedEnsembleClassifier
+    from automl.serve.app import single_threaded
+
+    X, y = np.random.default_rng(0).normal(size=(40, 3)), np.array(["a", "b"] * 20)
+    member = Pipeline([("model", EncodedLabelClassifier(RandomForestClassifier(5, n_jobs=-1)))]).fit(X, y)
+    ensemble = Pipeline([("ensemble", WeightedEnsembleClassifier([member], [1.0], np.array(["a", "b"])).fit(None))])
+    single_threaded(ensemble)
+    assert member.named_steps["model"].estimator_.n_jobs == 1

@@ -206,15 +206,22 @@ def onnx_inputs(frame: pd.DataFrame, roles: dict[str, str]) -> dict[str, np.ndar
     """The ONNX model's inputs for the rows of ``frame``, cast as the pipeline's ``cast`` step casts them."""
     from automl.pipeline.transformers import ColumnCaster
 
-    cast = ColumnCaster(roles).fit(frame).transform(frame)
     feeds = {}
     for name, role in roles.items():
-        column = cast[name]
+        column = frame[name]
         if role in NUMERIC_ROLES:
-            feeds[name] = column.to_numpy(dtype=np.float32).reshape(-1, 1)
+            # numbers already: what the cast step would return (it parses strings and booleans)
+            plain = pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype)
+            values = column if plain else ColumnCaster({name: role}).fit(frame).transform(frame)[name]
+            feeds[name] = values.to_numpy(dtype=np.float32).reshape(-1, 1)
         else:
-            feeds[name] = np.array([MISSING_TEXT if v is None else v for v in column], dtype=object).reshape(-1, 1)
+            texts = [MISSING_TEXT if _is_missing(v) else str(v) for v in column.to_numpy(dtype=object)]
+            feeds[name] = np.array(texts, dtype=object).reshape(-1, 1)
     return feeds
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (not isinstance(value, (str, bytes)) and bool(pd.isna(value)))
 
 
 class OnnxPredictor:
@@ -233,6 +240,7 @@ class OnnxPredictor:
         proto = onnx.load(model) if isinstance(model, str) else (
             onnx.load_from_string(model) if isinstance(model, bytes) else model)
         self.roles = json_roles(proto)
+        self.model_version = {p.key: p.value for p in proto.metadata_props}.get("automl.model_version")
         self.session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
         self.outputs = [o.name for o in self.session.get_outputs()]
 
@@ -327,7 +335,7 @@ def export_model(folder: str, out: str, data: pd.DataFrame | None = None,
     """
     from pathlib import Path
 
-    from automl.io.persist import load, load_sample
+    from automl.io.persist import load, load_sample, model_version
 
     model = load(folder)
     if data is None:
@@ -338,6 +346,11 @@ def export_model(folder: str, out: str, data: pd.DataFrame | None = None,
     proto = to_onnx(model.best_pipeline_, name=f"automl_{model.best_family_}")
     roles = json_roles(proto)
     parity = check_parity(model.best_pipeline_, proto, sample_rows(data, roles), tolerance)
+    helper_props = {p.key: p.value for p in proto.metadata_props}
+    helper_props["automl.model_version"] = model_version(folder)
+    from onnx import helper
+
+    helper.set_model_props(proto, helper_props)
     Path(out).write_bytes(proto.SerializeToString())
     return parity
 

@@ -116,6 +116,13 @@ def save(model: Any, path: str | Path, data: tuple[pd.DataFrame, Any] | None = N
     return folder
 
 
+def model_version(folder: str | Path) -> str:
+    """A short identifier of the fitted pipeline in ``folder``: the start of its file's SHA-256."""
+    import hashlib
+
+    return hashlib.sha256((Path(folder) / "pipeline.skops").read_bytes()).hexdigest()[:12]
+
+
 def _save_sample(folder: Path, X: pd.DataFrame, y: Any) -> dict[str, Any]:
     """A random sample of the training rows, the target as its last column."""
     frame = pd.DataFrame(X).reset_index(drop=True)

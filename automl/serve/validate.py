@@ -64,11 +64,16 @@ def validate_rows(frame: pd.DataFrame, roles: dict[str, str], columns: list[str]
         raise PayloadError(422, f"missing columns {missing}; every row needs the training columns {list(roles)}")
     for name, role in roles.items():
         _check_column(frame[name], name, role)
+    absent = [c for c in columns if c not in frame.columns]
     out = frame.reindex(columns=columns)
-    return out.astype({c: object for c in columns if c not in frame.columns})
+    return out.astype({c: object for c in absent}) if absent else out
 
 
 def _check_column(column: pd.Series, name: str, role: str) -> None:
+    if pd.api.types.is_numeric_dtype(column.dtype) and role in ("numeric", "boolean"):
+        if np.isinf(column.to_numpy(dtype=float)).any():  # numbers already: only infinity is refused
+            raise PayloadError(422, f"column {name!r}: infinite values are not taken; send null for missing")
+        return
     nested = [i for i, v in enumerate(column) if isinstance(v, (dict, list))]
     if nested:
         raise PayloadError(422, f"column {name!r}: rows {nested[:10]} hold objects or lists, not values")
