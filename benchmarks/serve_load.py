@@ -57,7 +57,9 @@ def start_server(model: Path, port: int, log: Path | None, onnx: Path | None = N
         subprocess.run([sys.executable, "-m", "automl.cli", "export", str(model), "--out", str(onnx)], check=True,
                        env=_env(), stdout=subprocess.DEVNULL)
         cmd += ["--onnx", str(onnx)]
-    server = subprocess.Popen(cmd, env=_env(), stderr=subprocess.PIPE, text=True)
+    # the server's messages go to a file: an unread pipe fills up and blocks the server
+    errors = open(Path(tempfile.gettempdir()) / f"automl_serve_{port}.log", "w")
+    server = subprocess.Popen(cmd, env=_env(), stderr=errors, stdout=errors, text=True)
     _wait_healthy(f"http://127.0.0.1:{port}", server)
     return server
 
@@ -68,7 +70,7 @@ def _wait_healthy(url: str, server: subprocess.Popen) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError(f"the server exited: {server.stderr.read() if server.stderr else ''}")
+            raise RuntimeError(f"the server exited with {server.returncode}: see {tempfile.gettempdir()}/automl_serve_*.log")
         try:
             if httpx.get(f"{url}/health", timeout=1).status_code == 200:
                 return
