@@ -324,9 +324,7 @@ class AutoML(BaseEstimator):
         if held is None:
             return None
         X_test, y_test, w_test = held
-        stds = self.leaderboard_.loc[self.leaderboard_["trial"] == self.best_trial_, "score_std"] \
-            if self.best_trial_ is not None else pd.Series(dtype=float)
-        std = float(stds.iloc[0]) if len(stds) and pd.notna(stds.iloc[0]) else None
+        std = _folds_spread(self.leaderboard_, self.best_trial_)
         result = acceptance_test(self.best_pipeline_, X_test, y_test, w_test, self.metric_, self.task_,
                                  self.classes_, self.best_score_, std, seed)
         if result["agrees"] is False:
@@ -472,6 +470,16 @@ def _check_not_empty(frame: pd.DataFrame) -> None:
     if len(frame) < 2:
         raise ValueError(f"Found array with {len(frame)} sample(s) (shape={frame.shape}) while a minimum of 2 is "
                          f"required: fit needs at least 2 rows, got n_samples = {len(frame)}.")
+
+
+def _folds_spread(board: pd.DataFrame, trial: int | None) -> float | None:
+    """The standard deviation of the trial's fold scores; for an ensemble (no folds of its own), the median
+    over the finished trials."""
+    stds = pd.to_numeric(board.loc[board["trial"] == trial, "score_std"], errors="coerce").dropna()
+    if len(stds):
+        return float(stds.iloc[0])
+    ok = pd.to_numeric(board.loc[board["status"] == "ok", "score_std"], errors="coerce").dropna()
+    return float(ok.median()) if len(ok) else None
 
 
 def _take(frame: pd.DataFrame, labels: np.ndarray, weights: np.ndarray | None,

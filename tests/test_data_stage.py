@@ -287,3 +287,12 @@ def test_profile_bins_and_quantiles_describe_the_column():
     assert v["bins"]["edges"][0] == -np.inf and v["bins"]["edges"][-1] == np.inf
     assert sum(v["bins"]["fractions"]) == pytest.approx(1.0) and len(v["bins"]["fractions"]) == 10
     assert profile["columns"]["c"]["top"] == [["a", 0.7], ["b", 0.3]]
+
+
+def test_shipped_rule_file_passes_on_the_bundled_data():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    result = _cli("validate", str(root / "examples/data/credit-g.csv.gz"), "--checks",
+                  str(root / "configs/checks/credit-g.yaml"), "--target", "class")
+    assert result.returncode == 0 and "15 passed" in result.stdout, result.stdout + result.stderr
