@@ -161,8 +161,9 @@ def _print_summary(model: Any, out: Path, wall: float) -> None:
     if model.acceptance_ is not None:
         acc = model.acceptance_
         verdict = "agrees" if acc["agrees"] else "DISAGREES" if acc["agrees"] is False else "no validation score"
+        validation = "-" if acc["validation_score"] is None else f"{acc['validation_score']:.5g}"
         print(f"acceptance test on {acc['n_test_rows']} held-back rows: {acc['metric']} {acc['test_score']:.5g} vs "
-              f"validation {acc['validation_score']}: {verdict}")
+              f"validation {validation} (tolerance {acc['tolerance'] or 0:.3g}): {verdict}")
     print(f"model written to {out}/")
 
 

@@ -316,7 +316,10 @@ class AutoML(BaseEstimator):
         if self.task_ != "regression" and len(np.unique(labels)) < 2:
             raise ValueError(f"the rows left for the search hold only 1 class ({labels[0]!r}); lower test_size or "
                              "give more rows of the other classes")
-        return cleaned.frame, labels, None if weights is None else weights[kept]
+        weights = None if weights is None else weights[kept]
+        if cleaned.copies is not None:
+            weights = cleaned.copies.astype(float) * (1.0 if weights is None else weights)
+        return cleaned.frame, labels, weights
 
     def _acceptance_test(self) -> dict[str, Any] | None:
         """Score the chosen pipeline once on the held-back rows; warn when it disagrees with validation."""
@@ -325,9 +328,7 @@ class AutoML(BaseEstimator):
         if held is None:
             return None
         X_test, y_test, w_test = held
-        stds = self.leaderboard_.loc[self.leaderboard_["trial"] == self.best_trial_, "score_std"] \
-            if self.best_trial_ is not None else pd.Series(dtype=float)
-        std = float(stds.iloc[0]) if len(stds) and pd.notna(stds.iloc[0]) else None
+        std = _folds_spread(self.leaderboard_, self.best_trial_)
         result = acceptance_test(self.best_pipeline_, X_test, y_test, w_test, self.metric_, self.task_,
                                  self.classes_, self.best_score_, std, seed)
         if result["agrees"] is False:
@@ -473,6 +474,16 @@ def _check_not_empty(frame: pd.DataFrame) -> None:
     if len(frame) < 2:
         raise ValueError(f"Found array with {len(frame)} sample(s) (shape={frame.shape}) while a minimum of 2 is "
                          f"required: fit needs at least 2 rows, got n_samples = {len(frame)}.")
+
+
+def _folds_spread(board: pd.DataFrame, trial: int | None) -> float | None:
+    """The standard deviation of the trial's fold scores; for an ensemble (no folds of its own), the median
+    over the finished trials."""
+    stds = pd.to_numeric(board.loc[board["trial"] == trial, "score_std"], errors="coerce").dropna()
+    if len(stds):
+        return float(stds.iloc[0])
+    ok = pd.to_numeric(board.loc[board["status"] == "ok", "score_std"], errors="coerce").dropna()
+    return float(ok.median()) if len(ok) else None
 
 
 def _take(frame: pd.DataFrame, labels: np.ndarray, weights: np.ndarray | None,

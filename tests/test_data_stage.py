@@ -96,6 +96,10 @@ def test_each_cleaning_step_can_be_switched_off():
     assert cleaned.schema.dropped == {} and len(cleaned.frame) == 5
     with pytest.raises(ValueError, match="unknown cleaning option"):
         CleaningOptions.from_param({"drop_everything": True})
+    default = clean_training_data(frame, y, None, CleaningOptions())
+    assert default.kept_rows.tolist() == [0, 1, 2, 3] and default.copies.tolist() == [2, 1, 1, 1]
+    unweighted = clean_training_data(frame, y, None, CleaningOptions(weight_duplicates=False))
+    assert unweighted.copies is None and len(unweighted.frame) == 4
 
 
 def test_fit_reports_rows_columns_profile_and_acceptance():
@@ -287,3 +291,12 @@ def test_profile_bins_and_quantiles_describe_the_column():
     assert v["bins"]["edges"][0] == -np.inf and v["bins"]["edges"][-1] == np.inf
     assert sum(v["bins"]["fractions"]) == pytest.approx(1.0) and len(v["bins"]["fractions"]) == 10
     assert profile["columns"]["c"]["top"] == [["a", 0.7], ["b", 0.3]]
+
+
+def test_shipped_rule_file_passes_on_the_bundled_data():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    result = _cli("validate", str(root / "examples/data/credit-g.csv.gz"), "--checks",
+                  str(root / "configs/checks/credit-g.yaml"), "--target", "class")
+    assert result.returncode == 0 and "15 passed" in result.stdout, result.stdout + result.stderr
