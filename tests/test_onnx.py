@@ -34,9 +34,11 @@ def _frame(task: str, n: int = 240, seed: int = 0) -> tuple[pd.DataFrame, pd.Ser
     return frame, pd.Series(names[np.digitize(signal, cut)], name="y")
 
 
-def _fitted(family: str, task: str, encode: str | None = None):
+def _fitted(family: str, task: str, encode: str | None = None, merge_rare: bool = False):
     frame, y = _frame(task)
     schema, frame = infer_schema(frame)
+    if merge_rare:  # as the cleaning records it: the cast step makes "red" and "violet" "__rare__"
+        schema.kept_categories = {"colour": ["green", "blue"]}
     config = TrialConfig(all_families()[family], preprocess={"encode": encode} if encode else {})
     with threadpool_limits(1):  # OpenMP threads on a busy 2-core machine cost more than they gain here
         return build_pipeline(schema, config, task, 0, 1).fit(frame, y), frame
@@ -63,6 +65,17 @@ def test_one_hot_path_with_unseen_and_infrequent_categories(family):
     rows = frame.head(20).copy()
     rows.loc[:5, "colour"] = "never seen"
     rows.loc[6:9, "colour"] = "violet"  # rarer than the one-hot minimum frequency: the infrequent column
+    assert check_parity(pipeline, to_onnx(pipeline), rows).ok()
+
+
+@pytest.mark.parametrize("encode", ["ordinal", "onehot"])
+def test_rare_categories_merged_by_the_cast_step_are_merged_in_the_graph(encode):
+    pipeline, frame = _fitted("lightgbm", "binary", encode=encode, merge_rare=True)
+    rows = frame.head(40).copy()
+    rows.loc[:9, "colour"] = "violet"
+    rows.loc[10:19, "colour"] = "red"  # predictive, and merged: the graph must merge it too
+    rows.loc[20:24, "colour"] = "never seen"
+    rows.loc[25:27, "a"] = np.inf  # the cast step makes infinity missing
     assert check_parity(pipeline, to_onnx(pipeline), rows).ok()
 
 

@@ -15,7 +15,7 @@ answer wrongly).
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,7 @@ class Member:
     core: Any
     roles: dict[str, str]
     weight: float
+    categories: dict[str, list[str]] = field(default_factory=dict)  # rare categories merged by the cast step
 
 
 # -- conversion --------------------------------------------------------------------------------------------
@@ -63,9 +64,9 @@ def to_onnx(pipeline: Any, name: str = "automl") -> Any:
     import onnx
 
     members, classes = _members(pipeline)
-    roles = members[0].roles
-    graphs = [_convert_member(m, roles, i) for i, m in enumerate(members)]
-    model = _combine(graphs, [m.weight for m in members], classes, roles, name)
+    roles, categories = members[0].roles, members[0].categories
+    graphs = [_convert_member(m, members[0], i) for i, m in enumerate(members)]
+    model = _combine(graphs, [m.weight for m in members], classes, roles, categories, name)
     onnx.checker.check_model(model)
     return model
 
@@ -81,7 +82,7 @@ def _members(pipeline: Any) -> tuple[list[Member], np.ndarray | None]:
             inner, _ = _members(member)
             if classes is not None and not np.array_equal(np.asarray(member.classes_), classes):
                 raise NotExportable("an ensemble member saw fewer classes than the ensemble; not exportable")
-            members.append(Member(inner[0].core, inner[0].roles, float(weight)))
+            members.append(Member(inner[0].core, inner[0].roles, float(weight), inner[0].categories))
         return members, classes
     if "preprocess" not in steps or "cast" not in steps:
         raise NotExportable(f"pipeline steps {list(steps)} are not an automl model pipeline "
@@ -92,7 +93,8 @@ def _members(pipeline: Any) -> tuple[list[Member], np.ndarray | None]:
     from sklearn.pipeline import Pipeline
 
     core = Pipeline([("preprocess", steps["preprocess"]), ("model", _bare(model))])
-    return [Member(core, dict(steps["cast"].roles), 1.0)], classes
+    cast = steps["cast"]
+    return [Member(core, dict(cast.roles), 1.0, dict(getattr(cast, "categories", None) or {}))], classes
 
 
 def _bare(model: Any) -> Any:
@@ -134,12 +136,14 @@ def _initial_types(roles: dict[str, str]) -> list[tuple[str, Any]]:
     return types
 
 
-def _convert_member(member: Member, roles: dict[str, str], index: int) -> Any:
-    """One member as an ONNX graph whose internal names are prefixed, inputs shared with the others."""
+def _convert_member(member: Member, first: Member, index: int) -> Any:
+    """One member as an ONNX graph whose internal names are prefixed, inputs shared with the others (columns
+    whose rare categories are merged are read from the merged values)."""
     import onnx.compose
     from skl2onnx import convert_sklearn
 
-    if member.roles != roles:
+    roles = first.roles
+    if member.roles != roles or member.categories != first.categories:
         raise NotExportable("ensemble members use different columns; not exportable")
     model = member.core.steps[-1][1]
     if getattr(model, "sample_weight_", None) is not None:
@@ -153,16 +157,36 @@ def _convert_member(member: Member, roles: dict[str, str], index: int) -> Any:
     except Exception as exc:  # skl2onnx raises many types: report which estimator failed
         raise NotExportable(f"{type(model).__name__} (with its preprocessing) does not convert to ONNX: "
                             f"{type(exc).__name__}: {exc}") from exc
-    return onnx.compose.add_prefix(graph, f"m{index}_", rename_inputs=False)
+    graph = onnx.compose.add_prefix(graph, f"m{index}_", rename_inputs=False)
+    for node in graph.graph.node:
+        node.input[:] = [f"{n}{MERGED}" if n in member.categories else n for n in node.input]
+    return graph
+
+
+MERGED = "__merged"
+RARE = "__rare__"  # what the cast step makes of a category outside the kept ones
+
+
+def _merge_nodes(categories: dict[str, list[str]]) -> list[Any]:
+    """What the cast step does to columns with merged rare categories: a kept category stays, missing stays
+    missing, anything else becomes the rare category."""
+    from onnx import helper
+
+    nodes = []
+    for name, kept in categories.items():
+        keys = [str(k) for k in kept] + [MISSING_TEXT]
+        nodes.append(helper.make_node("LabelEncoder", [name], [f"{name}{MERGED}"], domain="ai.onnx.ml",
+                                      keys_strings=keys, values_strings=keys, default_string=RARE))
+    return nodes
 
 
 def _combine(graphs: list[Any], weights: list[float], classes: np.ndarray | None, roles: dict[str, str],
-             name: str) -> Any:
+             categories: dict[str, list[str]], name: str) -> Any:
     """Average the members' probabilities (or predictions) with their weights; labels from the classes."""
     from onnx import TensorProto, helper, numpy_helper
 
     key = "probabilities" if classes is not None else "variable"
-    nodes, inits = [], []
+    nodes, inits = _merge_nodes(categories), []
     for i, (graph, weight) in enumerate(zip(graphs, weights)):
         nodes += list(graph.graph.node)
         inits += list(graph.graph.initializer)
@@ -177,7 +201,10 @@ def _combine(graphs: list[Any], weights: list[float], classes: np.ndarray | None
         outputs.insert(0, helper.make_tensor_value_info("label", inits[-1].data_type, [None]))
     first = graphs[0]
     graph = helper.make_graph(nodes, name, list(first.graph.input), outputs, inits)
-    model = helper.make_model(graph, opset_imports=list(first.opset_import))
+    opsets = {o.domain: o.version for o in first.opset_import}
+    if categories:  # string LabelEncoder: ai.onnx.ml 2 or later
+        opsets["ai.onnx.ml"] = max(opsets.get("ai.onnx.ml", 0), 2)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets.items()])
     model.ir_version = first.ir_version
     helper.set_model_props(model, {"automl.roles": _json(roles), "automl.missing_text": MISSING_TEXT,
                                    "automl.classes": _json(None if classes is None else classes.tolist())})
@@ -213,7 +240,8 @@ def onnx_inputs(frame: pd.DataFrame, roles: dict[str, str]) -> dict[str, np.ndar
             # numbers already: what the cast step would return (it parses strings and booleans)
             plain = pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype)
             values = column if plain else ColumnCaster({name: role}).fit(frame).transform(frame)[name]
-            feeds[name] = values.to_numpy(dtype=np.float32).reshape(-1, 1)
+            numbers = values.to_numpy(dtype=np.float32).reshape(-1, 1)
+            feeds[name] = np.where(np.isinf(numbers), np.float32(np.nan), numbers)  # as the cast step does
         else:
             texts = [MISSING_TEXT if _is_missing(v) else str(v) for v in column.to_numpy(dtype=object)]
             feeds[name] = np.array(texts, dtype=object).reshape(-1, 1)
