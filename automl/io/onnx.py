@@ -15,7 +15,7 @@ answer wrongly).
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -82,7 +82,7 @@ def _members(pipeline: Any) -> tuple[list[Member], np.ndarray | None]:
             inner, _ = _members(member)
             if classes is not None and not np.array_equal(np.asarray(member.classes_), classes):
                 raise NotExportable("an ensemble member saw fewer classes than the ensemble; not exportable")
-            members.append(Member(inner[0].core, inner[0].roles, float(weight), inner[0].categories))
+            members.append(replace(inner[0], weight=float(weight)))
         return members, classes
     if "preprocess" not in steps or "cast" not in steps:
         raise NotExportable(f"pipeline steps {list(steps)} are not an automl model pipeline "
