@@ -79,6 +79,18 @@ def test_rare_categories_merged_by_the_cast_step_are_merged_in_the_graph(encode)
     assert check_parity(pipeline, to_onnx(pipeline), rows).ok()
 
 
+def test_column_names_that_are_not_identifiers():
+    frame, y = _frame("binary")
+    frame = frame.rename(columns={"a": "v(g)", "colour": "colour name", "b": "b-1"})
+    schema, frame = infer_schema(frame)
+    schema.kept_categories = {"colour name": ["green", "blue"]}
+    pipeline = build_pipeline(schema, TrialConfig(all_families()["linear"]), "binary", 0, 1).fit(frame, y)
+    proto = to_onnx(pipeline)
+    assert "v_g_" in [i.name for i in proto.graph.input]  # skl2onnx's input names; the runner maps them
+    rows = sample_rows(frame, pipeline.named_steps["cast"].roles)
+    assert check_parity(pipeline, proto, rows).ok()
+
+
 def test_ensemble_becomes_one_graph():
     members = [_fitted(name, "multiclass")[0] for name in ("linear", "lightgbm")]
     _, frame = _fitted("linear", "multiclass")
@@ -135,3 +147,12 @@ def test_search_restricted_to_exportable_families_exports(regression_frame):
                             random_state=0).fit(X, y)
     assert set(model.leaderboard_["family"]) <= set(EXPORTABLE) | {"ensemble"}
     assert check_parity(model.best_pipeline_, to_onnx(model.best_pipeline_), X).ok()
+
+
+def test_labels_may_differ_only_on_ties_within_the_tolerance():
+    from automl.io.onnx import _label_mismatches
+
+    expected = np.array([[0.5, 0.5], [0.3, 0.7], [0.6, 0.4]])
+    onnx_proba = np.array([[0.4999999, 0.5000001], [0.3, 0.7], [0.4, 0.6]], dtype=np.float32)
+    wrong, ties = _label_mismatches(expected, onnx_proba, ["no", "yes", "no"], ["no", "yes"], 1e-5)
+    assert (wrong, ties) == (1, 1)  # row 0 is a tie, row 2 a real difference

@@ -1,6 +1,7 @@
 """Export a fitted pipeline to ONNX, and check that onnxruntime answers as the pipeline does.
 
-The ONNX model takes one input per modelled column, named like the column: ``float`` tensors of shape
+The ONNX model takes one input per modelled column, named like the column (made a valid identifier by
+skl2onnx, ``v(g)`` -> ``v_g_``; the metadata ``automl.inputs`` maps columns to inputs): ``float`` tensors of shape
 ``[N, 1]`` for numeric and boolean columns (NaN for missing), ``string`` tensors for categorical columns
 (:data:`MISSING_TEXT` for missing). What the pipeline's ``cast`` step does in Python (parse numbers, booleans
 to 0/1) is done by :func:`onnx_inputs` before the model runs. Outputs: ``label`` and ``probabilities`` (columns
@@ -66,7 +67,9 @@ def to_onnx(pipeline: Any, name: str = "automl") -> Any:
     members, classes = _members(pipeline)
     roles, categories = members[0].roles, members[0].categories
     graphs = [_convert_member(m, members[0], i) for i, m in enumerate(members)]
-    model = _combine(graphs, [m.weight for m in members], classes, roles, categories, name)
+    # skl2onnx makes column names valid identifiers ("v(g)" -> "v_g_"): the inputs as the graph names them
+    inputs = dict(zip(roles, [i.name for i in graphs[0].graph.input]))
+    model = _combine(graphs, [m.weight for m in members], classes, roles, inputs, categories, name)
     onnx.checker.check_model(model)
     return model
 
@@ -157,36 +160,39 @@ def _convert_member(member: Member, first: Member, index: int) -> Any:
     except Exception as exc:  # skl2onnx raises many types: report which estimator failed
         raise NotExportable(f"{type(model).__name__} (with its preprocessing) does not convert to ONNX: "
                             f"{type(exc).__name__}: {exc}") from exc
-    graph = onnx.compose.add_prefix(graph, f"m{index}_", rename_inputs=False)
-    for node in graph.graph.node:
-        node.input[:] = [f"{n}{MERGED}" if n in member.categories else n for n in node.input]
-    return graph
+    return onnx.compose.add_prefix(graph, f"m{index}_", rename_inputs=False)
 
 
 MERGED = "__merged"
 RARE = "__rare__"  # what the cast step makes of a category outside the kept ones
 
 
-def _merge_nodes(categories: dict[str, list[str]]) -> list[Any]:
+def _merge_nodes(categories: dict[str, list[str]], inputs: dict[str, str], graphs: list[Any]) -> list[Any]:
     """What the cast step does to columns with merged rare categories: a kept category stays, missing stays
-    missing, anything else becomes the rare category."""
+    missing, anything else becomes the rare category. The members then read the merged values."""
     from onnx import helper
 
+    merged = {inputs[name]: f"{inputs[name]}{MERGED}" for name in categories if name in inputs}
+    for graph in graphs:
+        for node in graph.graph.node:
+            node.input[:] = [merged.get(n, n) for n in node.input]
     nodes = []
     for name, kept in categories.items():
+        if name not in inputs:
+            continue
         keys = [str(k) for k in kept] + [MISSING_TEXT]
-        nodes.append(helper.make_node("LabelEncoder", [name], [f"{name}{MERGED}"], domain="ai.onnx.ml",
+        nodes.append(helper.make_node("LabelEncoder", [inputs[name]], [merged[inputs[name]]], domain="ai.onnx.ml",
                                       keys_strings=keys, values_strings=keys, default_string=RARE))
     return nodes
 
 
 def _combine(graphs: list[Any], weights: list[float], classes: np.ndarray | None, roles: dict[str, str],
-             categories: dict[str, list[str]], name: str) -> Any:
+             inputs: dict[str, str], categories: dict[str, list[str]], name: str) -> Any:
     """Average the members' probabilities (or predictions) with their weights; labels from the classes."""
     from onnx import TensorProto, helper, numpy_helper
 
     key = "probabilities" if classes is not None else "variable"
-    nodes, inits = _merge_nodes(categories), []
+    nodes, inits = _merge_nodes(categories, inputs, graphs), []
     for i, (graph, weight) in enumerate(zip(graphs, weights)):
         nodes += list(graph.graph.node)
         inits += list(graph.graph.initializer)
@@ -206,7 +212,8 @@ def _combine(graphs: list[Any], weights: list[float], classes: np.ndarray | None
         opsets["ai.onnx.ml"] = max(opsets.get("ai.onnx.ml", 0), 2)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets.items()])
     model.ir_version = first.ir_version
-    helper.set_model_props(model, {"automl.roles": _json(roles), "automl.missing_text": MISSING_TEXT,
+    helper.set_model_props(model, {"automl.roles": _json(roles), "automl.inputs": _json(inputs),
+                                   "automl.missing_text": MISSING_TEXT,
                                    "automl.classes": _json(None if classes is None else classes.tolist())})
     return model
 
@@ -229,8 +236,11 @@ def _json(value: Any) -> str:
 
 
 # -- running and checking ----------------------------------------------------------------------------------
-def onnx_inputs(frame: pd.DataFrame, roles: dict[str, str]) -> dict[str, np.ndarray]:
-    """The ONNX model's inputs for the rows of ``frame``, cast as the pipeline's ``cast`` step casts them."""
+def onnx_inputs(frame: pd.DataFrame, roles: dict[str, str], inputs: dict[str, str] | None = None
+                ) -> dict[str, np.ndarray]:
+    """The ONNX model's inputs for the rows of ``frame``, cast as the pipeline's ``cast`` step casts them,
+    keyed by the graph's input names (``inputs``: column -> input name; the column name by default)."""
+    inputs = inputs or {}
     from automl.pipeline.transformers import ColumnCaster
 
     feeds = {}
@@ -241,10 +251,10 @@ def onnx_inputs(frame: pd.DataFrame, roles: dict[str, str]) -> dict[str, np.ndar
             plain = pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype)
             values = column if plain else ColumnCaster({name: role}).fit(frame).transform(frame)[name]
             numbers = values.to_numpy(dtype=np.float32).reshape(-1, 1)
-            feeds[name] = np.where(np.isinf(numbers), np.float32(np.nan), numbers)  # as the cast step does
+            feeds[inputs.get(name, name)] = np.where(np.isinf(numbers), np.float32(np.nan), numbers)  # as cast does
         else:
             texts = [MISSING_TEXT if _is_missing(v) else str(v) for v in column.to_numpy(dtype=object)]
-            feeds[name] = np.array(texts, dtype=object).reshape(-1, 1)
+            feeds[inputs.get(name, name)] = np.array(texts, dtype=object).reshape(-1, 1)
     return feeds
 
 
@@ -268,13 +278,14 @@ class OnnxPredictor:
         proto = onnx.load(model) if isinstance(model, str) else (
             onnx.load_from_string(model) if isinstance(model, bytes) else model)
         self.roles = json_roles(proto)
+        self.inputs = _prop(proto, "automl.inputs") or {}
         self.model_version = {p.key: p.value for p in proto.metadata_props}.get("automl.model_version")
         self.session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
         self.outputs = [o.name for o in self.session.get_outputs()]
 
     def run(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         """Every output of the model for the rows of ``frame``."""
-        values = self.session.run(None, onnx_inputs(frame, self.roles))
+        values = self.session.run(None, onnx_inputs(frame, self.roles, self.inputs))
         return dict(zip(self.outputs, values))
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
@@ -292,6 +303,7 @@ class Parity:
     rows: int
     max_abs_diff: float
     labels_differing: int
+    ties: int = 0
 
     def ok(self, tolerance: float = TOLERANCE) -> bool:
         return self.max_abs_diff <= tolerance and self.labels_differing == 0
@@ -301,26 +313,41 @@ def check_parity(pipeline: Any, model: Any, frame: pd.DataFrame, tolerance: floa
     """Run the pipeline and the ONNX model on ``frame``; raise :class:`NotExportable` when they differ.
 
     Predictions (regression) and probabilities (classification) must agree within ``tolerance``, labels
-    exactly.
+    exactly, except on ties: rows where the pipeline's own probabilities of the two labels are within
+    ``tolerance`` of each other (float32 rounding decides those; they are counted in ``Parity.ties``).
     """
     runner = OnnxPredictor(model)
     out = runner.run(frame)
+    ties = 0
     if "probabilities" in out:
         expected = pipeline.predict_proba(frame)
         diff = float(np.max(np.abs(out["probabilities"] - expected))) if len(frame) else 0.0
-        wrong = int(np.sum(np.asarray(out["label"]).astype(str) != np.asarray(pipeline.predict(frame)).astype(str)))
+        wrong, ties = _label_mismatches(expected, out["probabilities"], pipeline.predict(frame), pipeline.classes_,
+                                        tolerance)
     else:
         # float32 arithmetic: relative to the scale of the predictions
         expected = np.asarray(pipeline.predict(frame), dtype=float)
         scale = max(1.0, float(np.max(np.abs(expected)))) if len(frame) else 1.0
         diff = float(np.max(np.abs(out["variable"].ravel() - expected))) / scale if len(frame) else 0.0
         wrong = 0
-    parity = Parity(len(frame), diff, wrong)
+    parity = Parity(len(frame), diff, wrong, ties)
     if not parity.ok(tolerance):
         raise NotExportable(f"the ONNX model answers differently from the pipeline on {len(frame)} sample rows: "
                             f"max difference {diff:.3g} (tolerance {tolerance:g}), {wrong} labels differ. "
                             "Not exported; search exportable families only (families='exportable') and retry")
     return parity
+
+
+def _label_mismatches(expected: np.ndarray, onnx_proba: np.ndarray, predicted: Any, classes: Any,
+                      tolerance: float) -> tuple[int, int]:
+    """Rows whose ONNX label differs from the pipeline's, split into real differences and ties."""
+    position = {str(c): i for i, c in enumerate(classes)}
+    mine = np.array([position[str(v)] for v in predicted], dtype=int)
+    theirs = np.argmax(onnx_proba, axis=1)
+    rows = np.arange(len(mine))
+    differ = mine != theirs
+    tie = np.abs(expected[rows, mine] - expected[rows, theirs]) <= tolerance
+    return int(np.sum(differ & ~tie)), int(np.sum(differ & tie))
 
 
 def sample_rows(frame: pd.DataFrame, roles: dict[str, str], n: int = 200, seed: int = 0) -> pd.DataFrame:
@@ -385,6 +412,11 @@ def export_model(folder: str, out: str, data: pd.DataFrame | None = None,
 
 def json_roles(proto: Any) -> dict[str, str]:
     """The input columns and their roles, as recorded in an exported model."""
+    return _prop(proto, "automl.roles")
+
+
+def _prop(proto: Any, key: str) -> Any:
     import json
 
-    return json.loads({p.key: p.value for p in proto.metadata_props}["automl.roles"])
+    props = {p.key: p.value for p in proto.metadata_props}
+    return json.loads(props[key]) if key in props else None
