@@ -67,8 +67,7 @@ def to_onnx(pipeline: Any, name: str = "automl") -> Any:
     members, classes = _members(pipeline)
     roles, categories = members[0].roles, members[0].categories
     graphs = [_convert_member(m, members[0], i) for i, m in enumerate(members)]
-    # skl2onnx makes column names valid identifiers ("v(g)" -> "v_g_"): the inputs as the graph names them
-    inputs = dict(zip(roles, [i.name for i in graphs[0].graph.input]))
+    inputs = _input_names(graphs[0], roles)
     model = _combine(graphs, [m.weight for m in members], classes, roles, inputs, categories, name)
     onnx.checker.check_model(model)
     return model
@@ -137,6 +136,19 @@ def _initial_types(roles: dict[str, str]) -> list[tuple[str, Any]]:
         else:
             raise NotExportable(f"column {name!r} has role {role!r}, which the ONNX export does not take")
     return types
+
+
+def _input_names(graph: Any, roles: dict[str, str]) -> dict[str, str]:
+    """Column -> graph input. skl2onnx makes names C identifiers (``v(g)`` -> ``v_g_``, a leading digit gets
+    ``_``), keeping the order of the declared inputs; checked here rather than assumed."""
+    import re
+
+    names = [i.name for i in graph.graph.input]
+    expected = [re.sub(r"[^\w+]", "_", c) for c in roles]
+    expected = [f"_{n}" if re.match("^[0-9]", n) else n for n in expected]
+    if len(names) != len(roles) or any(not n.startswith(e) for n, e in zip(names, expected)):
+        raise NotExportable(f"the graph's inputs {names[:5]}... do not match the columns {list(roles)[:5]}...")
+    return dict(zip(roles, names))
 
 
 def _convert_member(member: Member, first: Member, index: int) -> Any:
