@@ -91,15 +91,18 @@ def test_cleaning_accounts_for_every_row_and_column(problem, merge_rare):
 def test_each_cleaning_step_can_be_switched_off():
     frame = pd.DataFrame({"a": [1.0, 2.0, np.inf, 4.0, 1.0], "same": 1, "copy": [1.0, 2.0, np.inf, 4.0, 1.0]})
     y = np.array([0, 1, 0, 1, 0])
-    cleaned = clean_training_data(frame, y, None, CleaningOptions(drop_constant=False, drop_duplicate_rows=False,
+    cleaned = clean_training_data(frame, y, None, CleaningOptions(drop_constant=False, duplicate_rows="keep",
                                                                   drop_duplicate_columns=False))
     assert cleaned.schema.dropped == {} and len(cleaned.frame) == 5
     with pytest.raises(ValueError, match="unknown cleaning option"):
         CleaningOptions.from_param({"drop_everything": True})
     default = clean_training_data(frame, y, None, CleaningOptions())
     assert default.kept_rows.tolist() == [0, 1, 2, 3] and default.copies.tolist() == [2, 1, 1, 1]
-    unweighted = clean_training_data(frame, y, None, CleaningOptions(weight_duplicates=False))
+    unweighted = clean_training_data(frame, y, None, CleaningOptions(duplicate_rows="drop"))
     assert unweighted.copies is None and len(unweighted.frame) == 4
+    grouped = clean_training_data(frame, y, None, CleaningOptions(duplicate_rows="group"))
+    assert len(grouped.frame) == 5 and grouped.groups[0] == grouped.groups[4] != grouped.groups[1]
+    assert [e["action"] for e in grouped.report if e["step"] == "duplicate_rows"] == ["rows kept"]
 
 
 def test_fit_reports_rows_columns_profile_and_acceptance():
