@@ -85,3 +85,16 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", "automl.cli", *args], capture_output=True, text=True,
                           timeout=120, env=env)
+
+
+def test_a_live_score_well_below_validation_says_retrain(credit_model_folder, live_rows, tmp_path):
+    from automl.io.persist import load
+    from automl.serve.monitor import monitor_report, read_log
+
+    rows, labels = live_rows
+    log = tmp_path / "flipped.jsonl"
+    _serve_rows(credit_model_folder, rows, log)
+    flipped = labels.map({"good": "bad", "bad": "good"})  # labels that contradict the model
+    report = monitor_report(load(credit_model_folder), read_log(log), flipped)
+    assert report["score"]["degraded"] and report["retrain"]
+    assert report["drifted_features"] == [] and report["reasons"][0].startswith("score: live roc_auc")
