@@ -30,6 +30,8 @@ TRUSTED_TYPES = [
     "automl.pipeline.transformers.ColumnCaster",
     "automl.pipeline.transformers.DatetimeParts",
     "automl.pipeline.transformers.TextFeatures",
+    "automl.pipeline.select.FeatureSelector",
+    "automl.pipeline.select.RelevanceFilter",
     "numpy.dtype",
     "collections.OrderedDict",
     "lightgbm.basic.Booster",

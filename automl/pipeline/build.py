@@ -13,6 +13,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from automl.data.schema import Schema
 from automl.models.registry import ModelFamily
 from automl.pipeline.labels import EncodedLabelClassifier
+from automl.pipeline.select import FeatureSelector, RelevanceFilter
 from automl.pipeline.transformers import ColumnCaster, DatetimeParts, TextFeatures
 
 # One-hot: categories seen fewer than this many times share an "infrequent" column, at most this many
@@ -112,8 +113,23 @@ def build_pipeline(schema: Schema, config: TrialConfig, task: str, random_state:
     if task != "regression":
         model = EncodedLabelClassifier(model)
     roles = {c.name: c.role for c in schema.columns if c.name not in schema.dropped}
+    needs = config.needs()
     return Pipeline([
         ("cast", ColumnCaster(roles)),
-        ("preprocess", build_preprocessor(schema, config.needs())),
+        ("preprocess", build_preprocessor(schema, needs)),
+        *_selection_steps(needs, task, random_state),
         ("model", model),
     ])
+
+
+def _selection_steps(needs: dict[str, Any], task: str, random_state: int | None) -> list[tuple[str, Any]]:
+    """After the preprocessing, so selection is fitted with the rest of the pipeline, on training rows only:
+    the FRESH filter when the family needs it (features synthesised from time series), then the searched
+    selector (always present, ``method="none"`` keeps every feature, so feature counts are uniform)."""
+    steps: list[tuple[str, Any]] = []
+    if needs.get("filter") == "fresh":
+        steps.append(("filter", RelevanceFilter(task=task)))
+    selector = FeatureSelector(method=needs.get("select", "none"), fraction=float(needs.get("select_fraction", 1.0)),
+                               task=task, random_state=random_state)
+    steps.append(("select", selector))
+    return steps
