@@ -1,6 +1,7 @@
 """The scikit-learn estimators: parameters in, a searched and fitted pipeline out."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -28,6 +29,7 @@ from automl.search.budget import Deadline
 from automl.search.controller import SearchController, SearchSettings
 from automl.search.strategies import SEARCHES
 from automl.search.worker import TrialData
+from automl.synthesis import SynthesisMixin
 
 log = logging.getLogger("automl")
 # Classes whose smallest is below this share of the largest count as imbalanced: the portfolio then
@@ -40,7 +42,7 @@ def _may_predict_proba(model: "AutoML") -> bool:
     return not isinstance(model, RegressorMixin) and getattr(model, "task_", None) != "regression"
 
 
-class AutoML(BaseEstimator):
+class AutoML(SynthesisMixin, BaseEstimator):
     """Automated machine learning under a hard time budget; the task is inferred from ``y``.
 
     ``fit`` cleans the data, evaluates every model family with its default hyperparameters (cheapest
@@ -179,6 +181,10 @@ class AutoML(BaseEstimator):
         if self.time_budget is None and self.max_trials is None:
             raise ValueError("give a time_budget (seconds) or max_trials, otherwise the search never ends")
         deadline = Deadline(self.time_budget)
+        return self._search(X, y, sample_weight, deadline)
+
+    def _search(self, X: Any, y: Any, sample_weight: Any, deadline: Deadline) -> "AutoML":
+        """Prepare the data, search and refit within ``deadline`` (also after feature synthesis)."""
         controller, data = self._prepare(X, y, sample_weight, deadline)
         return self._finish(controller, controller.run(data), data, deadline)
 
@@ -255,6 +261,9 @@ class AutoML(BaseEstimator):
 
     def _usable_families(self, weights: np.ndarray | None) -> list:
         families = get_families(self.families, self.task_)
+        extra = getattr(self, "_synthesis_needs", None)  # e.g. the FRESH filter after tsfresh (synthesis.py)
+        if extra:
+            families = [dataclasses.replace(f, needs={**f.needs, **extra}) for f in families]
         if weights is None:
             return families
         unweighted = [f.name for f in families if not f.sample_weight]

@@ -11,6 +11,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from automl.data.schema import Schema
+from automl.features.tabular import CategoryFrequencies, MissingCount
 from automl.models.registry import ModelFamily
 from automl.pipeline.labels import EncodedLabelClassifier
 from automl.pipeline.select import FeatureSelector, RelevanceFilter
@@ -63,7 +64,20 @@ def build_preprocessor(schema: Schema, needs: dict[str, Any]) -> ColumnTransform
         parts.append(("categorical", _categorical_steps(needs.get("encode", "ordinal"), impute), categorical))
     for name in schema.by_role("text"):
         parts.append((f"text_{name}", TextFeatures(TEXT_MAX_FEATURES, TEXT_COMPONENTS), [name]))
+    parts += _synthesis_parts(schema, needs)
     return ColumnTransformer(parts, remainder="drop", sparse_threshold=0.0, verbose_feature_names_out=False)
+
+
+def _synthesis_parts(schema: Schema, needs: dict[str, Any]) -> list[tuple[str, Any, list[str]]]:
+    """Cheap tabular synthesis (automl/features/tabular.py) as further parts of the preprocessing."""
+    parts: list[tuple[str, Any, list[str]]] = []
+    categorical = schema.by_role("categorical")
+    if needs.get("frequency") and categorical:
+        parts.append(("frequency", CategoryFrequencies(), categorical))
+    modelled = [c.name for c in schema.columns if c.name not in schema.dropped]
+    if needs.get("missing_count") and modelled:
+        parts.append(("missing_count", MissingCount(), modelled))
+    return parts
 
 
 def _numeric_steps(impute: bool, scale: bool, strategy: str = "median") -> Any:
