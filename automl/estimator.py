@@ -156,7 +156,10 @@ class AutoML(SynthesisMixin, BaseEstimator):
         self.verbose = verbose
 
     # -- fit ---------------------------------------------------------------------------------------------
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "AutoML":
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, tables: dict[str, Any] | None = None,
+            relationships: list[tuple[str, str, str, str]] | None = None, cutoff_time: str | None = None,
+            time_index: dict[str, str] | None = None, logical_types: dict[str, dict[str, str]] | None = None
+            ) -> "AutoML":
         """Search for the best pipeline within ``time_budget`` and refit it on all of ``X, y``.
 
         Parameters
@@ -167,6 +170,16 @@ class AutoML(SynthesisMixin, BaseEstimator):
             Labels (any type) or values.
         sample_weight : array-like of shape (n_samples,), optional
             Row weights, used by every family's fit and by the metric.
+        tables : dict of str to DataFrame, optional
+            Tables related to ``X``: features are synthesised from them with featuretools DFS (depth and
+            primitives chosen from the budget) before the search; ``predict`` then takes ``tables=`` too.
+        relationships : list of (parent table, parent key, child table, child key)
+            How the tables link; the one table named here but absent from ``tables`` is ``X``.
+        cutoff_time : str, optional
+            Datetime column of ``X``: no feature of a row uses related rows dated after it.
+        time_index, logical_types : dict, optional
+            Per table, the column dating its rows (default: its only datetime column) and woodwork logical
+            types overriding the inferred ones.
 
         Returns
         -------
@@ -180,6 +193,9 @@ class AutoML(SynthesisMixin, BaseEstimator):
         self._validate_params()
         if self.time_budget is None and self.max_trials is None:
             raise ValueError("give a time_budget (seconds) or max_trials, otherwise the search never ends")
+        if tables is not None:
+            return self._fit_relational(X, y, sample_weight, tables, relationships or [], cutoff_time, time_index,
+                                        logical_types)
         deadline = Deadline(self.time_budget)
         return self._search(X, y, sample_weight, deadline)
 
@@ -312,8 +328,9 @@ class AutoML(SynthesisMixin, BaseEstimator):
         _reject_infinite(frame, self.schema_)
         return frame
 
-    def predict(self, X: Any) -> np.ndarray:
-        """Predict labels (in the user's label type) or values for ``X``.
+    def predict(self, X: Any, tables: dict[str, Any] | None = None) -> np.ndarray:
+        """Predict labels (in the user's label type) or values for ``X`` (and its related ``tables`` when the
+        model was fitted with some).
 
         Raises
         ------
@@ -321,14 +338,15 @@ class AutoML(SynthesisMixin, BaseEstimator):
             When columns are missing, renamed, reordered or infinite.
         """
         frame = self._input_frame(X)
-        return self.best_pipeline_.predict(frame)
+        return self.best_pipeline_.predict(self._pipeline_input(frame, tables))
 
     @available_if(_may_predict_proba)
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: Any, tables: dict[str, Any] | None = None) -> np.ndarray:
         """Class probabilities for ``X``, columns in the order of ``classes_``."""
         frame = self._input_frame(X)
         classes = self.classes_ if self.classes_ is not None else self.best_pipeline_.classes_
-        return align_proba(self.best_pipeline_.predict_proba(frame), self.best_pipeline_.classes_, classes)
+        proba = self.best_pipeline_.predict_proba(self._pipeline_input(frame, tables))
+        return align_proba(proba, self.best_pipeline_.classes_, classes)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

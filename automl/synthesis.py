@@ -83,6 +83,40 @@ class SynthesisMixin:
         column_id = self.best_pipeline_.named_steps["synthesis"].column_id
         return np.sort(pd.unique(X[column_id]))
 
+    # -- related tables ------------------------------------------------------------------------------------
+    def _fit_relational(self, X: Any, y: Any, sample_weight: Any, tables: dict[str, pd.DataFrame],
+                        relationships: list[tuple[str, str, str, str]], cutoff_time: str | None,
+                        time_index: dict[str, str] | None, logical_types: dict[str, dict[str, str]] | None) -> Any:
+        """DFS over ``X`` (the target table) and ``tables``, then the search (see :meth:`AutoML.fit`)."""
+        from automl.data.schema import to_frame
+        from automl.features.relational import RelationalFeatures, choose_plan
+
+        deadline = self._start_synthesis()
+        relationships = [tuple(r) for r in relationships or []]
+        target = _target_table(tables, relationships)
+        raw = {**tables, target: to_frame(X)}
+        synthesiser = RelationalFeatures(target=target, relationships=relationships, cutoff_time=cutoff_time,
+                                         time_index=time_index, logical_types=logical_types)
+        plan, estimate = choose_plan(synthesiser, raw, SYNTHESIS_SHARE * deadline.remaining())
+        synthesiser.set_params(plan=plan)
+        return self._fit_synthesised(synthesiser, raw, y, sample_weight, deadline, needs={}, preload=["featuretools"],
+                                     info={"method": "featuretools", "plan": plan, "target_table": target,
+                                           "cutoff_unit": synthesiser.cutoff_unit_,
+                                           "estimated_seconds": round(estimate, 3)})
+
+    def _pipeline_input(self, frame: pd.DataFrame, tables: dict[str, pd.DataFrame] | None) -> Any:
+        """What ``best_pipeline_`` takes: the frame, or the frame with its related tables for a DFS model."""
+        synthesis = dict(getattr(self.best_pipeline_, "named_steps", {})).get("synthesis")
+        target = getattr(synthesis, "target", None)
+        if target is None:
+            if tables is not None:
+                raise ValueError("this model was fitted on a single table: predict takes no tables")
+            return frame
+        if tables is None:
+            expected = sorted({t for r in synthesis.relationships for t in (r[0], r[2])} - {target})
+            raise ValueError(f"this model was fitted with related tables {expected}: pass them as tables={{...}}")
+        return {**tables, target: frame}
+
     # -- shared --------------------------------------------------------------------------------------------
     def _start_synthesis(self) -> Deadline:
         self._validate_params()
@@ -108,7 +142,7 @@ class SynthesisMixin:
         if hasattr(synthesiser, "keep_only"):
             synthesiser.keep_only(modelled)
         self.best_pipeline_ = Pipeline([("synthesis", synthesiser), *self.best_pipeline_.steps])
-        raw_columns = _raw_columns(raw)
+        raw_columns = _raw_columns(synthesiser, raw)
         self.feature_names_in_ = np.asarray(raw_columns, dtype=object)
         self.n_features_in_ = len(raw_columns)
         self.synthesis_ = {**info, "n_features_synthesised": int(frame.shape[1]), "n_features_modelled": len(modelled),
@@ -118,9 +152,22 @@ class SynthesisMixin:
         return self
 
 
-def _raw_columns(raw: Any) -> list[str]:
-    frame = raw.target if hasattr(raw, "target") else raw
+def _raw_columns(synthesiser: Any, raw: Any) -> list[str]:
+    frame = raw[synthesiser.target] if isinstance(raw, dict) else raw
     return [str(c) for c in frame.columns]
+
+
+def _target_table(tables: Any, relationships: list[tuple[str, ...]]) -> str:
+    """The one table named in ``relationships`` but not passed in ``tables``: the table of ``X``."""
+    if not isinstance(tables, dict):
+        raise TypeError(f"tables must be a dict of {{name: DataFrame}}, got {type(tables).__name__}")
+    if any(len(r) != 4 for r in relationships):
+        raise ValueError("each relationship is (parent table, parent key, child table, child key)")
+    named = [t for r in relationships for t in (r[0], r[2]) if t not in tables]
+    if len(set(named)) != 1:
+        raise ValueError(f"the relationships must name exactly one table besides {sorted(tables)}: the table of X "
+                         f"(e.g. ('customers', 'customer_id', 'sessions', 'customer_id')); they name {sorted(set(named))}")
+    return named[0]
 
 
 def _per_series(y: Any, ids: np.ndarray, column_id: str) -> pd.Series:
