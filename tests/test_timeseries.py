@@ -39,7 +39,7 @@ def test_fresh_keeps_signal_features_and_drops_noise_features():
 
 def test_fit_series_classifies_new_series_and_round_trips(tmp_path):
     X, y = sine_or_sawtooth(300, seed=1)
-    model = AutoML(time_budget=30, families=["linear", "lightgbm"], random_state=0, ensemble=False)
+    model = AutoML(time_budget=20, families=["linear", "lightgbm"], random_state=0, ensemble=False)
     model.fit_series(X, y, column_id="id", column_sort="time")
     info = model.synthesis_
     assert info["method"] == "tsfresh" and info["settings"] in ("minimal", "efficient", "comprehensive")
