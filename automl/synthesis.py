@@ -9,7 +9,7 @@ fitted on training folds only.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,22 @@ SYNTHESIS_SHARE = 0.35
 
 class SynthesisMixin:
     """``fit_series`` / ``predict_series`` and the relational ``fit(..., tables=...)`` of :class:`automl.AutoML`."""
+
+    # provided by AutoML
+    time_budget: float | None
+    n_jobs: int | None
+    schema_: Any
+    best_pipeline_: Any
+    search_time_: float
+    fit_time_: float
+    classes_: Any
+    feature_names_in_: np.ndarray
+    n_features_in_: int
+    if TYPE_CHECKING:
+        def _validate_params(self) -> None: ...
+        def _search(self, X: Any, y: Any, sample_weight: Any, deadline: Deadline) -> Any: ...
+        def predict(self, X: Any, tables: dict[str, pd.DataFrame] | None = None) -> np.ndarray: ...
+        def predict_proba(self, X: Any, tables: dict[str, pd.DataFrame] | None = None) -> np.ndarray: ...
 
     # -- time series -------------------------------------------------------------------------------------
     def fit_series(self, X: pd.DataFrame, y: Any, column_id: str = "id", column_sort: str | None = None,
@@ -59,13 +75,13 @@ class SynthesisMixin:
         from automl.features.timeseries import IN_PROCESS_SECONDS, SeriesFeatures, check_series_frame, choose_settings
 
         deadline = self._start_synthesis()
-        columns = {"column_id": column_id, "column_sort": column_sort, "column_kind": column_kind,
-                   "column_value": column_value}
+        columns: dict[str, Any] = {"column_id": column_id, "column_sort": column_sort, "column_kind": column_kind,
+                                   "column_value": column_value}
         check_series_frame(X, **columns)
         settings, estimate = choose_settings(X, SYNTHESIS_SHARE * deadline.remaining(), **columns)
         n_jobs = 0 if estimate < IN_PROCESS_SECONDS else resolve_n_jobs(self.n_jobs)
         synthesiser = SeriesFeatures(**columns, settings=settings, n_jobs=n_jobs)
-        ids = np.sort(pd.unique(X[column_id]))
+        ids = _sorted_ids(X, column_id)
         return self._fit_synthesised(synthesiser, X, _per_series(y, ids, column_id), sample_weight, deadline,
                                      needs={"filter": "fresh"}, preload=["tsfresh"],
                                      info={"method": "tsfresh", "settings": settings, "n_series": len(ids)})
@@ -81,7 +97,7 @@ class SynthesisMixin:
     def _series_ids(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "best_pipeline_")
         column_id = self.best_pipeline_.named_steps["synthesis"].column_id
-        return np.sort(pd.unique(X[column_id]))
+        return _sorted_ids(X, column_id)
 
     # -- related tables ------------------------------------------------------------------------------------
     def _fit_relational(self, X: Any, y: Any, sample_weight: Any, tables: dict[str, pd.DataFrame],
@@ -92,7 +108,7 @@ class SynthesisMixin:
         from automl.features.relational import RelationalFeatures, choose_plan
 
         deadline = self._start_synthesis()
-        relationships = [tuple(r) for r in relationships or []]
+        relationships = [(str(a), str(b), str(c), str(d)) for a, b, c, d in relationships or []]
         target = _target_table(tables, relationships)
         raw = {**tables, target: to_frame(X)}
         synthesiser = RelationalFeatures(target=target, relationships=relationships, cutoff_time=cutoff_time,
@@ -108,7 +124,7 @@ class SynthesisMixin:
         """What ``best_pipeline_`` takes: the frame, or the frame with its related tables for a DFS model."""
         synthesis = dict(getattr(self.best_pipeline_, "named_steps", {})).get("synthesis")
         target = getattr(synthesis, "target", None)
-        if target is None:
+        if synthesis is None or target is None:
             if tables is not None:
                 raise ValueError("this model was fitted on a single table: predict takes no tables")
             return frame
@@ -157,7 +173,7 @@ def _raw_columns(synthesiser: Any, raw: Any) -> list[str]:
     return [str(c) for c in frame.columns]
 
 
-def _target_table(tables: Any, relationships: list[tuple[str, ...]]) -> str:
+def _target_table(tables: Any, relationships: list[tuple[str, str, str, str]]) -> str:
     """The one table named in ``relationships`` but not passed in ``tables``: the table of ``X``."""
     if not isinstance(tables, dict):
         raise TypeError(f"tables must be a dict of {{name: DataFrame}}, got {type(tables).__name__}")
@@ -168,6 +184,11 @@ def _target_table(tables: Any, relationships: list[tuple[str, ...]]) -> str:
         raise ValueError(f"the relationships must name exactly one table besides {sorted(tables)}: the table of X "
                          f"(e.g. ('customers', 'customer_id', 'sessions', 'customer_id')); they name {sorted(set(named))}")
     return named[0]
+
+
+def _sorted_ids(X: pd.DataFrame, column_id: str) -> np.ndarray:
+    """Series ids in the order tsfresh returns their features."""
+    return X[column_id].drop_duplicates().sort_values().to_numpy()
 
 
 def _per_series(y: Any, ids: np.ndarray, column_id: str) -> pd.Series:

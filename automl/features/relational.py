@@ -122,8 +122,9 @@ class RelationalFeatures(TransformerMixin, BaseEstimator):
         self.cutoff_unit_ = cutoff_unit(times) if times is not None else None
 
     def _time_column(self, name: str, frame: pd.DataFrame) -> str | None:
-        if name in (self.time_index or {}):
-            return (self.time_index or {})[name]
+        chosen = self.time_index or {}
+        if name in chosen:
+            return chosen[name]
         if name == self.target:
             return None  # the target table's rows are the predictions; its times are cutoffs, not events
         schema, _ = infer_schema(frame)
@@ -143,8 +144,9 @@ class RelationalFeatures(TransformerMixin, BaseEstimator):
         keys = {k for p, pk, c, ck in self.relationships or [] for t, k in ((p, pk), (c, ck)) if t == name}
         for key in keys:  # keys are identifiers: integers stay integers, anything else is a category
             types[key] = "Integer" if pd.api.types.is_integer_dtype(frame[key]) else "Categorical"
-        if self.time_index_.get(name):
-            types[self.time_index_[name]] = "Datetime"
+        time_column = self.time_index_.get(name)
+        if time_column:
+            types[time_column] = "Datetime"
         types.update((self.logical_types or {}).get(name, {}))
         return types
 

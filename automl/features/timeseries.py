@@ -106,9 +106,8 @@ class SeriesFeatures(TransformerMixin, BaseEstimator):
         from tsfresh import extract_features
 
         check_series_frame(X, self.column_id, self.column_sort, self.column_kind, self.column_value)
-        ids = pd.unique(X[self.column_id])
         if calculators.get("kind_to_fc_parameters") == {}:
-            frame = pd.DataFrame(index=pd.Index(np.sort(ids)))
+            frame = pd.DataFrame(index=pd.Index(X[self.column_id].drop_duplicates().sort_values()))
         else:
             frame = extract_features(X, column_id=self.column_id, column_sort=self.column_sort,
                                      column_kind=self.column_kind, column_value=self.column_value,

@@ -238,6 +238,6 @@ def selected_counts(pipeline: Any) -> tuple[int | None, int | None]:
     steps = dict(getattr(pipeline, "named_steps", {}))
     first = steps.get("filter", steps.get("select"))
     last = steps.get("select", first)
-    if first is None:
+    if first is None or last is None:
         return None, None
     return int(first.n_features_in_), int(last.n_features_selected_)
