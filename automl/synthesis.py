@@ -164,6 +164,8 @@ class SynthesisMixin:
         self.synthesis_ = {**info, "n_features_synthesised": int(frame.shape[1]), "n_features_modelled": len(modelled),
                            "synthesis_time": round(synthesis_time, 3), "search_time": round(self.search_time_, 3)}
         self.synthesis_time_ = synthesis_time
+        if isinstance(getattr(self, "profile_", None), dict):  # the profile describes the synthesised frame
+            self.profile_["synthesis"] = self.synthesis_
         self.fit_time_ = deadline.elapsed()
         return self
 

@@ -10,6 +10,8 @@ import pandas as pd
 from sklearn.exceptions import DataConversionWarning
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
+from automl.data.split import time_folds
+
 # Automatic validation: k-fold on small data, holdout on large data (cost grows with rows x folds).
 FOLDS_SMALL, FOLDS_MEDIUM = 5, 3
 ROWS_SMALL, ROWS_MEDIUM = 5_000, 20_000
@@ -81,7 +83,7 @@ def prepare_sample_weight(sample_weight: Any, n_rows: int) -> np.ndarray | None:
 
 
 def make_folds(cv: Any, y: np.ndarray, classification: bool, seed: int,
-               time_budget: float | None) -> list[tuple[np.ndarray, np.ndarray]]:
+               time_budget: float | None, order: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Train / validation row indices.
 
     Parameters
@@ -90,6 +92,9 @@ def make_folds(cv: Any, y: np.ndarray, classification: bool, seed: int,
         ``None`` chooses from the data size (5-fold up to 5,000 rows, 3-fold up to 20,000, else a 20%
         holdout; at most 3 folds under a 20 s budget); an int is k-fold (stratified for classification),
         a float in (0, 1) a holdout of that fraction.
+    order : ndarray, optional
+        Row positions sorted by time: folds then validate on later rows than they train on (forward
+        chaining for k folds, the latest rows for a holdout).
     """
     n = len(y)
     if n < 2:
@@ -107,10 +112,12 @@ def make_folds(cv: Any, y: np.ndarray, classification: bool, seed: int,
     if isinstance(cv, float):
         if not 0.0 < cv < 1.0:
             raise ValueError(f"a holdout cv must be a fraction in (0, 1), got {cv}")
-        return [_holdout(y, cv, classification, seed)]
+        return time_folds(order, cv) if order is not None else [_holdout(y, cv, classification, seed)]
     if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
         if cv < 2:
             raise ValueError(f"cv must be at least 2 folds, got {cv}")
+        if order is not None:
+            return time_folds(order, int(cv))
         k = min(int(cv), n)
         stratify = classification and np.min(np.unique(y, return_counts=True)[1]) >= k
         splitter = (StratifiedKFold if stratify else KFold)(n_splits=k, shuffle=True, random_state=seed)

@@ -129,7 +129,7 @@ def build_pipeline(schema: Schema, config: TrialConfig, task: str, random_state:
     roles = {c.name: c.role for c in schema.columns if c.name not in schema.dropped}
     needs = config.needs()
     return Pipeline([
-        ("cast", ColumnCaster(roles)),
+        ("cast", ColumnCaster(roles, categories=schema.kept_categories or None)),
         ("preprocess", build_preprocessor(schema, needs)),
         *_selection_steps(needs, task, random_state),
         ("model", model),
