@@ -9,7 +9,7 @@ from tests.generated import customers_sessions_transactions
 from tests.test_cli import run
 from tests.test_timeseries import sine_or_sawtooth
 
-FAST = ["--time-budget", "15", "--max-trials", "2", "--families", "lightgbm", "--cv", "3", "--quiet"]
+FAST = ["--time-budget", "20", "--max-trials", "2", "--families", "lightgbm", "--cv", "3", "--quiet"]
 
 
 def test_fit_and_predict_with_related_tables(tmp_path: Path):

@@ -46,6 +46,21 @@ def preload(modules: list[str]) -> None:
     _get_context()  # the server imports them now, in parallel with whatever the caller does next
 
 
+def warm_up() -> None:
+    """Return once the fork server is ready (it has imported its preload modules): start a child that does
+    nothing and wait for it, so that time is not charged to the first trial's deadline."""
+    ctx = _get_context()
+    with _main_module_hidden():
+        process = ctx.Process(target=_nothing, daemon=False)
+        process.start()
+    process.join()
+    process.close()
+
+
+def _nothing() -> None:
+    """The target of :func:`warm_up`'s child."""
+
+
 def _get_context() -> Any:
     global _context
     if _context is None:
