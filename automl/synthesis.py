@@ -168,8 +168,9 @@ class SynthesisMixin:
                            "synthesis_time": round(synthesis_time, 3), "worker_start_time": round(startup_time, 3),
                            "search_time": round(self.search_time_, 3)}
         self.synthesis_time_ = synthesis_time
-        if isinstance(getattr(self, "profile_", None), dict):  # the profile describes the synthesised frame
-            self.profile_["synthesis"] = self.synthesis_
+        profile = getattr(self, "profile_", None)
+        if isinstance(profile, dict):  # the profile describes the synthesised frame; say where it came from
+            profile["synthesis"] = self.synthesis_
         self.fit_time_ = deadline.elapsed()
         return self
 
