@@ -132,6 +132,9 @@ class AutoML(SynthesisMixin, BaseEstimator):
         agree within the folds' and the test's spread.
     fit_time_, search_time_, refit_time_ : float
         Seconds for the whole fit, the search, and the final refit.
+    synthesis_ : dict
+        After ``fit(..., tables=...)`` or :meth:`fit_series`: the method and its plan or settings, features
+        synthesised and modelled, seconds in synthesis and in the search (also in ``profile_["synthesis"]``).
     n_features_in_, feature_names_in_
         As in scikit-learn.
 
