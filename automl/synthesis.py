@@ -21,6 +21,9 @@ from automl.search.budget import Deadline
 
 # Share of the time left that extraction may use; the search and the refit get the rest.
 SYNTHESIS_SHARE = 0.35
+# When even the cheapest synthesis is estimated to need more than this share of the time left, fit stops with an
+# error instead of overrunning the budget.
+SYNTHESIS_LIMIT = 0.8
 
 
 class SynthesisMixin:
@@ -79,6 +82,7 @@ class SynthesisMixin:
                                    "column_value": column_value}
         check_series_frame(X, **columns)
         settings, estimate = choose_settings(X, SYNTHESIS_SHARE * deadline.remaining(), **columns)
+        _check_affordable(estimate, deadline, "tsfresh (Minimal settings)")
         n_jobs = 0 if estimate < IN_PROCESS_SECONDS else resolve_n_jobs(self.n_jobs)
         synthesiser = SeriesFeatures(**columns, settings=settings, n_jobs=n_jobs)
         ids = _sorted_ids(X, column_id)
@@ -114,6 +118,7 @@ class SynthesisMixin:
         synthesiser = RelationalFeatures(target=target, relationships=relationships, cutoff_time=cutoff_time,
                                          time_index=time_index, logical_types=logical_types)
         plan, estimate = choose_plan(synthesiser, raw, SYNTHESIS_SHARE * deadline.remaining())
+        _check_affordable(estimate, deadline, f"featuretools DFS ({plan} plan)")
         synthesiser.set_params(plan=plan)
         return self._fit_synthesised(synthesiser, raw, y, sample_weight, deadline, needs={}, preload=[],
                                      info={"method": "featuretools", "plan": plan, "target_table": target,
@@ -173,6 +178,13 @@ class SynthesisMixin:
             profile["synthesis"] = self.synthesis_
         self.fit_time_ = deadline.elapsed()
         return self
+
+
+def _check_affordable(estimate: float, deadline: Deadline, what: str) -> None:
+    left = max(deadline.remaining(), 0.0)
+    if estimate > SYNTHESIS_LIMIT * left:
+        raise ValueError(f"{what} is estimated to take {estimate:.0f}s, more than the {left:.0f}s left of the time "
+                         f"budget; raise time_budget to at least {3 * estimate:.0f}s, or pass fewer rows")
 
 
 def _raw_columns(synthesiser: Any, raw: Any) -> list[str]:
