@@ -70,6 +70,16 @@ def test_fresh_filter_keeps_relevant_and_drops_noise():
     assert noise_only.fallback_ and noise_only.n_features_selected_ == 5
 
 
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_fresh_filter_handles_multiclass_and_regression(task):
+    rng = np.random.default_rng(1)
+    signal = rng.normal(size=240)
+    y = signal if task == "regression" else np.array(["a", "b", "c"])[np.digitize(signal, [-0.5, 0.5])]
+    X = np.column_stack([signal + rng.normal(scale=0.3, size=240), rng.normal(size=(240, 15))])
+    fresh = RelevanceFilter(task=task).fit(X, y)
+    assert fresh.support_[0] and fresh.support_[1:].sum() <= 2 and fresh.transform(X).shape[0] == 240
+
+
 def _noise_problem(n_rows: int = 120, n_features: int = 1000) -> tuple[pd.DataFrame, pd.Series]:
     """Labels independent of every feature: any honest validation score is near chance."""
     rng = np.random.default_rng(0)
