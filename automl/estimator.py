@@ -340,7 +340,10 @@ class AutoML(SynthesisMixin, BaseEstimator):
         if self.task_ != "regression" and len(np.unique(labels)) < 2:
             raise ValueError(f"the rows left for the search hold only 1 class ({labels[0]!r}); lower test_size or "
                              "give more rows of the other classes")
-        return cleaned.frame, labels, None if weights is None else weights[kept]
+        weights = None if weights is None else weights[kept]
+        if cleaned.copies is not None:
+            weights = cleaned.copies.astype(float) * (1.0 if weights is None else weights)
+        return cleaned.frame, labels, weights
 
     def _acceptance_test(self) -> dict[str, Any] | None:
         """Score the chosen pipeline once on the held-back rows; warn when it disagrees with validation."""

@@ -96,6 +96,10 @@ def test_each_cleaning_step_can_be_switched_off():
     assert cleaned.schema.dropped == {} and len(cleaned.frame) == 5
     with pytest.raises(ValueError, match="unknown cleaning option"):
         CleaningOptions.from_param({"drop_everything": True})
+    default = clean_training_data(frame, y, None, CleaningOptions())
+    assert default.kept_rows.tolist() == [0, 1, 2, 3] and default.copies.tolist() == [2, 1, 1, 1]
+    unweighted = clean_training_data(frame, y, None, CleaningOptions(weight_duplicates=False))
+    assert unweighted.copies is None and len(unweighted.frame) == 4
 
 
 def test_fit_reports_rows_columns_profile_and_acceptance():

@@ -31,7 +31,11 @@ class CleaningOptions:
         Leave such columns out of modelling (they are still expected at predict time).
     drop_duplicate_rows : bool
         Remove rows identical to an earlier one in every column, the target and the weight (training part
-        only: the held-back test set is never touched).
+        only: the held-back test set is never touched), so that no row is in a training fold and its
+        validation fold at once.
+    weight_duplicates : bool
+        The first of several identical rows keeps them as its weight (3 copies: weight 3), so dropping
+        duplicates loses no information; off, the copies are simply gone.
     rare_category_min_count : int
         Categories seen fewer times than this share one category, ``"__rare__"``; 0 turns merging off.
     """
@@ -43,6 +47,7 @@ class CleaningOptions:
     drop_id_like: bool = True
     drop_duplicate_columns: bool = True
     drop_duplicate_rows: bool = True
+    weight_duplicates: bool = True
     rare_category_min_count: int = 0
 
     @classmethod
@@ -62,12 +67,14 @@ class CleaningOptions:
 
 @dataclass
 class CleanedData:
-    """The cleaned training part: schema, frame, kept row positions and the report lines."""
+    """The cleaned training part: schema, frame, kept row positions, the report lines, and for each kept row
+    how many identical rows it stands for (``None`` when no duplicate was weighted)."""
 
     schema: Schema
     frame: pd.DataFrame
     kept_rows: np.ndarray
     report: list[dict[str, Any]]
+    copies: np.ndarray | None = None
 
 
 def clean_training_data(frame: pd.DataFrame, target: np.ndarray, weights: np.ndarray | None,
@@ -87,12 +94,14 @@ def clean_training_data(frame: pd.DataFrame, target: np.ndarray, weights: np.nda
               for c in columns if c.coerced_from and c.role == "numeric"]
     row_ids = np.arange(len(frame)) if row_ids is None else np.asarray(row_ids)
     report += _replace_infinite(frame, columns, options.inf_to_missing, row_ids)
-    kept = _unique_rows(frame, target, weights) if options.drop_duplicate_rows else np.arange(len(frame))
+    kept, copies = _unique_rows(frame, target, weights) if options.drop_duplicate_rows \
+        else (np.arange(len(frame)), None)
     if len(kept) < len(frame):
         removed = np.setdiff1d(np.arange(len(frame)), kept)
+        note = "; each kept row weighs as many as its copies" if options.weight_duplicates else ""
         report.append(_line("drop_duplicate_rows", None, "rows removed", len(removed),
                             f"duplicate rows (same values, target and weight as an earlier row; first: "
-                            f"{row_ids[removed[:5]].tolist()})"))
+                            f"{row_ids[removed[:5]].tolist()}){note}"))
         frame = frame.iloc[kept].reset_index(drop=True)
         columns, _ = infer_roles(frame, options.coerce_numeric_strings)  # an id column may be unique only now
     dropped = find_uninformative(frame, columns, _dropped_kinds(options))
@@ -103,7 +112,9 @@ def clean_training_data(frame: pd.DataFrame, target: np.ndarray, weights: np.nda
     if options.rare_category_min_count > 0:
         schema.kept_categories, rare_lines = _rare_categories(frame, schema, options.rare_category_min_count)
         report += rare_lines
-    return CleanedData(schema=schema, frame=frame, kept_rows=kept, report=report)
+    weighted = options.weight_duplicates and copies is not None and bool((copies > 1).any())
+    return CleanedData(schema=schema, frame=frame, kept_rows=kept, report=report,
+                       copies=copies if weighted else None)
 
 
 def _line(step: str, column: str | None, action: str, count: int, reason: str) -> dict[str, Any]:
@@ -173,13 +184,17 @@ def _duplicate_columns(frame: pd.DataFrame, columns: list[Column], dropped: dict
     return duplicates
 
 
-def _unique_rows(frame: pd.DataFrame, target: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
-    """Positions of the rows that are not an exact repeat of an earlier row (features, target and weight)."""
+def _unique_rows(frame: pd.DataFrame, target: np.ndarray,
+                 weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the rows that are not an exact repeat of an earlier row (features, target and weight),
+    and how many rows each of them stands for."""
     keyed = frame.copy()
     keyed["__target__"] = target
     if weights is not None:
         keyed["__weight__"] = weights
-    return np.flatnonzero(~keyed.duplicated().to_numpy())
+    kept = np.flatnonzero(~keyed.duplicated().to_numpy())
+    group = keyed.groupby(list(keyed.columns), dropna=False, sort=False).ngroup().to_numpy()
+    return kept, np.bincount(group)[group[kept]]
 
 
 def _rare_categories(frame: pd.DataFrame, schema: Schema, min_count: int) -> tuple[dict[str, list[str]], list]:
