@@ -97,7 +97,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
         ``(DataFrame) -> list of problems`` or :class:`automl.data.checks.Rule` (see :mod:`automl.data.checks`).
         A failing rule of severity "error" stops ``fit``.
     cleaning : dict or None, default=None
-        Switch cleaning steps on or off, e.g. ``{"drop_duplicate_rows": False, "rare_category_min_count": 10}``
+        Switch cleaning steps on or off, e.g. ``{"duplicate_rows": "keep", "rare_category_min_count": 10}``
         (keys of :class:`automl.data.clean.CleaningOptions`).
 
     Attributes
@@ -278,11 +278,11 @@ class AutoML(SynthesisMixin, BaseEstimator):
         order = time_order(frame, self.time_column) if self.time_column is not None else None
         search_rows, test_rows = split_test(len(frame), self.test_size, labels, classification, seed, order)
         self._held_out = _take(frame, labels, weights, test_rows) if len(test_rows) else None
-        search_frame, labels, weights = self._clean(frame, labels, weights, search_rows)
+        search_frame, labels, weights, groups = self._clean(frame, labels, weights, search_rows)
         self.profile_ = profile_frame(frame, self.schema_, target, self.task_)
         self.metric_ = get_metric(self.metric, self.task_)
         search_order = time_order(search_frame, self.time_column) if self.time_column is not None else None
-        folds = make_folds(self.cv, labels, classification, seed, self.time_budget, order=search_order)
+        folds = make_folds(self.cv, labels, classification, seed, self.time_budget, order=search_order, groups=groups)
         settings = SearchSettings(
             search=self.search, max_trials=self.max_trials, n_jobs=resolve_n_jobs(self.n_jobs), seed=seed,
             # each worker samples with its own seed; folds and models keep the shared one
@@ -322,8 +322,9 @@ class AutoML(SynthesisMixin, BaseEstimator):
         return task
 
     def _clean(self, frame: pd.DataFrame, labels: np.ndarray, weights: np.ndarray | None,
-               rows: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray | None]:
-        """Clean the search's rows (the held-back test rows are never touched) and record every change."""
+               rows: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Clean the search's rows (the held-back test rows are never touched) and record every change;
+        returns the frame, labels, weights and the groups of duplicate rows (when kept grouped)."""
         part = frame.iloc[rows].reset_index(drop=True)
         cleaned = clean_training_data(part, labels[rows], None if weights is None else weights[rows],
                                       CleaningOptions.from_param(self.cleaning), row_ids=rows)
@@ -343,7 +344,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
         weights = None if weights is None else weights[kept]
         if cleaned.copies is not None:
             weights = cleaned.copies.astype(float) * (1.0 if weights is None else weights)
-        return cleaned.frame, labels, weights
+        return cleaned.frame, labels, weights, cleaned.groups
 
     def _acceptance_test(self) -> dict[str, Any] | None:
         """Score the chosen pipeline once on the held-back rows; warn when it disagrees with validation."""
