@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from automl import AutoML
 from automl.data.checks import DataValidationError, Rule
-from automl.data.clean import CleaningOptions, clean_training_data
+from automl.data.clean import DUPLICATE_ROWS, CleaningOptions, clean_training_data
 from automl.data.profile import profile_frame
 from automl.io.persist import load, save
 
@@ -59,10 +59,10 @@ def messy_problems(draw: st.DrawFn) -> tuple[pd.DataFrame, np.ndarray, dict[str,
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(problem=messy_problems(), merge_rare=st.booleans())
-def test_cleaning_accounts_for_every_row_and_column(problem, merge_rare):
+@given(problem=messy_problems(), merge_rare=st.booleans(), duplicates=st.sampled_from(DUPLICATE_ROWS))
+def test_cleaning_accounts_for_every_row_and_column(problem, merge_rare, duplicates):
     frame, y, planted = problem
-    options = CleaningOptions(rare_category_min_count=2 if merge_rare else 0)
+    options = CleaningOptions(rare_category_min_count=2 if merge_rare else 0, duplicate_rows=duplicates)
     cleaned = clean_training_data(frame, y, None, options)
     report = cleaned.report
     removed = sum(e["count"] for e in report if e["action"] == "rows removed")
@@ -84,8 +84,14 @@ def test_cleaning_accounts_for_every_row_and_column(problem, merge_rare):
     if "rare" in planted and merge_rare:
         line = next(e for e in report if e["step"] == "rare_category_min_count")
         assert line["count"] == 2 and cleaned.schema.kept_categories["category"] == ["common"]
-    duplicates = int(pd.concat([frame, pd.Series(y, name="__y")], axis=1).duplicated().sum())
-    assert removed == duplicates
+    copies = int(pd.concat([frame, pd.Series(y, name="__y")], axis=1).duplicated().sum())
+    lines = [e for e in report if e["step"] == "duplicate_rows"]
+    assert sum(e["count"] for e in lines) == copies and len(lines) == (copies > 0)  # found and said, either way
+    assert removed == (copies if duplicates in ("weight", "drop") else 0)
+    if copies and duplicates == "weight":
+        assert cleaned.copies.sum() == len(frame)  # the weights stand for every row given
+    if copies and duplicates == "group":
+        assert len(np.unique(cleaned.groups)) == len(frame) - copies
 
 
 def test_each_cleaning_step_can_be_switched_off():
@@ -96,8 +102,8 @@ def test_each_cleaning_step_can_be_switched_off():
     assert cleaned.schema.dropped == {} and len(cleaned.frame) == 5
     with pytest.raises(ValueError, match="unknown cleaning option"):
         CleaningOptions.from_param({"drop_everything": True})
-    default = clean_training_data(frame, y, None, CleaningOptions())
-    assert default.kept_rows.tolist() == [0, 1, 2, 3] and default.copies.tolist() == [2, 1, 1, 1]
+    weighted = clean_training_data(frame, y, None, CleaningOptions(duplicate_rows="weight"))
+    assert weighted.kept_rows.tolist() == [0, 1, 2, 3] and weighted.copies.tolist() == [2, 1, 1, 1]
     unweighted = clean_training_data(frame, y, None, CleaningOptions(duplicate_rows="drop"))
     assert unweighted.copies is None and len(unweighted.frame) == 4
     grouped = clean_training_data(frame, y, None, CleaningOptions(duplicate_rows="group"))
@@ -133,11 +139,15 @@ def test_duplicates_are_not_removed_across_the_test_split():
     rng = np.random.default_rng(2)
     X = pd.DataFrame({"x": np.repeat(rng.normal(size=50), 2)})  # every row twice
     y = (X["x"] > 0).astype(int)
-    model = AutoML(**FAST, test_size=20).fit(X, y)
+    model = AutoML(**FAST, test_size=20, cleaning={"duplicate_rows": "weight"}).fit(X, y)
     rows = model.row_counts_
     # only pairs that both landed in the search's part count as duplicates; the test rows are untouched
     assert rows["test"] == 20 and rows["search"] + rows["duplicates_removed"] == 80
     assert 30 <= rows["duplicates_removed"] <= 40
+    grouped = AutoML(**FAST, test_size=20).fit(X, y)  # by default copies stay, each group in one fold
+    assert grouped.row_counts_["duplicates_removed"] == 0 and grouped.row_counts_["search"] == 80
+    kept = next(e for e in grouped.cleaning_ if e["step"] == "duplicate_rows")
+    assert kept["action"] == "rows kept" and kept["count"] == rows["duplicates_removed"]
 
 
 def test_time_column_holds_back_the_latest_rows():
@@ -164,6 +174,16 @@ def test_forward_chaining_folds_validate_on_later_rows():
         assert rank[train].max() < rank[valid].min()
     holdout = make_folds(0.2, np.zeros(10), False, 0, None, order=order)
     assert sorted(holdout[0][1]) == sorted(order[-2:])
+
+
+@pytest.mark.parametrize("cv,classification", [(3, True), (4, False), (0.25, True)])
+def test_grouped_folds_keep_copies_together(cv, classification):
+    from automl.data.target import make_folds
+
+    groups = np.repeat(np.arange(30), 3)  # 30 rows, 3 copies each
+    y = np.repeat(np.arange(30) % 2, 3)
+    for train, valid in make_folds(cv, y, classification, 0, None, groups=groups):
+        assert not set(groups[train]) & set(groups[valid]) and len(valid) % 3 == 0
 
 
 RULES = """

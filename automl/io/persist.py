@@ -34,6 +34,12 @@ TRUSTED_TYPES = [
     "automl.pipeline.transformers.ColumnCaster",
     "automl.pipeline.transformers.DatetimeParts",
     "automl.pipeline.transformers.TextFeatures",
+    "automl.pipeline.select.FeatureSelector",
+    "automl.pipeline.select.RelevanceFilter",
+    "automl.features.tabular.CategoryFrequencies",
+    "automl.features.tabular.MissingCount",
+    "automl.features.timeseries.SeriesFeatures",
+    "automl.features.relational.RelationalFeatures",
     "numpy.dtype",
     "collections.OrderedDict",
     "lightgbm.basic.Booster",
@@ -103,6 +109,7 @@ def save(model: Any, path: str | Path, data: tuple[pd.DataFrame, Any] | None = N
         "best": {"trial": model.best_trial_, "family": model.best_family_, "params": model.best_params_,
                  "score": model.best_score_},
         "fit_time": model.fit_time_,
+        "synthesis": getattr(model, "synthesis_", None),
         "versions": library_versions(),
     }
     if data is not None:
@@ -198,6 +205,8 @@ def load(path: str | Path, trusted: list[str] | None = None) -> Any:
     model.best_trial_, model.best_family_ = best["trial"], best["family"]
     model.best_params_, model.best_score_ = best["params"], best["score"]
     model.fit_time_ = meta["fit_time"]
+    if meta.get("synthesis"):
+        model.synthesis_ = meta["synthesis"]
     model.leaderboard_ = pd.read_csv(folder / "leaderboard.csv", keep_default_na=False,
                                      na_values=[""])
     return model
