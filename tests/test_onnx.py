@@ -34,12 +34,16 @@ def _frame(task: str, n: int = 240, seed: int = 0) -> tuple[pd.DataFrame, pd.Ser
     return frame, pd.Series(names[np.digitize(signal, cut)], name="y")
 
 
-def _fitted(family: str, task: str, encode: str | None = None, merge_rare: bool = False):
+def _fitted(family: str, task: str, encode: str | None = None, merge_rare: bool = False,
+            select: str | None = None):
     frame, y = _frame(task)
     schema, frame = infer_schema(frame)
     if merge_rare:  # as the cleaning records it: the cast step makes "red" and "violet" "__rare__"
         schema.kept_categories = {"colour": ["green", "blue"]}
-    config = TrialConfig(all_families()[family], preprocess={"encode": encode} if encode else {})
+    preprocess = {"encode": encode} if encode else {}
+    if select:
+        preprocess.update(select=select, select_fraction=0.5)
+    config = TrialConfig(all_families()[family], preprocess=preprocess)
     with threadpool_limits(1):  # OpenMP threads on a busy 2-core machine cost more than they gain here
         return build_pipeline(schema, config, task, 0, 1).fit(frame, y), frame
 
@@ -89,6 +93,14 @@ def test_column_names_that_are_not_identifiers():
     assert "v_g_" in [i.name for i in proto.graph.input]  # skl2onnx's input names; the runner maps them
     rows = sample_rows(frame, pipeline.named_steps["cast"].roles)
     assert check_parity(pipeline, proto, rows).ok()
+
+
+@pytest.mark.parametrize("select", ["f_test", "model"])
+def test_feature_selection_steps_keep_the_same_columns(select):
+    pipeline, frame = _fitted("linear", "multiclass", encode="onehot", select=select)
+    assert not pipeline.named_steps["select"].support_.all()  # something was dropped
+    rows = sample_rows(frame, pipeline.named_steps["cast"].roles)
+    assert check_parity(pipeline, to_onnx(pipeline), rows).ok()
 
 
 def test_ensemble_becomes_one_graph():

@@ -86,6 +86,9 @@ def _members(pipeline: Any) -> tuple[list[Member], np.ndarray | None]:
                 raise NotExportable("an ensemble member saw fewer classes than the ensemble; not exportable")
             members.append(replace(inner[0], weight=float(weight)))
         return members, classes
+    if "synthesis" in steps:
+        raise NotExportable("features synthesised from related tables or time series (featuretools / tsfresh) "
+                            "have no ONNX converter; export a model fitted on a flat table")
     if "preprocess" not in steps or "cast" not in steps:
         raise NotExportable(f"pipeline steps {list(steps)} are not an automl model pipeline "
                             "(a constant fallback model is not exported)")
@@ -94,7 +97,9 @@ def _members(pipeline: Any) -> tuple[list[Member], np.ndarray | None]:
     _check_preprocess(steps["preprocess"])
     from sklearn.pipeline import Pipeline
 
-    core = Pipeline([("preprocess", steps["preprocess"]), ("model", _bare(model))])
+    # preprocessing and feature selection as they are, the model out of its wrappers
+    middle = [(n, step) for n, step in pipeline.steps if n not in ("cast", "model")]
+    core = Pipeline([*middle, ("model", _bare(model))])
     cast = steps["cast"]
     return [Member(core, dict(cast.roles), 1.0, dict(getattr(cast, "categories", None) or {}))], classes
 

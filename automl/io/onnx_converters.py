@@ -4,6 +4,7 @@
 - Our kNN subclasses: scikit-learn's kNN converters (unweighted fits answer as scikit-learn's).
 - ``SimpleImputer(add_indicator=True)`` on numbers: skl2onnx drops the indicator columns; here the imputed
   columns are followed by one 0/1 column per feature that had missing values in training, as in scikit-learn.
+- Our feature selectors (``FeatureSelector``, ``RelevanceFilter``): the kept columns (``support_``).
 - ``OrdinalEncoder`` over several string inputs, with missing values and unseen categories: each column is
   coded as scikit-learn codes it (None seen in training is a category, NaN gets ``encoded_missing_value``,
   anything unseen ``unknown_value``).
@@ -34,6 +35,7 @@ def register() -> None:
     from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
     from automl.models.neighbors import WeightedKNeighborsClassifier, WeightedKNeighborsRegressor
+    from automl.pipeline.select import FeatureSelector, RelevanceFilter
 
     update_registered_converter(LGBMClassifier, "LightGbmLGBMClassifier", calculate_linear_classifier_output_shapes,
                                 convert_lightgbm, options={"nocl": [True, False], "zipmap": [True, False, "columns"]})
@@ -49,6 +51,9 @@ def register() -> None:
                                 overwrite=True)
     update_registered_converter(OrdinalEncoder, "AutomlOrdinalEncoder", _ordinal_shape, _convert_ordinal,
                                 overwrite=True)
+    for selector in (FeatureSelector, RelevanceFilter):
+        update_registered_converter(selector, f"Automl{selector.__name__}", _selector_shape, _convert_selector,
+                                    overwrite=True)
 
 
 # -- SimpleImputer with missing indicators ------------------------------------------------------------------
@@ -214,3 +219,26 @@ def _text_key(category: Any) -> str:
 
     missing = category is None or (isinstance(category, float) and np.isnan(category))
     return MISSING_TEXT if missing else str(category)
+
+
+# -- feature selectors ----------------------------------------------------------------------------------------
+def _selector_shape(operator: Any) -> None:
+    from skl2onnx.common.data_types import FloatTensorType
+
+    kept = int(np.sum(operator.raw_operator.support_))
+    operator.outputs[0].type = FloatTensorType([operator.inputs[0].get_first_dimension(), kept])
+
+
+def _convert_selector(scope: Any, operator: Any, container: Any) -> None:
+    """The columns the selector kept (all of them: the identity)."""
+    from onnx import TensorProto
+
+    support = np.asarray(operator.raw_operator.support_, dtype=bool)
+    source, out = operator.inputs[0].full_name, operator.outputs[0].full_name
+    if support.all():
+        container.add_node("Identity", [source], [out], name=scope.get_unique_operator_name("Identity"))
+        return
+    index = scope.get_unique_variable_name("kept")
+    kept = [int(i) for i in np.flatnonzero(support)]
+    container.add_initializer(index, TensorProto.INT64, [len(kept)], kept)
+    container.add_node("Gather", [source, index], [out], axis=1, name=scope.get_unique_operator_name("Gather"))
