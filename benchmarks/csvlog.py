@@ -47,3 +47,12 @@ def read_records(path: Path, record_type: type) -> pd.DataFrame:
         else:
             frame[item.name] = frame[item.name].fillna("").astype(str)
     return frame
+
+
+def drop_records(path: Path, record_type: type, columns: list[str], keys: set[tuple[Any, ...]]) -> None:
+    """Rewrite the CSV at ``path`` without the rows whose values in ``columns`` form one of ``keys``."""
+    frame = read_records(path, record_type)
+    if frame.empty:
+        return
+    keep = [key not in keys for key in zip(*(frame[c] for c in columns))]
+    frame[keep].to_csv(path, index=False)

@@ -7,18 +7,29 @@ from typing import Any
 import pandas as pd
 
 
-def to_markdown(frame: pd.DataFrame) -> str:
-    """Render ``frame`` as a GitHub markdown table (floats with 4 decimals; columns ending ``_s`` with 1).
+def to_markdown(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
+    """Render ``frame`` as a GitHub markdown table.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table.
+    formats : dict, optional
+        Column -> format spec for its floats (e.g. ``".2f"``); otherwise floats get 4 decimals, and columns
+        ending ``_s`` (seconds) 1.
 
     Returns
     -------
     str
     """
+    formats = formats or {}
+
     def cell(column: str, value: Any) -> str:
         if isinstance(value, float):
             if math.isnan(value):
                 return ""
-            return f"{value:.1f}" if column.endswith("_s") else f"{value:.4f}"
+            spec = formats.get(column, ".1f" if column.endswith("_s") else ".4f")
+            return format(value + 0.0, spec)  # + 0.0 turns -0.0 into 0.0
         return str(value).replace("|", "\\|").replace("\n", " ")
 
     lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]

@@ -38,7 +38,7 @@ if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
 
 from benchmarks.datasets import load_frame, load_manifest, select, split_frame
 from benchmarks.scoring import METRICS, TIE_TOLERANCE, compare
-from benchmarks.csvlog import append_record, read_records
+from benchmarks.csvlog import append_record, drop_records, read_records
 from benchmarks.markdown import to_markdown
 from benchmarks.provenance import engine_revision
 
@@ -239,11 +239,7 @@ def read_results(path: Path) -> pd.DataFrame:
 
 def drop_pairs(path: Path, pairs: set[tuple[str, str]]) -> None:
     """Remove the rows of the given (dataset, strategy) pairs from the CSV at ``path`` (for ``--fresh``)."""
-    frame = read_results(path)
-    if frame.empty:
-        return
-    keep = [(d, s) not in pairs for d, s in zip(frame["dataset"], frame["strategy"])]
-    frame[keep].to_csv(path, index=False)
+    drop_records(path, Row, ["dataset", "strategy"], pairs)
 
 
 def append_row(path: Path, row: Row) -> None:
