@@ -100,11 +100,13 @@ def win_tie_loss(scores: pd.DataFrame, metrics: pd.Series) -> pd.DataFrame:
     """
     systems = list(scores.columns)
     table = pd.DataFrame("", index=systems, columns=systems)
+    names = [str(m) for m in metrics.reindex(scores.index)]
     for one in systems:
         for other in systems:
             if one == other:
                 continue
-            outcomes = [compare(metrics[d], scores.at[d, one], scores.at[d, other]) for d in scores.index]
+            pairs = zip(names, scores[one].to_numpy(dtype=float), scores[other].to_numpy(dtype=float))
+            outcomes = [compare(metric, a, b) for metric, a, b in pairs]
             table.at[one, other] = "/".join(str(outcomes.count(k)) for k in ("beat", "tie", "loss"))
     return table
 

@@ -29,7 +29,7 @@ def make_estimator(name: str, classification: bool, seed: int, cores: int) -> An
     import lightgbm
     from sklearn import dummy, ensemble
 
-    kinds = {
+    kinds: dict[str, tuple[Any, Any, dict[str, Any]]] = {
         "constant": (dummy.DummyClassifier, dummy.DummyRegressor, {}),  # class priors / mean of train
         "lgbm": (lightgbm.LGBMClassifier, lightgbm.LGBMRegressor,
                  {"verbose": -1, "random_state": seed, "n_jobs": cores}),

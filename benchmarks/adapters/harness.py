@@ -75,7 +75,7 @@ def read_task(folder: Path, options: dict[str, str] | None = None) -> Task:
 
 def _read_csv(path: Path, text_columns: set[str]) -> pd.DataFrame:
     header = pd.read_csv(path, nrows=0).columns
-    dtype = {c: str for c in header if c in text_columns}
+    dtype: dict[Any, Any] = {c: str for c in header if c in text_columns}
     return pd.read_csv(path, dtype=dtype, keep_default_na=False, na_values=[""])
 
 
