@@ -14,6 +14,7 @@ import pandas as pd
 METRICS = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
 GREATER_IS_BETTER = {"roc_auc": True, "log_loss": False, "rmse": False}
 TIE_TOLERANCE = 1e-4
+SUM_TOLERANCE = 1e-4  # probability rows summing to 1 within this are renormalised (float32 round-off)
 
 
 def label_key(label: Any) -> str:
@@ -83,6 +84,9 @@ def score(task: str, y_true: pd.Series, preds: pd.DataFrame | np.ndarray, classe
     proba = proba_matrix(preds, classes) if isinstance(preds, pd.DataFrame) else np.asarray(preds)
     if task == "binary":
         return float(roc_auc_score(y_true == classes[1], proba[:, 1]))
+    sums = proba.sum(axis=1, keepdims=True)
+    if np.all(np.abs(sums - 1) <= SUM_TOLERANCE):
+        proba = proba / sums
     return float(log_loss(y_true, proba, labels=classes))
 
 

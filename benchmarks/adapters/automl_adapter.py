@@ -33,7 +33,7 @@ def describe(model: Any) -> dict[str, Any]:
     import automl
 
     board = model.leaderboard_
-    return {"best": str(getattr(model, "best_family_", "")), "cv_score": float(getattr(model, "best_score_", "nan")),
+    return {"version": f"automl {automl.__version__}", "best": str(getattr(model, "best_family_", "")), "cv_score": float(getattr(model, "best_score_", "nan")),
             "metric": model.metric_.name, "trials": len(board),
             "trials_ok": int((board["status"] == "ok").sum()) if "status" in board else None,
             "automl_path": str(Path(automl.__file__).resolve().parent)}
