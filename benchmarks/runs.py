@@ -142,13 +142,18 @@ def record_outcome(row: RunRow, system: System, outcome: Outcome, result: dict[s
         setattr(row, name, float(result.get(name, math.nan)))
     info = dict(result.get("info") or {})
     row.version = str(info.pop("version", ""))
-    row.details = json.dumps(info, sort_keys=True) if info else ""
     row.status, row.error = classify(outcome, result, row.budget if system.uses_budget else math.inf)
+    info.pop("automl_path", None)  # checked by classify
+    row.details = "; ".join(f"{key}={_compact(value)}" for key, value in sorted(info.items()))
     if row.status == "ok":
         try:
             row.score = score(row.task, task.y_test, _read_predictions(predictions, len(task.y_test)), task.classes)
         except Exception as exc:  # noqa: BLE001 - unusable predictions are the system's failure
             row.status, row.error = "error", f"scoring: {type(exc).__name__}: {exc}"
+
+
+def _compact(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _read_predictions(path: Path, rows: int) -> pd.DataFrame:

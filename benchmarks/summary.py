@@ -12,6 +12,7 @@ from benchmarks.scoring import TIE_TOLERANCE
 
 SUMMARY_FORMATS = {"mean normalised": ".3f", "median predict_s": ".3f", "median 1-row ms": ".1f",
                    "max peak MB": ".0f"}
+RUN_FORMATS = {"predict_s": ".3f", "1-row ms": ".1f", "peak MB": ".0f", "load": ".1f"}
 
 
 def format_score(value: float) -> str:
@@ -44,6 +45,15 @@ def budget_section(frame: pd.DataFrame) -> str:
     if table.empty:
         return "No system that takes the budget ran."
     return to_markdown(table, {"max fit/budget": ".2f"})
+
+
+def run_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every run of the systems given the budget: status, score, times, memory, load and what it chose."""
+    budgeted = [name for name in report.system_order(frame) if name in set(report.budget_adherence(frame)["system"])]
+    runs = frame[frame["system"].isin(budgeted)]
+    columns = ["dataset", "seed", "system", "status", "score", "fit_s", "predict_s", "predict_row_ms",
+               "peak_rss_mb", "load_1m", "details"]
+    return runs[columns].rename(columns={"predict_row_ms": "1-row ms", "peak_rss_mb": "peak MB", "load_1m": "load"})
 
 
 def failure_lines(frame: pd.DataFrame) -> list[str]:
@@ -111,6 +121,7 @@ def render(frame: pd.DataFrame, title: str, notes: list[str] | None = None, suit
          to_markdown(report.win_tie_loss(scores, metrics).rename_axis("system").reset_index())),
         ("Systems", to_markdown(report.system_summary(frame, normalised), SUMMARY_FORMATS)),
         ("Budget adherence (fit wall time of the systems given the budget)", budget_section(frame)),
+        ("Runs of the systems given the budget", to_markdown(run_table(frame), RUN_FORMATS)),
     ]
     text = header(frame, title, notes or [], suite_size)
     text += "".join(f"\n## {name}\n\n{body}\n" for name, body in sections)
