@@ -13,7 +13,7 @@ import pandas as pd
 
 METRICS = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
 GREATER_IS_BETTER = {"roc_auc": True, "log_loss": False, "rmse": False}
-TIE_TOLERANCE = 1e-4
+TIE_TOLERANCE = 1e-4  # relative: RMSEs range from 0.002 (elevators) to 30,000 (house_16H)
 SUM_TOLERANCE = 1e-4  # probability rows summing to 1 within this are renormalised (float32 round-off)
 
 
@@ -90,14 +90,19 @@ def score(task: str, y_true: pd.Series, preds: pd.DataFrame | np.ndarray, classe
     return float(log_loss(y_true, proba, labels=classes))
 
 
+def is_tie(score: float, baseline: float) -> bool:
+    """Whether two scores differ by at most :data:`TIE_TOLERANCE` of the larger magnitude."""
+    return abs(score - baseline) <= TIE_TOLERANCE * max(abs(score), abs(baseline))
+
+
 def compare(metric: str, score: float, baseline: float) -> str:
     """``"beat"``, ``"tie"`` or ``"loss"`` of ``score`` against ``baseline`` (``""`` if either is missing).
 
-    Scores within :data:`TIE_TOLERANCE` tie; otherwise higher is better for AUC, lower for log loss and RMSE.
+    Scores that tie (:func:`is_tie`) tie; otherwise higher is better for AUC, lower for log loss and RMSE.
     """
     if not (np.isfinite(score) and np.isfinite(baseline)):
         return ""
-    if abs(score - baseline) <= TIE_TOLERANCE:
+    if is_tie(score, baseline):
         return "tie"
     better = score > baseline if GREATER_IS_BETTER[metric] else score < baseline
     return "beat" if better else "loss"

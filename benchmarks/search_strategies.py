@@ -370,7 +370,7 @@ def render_report(frame: pd.DataFrame, budget: float, seed: int) -> str:
                     "process loaded at start)")
     header = (f"# automl search strategies: budget {budget:g}s, seed {seed}\n\n"
               f"Test metric: ROC AUC (binary, higher is better), log loss (multiclass) and RMSE (regression), "
-              f"lower is better. Ties: within {TIE_TOLERANCE:g}. `wall_s` is the wall time of `fit` in "
+              f"lower is better. Ties: relative difference within {TIE_TOLERANCE:g}. `wall_s` is the wall time of `fit` in "
               f"process. Engine code loaded (strategy): {engines}.\n\n")
     table = to_markdown(wide_table(frame, strategies))
     summary = "\n".join(strategy_summary(frame, s, budget) for s in strategies)

@@ -10,32 +10,38 @@ from benchmarks import report
 from benchmarks.markdown import to_markdown
 from benchmarks.scoring import TIE_TOLERANCE
 
-SUMMARY_FORMATS = {"mean normalised": ".3f", "median predict_s": ".3f", "median 1-row ms": ".1f",
+SUMMARY_FORMATS = {f"mean normalised (clipped at {report.CLIP:g})": ".3f", "median normalised": ".3f", "median predict_s": ".3f", "median 1-row ms": ".1f",
                    "max peak MB": ".0f"}
 RUN_FORMATS = {"predict_s": ".3f", "1-row ms": ".1f", "peak MB": ".0f", "load": ".1f"}
 
 
 def format_score(value: float) -> str:
-    """A score with 4 decimals, or 1 decimal when it is 1000 or more (large RMSEs); empty for NaN."""
+    """A score with 4 decimals (1 from 1000 up, 4 significant digits below 0.1); empty for NaN."""
     if not math.isfinite(value):
         return ""
-    return f"{value:.1f}" if abs(value) >= 1000 else f"{value:.4f}"
+    if abs(value) >= 1000:
+        return f"{value:.1f}"
+    return f"{value:.4g}" if abs(value) < 0.1 else f"{value:.4f}"
 
 
 def score_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Dataset x system scores as text, ``*`` marking a cell where a failed run counted as constant."""
+    """Dataset x system scores as text: the best in bold, ``*`` where a failed run counted as constant."""
     scores = report.dataset_scores(frame)
     imputed = frame.pivot_table(index="dataset", columns="system", values="imputed", aggfunc="any")
     imputed = imputed.reindex(index=scores.index, columns=scores.columns).fillna(False).astype(bool)
     cells = scores.apply(lambda column: column.map(format_score))
     cells = cells.where(~imputed, cells + "*")
+    best = scores.eq(report.best_per_dataset(scores, report.dataset_metrics(frame)), axis=0)
+    cells = cells.where(~best, "**" + cells + "**")
     cells.insert(0, "metric", report.dataset_metrics(frame).reindex(scores.index))
     return cells.reset_index()
 
 
 def normalised_table(normalised: pd.DataFrame) -> pd.DataFrame:
-    """Normalised scores per dataset with a closing ``mean`` row."""
-    table = pd.concat([normalised, normalised.mean().to_frame("**mean**").T])
+    """Normalised scores per dataset, closed by a mean (clipped at :data:`report.CLIP`) and a median row."""
+    summaries = pd.DataFrame({f"**mean (clipped at {report.CLIP:g})**": normalised.clip(lower=report.CLIP).mean(),
+                              "**median**": normalised.median()}).T
+    table = pd.concat([normalised, summaries])
     return table.map(lambda v: f"{v + 0.0:.3f}" if math.isfinite(v) else "").rename_axis("dataset").reset_index()
 
 
@@ -72,11 +78,12 @@ def header(frame: pd.DataFrame, title: str, notes: list[str], suite_size: int | 
     lines = [f"# {title}", "",
              f"{len(datasets)} datasets{of_suite} ({', '.join(datasets)}); seeds {', '.join(map(str, seeds))}; "
              f"budget {_budgets(frame)} s; {_cores(frame)} cores per run; engine revision "
-             f"{', '.join(engines) or 'n/a'}.", "",
+             f"{', '.join(engines) or 'n/a'} (git revision of the checkout whose `automl` ran; `+dirty` if "
+             "`automl/` had uncommitted changes).", "",
              "Test metric per task: ROC AUC (binary, higher is better), log loss (multiclass) and RMSE "
              "(regression), lower is better; every system gets the same 75/25 split per seed. A run that fails, "
              f"is killed, or fits for more than 2x the budget counts as the constant predictor's score (`*`). "
-             f"Ties: within {TIE_TOLERANCE:g}. Baselines (constant, LightGBM, HistGradientBoosting, random "
+             f"Ties: relative difference within {TIE_TOLERANCE:g}. Baselines (constant, LightGBM, HistGradientBoosting, random "
              "forest) use library defaults and ignore the budget.", ""]
     return "\n".join(lines + [f"{note}\n" for note in notes])
 

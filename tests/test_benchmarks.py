@@ -19,6 +19,7 @@ from benchmarks.csvlog import append_record, read_records
 from benchmarks.process import Outcome, run_contained
 from benchmarks.run import main, with_options
 from benchmarks.runs import RunRow, classify
+from benchmarks.scoring import compare
 from benchmarks.systems import REPO_AUTOML, resolve
 
 
@@ -89,7 +90,7 @@ def test_budget_adherence_counts_overruns_and_kills(results: pd.DataFrame) -> No
 
 def test_report_marks_imputed_cells_and_lists_failures(results: pd.DataFrame) -> None:
     text = summary.render(results, "t", ["a note"], suite_size=25)
-    assert "| auc | roc_auc | 0.9000 | 0.5000* | 0.8000 | 0.5000 |" in text
+    assert "| auc | roc_auc | **0.9000** | 0.5000* | 0.8000 | 0.5000 |" in text
     assert "2 datasets of the 25 in the suite" in text and "a note" in text
     assert "loss / seed 0 / automl: **timeout**" in text
 
@@ -183,3 +184,10 @@ def test_smoke_run_on_a_tiny_suite(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert frame.at["lgbm", "status"] == "ok" and frame.at["lgbm", "score"] > 0.7
     assert frame.at["flaml", "status"] == "not_installed"
     assert (tmp_path / "bench_openml_5s.md").exists() and (tmp_path / "bench_openml_5s_scores.png").exists()
+
+
+def test_ties_are_relative_to_the_scale_of_the_metric() -> None:
+    assert compare("rmse", 0.002205, 0.002238) == "beat"  # elevators: 1.5 % better is no tie
+    assert compare("rmse", 30000.0, 30002.0) == "tie"
+    assert compare("roc_auc", 0.80001, 0.8) == "tie"
+    assert compare("log_loss", 0.5, 0.4) == "loss"
