@@ -78,8 +78,8 @@ def header(frame: pd.DataFrame, title: str, notes: list[str], suite_size: int | 
     lines = [f"# {title}", "",
              f"{len(datasets)} datasets{of_suite} ({', '.join(datasets)}); seeds {', '.join(map(str, seeds))}; "
              f"budget {_budgets(frame)} s; {_cores(frame)} cores per run; engine revision "
-             f"{', '.join(engines) or 'n/a'} (git revision of the checkout whose `automl` ran; `+dirty` if "
-             "`automl/` had uncommitted changes).", "",
+             f"{', '.join(engines) or 'n/a'} (last commit that changed `automl/` or `configs/` in "
+             "the checkout that ran; `+dirty`: uncommitted changes there).", "",
              "Test metric per task: ROC AUC (binary, higher is better), log loss (multiclass) and RMSE "
              "(regression), lower is better; every system gets the same 75/25 split per seed. A run that fails, "
              f"is killed, or fits for more than 2x the budget counts as the constant predictor's score (`*`). "
