@@ -1,4 +1,4 @@
-"""Command line: ``automl fit | predict | leaderboard``."""
+"""Command line: ``automl fit | predict | leaderboard | profile | validate | worker | refit``."""
 from __future__ import annotations
 
 import argparse
@@ -27,6 +27,16 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage", default=None, help="Optuna storage URL, e.g. sqlite:///runs/study.db")
     parser.add_argument("--study", default=None, help="study name in the storage")
     parser.add_argument("--quiet", action="store_true", help="no per-trial progress lines")
+    parser.add_argument("--test-size", type=_test_size, default=None,
+                        help="rows held back for the acceptance test: a fraction (0.2) or a count")
+    parser.add_argument("--time-column", default=None,
+                        help="column ordering the rows in time: latest rows tested, forward-chaining folds")
+    parser.add_argument("--checks", default=None, help="YAML file of validation rules (see automl.data.checks)")
+
+
+def _test_size(text: str) -> float | int:
+    number = float(text)
+    return int(number) if number.is_integer() and number >= 1 else number
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +60,16 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--storage", default=None, help="read the study in this Optuna storage instead")
     board.add_argument("--study", default=None, help="study name in the storage")
     board.add_argument("--top", type=int, default=None, help="only the best N rows")
+
+    profile = sub.add_parser("profile", help="print per-column statistics of a data file")
+    profile.add_argument("data", help="CSV (optionally .gz), TSV, Parquet or ARFF file")
+    profile.add_argument("--target", default=None, help="target column, profiled with its task")
+    profile.add_argument("--html", default=None, help="also write the profile as an HTML page")
+
+    validate = sub.add_parser("validate", help="check a data file against rules; exit 1 when an error rule fails")
+    validate.add_argument("data", help="CSV (optionally .gz), TSV, Parquet or ARFF file")
+    validate.add_argument("--checks", default=None, help="YAML file of rules (built-in rules always run)")
+    validate.add_argument("--target", default=None, help="target column (checked: present, not constant)")
 
     worker = sub.add_parser("worker", help="join a study started by 'automl fit --storage' and run trials")
     _add_study_options(worker)
@@ -105,7 +125,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     model = AutoML(time_budget=fit_budget(args.time_budget, started), task=args.task, metric=args.metric, cv=_cv_value(args.cv),
                    search=args.search, max_trials=args.max_trials, n_jobs=args.n_jobs, random_state=args.seed,
                    families=args.families.split(",") if args.families else None,
-                   storage=args.storage, study_name=args.study, verbose=0 if args.quiet else 1)
+                   storage=args.storage, study_name=args.study, verbose=0 if args.quiet else 1,
+                   test_size=args.test_size, time_column=args.time_column, checks=args.checks)
     print(f"automl: {len(frame)} rows x {frame.shape[1]} columns from {args.data}; target {args.target!r}; "
           f"budget {args.time_budget:g}s", file=sys.stderr)
     # recorded in the study, so that 'automl worker' on another machine can read the same file
@@ -121,12 +142,24 @@ def _print_summary(model: Any, out: Path, wall: float) -> None:
     counts = board["status"].value_counts().to_dict()
     print(f"\ntask {model.task_}, metric {model.metric_.name} "
           f"({'higher' if model.metric_.greater_is_better else 'lower'} is better)")
+    rows = model.row_counts_
+    print(f"rows: {rows['input']} in = {rows['test']} held back for the test + {rows['duplicates_removed']} "
+          f"duplicates removed + {rows['search']} searched")
     for entry in model.cleaning_:
-        print(f"cleaning: column {entry['column']!r} {entry['action']}: {entry['reason']}")
+        where = f"column {entry['column']!r}" if entry["column"] is not None else "rows"
+        print(f"cleaning: {where} {entry['action']} ({entry['count']}): {entry['reason']}")
+    for rule in model.validation_[~model.validation_["passed"]].itertuples():
+        print(f"validation ({rule.severity}): {rule.rule}: {rule.message}")
     print(f"trials: {len(board)} ({', '.join(f'{k} {v}' for k, v in counts.items())}); "
           f"fit {model.fit_time_:.1f}s, wall with file reading {wall:.1f}s")
     print(_format_board(board.head(10)))
     print(f"best: {model.best_family_} {model.best_params_} score {model.best_score_}")
+    if model.acceptance_ is not None:
+        acc = model.acceptance_
+        verdict = "agrees" if acc["agrees"] else "DISAGREES" if acc["agrees"] is False else "no validation score"
+        validation = "-" if acc["validation_score"] is None else f"{acc['validation_score']:.5g}"
+        print(f"acceptance test on {acc['n_test_rows']} held-back rows: {acc['metric']} {acc['test_score']:.5g} vs "
+              f"validation {validation} (tolerance {acc['tolerance'] or 0:.3g}): {verdict}")
     print(f"model written to {out}/")
 
 
@@ -234,7 +267,54 @@ def cmd_refit(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"fit": cmd_fit, "predict": cmd_predict, "leaderboard": cmd_leaderboard, "worker": cmd_worker,
+def cmd_profile(args: argparse.Namespace) -> int:
+    from automl.data.profile import profile_frame, profile_table
+    from automl.data.schema import infer_task
+    from automl.io.readers import read_table
+
+    frame = read_table(args.data)
+    target = _pop_target(frame, args.target, args.data)
+    profile = profile_frame(frame, target=target, task=None if target is None else infer_task(target))
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_rows", 500):
+        print(f"{profile['n_rows']} rows x {profile['n_columns']} columns from {args.data}")
+        print(profile_table(profile).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        if profile["target"] is not None:
+            t = profile["target"]
+            print(f"target {t['name']!r} ({t['task']}): " + (", ".join(f"{v} {100 * s:.1f}%" for v, s in t["top"])
+                                                        if "top" in t else f"mean {t['mean']:.4g}, std {t['std']:.4g}"))
+    if args.html:
+        from automl.io.profile_html import write_profile_html
+
+        write_profile_html(profile, args.html, title=f"Profile of {Path(args.data).name}")
+        print(f"profile written to {args.html}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from automl.data.checks import builtin_rules, frame_with_target, load_rules, run_rules
+    from automl.io.readers import read_table
+
+    frame = read_table(args.data)
+    target = _pop_target(frame, args.target, args.data)
+    checked, name = frame_with_target(frame, target)
+    report = run_rules(checked, builtin_rules(name) + load_rules(args.checks))
+    with pd.option_context("display.width", 200, "display.max_colwidth", 100):
+        print(report.to_string(index=False))
+    errors = report[(~report["passed"]) & (report["severity"] == "error")]
+    print(f"{len(report)} checks: {int(report['passed'].sum())} passed, {len(errors)} failed with severity error, "
+          f"{int((~report['passed']).sum()) - len(errors)} warnings")
+    return 1 if len(errors) else 0
+
+
+def _pop_target(frame: pd.DataFrame, target: str | None, path: str) -> pd.Series | None:
+    if target is None:
+        return None
+    if target not in frame.columns:
+        raise ValueError(f"no column {target!r} in {path}; columns are {list(frame.columns)}")
+    return frame.pop(target)
+
+
+COMMANDS = {"fit": cmd_fit, "profile": cmd_profile, "validate": cmd_validate, "predict": cmd_predict, "leaderboard": cmd_leaderboard, "worker": cmd_worker,
             "refit": cmd_refit}
 
 

@@ -20,8 +20,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from automl.search.evaluate import align_proba
 
 from automl._resources import resolve_n_jobs
-from automl.data.schema import Schema, infer_schema, infer_task, to_frame
+from automl.data.checks import builtin_rules, frame_with_target, load_rules, raise_on_errors, run_rules
+from automl.data.clean import CleaningOptions, clean_training_data
+from automl.data.profile import profile_frame
+from automl.data.schema import Schema, infer_task, to_frame
+from automl.data.split import split_test, time_order
 from automl.data.target import check_label_types, make_folds, prepare_classes, prepare_sample_weight, prepare_target
+from automl.search.acceptance import acceptance_test
 from automl.metrics import TASKS, get_metric
 from automl.models.registry import get_families
 from automl.search.budget import Deadline
@@ -79,6 +84,19 @@ class AutoML(BaseEstimator):
         Study to create or resume in ``storage``.
     verbose : int, default=0
         1 prints a line per trial.
+    test_size : float, int or None, default=None
+        Rows held back from the search (a fraction or a count) for a final acceptance test of the chosen
+        pipeline (``acceptance_``). Stratified for classification; the latest rows with ``time_column``.
+    time_column : str or None, default=None
+        A column of dates or numbers ordering the rows in time: the test set is then the latest rows and the
+        search validates on later rows than it trains on (forward chaining).
+    checks : str, path, list or None, default=None
+        Validation rules besides the built-in ones: a YAML rule file or a list of rule dicts, callables
+        ``(DataFrame) -> list of problems`` or :class:`automl.data.checks.Rule` (see :mod:`automl.data.checks`).
+        A failing rule of severity "error" stops ``fit``.
+    cleaning : dict or None, default=None
+        Switch cleaning steps on or off, e.g. ``{"duplicate_rows": "keep", "rare_category_min_count": 10}``
+        (keys of :class:`automl.data.clean.CleaningOptions`).
 
     Attributes
     ----------
@@ -96,8 +114,20 @@ class AutoML(BaseEstimator):
         The task and metric the search used.
     classes_ : ndarray or None
         Class labels (classification), in the order of ``predict_proba``'s columns.
-    schema_, cleaning_
-        Column roles, and every column dropped or coerced with the reason.
+    schema_ : Schema
+        Column roles, the columns left out of modelling and why.
+    profile_ : dict
+        Per-column statistics of the data given to ``fit`` (role, dtype, min, max, mean, std, missing,
+        distinct, top values, quantiles; the target too), see :mod:`automl.data.profile`.
+    validation_ : pandas.DataFrame
+        Each validation rule's result: rule, column, severity, passed, rows_affected, message.
+    cleaning_ : list of dict
+        Every change cleaning made: step, column, action, count, reason.
+    row_counts_ : dict
+        ``input`` rows = ``test`` (held back) + ``duplicates_removed`` + ``search`` (used by the search and refit).
+    acceptance_ : dict or None
+        With ``test_size``: the chosen pipeline's test score beside its validation score, and whether they
+        agree within the folds' and the test's spread.
     fit_time_, search_time_, refit_time_ : float
         Seconds for the whole fit, the search, and the final refit.
     n_features_in_, feature_names_in_
@@ -131,13 +161,18 @@ class AutoML(BaseEstimator):
         "storage": [str, None],
         "study_name": [str, None],
         "verbose": ["verbose"],
+        "test_size": [Interval(Real, 0, 1, closed="neither"), Interval(Integral, 1, None, closed="left"), None],
+        "time_column": [str, None],
+        "checks": [str, os.PathLike, list, callable, None],
+        "cleaning": [dict, None],
     }
 
     def __init__(self, time_budget: float | None = 60, task: str | None = None, metric: Any = None,
                  cv: Any = None, search: str = "bayes", families: Any = None, max_trials: int | None = None,
                  class_weight: str | None = "search", ensemble: bool = True, n_jobs: int | None = None,
                  random_state: int | None = None, storage: str | None = None, study_name: str | None = None,
-                 verbose: int = 0):
+                 verbose: int = 0, test_size: float | int | None = None, time_column: str | None = None,
+                 checks: Any = None, cleaning: dict | None = None):
         self.time_budget = time_budget
         self.task = task
         self.metric = metric
@@ -152,6 +187,10 @@ class AutoML(BaseEstimator):
         self.storage = storage
         self.study_name = study_name
         self.verbose = verbose
+        self.test_size = test_size
+        self.time_column = time_column
+        self.checks = checks
+        self.cleaning = cleaning
 
     # -- fit ---------------------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "AutoML":
@@ -183,17 +222,18 @@ class AutoML(BaseEstimator):
         return self._finish(controller, controller.run(data), data, deadline)
 
     def _finish(self, controller: SearchController, outcome: Any, data: TrialData, deadline: Deadline) -> "AutoML":
-        """Set the fitted attributes from a finished search."""
+        """Set the fitted attributes from a finished search, and run the acceptance test."""
         self.study_ = outcome.study
         self.leaderboard_ = controller.leaderboard()
         self._set_best(outcome, data.X, data.y, data.sample_weight)
+        self.acceptance_ = self._acceptance_test()
         self.fit_time_ = deadline.elapsed()
         self.search_time_, self.refit_time_ = outcome.search_time, outcome.refit_time
         return self
 
     def _prepare(self, X: Any, y: Any, sample_weight: Any, deadline: Deadline,
                  worker: bool = False) -> tuple[SearchController, TrialData]:
-        """Validate and clean the data, and set up the search (shared by ``fit`` and ``automl worker``)."""
+        """Validate, split and clean the data, and set up the search (shared by ``fit`` and ``automl worker``)."""
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         frame = to_frame(X)
@@ -207,11 +247,17 @@ class AutoML(BaseEstimator):
             labels, self.classes_ = prepare_classes(target)
         else:
             labels, self.classes_ = _numeric_target(target), None
-        self.schema_, frame = self._clean(frame)
-        self.metric_ = get_metric(self.metric, self.task_)
+        self.validation_ = self._run_checks(frame, target)
         seed = int(np.random.RandomState(self.random_state).randint(0, 2**31 - 1)) \
             if self.random_state is None else int(self.random_state)
-        folds = make_folds(self.cv, labels, classification, seed, self.time_budget)
+        order = time_order(frame, self.time_column) if self.time_column is not None else None
+        search_rows, test_rows = split_test(len(frame), self.test_size, labels, classification, seed, order)
+        self._held_out = _take(frame, labels, weights, test_rows) if len(test_rows) else None
+        search_frame, labels, weights, groups = self._clean(frame, labels, weights, search_rows)
+        self.profile_ = profile_frame(frame, self.schema_, target, self.task_)
+        self.metric_ = get_metric(self.metric, self.task_)
+        search_order = time_order(search_frame, self.time_column) if self.time_column is not None else None
+        folds = make_folds(self.cv, labels, classification, seed, self.time_budget, order=search_order, groups=groups)
         settings = SearchSettings(
             search=self.search, max_trials=self.max_trials, n_jobs=resolve_n_jobs(self.n_jobs), seed=seed,
             # each worker samples with its own seed; folds and models keep the shared one
@@ -223,7 +269,17 @@ class AutoML(BaseEstimator):
             schema=self.schema_, task=self.task_, metric=self.metric_, families=self._usable_families(weights),
             folds=folds, classes=self.classes_, deadline=deadline, settings=settings,
             progress=_ProgressLine(deadline) if self.verbose else None)
-        return controller, TrialData(frame, labels, weights)
+        self._seed = seed
+        return controller, TrialData(search_frame, labels, weights)
+
+    def _run_checks(self, frame: pd.DataFrame, target: pd.Series) -> pd.DataFrame:
+        """Built-in and user rules on the features plus the target; errors stop here with every failure listed."""
+        checked, target_name = frame_with_target(frame, target)
+        report = run_rules(checked, builtin_rules(target_name) + load_rules(self.checks))
+        raise_on_errors(report)
+        for row in report[~report["passed"]].itertuples():
+            log.warning("validation rule %r failed (%s): %s", row.rule, row.severity, row.message)
+        return report
 
     def _settings_for_workers(self, deadline: Deadline) -> dict[str, Any]:
         """What ``automl worker`` needs to join this search: parameters, data source, shared deadline."""
@@ -240,18 +296,47 @@ class AutoML(BaseEstimator):
                              "use a classifier, or convert y with pd.to_numeric")
         return task
 
-    def _clean(self, frame: pd.DataFrame) -> tuple[Schema, pd.DataFrame]:
-        schema, frame = infer_schema(frame)
-        _reject_infinite(frame, schema)
-        self.cleaning_ = [{"column": c.name, "action": "coerced", "reason": f"numeric strings ({c.coerced_from})"}
-                          for c in schema.columns if c.coerced_from and c.role == "numeric"]
-        self.cleaning_ += [{"column": name, "action": "dropped", "reason": reason}
-                           for name, reason in schema.dropped.items()]
+    def _clean(self, frame: pd.DataFrame, labels: np.ndarray, weights: np.ndarray | None,
+               rows: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Clean the search's rows (the held-back test rows are never touched) and record every change;
+        returns the frame, labels, weights and the groups of duplicate rows (when kept grouped)."""
+        part = frame.iloc[rows].reset_index(drop=True)
+        cleaned = clean_training_data(part, labels[rows], None if weights is None else weights[rows],
+                                      CleaningOptions.from_param(self.cleaning), row_ids=rows)
+        self.schema_, self.cleaning_ = cleaned.schema, cleaned.report
         for entry in self.cleaning_:
-            log.info("column %r %s: %s", entry["column"], entry["action"], entry["reason"])
-        if len(schema.dropped) == len(schema.columns):
-            raise ValueError(f"no column is usable: {schema.dropped}. Pass at least one informative feature.")
-        return schema, frame
+            log.info("cleaning: %s %s (%s rows/values): %s", entry["column"] or "rows", entry["action"],
+                     entry["count"], entry["reason"])
+        if len(self.schema_.dropped) == len(self.schema_.columns):
+            raise ValueError(f"no column is usable: {self.schema_.dropped}. Pass at least one informative feature.")
+        kept = rows[cleaned.kept_rows]
+        self.row_counts_ = {"input": len(frame), "test": len(frame) - len(rows),
+                            "duplicates_removed": len(rows) - len(kept), "search": len(kept)}
+        labels = labels[kept]
+        if self.task_ != "regression" and len(np.unique(labels)) < 2:
+            raise ValueError(f"the rows left for the search hold only 1 class ({labels[0]!r}); lower test_size or "
+                             "give more rows of the other classes")
+        weights = None if weights is None else weights[kept]
+        if cleaned.copies is not None:
+            weights = cleaned.copies.astype(float) * (1.0 if weights is None else weights)
+        return cleaned.frame, labels, weights, cleaned.groups
+
+    def _acceptance_test(self) -> dict[str, Any] | None:
+        """Score the chosen pipeline once on the held-back rows; warn when it disagrees with validation."""
+        held = self.__dict__.pop("_held_out", None)
+        seed = self.__dict__.pop("_seed", 0)
+        if held is None:
+            return None
+        X_test, y_test, w_test = held
+        std = _folds_spread(self.leaderboard_, self.best_trial_)
+        result = acceptance_test(self.best_pipeline_, X_test, y_test, w_test, self.metric_, self.task_,
+                                 self.classes_, self.best_score_, std, seed)
+        if result["agrees"] is False:
+            warnings.warn(f"acceptance test: the test score {result['test_score']:.5g} differs from the validation "
+                          f"score {result['validation_score']:.5g} by more than the spread of the folds and the "
+                          f"test ({result['tolerance']:.3g}); the validation may be optimistic or the test set "
+                          "different", UserWarning, stacklevel=3)
+        return result
 
     def _usable_families(self, weights: np.ndarray | None) -> list:
         families = get_families(self.families, self.task_)
@@ -288,11 +373,12 @@ class AutoML(BaseEstimator):
 
         model = DummyRegressor() if self.task_ == "regression" else DummyClassifier(strategy="prior")
         roles = {c.name: c.role for c in self.schema_.columns if c.name not in self.schema_.dropped}
-        return Pipeline([("cast", ColumnCaster(roles)), ("model", model)])
+        return Pipeline([("cast", ColumnCaster(roles, self.schema_.kept_categories or None)), ("model", model)])
 
     # -- predict -----------------------------------------------------------------------------------------
     def _input_frame(self, X: Any) -> pd.DataFrame:
         check_is_fitted(self, "best_pipeline_")
+        X = self._without_extra_columns(X)
         frame = to_frame(X)
         try:
             validate_data(self, X, skip_check_array=True, reset=False)
@@ -300,8 +386,22 @@ class AutoML(BaseEstimator):
             expected = list(getattr(self, "feature_names_in_", []))
             hint = f" Pass the columns seen in fit, in this order: {expected}." if expected else ""
             raise ValueError(f"{exc}{hint}") from None
-        _reject_infinite(frame, self.schema_)
+        if not CleaningOptions.from_param(self.cleaning).inf_to_missing:
+            _reject_infinite(frame, self.schema_)
         return frame
+
+    def _without_extra_columns(self, X: Any) -> Any:
+        """Drop columns fit never saw (with a warning), when every column fit saw is there."""
+        expected = getattr(self, "feature_names_in_", None)
+        if expected is None or not isinstance(X, pd.DataFrame):
+            return X
+        given = [str(c) for c in X.columns]
+        extra = [c for c, g in zip(X.columns, given) if g not in set(expected)]
+        if not extra or not set(expected) <= set(given):
+            return X  # nothing extra, or columns missing: validation names them
+        warnings.warn(f"X has {len(extra)} column(s) fit never saw, ignored: {[str(c) for c in extra][:10]}",
+                      UserWarning, stacklevel=3)
+        return X.drop(columns=extra)
 
     def predict(self, X: Any) -> np.ndarray:
         """Predict labels (in the user's label type) or values for ``X``.
@@ -374,6 +474,21 @@ def _check_not_empty(frame: pd.DataFrame) -> None:
     if len(frame) < 2:
         raise ValueError(f"Found array with {len(frame)} sample(s) (shape={frame.shape}) while a minimum of 2 is "
                          f"required: fit needs at least 2 rows, got n_samples = {len(frame)}.")
+
+
+def _folds_spread(board: pd.DataFrame, trial: int | None) -> float | None:
+    """The standard deviation of the trial's fold scores; for an ensemble (no folds of its own), the median
+    over the finished trials."""
+    stds = pd.to_numeric(board.loc[board["trial"] == trial, "score_std"], errors="coerce").dropna()
+    if len(stds):
+        return float(stds.iloc[0])
+    ok = pd.to_numeric(board.loc[board["status"] == "ok", "score_std"], errors="coerce").dropna()
+    return float(ok.median()) if len(ok) else None
+
+
+def _take(frame: pd.DataFrame, labels: np.ndarray, weights: np.ndarray | None,
+          rows: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray | None]:
+    return frame.iloc[rows].reset_index(drop=True), labels[rows], None if weights is None else weights[rows]
 
 
 def _numeric_target(target: pd.Series) -> np.ndarray:

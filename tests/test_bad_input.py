@@ -51,7 +51,11 @@ def test_infinite_values_named(small):
     X, y = small
     X = X.assign(a=X["a"].where(X.index != 5, np.inf))
     with pytest.raises(ValueError, match=r"column 'a' holds infinite values on 1 rows \(first: \[5\]\)"):
-        AutoML(**FAST).fit(X, y)
+        AutoML(**FAST, cleaning={"inf_to_missing": False}).fit(X, y)
+    model = AutoML(**FAST).fit(X, y)  # by default infinite values become missing, with a line saying so
+    replaced = [e for e in model.cleaning_ if e["step"] == "inf_to_missing"]
+    assert [(e["column"], e["count"]) for e in replaced] == [("a", 1)] and "[5]" in replaced[0]["reason"]
+    assert model.predict(X).shape == (40,)
 
 
 def test_all_missing_and_constant_columns_are_dropped_and_reported(small):

@@ -35,11 +35,13 @@ class Column:
 class Schema:
     """The columns a fitted model expects, in order, with their roles.
 
-    ``dropped`` maps a column left out of modelling to the reason (it is still expected at predict time).
+    ``dropped`` maps a column left out of modelling to the reason (it is still expected at predict time);
+    ``kept_categories`` lists, for columns whose rare categories are merged, the categories kept as they are.
     """
 
     columns: list[Column]
     dropped: dict[str, str] = field(default_factory=dict)
+    kept_categories: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
@@ -112,28 +114,47 @@ def infer_schema(frame: pd.DataFrame) -> tuple[Schema, pd.DataFrame]:
     Columns with no information (all missing, constant) and identifier-like columns are recorded in
     ``Schema.dropped`` with the reason; they are not modelled.
     """
+    columns, frame = infer_roles(frame)
+    return Schema(columns=columns, dropped=find_uninformative(frame, columns)), frame
+
+
+def infer_roles(frame: pd.DataFrame, coerce_numeric_strings: bool = True) -> tuple[list[Column], pd.DataFrame]:
+    """Each column's role; numeric strings become numbers unless ``coerce_numeric_strings`` is False."""
     columns, frame = [], frame.copy()
-    dropped: dict[str, str] = {}
     for name in frame.columns:
         col = frame[name]
         role, coerced = _infer_role(name, col)
+        if coerced is not None and role in ("numeric", "id") and not coerce_numeric_strings:
+            role, coerced = ("id" if role == "id" else "categorical"), None
         if coerced is not None:
             frame[name] = coerced
         columns.append(Column(name=name, role=role, dtype=str(col.dtype),
                               coerced_from=str(col.dtype) if coerced is not None else None))
-        reason = _uninformative(frame[name], role)
-        if reason:
-            dropped[name] = reason
-    return Schema(columns=columns, dropped=dropped), frame
+    return columns, frame
 
 
-def _uninformative(col: pd.Series, role: str) -> str | None:
+UNINFORMATIVE = ("all_missing", "constant", "id_like")
+
+
+def find_uninformative(frame: pd.DataFrame, columns: list[Column],
+                       kinds: tuple[str, ...] = UNINFORMATIVE) -> dict[str, str]:
+    """Columns to leave out (all missing, constant, identifier-like: those of ``kinds``), with the reason."""
+    dropped = {}
+    for column in columns:
+        found = _uninformative(frame[column.name], column.role)
+        if found and found[0] in kinds:
+            dropped[column.name] = found[1]
+    return dropped
+
+
+def _uninformative(col: pd.Series, role: str) -> tuple[str, str] | None:
     if col.isna().all():
-        return "all values missing"
+        return "all_missing", "all values missing"
     if col.nunique(dropna=False) <= 1:
-        return f"constant (every value is {col.dropna().iloc[0]!r})"
+        value = col.dropna().iloc[0]
+        return "constant", f"constant (every value is {value.item() if isinstance(value, np.generic) else value!r})"
     if role == "id":
-        return "identifier-like (a distinct value on every row)"
+        return "id_like", "identifier-like (a distinct value on every row)"
     return None
 
 

@@ -8,7 +8,10 @@ import warnings
 import numpy as np
 import pandas as pd
 from sklearn.exceptions import DataConversionWarning
-from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+from sklearn.model_selection import (GroupKFold, GroupShuffleSplit, KFold, StratifiedGroupKFold, StratifiedKFold,
+                                     train_test_split)
+
+from automl.data.split import time_folds
 
 # Automatic validation: k-fold on small data, holdout on large data (cost grows with rows x folds).
 FOLDS_SMALL, FOLDS_MEDIUM = 5, 3
@@ -81,7 +84,8 @@ def prepare_sample_weight(sample_weight: Any, n_rows: int) -> np.ndarray | None:
 
 
 def make_folds(cv: Any, y: np.ndarray, classification: bool, seed: int,
-               time_budget: float | None) -> list[tuple[np.ndarray, np.ndarray]]:
+               time_budget: float | None, order: np.ndarray | None = None,
+               groups: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Train / validation row indices.
 
     Parameters
@@ -90,6 +94,11 @@ def make_folds(cv: Any, y: np.ndarray, classification: bool, seed: int,
         ``None`` chooses from the data size (5-fold up to 5,000 rows, 3-fold up to 20,000, else a 20%
         holdout; at most 3 folds under a 20 s budget); an int is k-fold (stratified for classification),
         a float in (0, 1) a holdout of that fraction.
+    order : ndarray, optional
+        Row positions sorted by time: folds then validate on later rows than they train on (forward
+        chaining for k folds, the latest rows for a holdout).
+    groups : ndarray, optional
+        Rows of one group (copies of one row) are kept in the same fold; ignored with ``order``.
     """
     n = len(y)
     if n < 2:
@@ -107,12 +116,22 @@ def make_folds(cv: Any, y: np.ndarray, classification: bool, seed: int,
     if isinstance(cv, float):
         if not 0.0 < cv < 1.0:
             raise ValueError(f"a holdout cv must be a fraction in (0, 1), got {cv}")
+        if order is not None:
+            return time_folds(order, cv)
+        if groups is not None:
+            split = GroupShuffleSplit(n_splits=1, test_size=cv, random_state=seed)
+            return [next(split.split(np.zeros((n, 1)), y, groups))]
         return [_holdout(y, cv, classification, seed)]
     if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
         if cv < 2:
             raise ValueError(f"cv must be at least 2 folds, got {cv}")
+        if order is not None:
+            return time_folds(order, int(cv))
         k = min(int(cv), n)
         stratify = classification and np.min(np.unique(y, return_counts=True)[1]) >= k
+        if groups is not None:
+            grouped = (StratifiedGroupKFold if stratify else GroupKFold)(n_splits=k, shuffle=True, random_state=seed)
+            return [(t, v) for t, v in grouped.split(np.zeros((n, 1)), y, groups)]
         splitter = (StratifiedKFold if stratify else KFold)(n_splits=k, shuffle=True, random_state=seed)
         return [(t, v) for t, v in splitter.split(np.zeros((n, 1)), y)]
     raise ValueError(f"cv must be None, an int, a fraction, 'holdout' or a splitter, got {cv!r}")

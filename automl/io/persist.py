@@ -4,7 +4,9 @@ A model folder holds:
 
 - ``pipeline.skops``: the fitted best pipeline. Loading refuses any type outside :data:`TRUSTED_TYPES`
   unless the caller trusts it explicitly.
-- ``model.json``: task, metric, classes, schema, best trial, library versions (checked on load).
+- ``model.json``: task, metric, classes, schema, cleaning, row counts, acceptance test, best trial, library
+  versions (checked on load).
+- ``profile.json``: the training data's profile (:mod:`automl.data.profile`); ``validation.csv``: the rules' results.
 - ``leaderboard.csv``: the search's leaderboard.
 """
 from __future__ import annotations
@@ -82,7 +84,10 @@ def save(model: Any, path: str | Path) -> Path:
         "n_features_in": int(model.n_features_in_),
         "schema": [{"name": c.name, "role": c.role, "dtype": c.dtype} for c in model.schema_.columns],
         "dropped": model.schema_.dropped,
+        "kept_categories": model.schema_.kept_categories,
         "cleaning": model.cleaning_,
+        "row_counts": getattr(model, "row_counts_", None),
+        "acceptance": getattr(model, "acceptance_", None),
         "best": {"trial": model.best_trial_, "family": model.best_family_, "params": model.best_params_,
                  "score": model.best_score_},
         "fit_time": model.fit_time_,
@@ -90,6 +95,10 @@ def save(model: Any, path: str | Path) -> Path:
     }
     (folder / "model.json").write_text(json.dumps(meta, indent=2, default=str))
     model.leaderboard_.to_csv(folder / "leaderboard.csv", index=False)
+    if getattr(model, "profile_", None) is not None:
+        (folder / "profile.json").write_text(json.dumps(model.profile_, indent=1, default=str))
+    if getattr(model, "validation_", None) is not None:
+        model.validation_.to_csv(folder / "validation.csv", index=False)
     return folder
 
 
@@ -134,8 +143,14 @@ def load(path: str | Path, trusted: list[str] | None = None) -> Any:
     if meta["feature_names_in"]:
         model.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
     model.n_features_in_ = meta["n_features_in"]
-    model.schema_ = Schema(columns=[Column(**c) for c in meta["schema"]], dropped=meta["dropped"])
+    model.schema_ = Schema(columns=[Column(**c) for c in meta["schema"]], dropped=meta["dropped"],
+                           kept_categories=meta.get("kept_categories") or {})
     model.cleaning_ = meta["cleaning"]
+    model.row_counts_, model.acceptance_ = meta.get("row_counts"), meta.get("acceptance")
+    if (folder / "profile.json").is_file():
+        model.profile_ = json.loads((folder / "profile.json").read_text())
+    if (folder / "validation.csv").is_file():
+        model.validation_ = pd.read_csv(folder / "validation.csv", keep_default_na=False, na_values=[""])
     best = meta["best"]
     model.best_trial_, model.best_family_ = best["trial"], best["family"]
     model.best_params_, model.best_score_ = best["params"], best["score"]

@@ -113,7 +113,7 @@ def build_pipeline(schema: Schema, config: TrialConfig, task: str, random_state:
         model = EncodedLabelClassifier(model)
     roles = {c.name: c.role for c in schema.columns if c.name not in schema.dropped}
     return Pipeline([
-        ("cast", ColumnCaster(roles)),
+        ("cast", ColumnCaster(roles, categories=schema.kept_categories or None)),
         ("preprocess", build_preprocessor(schema, config.needs())),
         ("model", model),
     ])

@@ -20,14 +20,20 @@ class ColumnCaster(TransformerMixin, BaseEstimator):
     datetimes are parsed. This runs first in every pipeline, so predict-time input is cast exactly as
     training input was.
 
+    Infinite numbers become missing, as the training data's cleaning made them.
+
     Parameters
     ----------
     roles : dict of str to str
         Column name to role (``numeric``, ``boolean``, ``categorical``, ``datetime``, ``text``).
+    categories : dict of str to list of str, optional
+        For columns whose rare categories were merged in cleaning: the categories kept; any other
+        (non-missing) value becomes ``"__rare__"``.
     """
 
-    def __init__(self, roles: dict[str, str] | None = None):
+    def __init__(self, roles: dict[str, str] | None = None, categories: dict[str, list[str]] | None = None):
         self.roles = roles
+        self.categories = categories
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> "ColumnCaster":
         self.columns_ = list((self.roles or {}).keys())
@@ -37,6 +43,9 @@ class ColumnCaster(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "columns_")
         roles = self.roles or {}
         out = {}
+        for name, kept in (self.categories or {}).items():
+            if name in X.columns:
+                X = X.assign(**{name: _merge_rare(X[name], kept)})
         for name in self.columns_:
             out[name] = _cast(X[name], roles[name])
         return pd.DataFrame(out, index=X.index)
@@ -45,13 +54,19 @@ class ColumnCaster(TransformerMixin, BaseEstimator):
         return np.asarray(self.columns_, dtype=object)
 
 
+def _merge_rare(col: pd.Series, kept: list[str]) -> pd.Series:
+    as_text = col.astype("object").map(lambda v: None if pd.isna(v) else str(v))
+    return as_text.where(as_text.isna() | as_text.isin(set(kept)), "__rare__")
+
+
 def _cast(col: pd.Series, role: str) -> pd.Series:
     if role in ("numeric", "boolean"):
         if pd.api.types.is_bool_dtype(col.dtype):
             return col.astype("float64")
         if col.dtype == object and role == "boolean":
             col = col.map(lambda v: v if v is None or isinstance(v, float) else float(bool(v)))
-        return pd.to_numeric(col, errors="coerce").astype("float64")
+        values = pd.to_numeric(col, errors="coerce").astype("float64")
+        return values.where(~np.isinf(values), np.nan)
     if role == "datetime":
         if pd.api.types.is_datetime64_any_dtype(col.dtype):
             return col

@@ -319,25 +319,27 @@ class SearchController:
         return None
 
     def _refit_ensemble(self, data: TrialData, fitted: dict[int, Any]) -> "Refit | None":
-        """Select an ensemble among the best trials; when its members cannot all be refitted in time,
-        select again among the few whose refit time was reserved."""
+        """Select an ensemble among the best trials (the best of each family first). When its members cannot
+        all be refitted in the time left, leave out the member slowest to refit and select again: cheap,
+        different members (a linear model, kNN) often carry an ensemble as much as a second forest does."""
         oof = {n: r.oof for n, r in self.results.items() if r.oof is not None}
         ranked = [t for t in self._ranked_ok_trials() if t.number in oof]
+        if len(ranked) < 2:
+            return None
         rank = {t.number: i for i, t in enumerate(ranked)}
-        diverse = _diverse_first(ranked)
-        for pool in (MAX_CANDIDATES, ENSEMBLE_RESERVE):
-            candidates = sorted(diverse[:pool], key=lambda t: rank[t.number])
-            if len(candidates) < 2:
-                return None
+        best_single = float(ranked[0].value or 0.0)
+        candidates = sorted(_diverse_first(ranked)[:MAX_CANDIDATES], key=lambda t: rank[t.number])
+        while len(candidates) >= 2:
             selection = select_ensemble({t.number: oof[t.number] for t in candidates}, data.y,
                                         self.metric, self.classes, data.sample_weight)
-            best = float(candidates[0].value or 0.0)
-            if selection is None or len(selection.weights) < 2 or not self._better(selection.score, best):
+            if selection is None or len(selection.weights) < 2 or not self._better(selection.score, best_single):
                 return None
             by_number = {t.number: t for t in candidates}
-            needed = sum(self._estimate_refit(by_number[n]) for n in selection.weights if n not in fitted)
-            if needed <= self.deadline.at - END_MARGIN - time.monotonic():
+            costs = {n: self._estimate_refit(by_number[n]) for n in selection.weights if n not in fitted}
+            if sum(costs.values()) <= self.deadline.at - END_MARGIN - time.monotonic():
                 return self._fit_ensemble(selection, by_number, data, fitted)
+            slowest = max(costs, key=lambda n: costs[n])
+            candidates = [t for t in candidates if t.number != slowest]
         return None
 
     def _fit_ensemble(self, selection: Any, by_number: dict[int, Any], data: TrialData,

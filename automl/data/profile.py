@@ -1,0 +1,127 @@
+"""Per-column statistics of the training data: what a person reads, and what serving compares live data with.
+
+The profile is a plain, JSON-serialisable dict, saved with the model (``profile.json``)::
+
+    {"n_rows": int, "n_columns": int,
+     "columns": {name: {"role", "dtype", "count", "missing", "missing_pct", "distinct",
+                        # numeric: "min", "max", "mean", "std", "quantiles" (percentiles 0..100),
+                        #          "bins": {"edges": [-inf, ..., inf], "fractions": [...]}
+                        # other roles: "top": [[value, fraction of non-missing], ...]
+                        # columns the cleaning left out: "dropped": reason
+                        }},
+     "target": {"name", "task", ...the statistics of a column...} or None}
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from automl.data.schema import Schema, infer_schema
+
+# Ten quantile bins is the usual resolution for the population stability index (PSI).
+N_BINS = 10
+N_TOP = 20
+
+
+def profile_frame(frame: pd.DataFrame, schema: Schema | None = None, target: pd.Series | None = None,
+                  task: str | None = None) -> dict[str, Any]:
+    """Describe every column of ``frame`` (and the target, when given).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The data as the user gave it (numeric strings are read as numbers when the role says numeric).
+    schema : Schema, optional
+        Column roles; inferred from ``frame`` when ``None``.
+    target : Series, optional
+        The target, profiled as a column with its ``task``.
+    task : str, optional
+        ``"binary"``, ``"multiclass"`` or ``"regression"``: a classification target is profiled by its classes.
+
+    Returns
+    -------
+    dict
+        See the module docstring; every value is a plain Python number, string or list.
+    """
+    if schema is None:
+        schema, _ = infer_schema(frame)
+    roles = {c.name: c.role for c in schema.columns}
+    columns = {}
+    for name in frame.columns:
+        role = roles.get(name, "categorical")
+        stats = profile_column(frame[name], role)
+        if name in schema.dropped:
+            stats["dropped"] = schema.dropped[name]
+        columns[str(name)] = stats
+    profile: dict[str, Any] = {"n_rows": int(len(frame)), "n_columns": int(frame.shape[1]), "columns": columns,
+                               "target": None}
+    if target is not None:
+        role = "numeric" if task == "regression" else "categorical"
+        profile["target"] = {"name": None if target.name is None else str(target.name), "task": task,
+                             **profile_column(target, role)}
+    return profile
+
+
+def profile_column(col: pd.Series, role: str) -> dict[str, Any]:
+    """Statistics of one column: counts for every role, distribution by role (numbers or top values)."""
+    missing = int(col.isna().sum())
+    stats: dict[str, Any] = {"role": role, "dtype": str(col.dtype), "count": int(len(col) - missing),
+                             "missing": missing, "missing_pct": round(100.0 * missing / max(len(col), 1), 3),
+                             "distinct": int(col.nunique(dropna=True))}
+    if role in ("numeric",):
+        stats.update(_numeric_stats(pd.to_numeric(col, errors="coerce")))
+    elif role != "datetime":
+        stats["top"] = _top_values(col)
+    else:
+        values = pd.to_datetime(col, errors="coerce", format="mixed") if col.dtype == object else col
+        values = values.dropna()
+        stats["min"] = None if values.empty else str(values.min())
+        stats["max"] = None if values.empty else str(values.max())
+    return stats
+
+
+def _numeric_stats(values: pd.Series) -> dict[str, Any]:
+    array = values.to_numpy(dtype=float)
+    finite = array[np.isfinite(array)]
+    if finite.size == 0:
+        return {"min": None, "max": None, "mean": None, "std": None, "quantiles": [], "bins": None,
+                "infinite": int(np.isinf(array).sum())}
+    quantiles = np.quantile(finite, np.linspace(0, 1, 101))
+    return {"min": float(finite.min()), "max": float(finite.max()), "mean": float(finite.mean()),
+            "std": float(finite.std(ddof=1)) if finite.size > 1 else 0.0,
+            "quantiles": [float(q) for q in quantiles], "bins": numeric_bins(finite),
+            "infinite": int(np.isinf(array).sum())}
+
+
+def numeric_bins(finite: np.ndarray) -> dict[str, list[float]]:
+    """Quantile bins (outer edges at ±inf) and the share of ``finite`` values falling in each."""
+    inner = np.unique(np.quantile(finite, np.linspace(0, 1, N_BINS + 1)[1:-1]))
+    edges = np.concatenate([[-np.inf], inner, [np.inf]])
+    counts = np.histogram(finite, bins=edges)[0] if inner.size else np.array([finite.size])
+    if not inner.size:
+        edges = np.array([-np.inf, np.inf])
+    return {"edges": [float(e) for e in edges], "fractions": [float(c) / finite.size for c in counts]}
+
+
+def _top_values(col: pd.Series) -> list[list[Any]]:
+    values = col.dropna()
+    if values.empty:
+        return []
+    shares = values.astype(str).value_counts(normalize=True).head(N_TOP)
+    return [[str(value), float(share)] for value, share in shares.items()]
+
+
+def profile_table(profile: dict[str, Any]) -> pd.DataFrame:
+    """The profile as one row per column, for printing: role, dtype, min, max, mean, std, missing %, ..."""
+    rows = []
+    for name, stats in profile["columns"].items():
+        top = stats.get("top") or []
+        rows.append({"column": name, "role": stats["role"], "dtype": stats["dtype"],
+                     "missing_pct": stats["missing_pct"], "distinct": stats["distinct"],
+                     "min": stats.get("min"), "max": stats.get("max"), "mean": stats.get("mean"),
+                     "std": stats.get("std"),
+                     "top": ", ".join(f"{v} ({100 * s:.0f}%)" for v, s in top[:3]) if top else None,
+                     "dropped": stats.get("dropped")})
+    return pd.DataFrame(rows)
