@@ -90,15 +90,21 @@ def run_contained(command: list[str], timeout: float, log: Path, env: dict[str, 
 
 
 def _watch(proc: subprocess.Popen, deadline: float) -> tuple[int, bool]:
-    """Sample the group's memory until ``proc`` exits or ``deadline``; then end whatever is left of the group."""
+    """Sample the group's memory until ``proc`` exits or ``deadline``; then end whatever is left of the group.
+
+    The group runs in its own session, so Ctrl-C does not reach it: an interrupt (or any exception) while
+    watching ends the group before it propagates, so no run is left behind.
+    """
     peak, timed_out = 0, False
-    while proc.poll() is None:
-        peak = max(peak, group_rss_bytes(proc.pid))
-        if time.monotonic() >= deadline:
-            timed_out = True
-            break
-        time.sleep(SAMPLE_SECONDS)
-    _end_group(proc)
+    try:
+        while proc.poll() is None:
+            peak = max(peak, group_rss_bytes(proc.pid))
+            if time.monotonic() >= deadline:
+                timed_out = True
+                break
+            time.sleep(SAMPLE_SECONDS)
+    finally:
+        _end_group(proc)
     return peak, timed_out
 
 

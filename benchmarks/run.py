@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -157,6 +158,10 @@ def write_report(args: argparse.Namespace, csv_path: Path, suite_size: int) -> P
     return md_path
 
 
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run what is missing, then write the report.
 
@@ -166,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         0 (failed runs are rows of the report, not an exit code).
     """
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # so the running system's process group is ended too
     csv_path = results_stem(args).with_suffix(".csv")
     suite = load_manifest()
     if not args.report_only:

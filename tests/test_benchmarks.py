@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import sys
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pytest
 from benchmarks import report, summary, systems
 from benchmarks.adapters import harness
 from benchmarks.csvlog import append_record, read_records
-from benchmarks.process import Outcome, run_contained
+from benchmarks.process import Outcome, group_rss_bytes, run_contained
 from benchmarks.run import main, with_options
 from benchmarks.runs import RunRow, classify
 from benchmarks.scoring import compare
@@ -166,7 +167,26 @@ def test_contained_process_group_is_killed_at_the_limit(tmp_path: Path) -> None:
     assert outcome.timed_out and outcome.returncode != 0 and outcome.peak_rss_mb > 0
 
 
+def test_an_interrupted_runner_ends_the_process_group(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    child = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.alarm(1)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_contained([sys.executable, "-c", child], timeout=60.0, log=tmp_path / "log")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert group_rss_bytes(int(pid_file.read_text())) == 0
+
+
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Mean of empty slice")  # one system: no normalised score to take a median of
 def test_smoke_run_on_a_tiny_suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(0)
     data = pd.DataFrame({"x": rng.normal(size=120), "c": rng.choice(["u", "v"], size=120)})
