@@ -47,13 +47,28 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("data", help="CSV (optionally .gz), TSV, Parquet or ARFF file")
     fit.add_argument("--target", required=True, help="name of the target column")
     fit.add_argument("--out", default="model", help="folder to write the model to (default: model/)")
+    _add_table_options(fit)
+    fit.add_argument("--relationship", action="append", default=[], metavar="PARENT.KEY=CHILD.KEY",
+                     help="how two tables link, e.g. customers.customer_id=sessions.customer_id (repeatable); "
+                          "the table of DATA is named by its file name")
+    fit.add_argument("--cutoff-time", default=None, help="datetime column of DATA: features use no later rows")
     _add_search_options(fit)
+
+    series = sub.add_parser("fit-series", help="extract tsfresh features from long-format series, then search")
+    series.add_argument("data", help="long-format file: one row per series id and time")
+    series.add_argument("--labels", required=True, help="file with one row per series: the id column and the target")
+    series.add_argument("--id", required=True, help="series id column (in both files)")
+    series.add_argument("--sort", default=None, help="time / order column of the series")
+    series.add_argument("--target", default=None, help="target column of --labels (default: its other column)")
+    series.add_argument("--out", default="model", help="folder to write the model to (default: model/)")
+    _add_search_options(series)
 
     predict = sub.add_parser("predict", help="predict with a saved model")
     predict.add_argument("model", help="model folder written by 'automl fit'")
     predict.add_argument("data", help="data file with the training columns")
     predict.add_argument("--out", default=None, help="CSV to write (default: standard output)")
     predict.add_argument("--proba", action="store_true", help="also write class probabilities")
+    _add_table_options(predict)
 
     board = sub.add_parser("leaderboard", help="print the leaderboard of a saved model or of a study")
     board.add_argument("model", nargs="?", help="model folder written by 'automl fit'")
@@ -82,6 +97,35 @@ def build_parser() -> argparse.ArgumentParser:
     refit.add_argument("--time-budget", type=float, default=600.0, help="seconds for the refit (default 600)")
     refit.add_argument("--out", default="model", help="folder to write the model to (default: model/)")
     return parser
+
+
+def _add_table_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--table", action="append", default=[], metavar="[NAME=]FILE",
+                        help="a table related to DATA (repeatable); named by its file name unless NAME= is given")
+
+
+def _read_tables(specs: list[str]) -> dict[str, pd.DataFrame]:
+    from automl.io.readers import read_table
+
+    tables = {}
+    for spec in specs:
+        name, _, path = spec.rpartition("=")
+        tables[name or _table_name(path)] = read_table(path)
+    return tables
+
+
+def _table_name(path: str) -> str:
+    """``data/sessions.csv.gz`` -> ``sessions``."""
+    return Path(path).name.split(".")[0]
+
+
+def _relationship(text: str) -> tuple[str, str, str, str]:
+    try:
+        parent, child = text.split("=")
+        (parent_table, parent_key), (child_table, child_key) = parent.split(".", 1), child.split(".", 1)
+    except ValueError:
+        raise ValueError(f"--relationship {text!r}: write it as parent_table.key=child_table.key") from None
+    return parent_table, parent_key, child_table, child_key
 
 
 def _add_study_options(parser: argparse.ArgumentParser) -> None:
@@ -113,7 +157,6 @@ def fit_budget(total: float, started: float) -> float:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from automl import AutoML
     from automl.io.persist import save
     from automl.io.readers import read_table
 
@@ -122,19 +165,50 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if args.target not in frame.columns:
         raise SystemExit(f"error: no column {args.target!r} in {args.data}; columns are {list(frame.columns)}")
     y = frame.pop(args.target)
-    model = AutoML(time_budget=fit_budget(args.time_budget, started), task=args.task, metric=args.metric, cv=_cv_value(args.cv),
-                   search=args.search, max_trials=args.max_trials, n_jobs=args.n_jobs, random_state=args.seed,
-                   families=args.families.split(",") if args.families else None,
-                   storage=args.storage, study_name=args.study, verbose=0 if args.quiet else 1,
-                   test_size=args.test_size, time_column=args.time_column, checks=args.checks)
+    model = _search_model(args, fit_budget(args.time_budget, started))
     print(f"automl: {len(frame)} rows x {frame.shape[1]} columns from {args.data}; target {args.target!r}; "
           f"budget {args.time_budget:g}s", file=sys.stderr)
     # recorded in the study, so that 'automl worker' on another machine can read the same file
     model._data_source = {"path": str(Path(args.data).resolve()), "target": args.target}
-    model.fit(frame, y)
+    if args.table:
+        model.fit(frame, y, tables=_read_tables(args.table), cutoff_time=args.cutoff_time,
+                  relationships=[_relationship(r) for r in args.relationship])
+    else:
+        model.fit(frame, y)
     out = save(model, args.out)
     _print_summary(model, out, time.monotonic() - started)
     return 0
+
+
+def cmd_fit_series(args: argparse.Namespace) -> int:
+    from automl.io.persist import save
+    from automl.io.readers import read_table
+
+    started = args.started
+    readings, labels = read_table(args.data), read_table(args.labels)
+    if args.id not in labels.columns:
+        raise ValueError(f"{args.labels} has no column {args.id!r}; its columns are {list(labels.columns)}")
+    target = args.target or next((c for c in labels.columns if c != args.id), None)
+    if target is None or target not in labels.columns:
+        raise ValueError(f"{args.labels} needs a target column besides {args.id!r} (or give --target)")
+    y = labels.set_index(args.id)[target]
+    model = _search_model(args, fit_budget(args.time_budget, started))
+    print(f"automl: {readings[args.id].nunique()} series, {len(readings)} rows from {args.data}; target {target!r}; "
+          f"budget {args.time_budget:g}s", file=sys.stderr)
+    model.fit_series(readings, y, column_id=args.id, column_sort=args.sort)
+    out = save(model, args.out)
+    _print_summary(model, out, time.monotonic() - started)
+    return 0
+
+
+def _search_model(args: argparse.Namespace, budget: float) -> Any:
+    from automl import AutoML
+
+    return AutoML(time_budget=budget, task=args.task, metric=args.metric, cv=_cv_value(args.cv), search=args.search,
+                  max_trials=args.max_trials, n_jobs=args.n_jobs, random_state=args.seed,
+                  families=args.families.split(",") if args.families else None, storage=args.storage,
+                  study_name=args.study, verbose=0 if args.quiet else 1, test_size=args.test_size,
+                  time_column=args.time_column, checks=args.checks)
 
 
 def _print_summary(model: Any, out: Path, wall: float) -> None:
@@ -152,6 +226,11 @@ def _print_summary(model: Any, out: Path, wall: float) -> None:
         print(f"validation ({rule.severity}): {rule.rule}: {rule.message}")
     print(f"trials: {len(board)} ({', '.join(f'{k} {v}' for k, v in counts.items())}); "
           f"fit {model.fit_time_:.1f}s, wall with file reading {wall:.1f}s")
+    synthesis = getattr(model, "synthesis_", None)
+    if synthesis:
+        print(f"synthesis: {synthesis['method']} {synthesis.get('plan') or synthesis.get('settings')}, "
+              f"{synthesis['n_features_synthesised']} features in {synthesis['synthesis_time']:.1f}s "
+              f"(search {synthesis['search_time']:.1f}s)")
     print(_format_board(board.head(10)))
     print(f"best: {model.best_family_} {model.best_params_} score {model.best_score_}")
     if model.acceptance_ is not None:
@@ -185,9 +264,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if extra:
             print(f"automl: ignoring columns not used in training: {extra}", file=sys.stderr)
         frame = frame[expected]
-    out = pd.DataFrame({"prediction": model.predict(frame)})
+    tables = _read_tables(args.table) if args.table else None
+    out = pd.DataFrame({"prediction": model.predict(frame, tables=tables)})
+    synthesis = model.best_pipeline_.named_steps.get("synthesis")
+    if hasattr(synthesis, "column_id"):  # series: one prediction per id, in the order of the sorted ids
+        out.insert(0, synthesis.column_id, model._series_ids(frame))
     if args.proba and model.classes_ is not None:
-        proba = model.predict_proba(frame)
+        proba = model.predict_proba(frame, tables=tables)
         for i, label in enumerate(model.classes_):
             out[f"proba_{label}"] = proba[:, i]
     if args.out:
@@ -314,7 +397,7 @@ def _pop_target(frame: pd.DataFrame, target: str | None, path: str) -> pd.Series
     return frame.pop(target)
 
 
-COMMANDS = {"fit": cmd_fit, "profile": cmd_profile, "validate": cmd_validate, "predict": cmd_predict, "leaderboard": cmd_leaderboard, "worker": cmd_worker,
+COMMANDS = {"fit": cmd_fit, "fit-series": cmd_fit_series, "profile": cmd_profile, "validate": cmd_validate, "predict": cmd_predict, "leaderboard": cmd_leaderboard, "worker": cmd_worker,
             "refit": cmd_refit}
 
 

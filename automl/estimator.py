@@ -1,6 +1,7 @@
 """The scikit-learn estimators: parameters in, a searched and fitted pipeline out."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -33,6 +34,7 @@ from automl.search.budget import Deadline
 from automl.search.controller import SearchController, SearchSettings
 from automl.search.strategies import SEARCHES
 from automl.search.worker import TrialData
+from automl.synthesis import SynthesisMixin
 
 log = logging.getLogger("automl")
 # Classes whose smallest is below this share of the largest count as imbalanced: the portfolio then
@@ -45,7 +47,7 @@ def _may_predict_proba(model: "AutoML") -> bool:
     return not isinstance(model, RegressorMixin) and getattr(model, "task_", None) != "regression"
 
 
-class AutoML(BaseEstimator):
+class AutoML(SynthesisMixin, BaseEstimator):
     """Automated machine learning under a hard time budget; the task is inferred from ``y``.
 
     ``fit`` cleans the data, evaluates every model family with its default hyperparameters (cheapest
@@ -130,6 +132,9 @@ class AutoML(BaseEstimator):
         agree within the folds' and the test's spread.
     fit_time_, search_time_, refit_time_ : float
         Seconds for the whole fit, the search, and the final refit.
+    synthesis_ : dict
+        After ``fit(..., tables=...)`` or :meth:`fit_series`: the method and its plan or settings, features
+        synthesised and modelled, seconds in synthesis and in the search (also in ``profile_["synthesis"]``).
     n_features_in_, feature_names_in_
         As in scikit-learn.
 
@@ -193,7 +198,10 @@ class AutoML(BaseEstimator):
         self.cleaning = cleaning
 
     # -- fit ---------------------------------------------------------------------------------------------
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "AutoML":
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, tables: dict[str, Any] | None = None,
+            relationships: list[tuple[str, str, str, str]] | None = None, cutoff_time: str | None = None,
+            time_index: dict[str, str] | None = None, logical_types: dict[str, dict[str, str]] | None = None
+            ) -> "AutoML":
         """Search for the best pipeline within ``time_budget`` and refit it on all of ``X, y``.
 
         Parameters
@@ -204,6 +212,16 @@ class AutoML(BaseEstimator):
             Labels (any type) or values.
         sample_weight : array-like of shape (n_samples,), optional
             Row weights, used by every family's fit and by the metric.
+        tables : dict of str to DataFrame, optional
+            Tables related to ``X``: features are synthesised from them with featuretools DFS (depth and
+            primitives chosen from the budget) before the search; ``predict`` then takes ``tables=`` too.
+        relationships : list of (parent table, parent key, child table, child key)
+            How the tables link; the one table named here but absent from ``tables`` is ``X``.
+        cutoff_time : str, optional
+            Datetime column of ``X``: no feature of a row uses related rows dated after it.
+        time_index, logical_types : dict, optional
+            Per table, the column dating its rows (default: its only datetime column) and woodwork logical
+            types overriding the inferred ones.
 
         Returns
         -------
@@ -217,7 +235,14 @@ class AutoML(BaseEstimator):
         self._validate_params()
         if self.time_budget is None and self.max_trials is None:
             raise ValueError("give a time_budget (seconds) or max_trials, otherwise the search never ends")
+        if tables is not None:
+            return self._fit_relational(X, y, sample_weight, tables, relationships or [], cutoff_time, time_index,
+                                        logical_types)
         deadline = Deadline(self.time_budget)
+        return self._search(X, y, sample_weight, deadline)
+
+    def _search(self, X: Any, y: Any, sample_weight: Any, deadline: Deadline) -> "AutoML":
+        """Prepare the data, search and refit within ``deadline`` (also after feature synthesis)."""
         controller, data = self._prepare(X, y, sample_weight, deadline)
         return self._finish(controller, controller.run(data), data, deadline)
 
@@ -340,6 +365,9 @@ class AutoML(BaseEstimator):
 
     def _usable_families(self, weights: np.ndarray | None) -> list:
         families = get_families(self.families, self.task_)
+        extra = getattr(self, "_synthesis_needs", None)  # e.g. the FRESH filter after tsfresh (synthesis.py)
+        if extra:
+            families = [dataclasses.replace(f, needs={**f.needs, **extra}) for f in families]
         if weights is None:
             return families
         unweighted = [f.name for f in families if not f.sample_weight]
@@ -403,8 +431,9 @@ class AutoML(BaseEstimator):
                       UserWarning, stacklevel=3)
         return X.drop(columns=extra)
 
-    def predict(self, X: Any) -> np.ndarray:
-        """Predict labels (in the user's label type) or values for ``X``.
+    def predict(self, X: Any, tables: dict[str, Any] | None = None) -> np.ndarray:
+        """Predict labels (in the user's label type) or values for ``X`` (and its related ``tables`` when the
+        model was fitted with some).
 
         Raises
         ------
@@ -412,14 +441,15 @@ class AutoML(BaseEstimator):
             When columns are missing, renamed, reordered or infinite.
         """
         frame = self._input_frame(X)
-        return self.best_pipeline_.predict(frame)
+        return self.best_pipeline_.predict(self._pipeline_input(frame, tables))
 
     @available_if(_may_predict_proba)
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: Any, tables: dict[str, Any] | None = None) -> np.ndarray:
         """Class probabilities for ``X``, columns in the order of ``classes_``."""
         frame = self._input_frame(X)
         classes = self.classes_ if self.classes_ is not None else self.best_pipeline_.classes_
-        return align_proba(self.best_pipeline_.predict_proba(frame), self.best_pipeline_.classes_, classes)
+        proba = self.best_pipeline_.predict_proba(self._pipeline_input(frame, tables))
+        return align_proba(proba, self.best_pipeline_.classes_, classes)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

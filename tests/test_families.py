@@ -11,6 +11,8 @@ from automl.models.registry import all_families
 from automl.pipeline.build import TrialConfig, build_pipeline
 from automl.search.space import library_defaults, suggest_config
 
+# Preprocessing options every family declares alike (feature selection): one value per family here.
+SHARED_OPTIONS = ("select", "select_fraction")
 CASES = [(name, task) for name, family in all_families().items()
          for task in ("binary", "multiclass", "regression") if family.supports(task)]
 
@@ -54,7 +56,8 @@ def test_family_space_samples_valid_configs(mixed_frame, name, task):
     for _ in range(3):
         trial = study.ask()
         config = suggest_config(trial, [family], task, "search")
-        assert config.family.name == name and set(config.preprocess) == set(family.preprocess)
+        assert config.family.name == name and set(config.preprocess) <= set(family.preprocess)
+        assert ("select_fraction" in config.preprocess) == (config.preprocess["select"] != "none")
         build_pipeline(schema, config, task, random_state=0, n_jobs=1).fit(frame, target)
         study.tell(trial, 0.0)
 
@@ -72,7 +75,11 @@ def test_every_preprocessing_choice_builds(mixed_frame, name):
     family = all_families()[name]
     schema, _ = infer_schema(frame)
     for option, decl in family.preprocess.items():
-        for value in decl["choice"]:
-            config = TrialConfig(family=family, preprocess={option: value})
+        condition = {other: values[0] for other, values in (decl.get("when") or {}).items()}
+        values = decl.get("choice", decl.get("float", []))
+        if option in SHARED_OPTIONS:  # the same step for every family, each value tested in test_select.py
+            values = values[-1:]
+        for value in values:
+            config = TrialConfig(family=family, preprocess={**condition, option: value})
             pipe = build_pipeline(schema, config, "binary", random_state=0, n_jobs=1).fit(frame, y)
             assert pipe.predict(frame.head(3)).shape == (3,)

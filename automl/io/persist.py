@@ -32,6 +32,12 @@ TRUSTED_TYPES = [
     "automl.pipeline.transformers.ColumnCaster",
     "automl.pipeline.transformers.DatetimeParts",
     "automl.pipeline.transformers.TextFeatures",
+    "automl.pipeline.select.FeatureSelector",
+    "automl.pipeline.select.RelevanceFilter",
+    "automl.features.tabular.CategoryFrequencies",
+    "automl.features.tabular.MissingCount",
+    "automl.features.timeseries.SeriesFeatures",
+    "automl.features.relational.RelationalFeatures",
     "numpy.dtype",
     "collections.OrderedDict",
     "lightgbm.basic.Booster",
@@ -91,6 +97,7 @@ def save(model: Any, path: str | Path) -> Path:
         "best": {"trial": model.best_trial_, "family": model.best_family_, "params": model.best_params_,
                  "score": model.best_score_},
         "fit_time": model.fit_time_,
+        "synthesis": getattr(model, "synthesis_", None),
         "versions": library_versions(),
     }
     (folder / "model.json").write_text(json.dumps(meta, indent=2, default=str))
@@ -155,6 +162,8 @@ def load(path: str | Path, trusted: list[str] | None = None) -> Any:
     model.best_trial_, model.best_family_ = best["trial"], best["family"]
     model.best_params_, model.best_score_ = best["params"], best["score"]
     model.fit_time_ = meta["fit_time"]
+    if meta.get("synthesis"):
+        model.synthesis_ = meta["synthesis"]
     model.leaderboard_ = pd.read_csv(folder / "leaderboard.csv", keep_default_na=False,
                                      na_values=[""])
     return model

@@ -11,8 +11,10 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from automl.data.schema import Schema
+from automl.features.tabular import CategoryFrequencies, MissingCount
 from automl.models.registry import ModelFamily
 from automl.pipeline.labels import EncodedLabelClassifier
+from automl.pipeline.select import FeatureSelector, RelevanceFilter
 from automl.pipeline.transformers import ColumnCaster, DatetimeParts, TextFeatures
 
 # One-hot: categories seen fewer than this many times share an "infrequent" column, at most this many
@@ -62,7 +64,20 @@ def build_preprocessor(schema: Schema, needs: dict[str, Any]) -> ColumnTransform
         parts.append(("categorical", _categorical_steps(needs.get("encode", "ordinal"), impute), categorical))
     for name in schema.by_role("text"):
         parts.append((f"text_{name}", TextFeatures(TEXT_MAX_FEATURES, TEXT_COMPONENTS), [name]))
+    parts += _synthesis_parts(schema, needs)
     return ColumnTransformer(parts, remainder="drop", sparse_threshold=0.0, verbose_feature_names_out=False)
+
+
+def _synthesis_parts(schema: Schema, needs: dict[str, Any]) -> list[tuple[str, Any, list[str]]]:
+    """Cheap tabular synthesis (automl/features/tabular.py) as further parts of the preprocessing."""
+    parts: list[tuple[str, Any, list[str]]] = []
+    categorical = schema.by_role("categorical")
+    if needs.get("frequency") and categorical:
+        parts.append(("frequency", CategoryFrequencies(), categorical))
+    modelled = [c.name for c in schema.columns if c.name not in schema.dropped]
+    if needs.get("missing_count") and modelled:
+        parts.append(("missing_count", MissingCount(), modelled))
+    return parts
 
 
 def _numeric_steps(impute: bool, scale: bool, strategy: str = "median") -> Any:
@@ -112,8 +127,23 @@ def build_pipeline(schema: Schema, config: TrialConfig, task: str, random_state:
     if task != "regression":
         model = EncodedLabelClassifier(model)
     roles = {c.name: c.role for c in schema.columns if c.name not in schema.dropped}
+    needs = config.needs()
     return Pipeline([
         ("cast", ColumnCaster(roles, categories=schema.kept_categories or None)),
-        ("preprocess", build_preprocessor(schema, config.needs())),
+        ("preprocess", build_preprocessor(schema, needs)),
+        *_selection_steps(needs, task, random_state),
         ("model", model),
     ])
+
+
+def _selection_steps(needs: dict[str, Any], task: str, random_state: int | None) -> list[tuple[str, Any]]:
+    """After the preprocessing, so selection is fitted with the rest of the pipeline, on training rows only:
+    the FRESH filter when the family needs it (features synthesised from time series), then the searched
+    selector (always present, ``method="none"`` keeps every feature, so feature counts are uniform)."""
+    steps: list[tuple[str, Any]] = []
+    if needs.get("filter") == "fresh":
+        steps.append(("filter", RelevanceFilter(task=task)))
+    selector = FeatureSelector(method=needs.get("select", "none"), fraction=float(needs.get("select_fraction", 1.0)),
+                               task=task, random_state=random_state)
+    steps.append(("select", selector))
+    return steps

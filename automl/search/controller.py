@@ -227,6 +227,7 @@ class SearchController:
             "predict_time_per_1k": float(np.mean(result.predict_times_per_1k))
             if result.predict_times_per_1k else None,
             "duration": round(duration, 4), "error": result.error, "worker": self.worker_id,
+            "n_features_synthesised": result.n_features_synthesised, "n_features_selected": result.n_features_selected,
         }
         for key, value in attrs.items():
             trial.set_user_attr(key, value)

@@ -12,6 +12,7 @@ import pandas as pd
 from automl.data.schema import Schema
 from automl.metrics import Metric
 from automl.pipeline.build import TrialConfig, build_pipeline
+from automl.pipeline.select import selected_counts
 
 # report(step, score) -> whether to go on (False: the trial is pruned)
 Reporter = Callable[[int, float], bool]
@@ -45,6 +46,9 @@ class TrialResult:
     traceback: str = ""
     refit_model: Any = None
     refit_time: float | None = None
+    # features the pipeline built before selection, and features its model got (first fold)
+    n_features_synthesised: int | None = None
+    n_features_selected: int | None = None
 
     @property
     def score(self) -> float | None:
@@ -107,6 +111,8 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
             start = time.perf_counter()
             pipe = fit_pipeline(task, X.iloc[train], y[train], w_train)
             result.fit_times.append(time.perf_counter() - start)
+            if fold == 0:
+                result.n_features_synthesised, result.n_features_selected = selected_counts(pipe)
             start = time.perf_counter()
             pred = predict_for_metric(pipe, X.iloc[valid], task.task, task.classes)
             result.predict_times_per_1k.append((time.perf_counter() - start) / max(len(valid), 1) * 1000)

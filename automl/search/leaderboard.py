@@ -8,8 +8,10 @@ from typing import Any
 import optuna
 import pandas as pd
 
+# n_features_synthesised: features the pipeline built from the input (synthesis and preprocessing: what
+# selection chooses from); n_features_selected: features the model got (first fold).
 COLUMNS = ["rank", "trial", "family", "params", "score", "score_std", "n_folds", "fit_time",
-           "predict_time_per_1k", "duration", "status", "error"]
+           "predict_time_per_1k", "duration", "n_features_synthesised", "n_features_selected", "status", "error"]
 STATUS_ORDER = {"ok": 0, "pruned": 1, "timeout": 2, "error": 3, "skipped": 4}
 
 
@@ -27,6 +29,8 @@ def trial_row(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
         "fit_time": attrs.get("fit_time"),
         "predict_time_per_1k": attrs.get("predict_time_per_1k"),
         "duration": attrs.get("duration"),
+        "n_features_synthesised": attrs.get("n_features_synthesised"),
+        "n_features_selected": attrs.get("n_features_selected"),
         "status": status,
         "error": attrs.get("error", "" if "status" in attrs else
                            "did not finish: its worker stopped (killed, crashed or lost its heartbeat)"),

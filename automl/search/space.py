@@ -49,10 +49,10 @@ def suggest_config(trial: optuna.trial.BaseTrial, families: list[ModelFamily], t
         if fixed_only is not None and name not in fixed_only:
             continue
         params[param] = _suggest(trial, name, decl)
-    preprocess = {}
+    preprocess: dict[str, Any] = {}
     for option, decl in family.preprocess.items():
         name = param_name(family, f"preprocess.{option}")
-        if fixed_only is None or name in fixed_only:
+        if (fixed_only is None or name in fixed_only) and applies(decl, {**family.needs, **preprocess}):
             preprocess[option] = _suggest(trial, name, decl)
     weighting: Any = class_weight if isinstance(class_weight, dict) else None
     choices = class_weight_choices(family, task, class_weight)
@@ -62,6 +62,12 @@ def suggest_config(trial: optuna.trial.BaseTrial, families: list[ModelFamily], t
                   if fixed_only is None or name in fixed_only else choices[0])
         weighting = None if chosen == NO_WEIGHT else chosen
     return TrialConfig(family=family, params=params, class_weight=weighting, preprocess=preprocess)
+
+
+def applies(decl: dict[str, Any], chosen: dict[str, Any]) -> bool:
+    """Whether a conditional option is sampled: ``when: {other: [values]}`` needs ``other`` to have one of the
+    values (``select_fraction`` only when a selection method is chosen)."""
+    return all(chosen.get(other) in values for other, values in (decl.get("when") or {}).items())
 
 
 def _suggest(trial: optuna.trial.BaseTrial, name: str, decl: dict[str, Any]) -> Any:

@@ -32,6 +32,35 @@ _context: Any = None
 _WORKER_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
 
 
+def preload(modules: list[str]) -> None:
+    """Start trial processes with ``modules`` already imported (tsfresh takes seconds to import: once in the fork
+    server, not once per trial). A fork server running without them is stopped; the next trial starts a new one."""
+    global _context
+    missing = [m for m in modules if m not in _PRELOAD]
+    if not missing:
+        return
+    _PRELOAD.extend(missing)
+    if _context is not None:
+        multiprocessing.forkserver._forkserver._stop()  # type: ignore[attr-defined]  # no public way to restart
+        _context = None
+    _get_context()  # the server imports them now, in parallel with whatever the caller does next
+
+
+def warm_up() -> None:
+    """Return once the fork server is ready (it has imported its preload modules): start a child that does
+    nothing and wait for it, so that time is not charged to the first trial's deadline."""
+    ctx = _get_context()
+    with _main_module_hidden():
+        process = ctx.Process(target=_nothing, daemon=False)
+        process.start()
+    process.join()
+    process.close()
+
+
+def _nothing() -> None:
+    """The target of :func:`warm_up`'s child."""
+
+
 def _get_context() -> Any:
     global _context
     if _context is None:

@@ -1,0 +1,261 @@
+"""Deep Feature Synthesis (featuretools) over a target table and the tables related to it by keys.
+
+The transformer takes a dict ``{table name: DataFrame}`` holding the target table (one row per prediction) and
+its related tables, builds a featuretools EntitySet, and returns one row of features per target row, in the
+target table's order. The feature definitions are kept as featuretools JSON inside the transformer, so
+``transform`` on new tables computes exactly the same features (and save / load need no side file).
+
+Cutoff times: with ``cutoff_time`` (a datetime column of the target table), a row's features use only related
+rows whose time index is at or before its cutoff. Cutoff times are floored to the finest calendar unit (hour,
+day, week, month, quarter, year) that leaves at most :data:`MAX_CUTOFF_TIMES` distinct values: featuretools
+computes once per distinct cutoff time (4,999 distinct ones took 63x longer than one on 500k rows), and
+flooring moves a cutoff earlier, never later, so it cannot leak.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from automl.data.schema import infer_schema
+
+MAX_CUTOFF_TIMES = 50
+CUTOFF_UNITS = ("h", "D", "W", "M", "Q", "Y")
+# Plans from cheapest to richest: depth and primitives (featuretools names).
+PLANS: dict[str, dict[str, Any]] = {
+    "basic": {"max_depth": 2, "agg_primitives": ["count", "sum", "mean", "max", "min"], "trans_primitives": []},
+    "standard": {"max_depth": 2, "agg_primitives": ["count", "sum", "mean", "max", "min", "std", "num_unique", "mode"],
+                 "trans_primitives": ["month", "weekday"]},
+    "rich": {"max_depth": 2, "agg_primitives": ["count", "sum", "mean", "max", "min", "std", "num_unique", "mode",
+                                                "median", "skew", "percent_true", "time_since_last",
+                                                "time_since_first"],
+             "trans_primitives": ["month", "weekday", "hour", "is_weekend"]},
+}
+# Target rows timed to estimate the cost of a plan on all of them.
+CALIBRATION_ROWS = 100
+SAFETY = 1.5
+# Our column roles as woodwork logical types (passing them skips woodwork's own, slower and riskier inference:
+# it tries to parse id and text columns as dates).
+LOGICAL_TYPES = {"numeric": "Double", "boolean": "BooleanNullable", "categorical": "Categorical",
+                 "datetime": "Datetime", "text": "NaturalLanguage", "id": "Unknown"}
+
+Relationship = tuple[str, str, str, str]
+
+
+class RelationalFeatures(TransformerMixin, BaseEstimator):
+    """Features of each target row aggregated from its related tables (featuretools DFS).
+
+    Parameters
+    ----------
+    target : str
+        Name of the target table in the dict passed to ``fit`` / ``transform``.
+    relationships : list of (parent table, parent key, child table, child key)
+        The parent key is unique in the parent table; the target table's key is its index.
+    cutoff_time : str or None, default=None
+        Datetime column of the target table: no feature of a row uses related rows after it.
+    time_index : dict of str to str, optional
+        Per table, the column saying when a row happened (default: the table's only datetime column).
+    logical_types : dict of str to dict, optional
+        Per table, woodwork logical types overriding the inferred ones (``{"sessions": {"device": "Categorical"}}``).
+    plan : {"basic", "standard", "rich"}, default="standard"
+        Depth and primitives (:data:`PLANS`).
+
+    Attributes
+    ----------
+    features_json_ : str
+        The feature definitions (``featuretools.save_features``).
+    feature_names_ : list of str
+        The output columns.
+    cutoff_unit_ : str or None
+        Calendar unit cutoff times are floored to (``None``: exact).
+    """
+
+    def __init__(self, target: str = "target", relationships: list[Relationship] | None = None,
+                 cutoff_time: str | None = None, time_index: dict[str, str] | None = None,
+                 logical_types: dict[str, dict[str, str]] | None = None, plan: str = "standard"):
+        self.target = target
+        self.relationships = relationships
+        self.cutoff_time = cutoff_time
+        self.time_index = time_index
+        self.logical_types = logical_types
+        self.plan = plan
+
+    def fit(self, X: dict[str, pd.DataFrame], y: Any = None) -> "RelationalFeatures":
+        self.fit_transform(X, y)
+        return self
+
+    def fit_transform(self, X: dict[str, pd.DataFrame], y: Any = None, **fit_params: Any) -> pd.DataFrame:
+        """Learn the table layout, run DFS and return the feature matrix (one computation)."""
+        import featuretools as ft
+
+        self._learn_layout(X)
+        features = self.define_features(X)
+        self.features_json_ = ft.save_features(features)
+        frame = self._calculate(features, X)
+        self.feature_names_ = [str(c) for c in frame.columns]
+        return frame
+
+    def transform(self, X: dict[str, pd.DataFrame]) -> pd.DataFrame:
+        import featuretools as ft
+
+        check_is_fitted(self, "features_json_")
+        return self._calculate(ft.load_features(self.features_json_), X).reindex(columns=self.feature_names_)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        check_is_fitted(self, "feature_names_")
+        return np.asarray(self.feature_names_, dtype=object)
+
+    # -- layout --------------------------------------------------------------------------------------------
+    def _learn_layout(self, tables: dict[str, pd.DataFrame]) -> None:
+        """Index, time index and logical types of every table, and the cutoff unit."""
+        check_tables(tables, self.target, self.relationships or [], self.cutoff_time)
+        parents = {parent: key for parent, key, _, _ in self.relationships or []}
+        self.index_ = {name: parents.get(name, f"_{name}_row") for name in tables}
+        self.time_index_ = {name: self._time_column(name, frame) for name, frame in tables.items()}
+        self.logical_types_ = {name: self._types(name, frame) for name, frame in tables.items()}
+        times = self._cutoffs(tables[self.target]) if self.cutoff_time else None
+        self.cutoff_unit_ = cutoff_unit(times) if times is not None else None
+
+    def _time_column(self, name: str, frame: pd.DataFrame) -> str | None:
+        chosen = self.time_index or {}
+        if name in chosen:
+            return chosen[name]
+        if name == self.target:
+            return None  # the target table's rows are the predictions; its times are cutoffs, not events
+        schema, _ = infer_schema(frame)
+        dates = [c.name for c in schema.columns if c.role == "datetime"]
+        if len(dates) > 1 and self.cutoff_time:
+            raise ValueError(f"table {name!r} has several datetime columns {dates}: say which one dates its rows "
+                             f"with time_index={{{name!r}: column}}, so the cutoff time can be applied")
+        if not dates and self.cutoff_time:
+            warnings.warn(f"table {name!r} has no datetime column: its rows are used whatever the cutoff time "
+                          f"(fine for static data; pass time_index={{{name!r}: column}} otherwise)", UserWarning,
+                          stacklevel=4)
+        return dates[0] if dates else None
+
+    def _types(self, name: str, frame: pd.DataFrame) -> dict[str, str]:
+        schema, _ = infer_schema(frame)
+        types = {c.name: LOGICAL_TYPES[c.role] for c in schema.columns}
+        keys = {k for p, pk, c, ck in self.relationships or [] for t, k in ((p, pk), (c, ck)) if t == name}
+        for key in keys:  # keys are identifiers: integers stay integers, anything else is a category
+            types[key] = "Integer" if pd.api.types.is_integer_dtype(frame[key]) else "Categorical"
+        time_column = self.time_index_.get(name)
+        if time_column:
+            types[time_column] = "Datetime"
+        types.update((self.logical_types or {}).get(name, {}))
+        return types
+
+    # -- computation ---------------------------------------------------------------------------------------
+    def entityset(self, tables: dict[str, pd.DataFrame]) -> Any:
+        """The featuretools EntitySet of ``tables`` with the layout learned in ``fit``."""
+        import featuretools as ft
+
+        check_tables(tables, self.target, self.relationships or [], self.cutoff_time)
+        es = ft.EntitySet(id="automl")
+        for name, frame in tables.items():
+            index = self.index_[name]
+            made = index not in frame.columns
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # woodwork notes on index types
+                es.add_dataframe(dataframe_name=name, dataframe=frame.copy(), index=index, make_index=made,
+                                 time_index=self.time_index_[name], logical_types=self.logical_types_[name])
+        for parent, parent_key, child, child_key in self.relationships or []:
+            es.add_relationship(parent, parent_key, child, child_key)
+        return es
+
+    def define_features(self, tables: dict[str, pd.DataFrame], plan: str | None = None) -> list[Any]:
+        """DFS feature definitions for the target table (no values computed)."""
+        import featuretools as ft
+
+        settings = PLANS[plan or self.plan]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # featuretools warns about unused primitives
+            return ft.dfs(entityset=self.entityset(tables), target_dataframe_name=self.target, features_only=True,
+                          ignore_columns={self.target: [self.cutoff_time]} if self.cutoff_time else None,
+                          **settings)
+
+    def _calculate(self, features: list[Any], tables: dict[str, pd.DataFrame], rows: Any = None) -> pd.DataFrame:
+        import featuretools as ft
+
+        target = tables[self.target] if rows is None else tables[self.target].iloc[rows]
+        ids = target[self.index_[self.target]].to_numpy()
+        if self.cutoff_time:
+            cutoff: Any = pd.DataFrame({"instance_id": ids, "time": floor_times(self._cutoffs(target),
+                                                                                 self.cutoff_unit_)})
+            kwargs = {"cutoff_time": cutoff}
+        else:
+            kwargs = {"instance_ids": list(ids)}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            matrix = ft.calculate_feature_matrix(features, entityset=self.entityset(tables), n_jobs=1, verbose=False,
+                                                 **kwargs)
+        matrix = matrix.reindex(ids)
+        matrix.index = target.index
+        return matrix.replace([np.inf, -np.inf], np.nan)
+
+    def _cutoffs(self, target: pd.DataFrame) -> pd.Series:
+        return pd.to_datetime(target[self.cutoff_time], errors="coerce", format="mixed")
+
+
+def check_tables(tables: Any, target: str, relationships: list[Relationship], cutoff_time: str | None) -> None:
+    """Raise a clear error when the tables and relationships do not fit together."""
+    if not isinstance(tables, dict) or not all(isinstance(t, pd.DataFrame) for t in tables.values()):
+        raise TypeError("related tables must be a dict of {name: DataFrame}")
+    for parent, parent_key, child, child_key in relationships:
+        for table, key in ((parent, parent_key), (child, child_key)):
+            if table not in tables:
+                raise ValueError(f"relationship ({parent}, {parent_key}, {child}, {child_key}) names table {table!r}, "
+                                 f"but the tables are {sorted(tables)}")
+            if key not in tables[table].columns:
+                raise ValueError(f"table {table!r} has no column {key!r} (relationship key); its columns are "
+                                 f"{list(tables[table].columns)}")
+        duplicated = tables[parent][parent_key].duplicated()
+        if duplicated.any():
+            raise ValueError(f"key {parent_key!r} of table {parent!r} repeats on {int(duplicated.sum())} rows; a parent "
+                             "key must be unique (one row per key)")
+    if cutoff_time is not None and cutoff_time not in tables[target].columns:
+        raise ValueError(f"cutoff_time {cutoff_time!r} is not a column of the target table; its columns are "
+                         f"{list(tables[target].columns)}")
+
+
+def floor_times(times: pd.Series, unit: str | None) -> np.ndarray:
+    """``times`` moved back to the start of their ``unit`` (hour, day, week, ...); unchanged when ``unit`` is None."""
+    if unit is None:
+        return times.to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # to_period drops time zones
+        return times.dt.to_period(unit).dt.start_time.to_numpy()
+
+
+def cutoff_unit(times: pd.Series) -> str | None:
+    """The finest calendar unit that leaves at most :data:`MAX_CUTOFF_TIMES` distinct cutoff times."""
+    if times.nunique() <= MAX_CUTOFF_TIMES:
+        return None
+    for unit in CUTOFF_UNITS:
+        if pd.Series(floor_times(times, unit)).nunique() <= MAX_CUTOFF_TIMES:
+            return unit
+    return CUTOFF_UNITS[-1]
+
+
+def choose_plan(synthesiser: RelationalFeatures, tables: dict[str, pd.DataFrame], seconds: float) -> tuple[str, float]:
+    """The richest plan whose estimated DFS time fits in ``seconds``, and that estimate.
+
+    The basic plan is timed on :data:`CALIBRATION_ROWS` target rows and scaled by rows and by the number of
+    features of each plan.
+    """
+    synthesiser._learn_layout(tables)
+    counts = {name: len(synthesiser.define_features(tables, name)) for name in PLANS}
+    n_rows = len(tables[synthesiser.target])
+    sample = np.random.default_rng(0).choice(n_rows, min(n_rows, CALIBRATION_ROWS), replace=False)
+    start = time.perf_counter()
+    synthesiser._calculate(synthesiser.define_features(tables, "basic"), tables, rows=np.sort(sample))
+    per_feature = (time.perf_counter() - start) * n_rows / len(sample) / max(counts["basic"], 1)
+    for name in ("rich", "standard"):
+        if per_feature * counts[name] * SAFETY <= seconds:
+            return name, per_feature * counts[name]
+    return "basic", per_feature * counts["basic"]

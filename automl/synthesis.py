@@ -1,0 +1,227 @@
+"""Fitting with feature synthesis: time series (tsfresh) and related tables (featuretools DFS).
+
+The synthesis runs once, before the search, on a share of the time budget; the search then starts from the
+synthesised frame, and the final pipeline is ``[("synthesis", synthesiser), *searched steps]``, so ``predict``
+takes the raw input (long-format series, or the target table plus its related tables) and recomputes the same
+features. What looks at the target (FRESH, the searched selectors) stays inside the searched pipeline and is
+fitted on training folds only.
+"""
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
+
+from automl._resources import resolve_n_jobs
+from automl.search.budget import Deadline
+
+# Share of the time left that extraction may use; the search and the refit get the rest.
+SYNTHESIS_SHARE = 0.35
+# When even the cheapest synthesis is estimated to need more than this share of the time left, fit stops with an
+# error instead of overrunning the budget.
+SYNTHESIS_LIMIT = 0.8
+
+
+class SynthesisMixin:
+    """``fit_series`` / ``predict_series`` and the relational ``fit(..., tables=...)`` of :class:`automl.AutoML`."""
+
+    # provided by AutoML
+    time_budget: float | None
+    n_jobs: int | None
+    schema_: Any
+    best_pipeline_: Any
+    search_time_: float
+    fit_time_: float
+    classes_: Any
+    feature_names_in_: np.ndarray
+    n_features_in_: int
+    if TYPE_CHECKING:
+        def _validate_params(self) -> None: ...
+        def _search(self, X: Any, y: Any, sample_weight: Any, deadline: Deadline) -> Any: ...
+        def predict(self, X: Any, tables: dict[str, pd.DataFrame] | None = None) -> np.ndarray: ...
+        def predict_proba(self, X: Any, tables: dict[str, pd.DataFrame] | None = None) -> np.ndarray: ...
+
+    # -- time series -------------------------------------------------------------------------------------
+    def fit_series(self, X: pd.DataFrame, y: Any, column_id: str = "id", column_sort: str | None = None,
+                   column_kind: str | None = None, column_value: str | None = None,
+                   sample_weight: Any = None) -> Any:
+        """Extract tsfresh features from long-format series, then search as :meth:`fit` does.
+
+        The tsfresh settings are chosen from the budget (Minimal, Efficient or Comprehensive: the richest whose
+        measured cost fits in about a third of the budget); FRESH selection (Benjamini-Yekutieli) runs in every trial's
+        pipeline, on the training folds only.
+
+        Parameters
+        ----------
+        X : DataFrame
+            One row per (series id, time): the id column, the sort column, and one numeric column per signal.
+        y : Series or array-like
+            One target per series: a Series indexed by series id, or values in the order of the sorted ids.
+        column_id, column_sort, column_kind, column_value : str
+            As in ``tsfresh.extract_features``.
+        sample_weight : array-like, optional
+            One weight per series, in the order of the sorted ids.
+
+        Returns
+        -------
+        self
+
+        Examples
+        --------
+        >>> model = AutoML(time_budget=60).fit_series(readings, labels, column_id="id", column_sort="time")  # doctest: +SKIP
+        >>> model.predict_series(new_readings)   # doctest: +SKIP
+        """
+        from automl.features.timeseries import IN_PROCESS_SECONDS, SeriesFeatures, check_series_frame, choose_settings
+
+        deadline = self._start_synthesis()
+        columns: dict[str, Any] = {"column_id": column_id, "column_sort": column_sort, "column_kind": column_kind,
+                                   "column_value": column_value}
+        check_series_frame(X, **columns)
+        settings, estimate = choose_settings(X, SYNTHESIS_SHARE * deadline.remaining(), **columns)
+        _check_affordable(estimate, deadline, "tsfresh (Minimal settings)")
+        n_jobs = 0 if estimate < IN_PROCESS_SECONDS else resolve_n_jobs(self.n_jobs)
+        synthesiser = SeriesFeatures(**columns, settings=settings, n_jobs=n_jobs)
+        ids = _sorted_ids(X, column_id)
+        return self._fit_synthesised(synthesiser, X, _per_series(y, ids, column_id), sample_weight, deadline,
+                                     needs={"filter": "fresh"}, preload=["tsfresh"],
+                                     info={"method": "tsfresh", "settings": settings, "n_series": len(ids)})
+
+    def predict_series(self, X: pd.DataFrame) -> pd.Series:
+        """Predictions for long-format series (the columns seen in :meth:`fit_series`), indexed by series id."""
+        return pd.Series(self.predict(X), index=self._series_ids(X), name="prediction")
+
+    def predict_proba_series(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Class probabilities for long-format series: one row per series id, one column per class."""
+        return pd.DataFrame(self.predict_proba(X), index=self._series_ids(X), columns=self.classes_)
+
+    def _series_ids(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "best_pipeline_")
+        column_id = self.best_pipeline_.named_steps["synthesis"].column_id
+        return _sorted_ids(X, column_id)
+
+    # -- related tables ------------------------------------------------------------------------------------
+    def _fit_relational(self, X: Any, y: Any, sample_weight: Any, tables: dict[str, pd.DataFrame],
+                        relationships: list[tuple[str, str, str, str]], cutoff_time: str | None,
+                        time_index: dict[str, str] | None, logical_types: dict[str, dict[str, str]] | None) -> Any:
+        """DFS over ``X`` (the target table) and ``tables``, then the search (see :meth:`AutoML.fit`)."""
+        from automl.data.schema import to_frame
+        from automl.features.relational import RelationalFeatures, choose_plan
+
+        deadline = self._start_synthesis()
+        relationships = [(str(a), str(b), str(c), str(d)) for a, b, c, d in relationships or []]
+        target = _target_table(tables, relationships)
+        raw = {**tables, target: to_frame(X)}
+        synthesiser = RelationalFeatures(target=target, relationships=relationships, cutoff_time=cutoff_time,
+                                         time_index=time_index, logical_types=logical_types)
+        plan, estimate = choose_plan(synthesiser, raw, SYNTHESIS_SHARE * deadline.remaining())
+        _check_affordable(estimate, deadline, f"featuretools DFS ({plan} plan)")
+        synthesiser.set_params(plan=plan)
+        return self._fit_synthesised(synthesiser, raw, y, sample_weight, deadline, needs={}, preload=[],
+                                     info={"method": "featuretools", "plan": plan, "target_table": target,
+                                           "cutoff_unit": synthesiser.cutoff_unit_,
+                                           "estimated_seconds": round(estimate, 3)})
+
+    def _pipeline_input(self, frame: pd.DataFrame, tables: dict[str, pd.DataFrame] | None) -> Any:
+        """What ``best_pipeline_`` takes: the frame, or the frame with its related tables for a DFS model."""
+        synthesis = dict(getattr(self.best_pipeline_, "named_steps", {})).get("synthesis")
+        target = getattr(synthesis, "target", None)
+        if synthesis is None or target is None:
+            if tables is not None:
+                raise ValueError("this model was fitted on a single table: predict takes no tables")
+            return frame
+        if tables is None:
+            expected = sorted({t for r in synthesis.relationships for t in (r[0], r[2])} - {target})
+            raise ValueError(f"this model was fitted with related tables {expected}: pass them as tables={{...}}")
+        return {**tables, target: frame}
+
+    # -- shared --------------------------------------------------------------------------------------------
+    def _start_synthesis(self) -> Deadline:
+        self._validate_params()
+        if self.time_budget is None:
+            raise ValueError("feature synthesis needs a time_budget (seconds) to choose how much to synthesise")
+        return Deadline(self.time_budget)
+
+    def _fit_synthesised(self, synthesiser: Any, raw: Any, y: Any, sample_weight: Any, deadline: Deadline,
+                         needs: dict[str, Any], preload: list[str], info: dict[str, Any]) -> Any:
+        """Synthesise, search on the synthesised frame, and put the synthesiser in front of the best pipeline."""
+        from automl.search.worker import preload as preload_modules
+        from automl.search.worker import warm_up
+
+        preload_modules(preload)  # trial processes import the synthesis library while it runs here
+        start = time.monotonic()
+        frame = synthesiser.fit_transform(raw)
+        synthesis_time = time.monotonic() - start
+        warm_up()  # so the first trial's deadline does not pay for that import
+        startup_time = time.monotonic() - start - synthesis_time
+        self._synthesis_needs = needs
+        try:
+            self._search(frame, y, sample_weight, deadline)
+        finally:
+            del self._synthesis_needs
+        modelled = [c.name for c in self.schema_.columns if c.name not in self.schema_.dropped]
+        if hasattr(synthesiser, "keep_only"):
+            synthesiser.keep_only(modelled)
+        self.best_pipeline_ = Pipeline([("synthesis", synthesiser), *self.best_pipeline_.steps])
+        raw_columns = _raw_columns(synthesiser, raw)
+        self.feature_names_in_ = np.asarray(raw_columns, dtype=object)
+        self.n_features_in_ = len(raw_columns)
+        self.synthesis_ = {**info, "n_features_synthesised": int(frame.shape[1]), "n_features_modelled": len(modelled),
+                           "synthesis_time": round(synthesis_time, 3), "worker_start_time": round(startup_time, 3),
+                           "search_time": round(self.search_time_, 3)}
+        self.synthesis_time_ = synthesis_time
+        profile = getattr(self, "profile_", None)
+        if isinstance(profile, dict):  # the profile describes the synthesised frame; say where it came from
+            profile["synthesis"] = self.synthesis_
+        self.fit_time_ = deadline.elapsed()
+        return self
+
+
+def _check_affordable(estimate: float, deadline: Deadline, what: str) -> None:
+    left = max(deadline.remaining(), 0.0)
+    if estimate > SYNTHESIS_LIMIT * left:
+        raise ValueError(f"{what} is estimated to take {estimate:.0f}s, more than the {left:.0f}s left of the time "
+                         f"budget; raise time_budget to at least {3 * estimate:.0f}s, or pass fewer rows")
+
+
+def _raw_columns(synthesiser: Any, raw: Any) -> list[str]:
+    frame = raw[synthesiser.target] if isinstance(raw, dict) else raw
+    return [str(c) for c in frame.columns]
+
+
+def _target_table(tables: Any, relationships: list[tuple[str, str, str, str]]) -> str:
+    """The one table named in ``relationships`` but not passed in ``tables``: the table of ``X``."""
+    if not isinstance(tables, dict):
+        raise TypeError(f"tables must be a dict of {{name: DataFrame}}, got {type(tables).__name__}")
+    if any(len(r) != 4 for r in relationships):
+        raise ValueError("each relationship is (parent table, parent key, child table, child key)")
+    named = [t for r in relationships for t in (r[0], r[2]) if t not in tables]
+    if len(set(named)) != 1:
+        raise ValueError(f"the relationships must name exactly one table besides {sorted(tables)}: the table of X "
+                         f"(e.g. ('customers', 'customer_id', 'sessions', 'customer_id')); they name {sorted(set(named))}")
+    return named[0]
+
+
+def _sorted_ids(X: pd.DataFrame, column_id: str) -> np.ndarray:
+    """Series ids in the order tsfresh returns their features."""
+    return X[column_id].drop_duplicates().sort_values().to_numpy()
+
+
+def _per_series(y: Any, ids: np.ndarray, column_id: str) -> pd.Series:
+    """One target per series id, in the order of the sorted ids."""
+    if isinstance(y, pd.DataFrame) and y.shape[1] == 1:
+        y = y.iloc[:, 0]
+    if isinstance(y, pd.Series) and not isinstance(y.index, pd.RangeIndex):
+        unknown = pd.Index(ids).difference(y.index)
+        if len(unknown):
+            raise ValueError(f"y has no target for {len(unknown)} series (first ids: {list(unknown[:5])}); give one "
+                             f"value per {column_id!r}, as a Series indexed by it")
+        return y.loc[ids].reset_index(drop=True)
+    values = pd.Series(np.asarray(y))
+    if len(values) != len(ids):
+        raise ValueError(f"the series frame holds {len(ids)} series ({column_id!r}) but y has {len(values)} values; "
+                         "pass y as a Series indexed by the series id")
+    return values

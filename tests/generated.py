@@ -1,0 +1,43 @@
+"""Data the tests generate: related tables whose target depends on an aggregate of transactions."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def customers_sessions_transactions(n_customers: int, seed: int, first_id: int = 0
+                                    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.Series]:
+    """Customers (age, plan, as_of date), their sessions and the sessions' transactions.
+
+    The target ``big_spender`` says whether the customer's mean transaction amount, up to ``as_of``, is above the
+    median: nothing in the customers table tells. Each customer also has transactions *after* ``as_of``, of a
+    different size, which a leaking feature would pick up.
+    """
+    rng = np.random.default_rng(seed)
+    ids = np.arange(first_id, first_id + n_customers)
+    level = rng.normal(size=n_customers)  # each customer's spending level
+    as_of = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 365, n_customers), unit="D")
+    customers = pd.DataFrame({"customer_id": ids, "age": rng.integers(18, 80, n_customers),
+                              "plan": rng.choice(["free", "basic", "pro"], n_customers), "as_of": as_of})
+    sessions, transactions = [], []
+    for i, customer in enumerate(ids):
+        for s in range(int(rng.integers(2, 6))):
+            after = s == 0  # the first session of every customer happens after its cutoff
+            start = as_of[i] + pd.Timedelta(days=int(rng.integers(1, 30)) if after else -int(rng.integers(1, 200)))
+            session_id = f"s{customer}_{s}"
+            sessions.append({"session_id": session_id, "customer_id": customer, "device": rng.choice(["web", "app"]),
+                             "started": start})
+            for _ in range(int(rng.integers(1, 5))):
+                amount = np.exp(level[i] + rng.normal(scale=0.3)) * (10.0 if after else 1.0)
+                transactions.append({"session_id": session_id, "amount": amount,
+                                     "time": start + pd.Timedelta(minutes=int(rng.integers(0, 60)))})
+    observed = pd.DataFrame(transactions).merge(pd.DataFrame(sessions), on="session_id")
+    observed = observed[observed["time"] <= observed["customer_id"].map(dict(zip(ids, as_of)))]
+    spend = observed.groupby("customer_id")["amount"].mean().reindex(ids)
+    y = pd.Series((spend > np.median(level_spend := spend.to_numpy())).astype(int).to_numpy(), name="big_spender")
+    del level_spend
+    return customers, pd.DataFrame(sessions), pd.DataFrame(transactions), y
+
+
+RELATIONSHIPS = [("customers", "customer_id", "sessions", "customer_id"),
+                 ("sessions", "session_id", "transactions", "session_id")]

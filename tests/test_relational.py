@@ -1,0 +1,84 @@
+"""Related tables: featuretools DFS before the search, the same features at predict time, cutoff times respected."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from automl import AutoML, load, save
+from automl.features.relational import MAX_CUTOFF_TIMES, RelationalFeatures, cutoff_unit, floor_times
+from tests.generated import RELATIONSHIPS, customers_sessions_transactions
+
+SEARCH = dict(families=["lightgbm"], max_trials=3, cv=3, ensemble=False, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    customers, sessions, transactions, y = customers_sessions_transactions(300, seed=0)
+    model = AutoML(time_budget=40, **SEARCH).fit(customers, y, tables={"sessions": sessions,
+                                                                      "transactions": transactions},
+                                                 relationships=RELATIONSHIPS, cutoff_time="as_of")
+    return model, customers, y
+
+
+def test_dfs_beats_the_target_table_alone_on_new_customers(fitted, tmp_path):
+    model, customers, y = fitted
+    info = model.synthesis_
+    assert info["method"] == "featuretools" and info["target_table"] == "customers"
+    assert info["n_features_synthesised"] > 10 and info["synthesis_time"] < model.fit_time_
+    new, new_sessions, new_transactions, new_y = customers_sessions_transactions(150, seed=1, first_id=10_000)
+    tables = {"sessions": new_sessions, "transactions": new_transactions}
+    with_dfs = roc_auc_score(new_y, model.predict_proba(new, tables=tables)[:, 1])
+    alone = AutoML(time_budget=20, **SEARCH).fit(customers, y)
+    without = roc_auc_score(new_y, alone.predict_proba(new)[:, 1])
+    assert with_dfs > 0.9 and with_dfs > without + 0.25, (with_dfs, without)
+    assert set(model.predict(new, tables=tables)) <= {0, 1}
+    loaded = load(save(model, tmp_path / "m"))  # the feature definitions travel inside the pipeline
+    assert np.allclose(loaded.predict_proba(new, tables=tables), model.predict_proba(new, tables=tables))
+    with pytest.raises(ValueError, match="pass them as tables"):
+        model.predict(new)
+
+
+def test_a_transaction_after_the_cutoff_changes_no_feature(fitted):
+    model, _, _ = fitted
+    dfs = model.best_pipeline_.named_steps["synthesis"]
+    customers, sessions, transactions, _ = customers_sessions_transactions(5, seed=3)
+    tables = {"customers": customers, "sessions": sessions, "transactions": transactions}
+    before = dfs.transform(tables)
+    session = sessions[sessions.customer_id == customers.customer_id[0]].iloc[-1].session_id
+
+    def with_transaction(when: pd.Timestamp) -> pd.DataFrame:
+        extra = pd.DataFrame({"session_id": [session], "amount": [1e6], "time": [when]})
+        return dfs.transform({**tables, "transactions": pd.concat([transactions, extra], ignore_index=True)})
+
+    cutoff = customers.as_of[0]
+    pd.testing.assert_frame_equal(with_transaction(cutoff + pd.Timedelta(hours=1)), before)
+    earlier = with_transaction(pd.Timestamp(floor_times(customers.as_of.iloc[:1], dfs.cutoff_unit_)[0])
+                               - pd.Timedelta(days=1))
+    assert earlier.loc[0, "MAX(transactions.amount)"] == 1e6  # a transaction before the cutoff does count
+    pd.testing.assert_frame_equal(earlier.iloc[1:], before.iloc[1:])
+
+
+def test_many_cutoff_times_are_floored_never_moved_later():
+    times = pd.Series(pd.date_range("2024-01-01", periods=1000, freq="7h"))
+    unit = cutoff_unit(times)
+    floored = pd.Series(floor_times(times, unit))
+    assert unit is not None and floored.nunique() <= MAX_CUTOFF_TIMES and (floored <= times).all()
+    assert cutoff_unit(times.iloc[:MAX_CUTOFF_TIMES]) is None  # few distinct times stay exact
+
+
+def test_bad_tables_name_the_remedy():
+    customers, sessions, transactions, y = customers_sessions_transactions(20, seed=0)
+    tables = {"sessions": sessions, "transactions": transactions}
+    with pytest.raises(ValueError, match="exactly one table"):
+        AutoML(time_budget=10).fit(customers, y, tables=tables, relationships=RELATIONSHIPS[1:])
+    with pytest.raises(ValueError, match="no column 'client_id'"):
+        AutoML(time_budget=10).fit(customers, y, tables=tables,
+                                   relationships=[("customers", "client_id", "sessions", "customer_id"),
+                                                  RELATIONSHIPS[1]])
+    with pytest.raises(ValueError, match="raise time_budget"):  # DFS could not fit in the budget
+        AutoML(time_budget=0.2).fit(customers, y, tables=tables, relationships=RELATIONSHIPS)
+    with pytest.raises(ValueError, match="repeats on"):
+        RelationalFeatures("customers", RELATIONSHIPS).fit({"customers": pd.concat([customers, customers.head(2)]),
+                                                            **tables})

@@ -1,0 +1,71 @@
+"""Time series: tsfresh extraction chosen by budget, FRESH inside the searched pipeline, fit_series / predict_series."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from automl import AutoML, load, save
+from automl.features.timeseries import SeriesFeatures
+from automl.pipeline.select import RelevanceFilter
+
+
+def sine_or_sawtooth(n_series: int, seed: int, length: int = 60, first_id: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+    """Long-format series: a noisy sine or a noisy sawtooth of random period and phase, plus a pure-noise signal."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(length)
+    frames, labels = [], {}
+    for i in range(first_id, first_id + n_series):
+        saw = bool(rng.integers(0, 2))
+        cycle = t / rng.uniform(8, 20) + rng.uniform(0, 1)
+        shape = 2 * (cycle % 1) - 1 if saw else np.sin(2 * np.pi * cycle)
+        frames.append(pd.DataFrame({"id": i, "time": t, "value": shape + rng.normal(scale=0.3, size=length),
+                                    "noise": rng.normal(size=length)}))
+        labels[i] = "sawtooth" if saw else "sine"
+    return pd.concat(frames, ignore_index=True), pd.Series(labels)
+
+
+def test_fresh_keeps_signal_features_and_drops_noise_features():
+    X, y = sine_or_sawtooth(200, seed=0)
+    features = SeriesFeatures("id", "time", settings="minimal").fit_transform(X)
+    assert list(features.index) == sorted(y.index) and features.shape[1] == 20  # 10 calculators x 2 signals
+    train = features.index[:150]
+    fresh = RelevanceFilter(task="binary").fit(features.loc[train].to_numpy(), y.loc[train].to_numpy())
+    kept = features.columns[fresh.get_support()]
+    assert sum(c.startswith("value__") for c in kept) >= 3
+    assert sum(c.startswith("noise__") for c in kept) <= 1, list(kept)
+
+
+def test_fit_series_classifies_new_series_and_round_trips(tmp_path):
+    X, y = sine_or_sawtooth(300, seed=1)
+    model = AutoML(time_budget=20, families=["linear", "lightgbm"], random_state=0, ensemble=False)
+    model.fit_series(X, y, column_id="id", column_sort="time")
+    info = model.synthesis_
+    assert info["method"] == "tsfresh" and info["settings"] in ("minimal", "efficient", "comprehensive")
+    assert info["n_features_synthesised"] >= 20 and info["synthesis_time"] < model.fit_time_
+    ok = model.leaderboard_[model.leaderboard_.status == "ok"]
+    assert len(ok) and (ok.n_features_selected <= ok.n_features_synthesised).all()
+    assert list(model.best_pipeline_.named_steps)[:2] == ["synthesis", "cast"]
+    assert "filter" in model.best_pipeline_.named_steps  # FRESH, fitted with the rest of the pipeline
+
+    new_X, new_y = sine_or_sawtooth(100, seed=2, first_id=5000)
+    predicted = model.predict_series(new_X)
+    assert list(predicted.index) == sorted(new_y.index)
+    assert (predicted == new_y.loc[predicted.index]).mean() > 0.85  # chance is 0.5
+    assert model.predict_proba_series(new_X).shape == (100, 2)
+
+    loaded = load(save(model, tmp_path / "m"))
+    assert np.array_equal(loaded.predict(new_X), predicted.to_numpy())
+    assert clone(model).get_params() == model.get_params()
+
+
+def test_series_input_errors_name_the_remedy():
+    X, y = sine_or_sawtooth(10, seed=0)
+    model = AutoML(time_budget=10)
+    with pytest.raises(ValueError, match="no column"):
+        model.fit_series(X, y, column_id="series", column_sort="time")
+    with pytest.raises(ValueError, match="y has no target for 1 series"):
+        model.fit_series(X, y.iloc[1:], column_id="id", column_sort="time")
+    with pytest.raises(ValueError, match="must be numeric"):
+        model.fit_series(X.assign(tag="a"), y, column_id="id", column_sort="time")
