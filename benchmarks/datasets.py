@@ -113,6 +113,36 @@ def split_frame(frame: pd.DataFrame, meta: dict[str, Any], seed: int,
     return train, test
 
 
+def feature_dtypes(train: pd.DataFrame, categorical: list[str]) -> dict[str, Any]:
+    """Learn the feature dtypes for LightGBM-style encoding: nominal columns as ``category``, the rest float.
+
+    Parameters
+    ----------
+    train : pandas.DataFrame
+        Training feature columns.
+    categorical : list of str
+        Nominal column names (others are numeric).
+
+    Returns
+    -------
+    dict
+        Column name -> ``pandas.CategoricalDtype`` (levels seen in ``train``, sorted) or ``numpy.float64``.
+    """
+    return {column: pd.CategoricalDtype(sorted(train[column].dropna().unique())) if column in categorical
+            else np.float64 for column in train.columns}
+
+
+def encode_features(frame: pd.DataFrame, dtypes: dict[str, Any]) -> pd.DataFrame:
+    """Cast ``frame`` to the dtypes from :func:`feature_dtypes` (unseen levels become missing).
+
+    Returns
+    -------
+    pandas.DataFrame
+        An encoded copy; missing values stay NaN for native handling.
+    """
+    return frame.astype(dtypes)
+
+
 def lightgbm_frames(train: pd.DataFrame, test: pd.DataFrame,
                     categorical: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Encode features for LightGBM: nominal columns as ``category``, the rest as float.
@@ -132,13 +162,5 @@ def lightgbm_frames(train: pd.DataFrame, test: pd.DataFrame,
     train, test : pandas.DataFrame
         Encoded copies.
     """
-    train, test = train.copy(), test.copy()
-    for column in train.columns:
-        if column in categorical:
-            dtype = pd.CategoricalDtype(sorted(train[column].dropna().unique()))
-            train[column] = train[column].astype(dtype)
-            test[column] = test[column].astype(dtype)
-        else:
-            train[column] = train[column].astype(np.float64)
-            test[column] = test[column].astype(np.float64)
-    return train, test
+    dtypes = feature_dtypes(train, categorical)
+    return encode_features(train, dtypes), encode_features(test, dtypes)

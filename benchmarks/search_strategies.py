@@ -19,7 +19,6 @@ score and the runs that exceeded ``1.05 * budget + 1`` seconds. ``--report-only`
 from __future__ import annotations
 
 import argparse
-import csv
 import gc
 import math
 import resource
@@ -27,7 +26,7 @@ import sys
 import time
 import traceback
 import warnings
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +37,14 @@ if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.datasets import load_frame, load_manifest, select, split_frame
-from benchmarks.suite_check import engine_revision, to_markdown
+from benchmarks.scoring import METRICS, TIE_TOLERANCE, compare
+from benchmarks.csvlog import append_record, drop_records, read_records
+from benchmarks.markdown import to_markdown
+from benchmarks.provenance import engine_revision
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-METRICS = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
-GREATER_IS_BETTER = {"roc_auc": True, "log_loss": False, "rmse": False}
 BASELINE = "defaults"
 STRATEGY_ORDER = ("defaults", "bayes", "random", "grid")
-TIE_TOLERANCE = 1e-4
 TRIAL_STATUSES = ("ok", "pruned", "timeout", "error", "skipped")
 DRIFT_NOTE = "engine checkout is now"
 
@@ -235,55 +234,20 @@ def read_results(path: Path) -> pd.DataFrame:
     -------
     pandas.DataFrame
     """
-    columns = [f.name for f in fields(Row)]
-    if not path.exists():
-        return pd.DataFrame(columns=columns)
-    frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
-    for item in fields(Row):
-        if item.name not in frame:
-            continue
-        if item.type in ("float", "int"):
-            frame[item.name] = pd.to_numeric(frame[item.name], errors="coerce")
-        else:
-            frame[item.name] = frame[item.name].fillna("").astype(str)
-    return frame
+    return read_records(path, Row)
 
 
 def drop_pairs(path: Path, pairs: set[tuple[str, str]]) -> None:
     """Remove the rows of the given (dataset, strategy) pairs from the CSV at ``path`` (for ``--fresh``)."""
-    frame = read_results(path)
-    if frame.empty:
-        return
-    keep = [(d, s) not in pairs for d, s in zip(frame["dataset"], frame["strategy"])]
-    frame[keep].to_csv(path, index=False)
+    drop_records(path, Row, ["dataset", "strategy"], pairs)
 
 
 def append_row(path: Path, row: Row) -> None:
     """Append ``row`` to the CSV at ``path``, writing the header first if the file is new."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    new = not path.exists() or path.stat().st_size == 0
-    with path.open("a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(Row)])
-        if new:
-            writer.writeheader()
-        writer.writerow({k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in asdict(row).items()})
-        handle.flush()
+    append_record(path, row)
 
 
 # --------------------------------------------------------------------------- report
-def compare(metric: str, score: float, baseline: float) -> str:
-    """``"beat"``, ``"tie"`` or ``"loss"`` of ``score`` against ``baseline`` (``""`` if either is missing).
-
-    Scores within :data:`TIE_TOLERANCE` tie; otherwise higher is better for AUC, lower for log loss and RMSE.
-    """
-    if not (np.isfinite(score) and np.isfinite(baseline)):
-        return ""
-    if abs(score - baseline) <= TIE_TOLERANCE:
-        return "tie"
-    better = score > baseline if GREATER_IS_BETTER[metric] else score < baseline
-    return "beat" if better else "loss"
-
-
 def over_budget(wall_s: float, budget: float) -> bool:
     """Whether a fit took longer than ``1.05 * budget + 1`` seconds."""
     return bool(np.isfinite(wall_s) and wall_s > 1.05 * budget + 1)
@@ -406,7 +370,7 @@ def render_report(frame: pd.DataFrame, budget: float, seed: int) -> str:
                     "process loaded at start)")
     header = (f"# automl search strategies: budget {budget:g}s, seed {seed}\n\n"
               f"Test metric: ROC AUC (binary, higher is better), log loss (multiclass) and RMSE (regression), "
-              f"lower is better. Ties: within {TIE_TOLERANCE:g}. `wall_s` is the wall time of `fit` in "
+              f"lower is better. Ties: relative difference within {TIE_TOLERANCE:g}. `wall_s` is the wall time of `fit` in "
               f"process. Engine code loaded (strategy): {engines}.\n\n")
     table = to_markdown(wide_table(frame, strategies))
     summary = "\n".join(strategy_summary(frame, s, budget) for s in strategies)

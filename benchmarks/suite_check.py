@@ -41,9 +41,11 @@ from benchmarks.datasets import (  # noqa: E402
     select,
     split_frame,
 )
+from benchmarks.markdown import to_markdown  # noqa: E402
+from benchmarks.provenance import engine_revision  # noqa: E402
+from benchmarks.scoring import METRICS, label_key, proba_matrix, score  # noqa: E402,F401 - re-exported
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-METRICS = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
 AUC_TOLERANCE = 0.01  # automl may be this much below LightGBM's AUC
 LOSS_TOLERANCE = 1.01  # automl's log loss / RMSE may be this factor above LightGBM's
 MIN_FAMILIES_OK = 4
@@ -134,96 +136,7 @@ def _append_log(log: Path, args: list[str], stdout: str, stderr: str, status: st
             handle.write(f"--- stderr\n{stderr.rstrip()}\n")
 
 
-def engine_revision() -> str:
-    """Return the git commit of the checkout, with ``+dirty`` if ``automl/`` has uncommitted changes.
-
-    The CLI runs the editable install, so this names the engine code a run used (``unknown`` outside git).
-
-    Returns
-    -------
-    str
-    """
-    repo = Path(__file__).resolve().parents[1]
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True,
-                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "automl"], cwd=repo,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("+dirty" if dirty else "")
-
-
 # --------------------------------------------------------------------------- scoring
-def label_key(label: Any) -> str:
-    """Normalise a class label so ``"1"``, ``1`` and ``1.0``, or ``"true"`` and ``True``, compare equal.
-
-    Returns
-    -------
-    str
-        Canonical text of the label.
-    """
-    text = str(label).strip()
-    try:
-        number = float(text)
-    except ValueError:
-        return text.lower() if text.lower() in ("true", "false") else text
-    if math.isfinite(number) and number == int(number):
-        return str(int(number))
-    return repr(number)
-
-
-def proba_matrix(preds: pd.DataFrame, classes: list[str]) -> np.ndarray:
-    """Pick the ``proba_<label>`` columns of ``preds`` in the order of ``classes``.
-
-    Raises
-    ------
-    ValueError
-        If a class has no (or more than one) probability column.
-    """
-    columns: dict[str, list[str]] = {}
-    for column in preds.columns:
-        if str(column).startswith("proba_"):
-            columns.setdefault(label_key(str(column)[len("proba_"):]), []).append(column)
-    picked = []
-    for label in classes:
-        found = columns.get(label_key(label), [])
-        if len(found) != 1:
-            raise ValueError(f"class {label!r}: probability columns {found} among {list(preds.columns)}")
-        picked.append(found[0])
-    return preds[picked].to_numpy(dtype=float)
-
-
-def score(task: str, y_true: pd.Series, preds: pd.DataFrame | np.ndarray, classes: list[str]) -> float:
-    """Score predictions: ROC AUC (binary), log loss (multiclass) or RMSE (regression).
-
-    Parameters
-    ----------
-    task : str
-        Manifest task.
-    y_true : pandas.Series
-        True test targets (class labels as text).
-    preds : pandas.DataFrame or numpy.ndarray
-        The CLI's prediction file, or a probability matrix / prediction vector in ``classes`` order.
-    classes : list of str
-        Sorted class labels (empty for regression).
-
-    Returns
-    -------
-    float
-        The metric value.
-    """
-    from sklearn.metrics import log_loss, roc_auc_score, root_mean_squared_error
-
-    if task == "regression":
-        predicted = preds["prediction"] if isinstance(preds, pd.DataFrame) else preds
-        return float(root_mean_squared_error(y_true.astype(float), np.asarray(predicted, dtype=float)))
-    proba = proba_matrix(preds, classes) if isinstance(preds, pd.DataFrame) else np.asarray(preds)
-    if task == "binary":
-        return float(roc_auc_score(y_true == classes[1], proba[:, 1]))
-    return float(log_loss(y_true, proba, labels=classes))
-
-
 def passes(metric: str, automl_score: float, lgbm_score: float) -> bool:
     """Whether automl's score is within tolerance of LightGBM's."""
     if metric == "roc_auc":
@@ -353,26 +266,6 @@ def failures(row: Row) -> list[str]:
     if row.inferred_task != row.task:
         failed.append("task")
     return failed
-
-
-def to_markdown(frame: pd.DataFrame) -> str:
-    """Render ``frame`` as a GitHub markdown table (floats with 4 decimals, times with 1).
-
-    Returns
-    -------
-    str
-    """
-    def cell(column: str, value: Any) -> str:
-        if isinstance(value, float):
-            if math.isnan(value):
-                return ""
-            return f"{value:.1f}" if column.endswith("_s") else f"{value:.4f}"
-        return str(value).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    for record in frame.to_dict("records"):
-        lines.append("| " + " | ".join(cell(c, record[c]) for c in frame.columns) + " |")
-    return "\n".join(lines)
 
 
 def summarise(rows: list[Row], budget: float, seed: int, startup: float,

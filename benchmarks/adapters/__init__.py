@@ -1,0 +1,1 @@
+"""System adapters: small scripts, each run in a subprocess with its own Python (see ``harness.py``)."""

@@ -1,0 +1,43 @@
+"""Our engine: ``automl.AutoML`` with the task's budget, seed and cores (run with our environment's Python)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository, for ``benchmarks``
+
+from benchmarks.adapters.harness import Task, run_adapter  # noqa: E402
+
+
+def fit(task: Task, workdir: Path) -> Any:
+    """Fit ``AutoML(time_budget=budget, task=task, random_state=seed, n_jobs=cores)``; the metric is the default."""
+    from automl import AutoML
+
+    spec = task.spec
+    model = AutoML(time_budget=spec["budget"], task=spec["task"], random_state=spec["seed"], n_jobs=spec["cores"])
+    return model.fit(task.x_train, task.y_train)
+
+
+def predict(model: Any, x: pd.DataFrame, task: Task) -> Any:
+    """Class probabilities (columns = ``model.classes_``) or values."""
+    if task.is_classification:
+        return pd.DataFrame(model.predict_proba(x), columns=list(model.classes_))
+    return model.predict(x)
+
+
+def describe(model: Any) -> dict[str, Any]:
+    """Best family, CV score, trial counts and where the ``automl`` package was imported from."""
+    import automl
+
+    board = model.leaderboard_
+    return {"version": f"automl {automl.__version__}", "best": str(getattr(model, "best_family_", "")), "cv_score": float(getattr(model, "best_score_", "nan")),
+            "metric": model.metric_.name, "trials": len(board),
+            "trials_ok": int((board["status"] == "ok").sum()) if "status" in board else None,
+            "automl_path": str(Path(automl.__file__).resolve().parent)}
+
+
+if __name__ == "__main__":
+    sys.exit(run_adapter(fit, predict, describe))

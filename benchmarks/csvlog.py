@@ -1,0 +1,58 @@
+"""Result CSVs that grow one dataclass row at a time, so an interrupted benchmark keeps what it finished."""
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+def append_record(path: Path, record: Any) -> None:
+    """Append the dataclass ``record`` to the CSV at ``path``, writing the header first if the file is new.
+
+    NaN floats are written as empty fields.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.exists() or path.stat().st_size == 0
+    with path.open("a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(record)])
+        if new:
+            writer.writeheader()
+        writer.writerow({k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in asdict(record).items()})
+        handle.flush()
+
+
+def read_records(path: Path, record_type: type) -> pd.DataFrame:
+    """Read a CSV written by :func:`append_record`, typed by the fields of ``record_type``.
+
+    Numeric fields become numbers (empty fields NaN); text fields become strings (empty fields ``""``).
+    A missing file gives an empty frame with the right columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    columns = [f.name for f in fields(record_type)]
+    if not path.exists():
+        return pd.DataFrame(columns=columns)
+    frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    for item in fields(record_type):
+        if item.name not in frame:
+            continue
+        if item.type in ("float", "int", float, int):
+            frame[item.name] = pd.to_numeric(frame[item.name], errors="coerce")
+        else:
+            frame[item.name] = frame[item.name].fillna("").astype(str)
+    return frame
+
+
+def drop_records(path: Path, record_type: type, columns: list[str], keys: set[tuple[Any, ...]]) -> None:
+    """Rewrite the CSV at ``path`` without the rows whose values in ``columns`` form one of ``keys``."""
+    frame = read_records(path, record_type)
+    if frame.empty:
+        return
+    keep = [key not in keys for key in zip(*(frame[c] for c in columns))]
+    frame[keep].to_csv(path, index=False)

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Create one virtual environment per peer AutoML system, so their dependencies never touch ours.
+#
+#   bash benchmarks/peers/setup.sh               # both peers
+#   bash benchmarks/peers/setup.sh flaml         # only FLAML
+#
+# Environments go to benchmarks/.venvs/<peer> (or $AUTOML_BENCH_VENVS/<peer>); git ignores them.
+# AutoGluon is installed with its LightGBM, CatBoost and XGBoost models but without the torch-based
+# neural networks (fastai, NN_TORCH): PyPI's torch wheel brings the CUDA libraries (gigabytes) and the
+# CPU-only wheel index is not a package registry we use. Set AUTOGLUON_EXTRAS=all for the full install.
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+venvs="${AUTOML_BENCH_VENVS:-$here/.venvs}"
+python="${PYTHON:-python3}"
+autogluon_extras="${AUTOGLUON_EXTRAS:-lightgbm,catboost,xgboost}"
+
+declare -A requirement=(
+    [flaml]="flaml[automl]"
+    [autogluon]="autogluon.tabular[${autogluon_extras}]"
+)
+
+make_venv() {  # make_venv NAME: a fresh venv with the peer and the libraries its adapter imports
+    local name="$1" dir="$venvs/$1"
+    echo "== $name -> $dir (${requirement[$name]})"
+    rm -rf "$dir"
+    "$python" -m venv "$dir"
+    "$dir/bin/python" -m pip install --quiet --upgrade pip
+    "$dir/bin/python" -m pip install --quiet "${requirement[$name]}" pandas numpy
+    "$dir/bin/python" -m pip freeze > "$dir/requirements-frozen.txt"
+    "$dir/bin/python" -c "import importlib.metadata as m; print('$name', m.version('${requirement[$name]%%[*}'))"
+}
+
+peers=("$@")
+[ ${#peers[@]} -eq 0 ] && peers=(flaml autogluon)
+status=0
+for peer in "${peers[@]}"; do
+    if [ -z "${requirement[$peer]:-}" ]; then
+        echo "unknown peer $peer (known: ${!requirement[*]})" >&2; status=2; continue
+    fi
+    make_venv "$peer" || { echo "== $peer: install FAILED (see the pip output above)" >&2; status=1; }
+done
+exit $status

@@ -1,0 +1,124 @@
+"""Run a command in its own process group: a hard time limit, peak memory of the whole group, a log file.
+
+A benchmark run may start worker processes (our engine's trial workers, AutoGluon's or FLAML's), so the
+command gets a new session; memory is the summed resident size of every process in that group, sampled,
+and at the time limit the whole group is terminated, then killed. Linux only (reads ``/proc``).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SAMPLE_SECONDS = 0.25
+GRACE_SECONDS = 5.0
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+
+
+@dataclass
+class Outcome:
+    """How a contained command ended."""
+
+    returncode: int | None
+    wall_s: float
+    peak_rss_mb: float
+    timed_out: bool
+
+
+def group_rss_bytes(pgid: int) -> int:
+    """Summed resident memory of the live processes in process group ``pgid``.
+
+    Returns
+    -------
+    int
+        Bytes (0 when the group has no process left).
+    """
+    total = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        # after the ``(comm)`` field: state, ppid, pgrp, ..., rss is the 22nd (stat(5) field 24)
+        if int(fields[2]) == pgid:
+            total += int(fields[21]) * PAGE_BYTES
+    return total
+
+
+def cpu_pinning(cores: int) -> list[int] | None:
+    """The first ``cores`` CPUs this process may use, or ``None`` when it may use no more than that."""
+    usable = sorted(os.sched_getaffinity(0))
+    return usable[:cores] if len(usable) > cores else None
+
+
+def run_contained(command: list[str], timeout: float, log: Path, env: dict[str, str] | None = None,
+                  cores: int | None = None) -> Outcome:
+    """Run ``command`` until it exits or ``timeout`` seconds pass, sampling its group's memory.
+
+    Parameters
+    ----------
+    command : list of str
+        The program and its arguments.
+    timeout : float
+        Wall seconds before the group gets SIGTERM (and SIGKILL :data:`GRACE_SECONDS` later).
+    log : pathlib.Path
+        Receives standard output and standard error.
+    env : dict, optional
+        Environment of the command (default: ours).
+    cores : int, optional
+        Pin the command to this many CPUs when more are usable.
+
+    Returns
+    -------
+    Outcome
+    """
+    pinned = cpu_pinning(cores) if cores else None
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as out:
+        start = time.monotonic()
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                preexec_fn=(lambda: os.sched_setaffinity(0, pinned)) if pinned else None)
+        peak, timed_out = _watch(proc, start + timeout)
+        wall = time.monotonic() - start
+    return Outcome(proc.returncode, wall, peak / 2**20, timed_out)
+
+
+def _watch(proc: subprocess.Popen, deadline: float) -> tuple[int, bool]:
+    """Sample the group's memory until ``proc`` exits or ``deadline``; then end whatever is left of the group.
+
+    The group runs in its own session, so Ctrl-C does not reach it: an interrupt (or any exception) while
+    watching ends the group before it propagates, so no run is left behind.
+    """
+    peak, timed_out = 0, False
+    try:
+        while proc.poll() is None:
+            peak = max(peak, group_rss_bytes(proc.pid))
+            if time.monotonic() >= deadline:
+                timed_out = True
+                break
+            time.sleep(SAMPLE_SECONDS)
+    finally:
+        _end_group(proc)
+    return peak, timed_out
+
+
+def _end_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the process group, wait up to :data:`GRACE_SECONDS`, then SIGKILL what is left."""
+    for sig, wait in ((signal.SIGTERM, GRACE_SECONDS), (signal.SIGKILL, GRACE_SECONDS)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break  # nothing left in the group
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        if not group_rss_bytes(proc.pid):
+            break
+    proc.wait()

@@ -1,0 +1,213 @@
+"""The benchmark runner's bookkeeping: scoring rules, report tables, adapters' harness, process containment.
+
+No training here except one smoke run of LightGBM on a tiny synthetic suite.
+"""
+from __future__ import annotations
+
+import json
+import math
+import signal
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks import report, summary, systems
+from benchmarks.adapters import harness
+from benchmarks.csvlog import append_record, read_records
+from benchmarks.process import Outcome, group_rss_bytes, run_contained
+from benchmarks.run import main, with_options
+from benchmarks.runs import RunRow, classify
+from benchmarks.scoring import compare
+from benchmarks.systems import REPO_AUTOML, resolve
+
+
+def _row(dataset: str, metric: str, system: str, score: float, status: str = "ok", seed: int = 0,
+         fit_s: float = 1.0, budget: float = 10.0) -> RunRow:
+    task = {"roc_auc": "binary", "log_loss": "multiclass", "rmse": "regression"}[metric]
+    return RunRow(dataset=dataset, task=task, seed=seed, system=system, metric=metric, budget=budget, cores=2,
+                  status=status, score=score if status == "ok" else math.nan, fit_s=fit_s, predict_s=0.1,
+                  predict_row_ms=2.0, peak_rss_mb=100.0, version=f"{system} 1.0",
+                  error="" if status == "ok" else "boom")
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> pd.DataFrame:
+    """A results CSV written and read back: an AUC dataset, a log-loss dataset, one failed automl run."""
+    rows = [
+        _row("auc", "roc_auc", "automl", 0.90, fit_s=10.2), _row("auc", "roc_auc", "lgbm", 0.80),
+        _row("auc", "roc_auc", "flaml", 0.85, fit_s=25.0, status="overrun"),
+        _row("auc", "roc_auc", "constant", 0.50),
+        _row("loss", "log_loss", "automl", 0.40, status="timeout", fit_s=math.nan),
+        _row("loss", "log_loss", "lgbm", 0.50), _row("loss", "log_loss", "flaml", 0.30, fit_s=9.0),
+        _row("loss", "log_loss", "constant", 1.00),
+    ]
+    path = tmp_path / "results.csv"
+    for row in rows:
+        append_record(path, row)
+    return read_records(path, RunRow)
+
+
+def test_failed_runs_count_as_the_constant_predictor(results: pd.DataFrame) -> None:
+    frame = report.effective_scores(results)
+    scores = report.dataset_scores(frame)
+    assert scores.at["auc", "flaml"] == 0.50  # overrun
+    assert scores.at["loss", "automl"] == 1.00  # timeout
+    assert scores.at["auc", "automl"] == 0.90
+    assert frame["imputed"].sum() == 2
+
+
+def test_normalised_score_is_zero_at_lightgbm_and_one_at_the_best(results: pd.DataFrame) -> None:
+    frame = report.effective_scores(results)
+    normalised = report.normalised_scores(report.dataset_scores(frame), report.dataset_metrics(frame))
+    assert normalised.at["auc", "lgbm"] == 0 and normalised.at["auc", "automl"] == pytest.approx(1.0)
+    assert normalised.at["loss", "flaml"] == pytest.approx(1.0)  # lower log loss is better
+    assert normalised.at["loss", "automl"] == pytest.approx((1.0 - 0.5) / (0.3 - 0.5))
+
+
+def test_normalised_score_is_undefined_where_lightgbm_is_best() -> None:
+    scores = pd.DataFrame({"lgbm": [0.9], "automl": [0.8]}, index=["d"])
+    normalised = report.normalised_scores(scores, pd.Series({"d": "roc_auc"}))
+    assert normalised.isna().all().all()
+
+
+def test_win_tie_loss_respects_the_metric_direction(results: pd.DataFrame) -> None:
+    frame = report.effective_scores(results)
+    table = report.win_tie_loss(report.dataset_scores(frame), report.dataset_metrics(frame))
+    assert table.at["automl", "flaml"] == "1/0/1"
+    assert table.at["flaml", "automl"] == "1/0/1"
+    assert table.at["automl", "constant"] == "1/1/0"  # the timed-out run equals the constant
+
+
+def test_budget_adherence_counts_overruns_and_kills(results: pd.DataFrame) -> None:
+    table = report.budget_adherence(results).set_index("system")
+    assert list(table.index) == ["automl", "flaml"]  # baselines take no budget
+    assert table.at["automl", "over 2x or killed"] == 1 and table.at["flaml", "over 2x or killed"] == 1
+    assert table.at["automl", "fit <= 1.05x budget"] == 1  # 10.2 s of 10 s
+    assert table.at["flaml", "max fit/budget"] == pytest.approx(2.5)
+
+
+def test_report_marks_imputed_cells_and_lists_failures(results: pd.DataFrame) -> None:
+    text = summary.render(results, "t", ["a note"], suite_size=25)
+    assert "| auc | roc_auc | **0.9000** | 0.5000* | 0.8000 | 0.5000 |" in text
+    assert "2 datasets of the 25 in the suite" in text and "a note" in text
+    assert "loss / seed 0 / automl: **timeout**" in text
+
+
+@pytest.mark.parametrize(("outcome", "result", "status"), [
+    (Outcome(-15, 90.0, 1.0, True), {"fit_s": 5.0}, "timeout"),
+    (Outcome(1, 3.0, 1.0, False), {"status": "error", "error": "ValueError: x"}, "error"),
+    (Outcome(0, 3.0, 1.0, False), {}, "error"),
+    (Outcome(0, 30.0, 1.0, False), {"status": "ok", "fit_s": 21.0}, "overrun"),
+    (Outcome(0, 30.0, 1.0, False), {"status": "ok", "fit_s": 10.4}, "ok"),
+    (Outcome(0, 3.0, 1.0, False), {"status": "ok", "fit_s": 1.0, "info": {"automl_path": "/elsewhere/automl"}},
+     "error"),
+    (Outcome(0, 3.0, 1.0, False), {"status": "ok", "fit_s": 1.0, "info": {"automl_path": str(REPO_AUTOML)}}, "ok"),
+])
+def test_run_status(outcome: Outcome, result: dict, status: str) -> None:
+    assert classify(outcome, result, budget=10.0)[0] == status
+
+
+def test_baselines_always_run_and_options_merge() -> None:
+    systems = with_options(resolve(["flaml"]), ["flaml:metric=x"])
+    assert [s.name for s in systems] == ["flaml", "lgbm", "hgb", "rf", "constant"]
+    assert systems[0].options == {"metric": "x"}
+    with pytest.raises(ValueError):
+        with_options(systems, ["automl:presets=x"])
+    with pytest.raises(KeyError):
+        resolve(["h2o"])
+
+
+def _task_folder(folder: Path) -> Path:
+    folder.mkdir()
+    spec = {"dataset": "toy", "task": "binary", "target": "y", "seed": 0, "budget": 5, "cores": 1,
+            "categorical_columns": ["c"]}
+    (folder / "spec.json").write_text(json.dumps(spec))
+    pd.DataFrame({"c": ["1", "2", "NA", "1"], "x": [0.5, 1.5, np.nan, 2.0], "y": ["a", "b", "a", "b"]}).to_csv(
+        folder / "train.csv", index=False)
+    pd.DataFrame({"c": ["2", ""], "x": [1.0, 3.0]}).to_csv(folder / "test.csv", index=False)
+    return folder
+
+
+def test_harness_writes_predictions_and_result(tmp_path: Path) -> None:
+    seen = {}
+
+    def fit(task: harness.Task, workdir: Path) -> str:
+        seen["c"] = list(task.x_train["c"])
+        return "model"
+
+    def predict(model: str, x: pd.DataFrame, task: harness.Task) -> pd.DataFrame:
+        return pd.DataFrame({"a": [0.25] * len(x), "b": [0.75] * len(x)})
+
+    task_dir, out = _task_folder(tmp_path / "task"), tmp_path / "out"
+    assert harness.run_adapter(fit, predict, lambda m: {"version": "toy 1"}, ["--task", str(task_dir),
+                                                                              "--out", str(out)]) == 0
+    assert seen["c"] == ["1", "2", "NA", "1"]  # nominal values stay text; "NA" is not missing
+    assert list(pd.read_csv(out / "predictions.csv").columns) == ["proba_a", "proba_b"]
+    result = json.loads((out / "result.json").read_text())
+    assert result["status"] == "ok" and result["info"] == {"version": "toy 1"} and result["predict_row_ms"] >= 0
+
+
+def test_harness_reports_a_failing_fit(tmp_path: Path) -> None:
+    def fit(task: harness.Task, workdir: Path) -> None:
+        raise RuntimeError("no luck")
+
+    task_dir, out = _task_folder(tmp_path / "task"), tmp_path / "out"
+    assert harness.run_adapter(fit, lambda *a: None, None, ["--task", str(task_dir), "--out", str(out)]) == 1
+    result = json.loads((out / "result.json").read_text())
+    assert result["status"] == "error" and "RuntimeError: no luck" in result["error"]
+
+
+def test_contained_process_group_is_killed_at_the_limit(tmp_path: Path) -> None:
+    child = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); " \
+            "time.sleep(60)"
+    outcome = run_contained([sys.executable, "-c", child], timeout=1.0, log=tmp_path / "log")
+    assert outcome.timed_out and outcome.returncode != 0 and outcome.peak_rss_mb > 0
+
+
+def test_an_interrupted_runner_ends_the_process_group(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    child = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.alarm(1)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_contained([sys.executable, "-c", child], timeout=60.0, log=tmp_path / "log")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert group_rss_bytes(int(pid_file.read_text())) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Mean of empty slice")  # one system: no normalised score to take a median of
+def test_smoke_run_on_a_tiny_suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(0)
+    data = pd.DataFrame({"x": rng.normal(size=120), "c": rng.choice(["u", "v"], size=120)})
+    data["y"] = np.where(data["x"] + rng.normal(scale=0.5, size=120) > 0, "yes", "no")
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    data.to_csv(suite / "toy.csv.gz", index=False)
+    (suite / "manifest.json").write_text(json.dumps([{"name": "toy", "file": "toy.csv.gz", "task": "binary",
+                                                      "target": "y", "categorical_columns": ["c", "y"]}]))
+    monkeypatch.setenv("AUTOML_DATASETS", str(suite))
+    monkeypatch.setenv("AUTOML_BENCH_VENVS", str(tmp_path / "no-venvs"))
+    monkeypatch.setattr(systems, "BASELINES", ("lgbm",))  # one real subprocess keeps the test short
+    main(["--systems", "flaml", "--budget", "5", "--seeds", "0", "--cores", "1", "--results-dir", str(tmp_path)])
+    frame = read_records(tmp_path / "bench_openml_5s.csv", RunRow).set_index("system")
+    assert frame.at["lgbm", "status"] == "ok" and frame.at["lgbm", "score"] > 0.7
+    assert frame.at["flaml", "status"] == "not_installed"
+    assert (tmp_path / "bench_openml_5s.md").exists() and (tmp_path / "bench_openml_5s_scores.png").exists()
+
+
+def test_ties_are_relative_to_the_scale_of_the_metric() -> None:
+    assert compare("rmse", 0.002205, 0.002238) == "beat"  # elevators: 1.5 % better is no tie
+    assert compare("rmse", 30000.0, 30002.0) == "tie"
+    assert compare("roc_auc", 0.80001, 0.8) == "tie"
+    assert compare("log_loss", 0.5, 0.4) == "loss"
