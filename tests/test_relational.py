@@ -78,7 +78,7 @@ def test_bad_tables_name_the_remedy():
                                    relationships=[("customers", "client_id", "sessions", "customer_id"),
                                                   RELATIONSHIPS[1]])
     with pytest.raises(ValueError, match="raise time_budget"):  # DFS could not fit in the budget
-        AutoML(time_budget=0.2).fit(customers, y, tables=tables, relationships=RELATIONSHIPS)
+        AutoML(time_budget=0.01).fit(customers, y, tables=tables, relationships=RELATIONSHIPS)
     with pytest.raises(ValueError, match="repeats on"):
         RelationalFeatures("customers", RELATIONSHIPS).fit({"customers": pd.concat([customers, customers.head(2)]),
                                                             **tables})
