@@ -150,8 +150,11 @@ class Service:
         model = served.model
         if proba and model.classes_ is None:
             raise PayloadError(400, "a regression model gives no probabilities: use /predict")
-        predictions = served.predictor.predict(frame)
-        probabilities = served.predictor.predict_proba(frame) if proba else None  # only when asked: twice the work
+        try:
+            predictions = served.predictor.predict(frame)
+            probabilities = served.predictor.predict_proba(frame) if proba else None  # only when asked: 2x the work
+        except ValueError as exc:  # e.g. a finite value so large that scaling it overflows to infinity
+            raise PayloadError(422, f"the model cannot predict these rows: {exc}") from None
         latency = (time.perf_counter() - started) * 1000
         self.log.write(_records(frame, served, predictions, probabilities, latency))
         out: dict[str, Any] = {"model": served.name, "model_version": served.version,
