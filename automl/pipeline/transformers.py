@@ -43,7 +43,8 @@ class ColumnCaster(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "columns_")
         roles = self.roles or {}
         out = {}
-        for name, kept in (self.categories or {}).items():
+        # getattr: casters saved before ``categories`` existed load without the attribute
+        for name, kept in (getattr(self, "categories", None) or {}).items():
             if name in X.columns:
                 X = X.assign(**{name: _merge_rare(X[name], kept)})
         for name in self.columns_:
