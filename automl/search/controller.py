@@ -18,8 +18,8 @@ from automl.metrics import Metric
 from automl.models.registry import ModelFamily
 from automl.pipeline.build import TrialConfig
 from automl.search.budget import Deadline
-from automl.search.ensemble import (MAX_CANDIDATES, WeightedEnsembleClassifier, WeightedEnsembleRegressor,
-                                    select_ensemble)
+from automl.search.ensemble import (MAX_CANDIDATES, ROUNDS as ENSEMBLE_ROUNDS, Selection, WeightedEnsembleClassifier, WeightedEnsembleRegressor,
+                                    score_weights, select_ensemble)
 from automl.search.evaluate import TrialResult, TrialTask
 from automl.search.leaderboard import build_leaderboard, params_json
 from automl.search.space import suggest_config
@@ -110,6 +110,8 @@ class SearchController:
         self.deadline, self.settings, self.progress = deadline, settings, progress
         self.runner = TrialProcess()
         self.results: dict[int, TrialResult] = {}
+        self._score_seconds: float | None = None  # one metric evaluation on the out-of-fold rows, measured once
+        self._target: np.ndarray | None = None
         self.fallback: tuple[int, Any] | None = None
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self.n_rows = int(sum(len(v) for _, v in folds)) if folds else 0
@@ -147,6 +149,7 @@ class SearchController:
     # -- the loop --------------------------------------------------------------------------------------
     def search(self, study: optuna.Study, data: TrialData) -> None:
         """Run trials until the deadline, ``max_trials`` or the end of the enqueued points."""
+        self._target = data.y
         skipped_in_a_row = 0
         while self._may_start(study):
             fail_stale_trials(study)
@@ -254,7 +257,21 @@ class SearchController:
         ranked = self._ranked_ok_trials()
         top = _diverse_first(ranked)[:ENSEMBLE_RESERVE] if self.settings.ensemble else ranked[:1]
         fallback = self.fallback[0] if self.fallback is not None else None
-        return sum(self._estimate_refit(t) for t in top if t.number != fallback)
+        selection = self._estimate_selection(len(ranked)) if self.settings.ensemble else 0.0
+        return selection + sum(self._estimate_refit(t) for t in top if t.number != fallback)
+
+    def _estimate_selection(self, n_trials: int) -> float:
+        """Seconds ensemble selection will take: rounds x candidates x one metric evaluation (measured once)."""
+        if n_trials < 2:
+            return 0.0
+        if self._score_seconds is None:
+            oof = next((r.oof for r in self.results.values() if r.oof is not None and r.status == "ok"), None)
+            if oof is None or self.metric.func is None or self._target is None:
+                return 0.0
+            start = time.perf_counter()
+            score_weights({0: oof}, {0: 1.0}, self._target, self.metric, self.classes, None)
+            self._score_seconds = time.perf_counter() - start
+        return ENSEMBLE_ROUNDS * min(n_trials, MAX_CANDIDATES) * self._score_seconds
 
     def _estimate_refit(self, trial: optuna.trial.FrozenTrial) -> float:
         fold_fit = float(trial.user_attrs.get("mean_fold_fit_time") or 0.0)
@@ -320,28 +337,39 @@ class SearchController:
         return None
 
     def _refit_ensemble(self, data: TrialData, fitted: dict[int, Any]) -> "Refit | None":
-        """Select an ensemble among the best trials (the best of each family first). When its members cannot
-        all be refitted in the time left, leave out the member slowest to refit and select again: cheap,
-        different members (a linear model, kNN) often carry an ensemble as much as a second forest does."""
+        """Select an ensemble among the best trials (the best of each family first), once. When its members
+        cannot all be refitted in the time left, leave out the slowest to refit until they can, and keep the rest
+        if their blend still beats the best single trial: cheap, different members (a linear model, kNN) often
+        carry an ensemble as much as a second forest does. (Selection is not rerun: on 45k rows it takes seconds.)"""
         oof = {n: r.oof for n, r in self.results.items() if r.oof is not None}
         ranked = [t for t in self._ranked_ok_trials() if t.number in oof]
         if len(ranked) < 2:
             return None
         rank = {t.number: i for i, t in enumerate(ranked)}
-        best_single = float(ranked[0].value or 0.0)
+        left = self.deadline.at - END_MARGIN - time.monotonic()
+        if left - self._estimate_selection(len(ranked)) < self._estimate_refit(ranked[0]):
+            return None  # selecting would leave no time to refit even the best single trial
         candidates = sorted(_diverse_first(ranked)[:MAX_CANDIDATES], key=lambda t: rank[t.number])
-        while len(candidates) >= 2:
-            selection = select_ensemble({t.number: oof[t.number] for t in candidates}, data.y,
-                                        self.metric, self.classes, data.sample_weight)
-            if selection is None or len(selection.weights) < 2 or not self._better(selection.score, best_single):
-                return None
-            by_number = {t.number: t for t in candidates}
-            costs = {n: self._estimate_refit(by_number[n]) for n in selection.weights if n not in fitted}
-            if sum(costs.values()) <= self.deadline.at - END_MARGIN - time.monotonic():
-                return self._fit_ensemble(selection, by_number, data, fitted)
+        selection = select_ensemble({t.number: oof[t.number] for t in candidates}, data.y,
+                                    self.metric, self.classes, data.sample_weight)
+        if selection is None:
+            return None
+        by_number = {t.number: t for t in candidates}
+        weights = dict(selection.weights)
+        costs = {n: self._estimate_refit(by_number[n]) for n in weights if n not in fitted}
+        while costs and sum(costs.values()) > self.deadline.at - END_MARGIN - time.monotonic():
             slowest = max(costs, key=lambda n: costs[n])
-            candidates = [t for t in candidates if t.number != slowest]
-        return None
+            del costs[slowest], weights[slowest]
+        if len(weights) < 2:
+            return None
+        if weights != selection.weights:
+            total = sum(weights.values())
+            weights = {n: w / total for n, w in weights.items()}
+            selection = Selection(weights, score_weights(oof, weights, data.y, self.metric, self.classes,
+                                                         data.sample_weight))
+        if not self._better(selection.score, float(ranked[0].value or 0.0)):
+            return None
+        return self._fit_ensemble(selection, by_number, data, fitted)
 
     def _fit_ensemble(self, selection: Any, by_number: dict[int, Any], data: TrialData,
                       fitted: dict[int, Any]) -> "Refit | None":

@@ -47,12 +47,10 @@ def select_ensemble(oof: dict[int, np.ndarray], y: np.ndarray, metric: Metric, c
     if metric.func is None or not oof:
         return None
     numbers = list(oof)
-    stacked = np.stack([oof[n] for n in numbers])
-    rows = ~np.isnan(stacked.reshape(len(numbers), stacked.shape[1], -1)).any(axis=(0, 2))
-    if rows.sum() < 2:
+    scored = _scored_rows(oof, y, sample_weight)
+    if scored is None:
         return None
-    stacked, target = stacked[:, rows], y[rows]
-    weight = None if sample_weight is None else sample_weight[rows]
+    stacked, target, weight = scored
     sign = 1.0 if metric.greater_is_better else -1.0
     counts = np.zeros(len(numbers))
     total = np.zeros_like(stacked[0])
@@ -69,6 +67,28 @@ def select_ensemble(oof: dict[int, np.ndarray], y: np.ndarray, metric: Metric, c
             best_score, best_counts = trial_scores[pick], counts.copy()
     weights = {numbers[i]: float(c / best_counts.sum()) for i, c in enumerate(best_counts) if c > 0}
     return Selection(weights=weights, score=float(sign * best_score))
+
+
+def score_weights(oof: dict[int, np.ndarray], weights: dict[int, float], y: np.ndarray, metric: Metric,
+                  classes: np.ndarray | None, sample_weight: np.ndarray | None = None) -> float:
+    """The out-of-fold score of a given weighting (weights are normalised to sum to 1)."""
+    scored = _scored_rows({n: oof[n] for n in weights}, y, sample_weight)
+    if scored is None or metric.func is None:
+        return metric.worst()
+    stacked, target, weight = scored
+    total = sum(weights.values())
+    blend = sum(w / total * stacked[i] for i, w in enumerate(weights.values()))
+    return _safe_score(metric, target, blend, weight, classes)
+
+
+def _scored_rows(oof: dict[int, np.ndarray], y: np.ndarray, sample_weight: np.ndarray | None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+    """Predictions stacked in the order of ``oof``, on the rows every trial predicted, with their target and weight."""
+    stacked = np.stack(list(oof.values()))
+    rows = ~np.isnan(stacked.reshape(len(oof), stacked.shape[1], -1)).any(axis=(0, 2))
+    if rows.sum() < 2:
+        return None
+    return stacked[:, rows], y[rows], None if sample_weight is None else sample_weight[rows]
 
 
 def _safe_score(metric: Metric, y: np.ndarray, pred: np.ndarray, weight: np.ndarray | None,
