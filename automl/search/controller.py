@@ -347,7 +347,8 @@ class SearchController:
             return None
         rank = {t.number: i for i, t in enumerate(ranked)}
         left = self.deadline.at - END_MARGIN - time.monotonic()
-        if left - self._estimate_selection(len(ranked)) < self._estimate_refit(ranked[0]):
+        best_refit = 0.0 if ranked[0].number in fitted else self._estimate_refit(ranked[0])
+        if left - self._estimate_selection(len(ranked)) < best_refit:
             return None  # selecting would leave no time to refit even the best single trial
         candidates = sorted(_diverse_first(ranked)[:MAX_CANDIDATES], key=lambda t: rank[t.number])
         selection = select_ensemble({t.number: oof[t.number] for t in candidates}, data.y,
