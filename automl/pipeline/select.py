@@ -29,7 +29,22 @@ FRESH_FDR = 0.05
 FRESH_MIN_FEATURES = 5
 
 
-class FeatureSelector(SelectorMixin, BaseEstimator):
+class _MaskSelector(SelectorMixin, BaseEstimator):
+    """A selector whose ``fit`` sets ``support_``, the boolean mask of the kept columns; missing values allowed."""
+
+    support_: np.ndarray
+
+    def _get_support_mask(self) -> np.ndarray:
+        check_is_fitted(self, "support_")
+        return self.support_
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+
+class FeatureSelector(_MaskSelector):
     """Keep the best-scoring share of the features.
 
     Parameters
@@ -83,17 +98,8 @@ class FeatureSelector(SelectorMixin, BaseEstimator):
         self.n_features_selected_ = int(self.support_.sum())
         return self
 
-    def _get_support_mask(self) -> np.ndarray:
-        check_is_fitted(self, "support_")
-        return self.support_
 
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        return tags
-
-
-class RelevanceFilter(SelectorMixin, BaseEstimator):
+class RelevanceFilter(_MaskSelector):
     """FRESH: keep the features whose univariate test against the target is significant (tsfresh).
 
     Each feature gets a p-value from tsfresh's ``calculate_relevance_table`` (Mann-Whitney U or Fisher's exact
@@ -140,15 +146,6 @@ class RelevanceFilter(SelectorMixin, BaseEstimator):
             self.support_ = _top(-np.nan_to_num(self.p_values_, nan=1.0), FRESH_MIN_FEATURES)
         self.n_features_selected_ = int(self.support_.sum())
         return self
-
-    def _get_support_mask(self) -> np.ndarray:
-        check_is_fitted(self, "support_")
-        return self.support_
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        return tags
 
 
 def _p_values(table: Any) -> np.ndarray:
