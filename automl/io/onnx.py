@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from automl.io.onnx_converters import NotExportable
 from automl.io.onnx_converters import register as register_converters
 
 TARGET_OPSET = {"": 18, "ai.onnx.ml": 3}
@@ -29,10 +30,6 @@ TOLERANCE = 1e-5
 MISSING_TEXT = ""
 NUMERIC_ROLES = ("numeric", "boolean")
 TEXT_ROLES = ("categorical",)
-
-
-class NotExportable(ValueError):
-    """The pipeline holds a step that has no ONNX converter, or whose conversion answers differently."""
 
 
 @dataclass

@@ -18,6 +18,11 @@ from typing import Any
 
 import numpy as np
 
+
+class NotExportable(ValueError):
+    """The pipeline holds a step that has no ONNX converter, or whose conversion answers differently."""
+
+
 _REGISTERED: dict[str, Any] = {}
 
 
@@ -69,7 +74,9 @@ def _columns(scope: Any, operator: Any, container: Any) -> list[str]:
     names = []
     for source in operator.inputs:
         if not _is_text(source):
-            raise NotImplementedError(f"{type(operator.raw_operator).__name__} export takes string columns")
+            # the graph's categorical inputs are strings (ColumnCaster casts them so), so this is a broken invariant
+            raise NotExportable(f"{type(operator.raw_operator).__name__} got a non-string input "
+                                f"{source.full_name!r}; its ONNX converter encodes string columns only")
         width = source.type.shape[1]
         if width == 1:
             names.append(source.full_name)
