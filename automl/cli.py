@@ -379,13 +379,12 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from automl.data.checks import builtin_rules, frame_with_target, load_rules, run_rules
+    from automl.data.checks import validate
     from automl.io.readers import read_table
 
     frame = read_table(args.data)
     target = _pop_target(frame, args.target, args.data)
-    checked, name = frame_with_target(frame, target)
-    report = run_rules(checked, builtin_rules(name) + load_rules(args.checks))
+    report = validate(frame, target, args.checks)
     with pd.option_context("display.width", 200, "display.max_colwidth", 100):
         print(report.to_string(index=False))
     errors = report[(~report["passed"]) & (report["severity"] == "error")]

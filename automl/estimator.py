@@ -21,8 +21,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from automl.search.evaluate import align_proba
 
 from automl._resources import resolve_n_jobs
-from automl.data.checks import builtin_rules, frame_with_target, load_rules, raise_on_errors, run_rules
-from automl.data.clean import CleaningOptions, clean_training_data
+from automl.data.checks import raise_on_errors, validate
+from automl.data.clean import CleaningOptions, clean_training_data, infinite_values_error
 from automl.data.profile import profile_frame
 from automl.data.schema import Schema, infer_task, to_frame
 from automl.data.split import split_test, time_order
@@ -300,8 +300,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
 
     def _run_checks(self, frame: pd.DataFrame, target: pd.Series) -> pd.DataFrame:
         """Built-in and user rules on the features plus the target; errors stop here with every failure listed."""
-        checked, target_name = frame_with_target(frame, target)
-        report = run_rules(checked, builtin_rules(target_name) + load_rules(self.checks))
+        report = validate(frame, target, self.checks)
         raise_on_errors(report)
         for row in report[~report["passed"]].itertuples():
             log.warning("validation rule %r failed (%s): %s", row.rule, row.severity, row.message)
@@ -538,9 +537,7 @@ def _reject_infinite(frame: pd.DataFrame, schema: Schema) -> None:
         values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float)
         bad = np.isinf(values)
         if bad.any():
-            rows = np.flatnonzero(bad)
-            raise ValueError(f"column {name!r} holds infinite values on {len(rows)} rows (first: "
-                             f"{rows[:5].tolist()}); replace them with NaN (missing) or a finite value")
+            raise infinite_values_error(name, np.flatnonzero(bad))
 
 
 class _ProgressLine:

@@ -217,6 +217,13 @@ def _as_problem(item: Any, rule: Rule) -> Problem:
     raise TypeError(f"rule {rule.name!r} returned {item!r}: return strings or dicts with a 'message'")
 
 
+def validate(X: pd.DataFrame, y: Any, checks: Any) -> pd.DataFrame:
+    """The built-in rules and those of ``checks`` (see :func:`load_rules`) on the features plus the target;
+    the report of :func:`run_rules`."""
+    frame, target_name = frame_with_target(X, y)
+    return run_rules(frame, builtin_rules(target_name) + load_rules(checks))
+
+
 def raise_on_errors(report: pd.DataFrame) -> None:
     """Raise :class:`DataValidationError` listing every failed rule of severity ``"error"``."""
     failed = report[(~report["passed"]) & (report["severity"] == "error")]

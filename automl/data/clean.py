@@ -160,13 +160,18 @@ def _replace_infinite(frame: pd.DataFrame, columns: list[Column], replace: bool,
             continue
         rows = row_ids[np.flatnonzero(infinite)]
         if not replace:
-            raise ValueError(f"column {column.name!r} holds infinite values on {len(rows)} rows (first: "
-                             f"{rows[:5].tolist()}); replace them with NaN (missing) or a finite value, or "
-                             "allow cleaning={'inf_to_missing': True}")
+            raise infinite_values_error(column.name, rows)
         frame[column.name] = values.astype("float64").where(~infinite, np.nan)
         lines.append(_line("inf_to_missing", column.name, "replaced", len(rows),
                            f"infinite values made missing (first rows: {rows[:5].tolist()})"))
     return lines
+
+
+def infinite_values_error(column: str, rows: np.ndarray) -> ValueError:
+    """The error for infinite values when cleaning may not make them missing (at fit and at predict time)."""
+    return ValueError(f"column {column!r} holds infinite values on {len(rows)} rows (first: {rows[:5].tolist()}); "
+                      "replace them with NaN (missing) or a finite value, or allow "
+                      "cleaning={'inf_to_missing': True}")
 
 
 def _model_undropped_ids(columns: list[Column], dropped: dict[str, str]) -> list[Column]:
@@ -206,6 +211,8 @@ def _unique_rows(frame: pd.DataFrame, target: np.ndarray,
     if weights is not None:
         keyed["__weight__"] = weights
     kept = np.flatnonzero(~keyed.duplicated().to_numpy())
+    if len(kept) == len(frame):  # the common case: no copies, no grouping to compute
+        return kept, np.ones(len(kept), dtype=int), kept
     group = keyed.groupby(list(keyed.columns), dropna=False, sort=False).ngroup().to_numpy()
     return kept, np.bincount(group)[group[kept]], group
 
