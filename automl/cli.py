@@ -24,6 +24,9 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cv", default=None, help="folds (int), holdout fraction (float) or 'holdout'")
     parser.add_argument("--max-trials", type=int, default=None)
     parser.add_argument("--families", default=None, help="comma-separated model families to search")
+    parser.add_argument("--portfolio", default="default",
+                        help="configurations tried before tuning: 'default' (configs/portfolio.yaml), 'none', "
+                             "or a YAML file of {family, params} entries")
     parser.add_argument("--n-jobs", type=int, default=None, help="cores (default: all this process may use)")
     parser.add_argument("--storage", default=None, help="Optuna storage URL, e.g. sqlite:///runs/study.db")
     parser.add_argument("--study", default=None, help="study name in the storage")
@@ -211,7 +214,8 @@ def _search_model(args: argparse.Namespace, budget: float) -> Any:
 
     return AutoML(time_budget=budget, task=args.task, metric=args.metric, cv=_cv_value(args.cv), search=args.search,
                   max_trials=args.max_trials, n_jobs=args.n_jobs, random_state=args.seed,
-                  families=args.families.split(",") if args.families else None, storage=args.storage,
+                  families=args.families.split(",") if args.families else None,
+                  portfolio=None if args.portfolio == "none" else args.portfolio, storage=args.storage,
                   study_name=args.study, verbose=0 if args.quiet else 1, test_size=args.test_size,
                   time_column=args.time_column, checks=args.checks)
 

@@ -30,8 +30,10 @@ from automl.data.target import check_label_types, make_folds, prepare_classes, p
 from automl.search.acceptance import acceptance_test
 from automl.metrics import TASKS, get_metric
 from automl.models.registry import get_families
+from automl.pipeline.threads import predict_single_threaded
 from automl.search.budget import Deadline
 from automl.search.controller import SearchController, SearchSettings
+from automl.search.portfolio import load_portfolio
 from automl.search.strategies import SEARCHES
 from automl.search.worker import TrialData
 from automl.synthesis import SynthesisMixin
@@ -66,10 +68,14 @@ class AutoML(SynthesisMixin, BaseEstimator):
     cv : None, int, float, "holdout" or splitter, default=None
         Validation: chosen from data size when ``None`` (see :func:`automl.data.target.make_folds`).
     search : {"bayes", "random", "grid", "defaults"}, default="bayes"
-        After the default portfolio: TPE, random or grid search, or stop ("defaults").
+        After each family's defaults and the ``portfolio``: TPE, random or grid search, or stop ("defaults").
     families : list of str or ModelFamily, "exportable", or None
         Model families to search (``configs/families.yaml``); all when ``None``; ``"exportable"``: only the
         families that export to ONNX (``automl export``).
+    portfolio : "default", None, path or list of dict, default="default"
+        Configurations tried after each family's defaults, before any tuning: ``"default"`` is the built-in
+        ``configs/portfolio.yaml`` (chosen on the OpenML suite by ``benchmarks/portfolio.py``), ``None`` tries
+        the defaults only; or a YAML file / list of ``{"family": ..., "params": {...}}`` entries.
     max_trials : int or None, default=None
         Stop after this many trials (with a fixed ``random_state`` the result is reproducible).
     class_weight : {"search", "balanced"}, dict or None, default="search"
@@ -159,6 +165,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
         "cv": ["cv_object", Interval(Real, 0, 1, closed="neither"), StrOptions({"holdout"}), None],
         "search": [StrOptions(set(SEARCHES))],
         "families": [list, tuple, StrOptions({"exportable"}), None],
+        "portfolio": [str, os.PathLike, list, None],
         "max_trials": [Interval(Integral, 1, None, closed="left"), None],
         "class_weight": [StrOptions({"search", "balanced"}), dict, None],
         "n_jobs": [Integral, None],
@@ -174,7 +181,8 @@ class AutoML(SynthesisMixin, BaseEstimator):
     }
 
     def __init__(self, time_budget: float | None = 60, task: str | None = None, metric: Any = None,
-                 cv: Any = None, search: str = "bayes", families: Any = None, max_trials: int | None = None,
+                 cv: Any = None, search: str = "bayes", families: Any = None, portfolio: Any = "default",
+                 max_trials: int | None = None,
                  class_weight: str | None = "search", ensemble: bool = True, n_jobs: int | None = None,
                  random_state: int | None = None, storage: str | None = None, study_name: str | None = None,
                  verbose: int = 0, test_size: float | int | None = None, time_column: str | None = None,
@@ -185,6 +193,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
         self.cv = cv
         self.search = search
         self.families = families
+        self.portfolio = portfolio
         self.max_trials = max_trials
         self.class_weight = class_weight
         self.ensemble = ensemble
@@ -290,6 +299,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
             sampler_seed=seed + (1 + os.getpid() % 100_000 if worker else 0),
             class_weight=self.class_weight, imbalanced=classification and _imbalanced(labels),
             storage=self.storage, study_name=self.study_name, worker=worker, ensemble=self.ensemble,
+            portfolio=load_portfolio(self.portfolio),
             saved={} if worker else self._settings_for_workers(deadline))
         controller = SearchController(
             schema=self.schema_, task=self.task_, metric=self.metric_, families=self._usable_families(weights),
@@ -392,7 +402,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
         if final.fallback_used:
             warnings.warn("the best configuration could not be refitted in time; using trial "
                           f"{final.trial} ({final.family}), the best that could", UserWarning, stacklevel=3)
-        self.best_pipeline_ = final.pipeline
+        self.best_pipeline_ = predict_single_threaded(final.pipeline)
 
     def _constant_pipeline(self) -> Any:
         from sklearn.pipeline import Pipeline

@@ -135,6 +135,12 @@ def budget_adherence(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(lines)
 
 
+def detail_values(runs: pd.DataFrame, key: str) -> pd.Series:
+    """The number recorded as ``key=value`` in each run's ``details`` (NaN where it is absent)."""
+    pattern = rf"(?:^|; ){key}=([-+0-9.eE]+)(?:;|$)"
+    return pd.to_numeric(runs["details"].fillna("").astype(str).str.extract(pattern)[0], errors="coerce")
+
+
 def system_summary(frame: pd.DataFrame, normalised: pd.DataFrame) -> pd.DataFrame:
     """Per system: mean (clipped) and median normalised score, run statuses, median times, single-row latency, peak memory.
 
@@ -155,5 +161,6 @@ def system_summary(frame: pd.DataFrame, normalised: pd.DataFrame) -> pd.DataFram
                       "runs": ", ".join(f"{status} {count}" for status, count in statuses.items()),
                       "median fit_s": float(ok["fit_s"].median()), "median predict_s": float(ok["predict_s"].median()),
                       "median 1-row ms": float(ok["predict_row_ms"].median()),
+                      "median 1-row ms, ONNX": float(detail_values(ok, "onnx_row_ms").median()),
                       "max peak MB": float(ok["peak_rss_mb"].max())})
     return pd.DataFrame(lines)

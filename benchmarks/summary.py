@@ -11,7 +11,7 @@ from benchmarks.markdown import to_markdown
 from benchmarks.scoring import TIE_TOLERANCE
 
 SUMMARY_FORMATS = {f"mean normalised (clipped at {report.CLIP:g})": ".3f", "median normalised": ".3f", "median predict_s": ".3f", "median 1-row ms": ".1f",
-                   "max peak MB": ".0f"}
+                   "median 1-row ms, ONNX": ".2f", "max peak MB": ".0f"}
 RUN_FORMATS = {"predict_s": ".3f", "1-row ms": ".1f", "peak MB": ".0f", "load": ".1f"}
 
 

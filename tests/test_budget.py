@@ -10,7 +10,7 @@ from automl.testing import misbehaving_family
 def test_hanging_trial_is_stopped_and_recorded(credit):
     X, y = credit
     budget = 8
-    model = AutoML(time_budget=budget, families=[misbehaving_family("sleep"), "linear"], search="defaults",
+    model = AutoML(time_budget=budget, families=[misbehaving_family("sleep"), "linear"], search="defaults", portfolio=None,
                    random_state=0, cv=3).fit(X, y)
     board = model.leaderboard_
     hung = board[board.family == "misbehaving_sleep"]
@@ -26,7 +26,7 @@ def test_hanging_trial_is_stopped_and_recorded(credit):
 def test_failing_and_crashing_families_are_error_rows(credit):
     X, y = credit
     families = [misbehaving_family("raise"), misbehaving_family("crash"), "linear"]
-    model = AutoML(time_budget=60, families=families, search="defaults", random_state=0, cv=3).fit(X, y)
+    model = AutoML(time_budget=60, families=families, search="defaults", portfolio=None, random_state=0, cv=3).fit(X, y)
     board = model.leaderboard_.set_index("family")
     assert board.loc["misbehaving_raise", "status"] == "error"
     assert "this family always fails" in board.loc["misbehaving_raise", "error"]

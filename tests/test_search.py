@@ -11,6 +11,7 @@ import pytest
 from automl import AutoML
 from automl.models.registry import all_families
 from automl.search.space import grid_points, library_defaults
+from automl.search.portfolio import load_portfolio, portfolio_points
 from automl.search.strategies import initial_points, make_pruner, make_sampler
 
 
@@ -64,7 +65,10 @@ def test_defaults_search_stops_after_the_portfolio(small):
     X, y = small
     model = AutoML(time_budget=60, search="defaults", families=["linear", "knn"], random_state=0, cv=3,
                    ensemble=False).fit(X, y)
-    assert len(model.leaderboard_) == 2 and model.fit_time_ < 60
+    # the two families' defaults, then the built-in portfolio's linear and kNN entries, and nothing more
+    assert len(model.leaderboard_) == 4 and model.fit_time_ < 60
+    assert len(AutoML(time_budget=60, search="defaults", families=["linear", "knn"], portfolio=None, random_state=0,
+                      cv=3, ensemble=False).fit(X, y).leaderboard_) == 2
 
 
 def test_pruning_stops_poor_configurations(small):
@@ -96,3 +100,42 @@ def test_resume_after_an_ensemble_refits_a_configuration(small, tmp_path):
     again = AutoML(max_trials=6, **params).fit(X, y)  # the study now holds an ensemble row as well
     assert again.best_family_ in ("linear", "knn", "ensemble")
     assert again.predict(X).shape == (len(X),)
+
+
+def test_portfolio_entries_follow_the_defaults_and_are_checked():
+    families = [all_families()[n] for n in ("linear", "lightgbm")]
+    entries = [{"family": "lightgbm", "params": {"num_leaves": 7, "learning_rate": 0.05}},
+               {"family": "linear", "params": {"C": 0.1, "alpha": 10.0}},
+               {"family": "random_forest", "params": {"n_estimators": 300}}]  # family not searched: left out
+    points = initial_points("bayes", families, "binary", None, portfolio_points(entries, families, "binary"))
+    assert [p["family"] for p in points] == ["linear", "lightgbm", "lightgbm", "linear"]
+    assert points[2] == {"family": "lightgbm", "lightgbm.num_leaves": 7, "lightgbm.learning_rate": 0.05}
+    assert points[3] == {"family": "linear", "linear.C": 0.1}  # alpha is the regression penalty
+    assert portfolio_points(entries, families, "regression")[1] == {"family": "linear", "linear.alpha": 10.0}
+    with pytest.raises(ValueError, match=r"entry 0 \(lightgbm\): num_leaves=1000 is outside"):
+        portfolio_points([{"family": "lightgbm", "params": {"num_leaves": 1000}}], families, "binary")
+    with pytest.raises(ValueError, match=r"entry 0 \(lightgbm\): max_depth is not in the family's declared space"):
+        portfolio_points([{"family": "lightgbm", "params": {"max_depth": 3}}], families, "binary")
+    with pytest.raises(ValueError, match="needs a 'family'"):
+        portfolio_points([{"params": {"C": 1.0}}], families, "binary")
+
+
+def test_builtin_portfolio_is_valid_for_every_task():
+    families = list(all_families().values())
+    entries = load_portfolio("default")
+    assert entries, "configs/portfolio.yaml lists the measured configurations"
+    for task in ("binary", "multiclass", "regression"):
+        points = portfolio_points(entries, families, task)
+        assert all(len(p) > 1 for p in points)  # every entry sets something beyond its family
+    assert load_portfolio(None) == []
+
+
+def test_fit_evaluates_the_portfolio_before_tuning(small):
+    X, y = small
+    entries = [{"family": "knn", "params": {"n_neighbors": 15, "weights": "distance"}}]
+    model = AutoML(time_budget=None, max_trials=4, search="random", families=["linear", "knn"], portfolio=entries,
+                   random_state=0, cv=3, ensemble=False).fit(X, y)
+    board = model.leaderboard_.sort_values("trial")
+    assert board.family.tolist()[:3] == ["linear", "knn", "knn"]
+    assert json.loads(board.params.iloc[2]) == {"n_neighbors": 15, "weights": "distance"}
+    assert board.status.tolist()[2] == "ok"

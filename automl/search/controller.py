@@ -23,6 +23,7 @@ from automl.search.ensemble import (MAX_CANDIDATES, ROUNDS as ENSEMBLE_ROUNDS, S
 from automl.search.evaluate import TrialResult, TrialTask
 from automl.search.leaderboard import build_leaderboard, params_json
 from automl.search.space import suggest_config
+from automl.search.portfolio import portfolio_points
 from automl.search.strategies import initial_points, make_pruner, make_sampler
 from automl.search.study import (HEARTBEAT_INTERVAL, fail_stale_trials, open_storage, record_heartbeat,
                                  save_settings)
@@ -62,6 +63,7 @@ class SearchSettings:
     study_name: str | None = None
     worker: bool = False
     ensemble: bool = True
+    portfolio: list[dict[str, Any]] = field(default_factory=list)  # entries, as load_portfolio returns them
     saved: dict[str, Any] = field(default_factory=dict)
 
 
@@ -139,8 +141,9 @@ class SearchController:
             save_settings(study, s.saved)
         evaluated = {params_json(t.params) for t in study.get_trials(deepcopy=False)
                      if t.user_attrs.get("source") == "enqueued" and _was_evaluated(t)}
+        portfolio = portfolio_points(s.portfolio, self.families, self.task) if s.search != "grid" else []
         for point in initial_points(s.search, self.families, self.task,
-                                    "balanced" if s.imbalanced and s.class_weight == "search" else None):
+                                    "balanced" if s.imbalanced and s.class_weight == "search" else None, portfolio):
             if params_json(point) not in evaluated:
                 study.enqueue_trial(point, user_attrs={"source": "enqueued", "fixed": sorted(point)},
                                     skip_if_exists=True)

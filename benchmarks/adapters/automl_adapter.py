@@ -9,7 +9,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository, for ``benchmarks``
 
-from benchmarks.adapters.harness import Task, run_adapter  # noqa: E402
+from benchmarks.adapters.harness import Task, run_adapter, single_row_latency_ms  # noqa: E402
 
 
 def fit(task: Task, workdir: Path) -> Any:
@@ -39,5 +39,24 @@ def describe(model: Any) -> dict[str, Any]:
             "automl_path": str(Path(automl.__file__).resolve().parent)}
 
 
+def measure(model: Any, task: Task) -> dict[str, Any]:
+    """The chosen pipeline compiled to ONNX (``automl export``): export seconds and single-row latency in
+    onnxruntime, measured like the Python predict's (median over single test rows)."""
+    import time
+
+    from automl.io.onnx import NotExportable, OnnxPredictor, to_onnx
+
+    start = time.perf_counter()
+    try:
+        proto = to_onnx(model.best_pipeline_)
+    except NotExportable as exc:
+        return {"onnx": f"not exportable: {exc}"[:200]}
+    export_s = time.perf_counter() - start
+    session = OnnxPredictor(proto)
+    onnx_predict = session.predict_proba if task.is_classification else session.predict
+    return {"onnx_export_s": round(export_s, 2),
+            "onnx_row_ms": single_row_latency_ms(lambda _, x, __: onnx_predict(x), None, task)}
+
+
 if __name__ == "__main__":
-    sys.exit(run_adapter(fit, predict, describe))
+    sys.exit(run_adapter(fit, predict, describe, measure=measure))

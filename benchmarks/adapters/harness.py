@@ -118,7 +118,8 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
 
 
 def run_adapter(fit: Callable[[Task, Path], Any], predict: Callable[[Any, pd.DataFrame, Task], Any],
-                describe: Callable[[Any], dict[str, Any]] | None = None, argv: list[str] | None = None) -> int:
+                describe: Callable[[Any], dict[str, Any]] | None = None, argv: list[str] | None = None,
+                measure: Callable[[Any, Task], dict[str, Any]] | None = None) -> int:
     """Run one adapter end to end; the entry point of every adapter script.
 
     Parameters
@@ -131,6 +132,9 @@ def run_adapter(fit: Callable[[Task, Path], Any], predict: Callable[[Any, pd.Dat
         ``describe(model) -> dict`` of details to record (version, best model, ...).
     argv : list of str, optional
         Command line (default ``sys.argv[1:]``).
+    measure : callable, optional
+        ``measure(model, task) -> dict`` of further measurements, run after everything else and recorded
+        with the details (ours: ONNX export time and single-row latency in onnxruntime).
 
     Returns
     -------
@@ -143,7 +147,9 @@ def run_adapter(fit: Callable[[Task, Path], Any], predict: Callable[[Any, pd.Dat
     result: dict[str, Any] = {"status": "started"}
     try:
         task = read_task(Path(args.task), dict(o.split("=", 1) for o in args.option))
-        _fit_and_predict(fit, predict, describe, task, out, result)
+        model = _fit_and_predict(fit, predict, describe, task, out, result)
+        if measure is not None:
+            result["info"].update(measure_safely(measure, model, task))
         result["status"] = "ok"
     except BaseException as exc:  # noqa: BLE001 - reported, then the process exits non-zero
         result.update(status="error", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
@@ -154,7 +160,7 @@ def run_adapter(fit: Callable[[Task, Path], Any], predict: Callable[[Any, pd.Dat
 
 def _fit_and_predict(fit: Callable[..., Any], predict: Callable[..., Any],
                      describe: Callable[[Any], dict[str, Any]] | None, task: Task, out: Path,
-                     result: dict[str, Any]) -> None:
+                     result: dict[str, Any]) -> Any:
     workdir = out / "work"
     workdir.mkdir(exist_ok=True)
     start = time.perf_counter()
@@ -167,6 +173,15 @@ def _fit_and_predict(fit: Callable[..., Any], predict: Callable[..., Any],
     prediction_frame(predicted, task).to_csv(out / "predictions.csv", index=False)
     result["predict_row_ms"] = single_row_latency_ms(predict, model, task)
     result["info"] = describe(model) if describe else {}
+    return model
+
+
+def measure_safely(measure: Callable[[Any, Task], dict[str, Any]], model: Any, task: Task) -> dict[str, Any]:
+    """``measure(model, task)``; a failure is recorded as ``measure_error`` and does not fail the run."""
+    try:
+        return measure(model, task)
+    except Exception as exc:  # noqa: BLE001 - a measurement after the run, not the run
+        return {"measure_error": f"{type(exc).__name__}: {exc}"[:300]}
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:

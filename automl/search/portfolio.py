@@ -1,0 +1,88 @@
+"""The portfolio: configurations tried after each family's defaults and before any tuning.
+
+Each entry names a family and values for some of its tunable parameters (the others keep the library's
+defaults). The built-in portfolio is ``configs/portfolio.yaml``, chosen by ``benchmarks/portfolio.py`` from
+measurements on the OpenML suite; a user may pass their own entries, or none.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from automl.models.registry import ModelFamily, config_path
+from automl.search.space import in_domain, param_name
+
+DEFAULT = "default"
+
+
+def load_portfolio(portfolio: Any) -> list[dict[str, Any]]:
+    """The portfolio entries ``{"family": name, "params": {...}, "preprocess": {...}}``.
+
+    Parameters
+    ----------
+    portfolio : "default", None, path or list of dict
+        ``"default"``: the built-in ``configs/portfolio.yaml``; ``None``: no entries (family defaults only);
+        a path to a YAML file holding a list of entries; or the list itself.
+    """
+    if portfolio is None:
+        return []
+    if isinstance(portfolio, str) and portfolio == DEFAULT:
+        return list(_read(str(config_path("portfolio.yaml"))))
+    if isinstance(portfolio, (str, Path)):
+        return list(_read(str(portfolio)))
+    return list(portfolio)
+
+
+@lru_cache(maxsize=8)
+def _read(path: str) -> tuple[dict[str, Any], ...]:
+    entries = yaml.safe_load(Path(path).read_text()) or []
+    if not isinstance(entries, list):
+        raise ValueError(f"{path} must hold a list of portfolio entries (family, params), got {type(entries).__name__}")
+    return tuple(entries)
+
+
+def portfolio_points(entries: list[dict[str, Any]], families: list[ModelFamily], task: str) -> list[dict[str, Any]]:
+    """The entries of families in use as points to enqueue (``{"family": ..., "<family>.<param>": value}``).
+
+    Entries of families not searched (or without an estimator for ``task``) are left out; parameters that
+    apply to another task (``C`` for regression) are dropped from the entry.
+
+    Raises
+    ------
+    ValueError
+        For an entry without a known family, or with a parameter the family does not declare or a value
+        outside its declared range.
+    """
+    by_name = {f.name: f for f in families}
+    points = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or "family" not in entry:
+            raise ValueError(f"portfolio entry {i} needs a 'family' and 'params', got {entry!r}")
+        family = by_name.get(entry["family"])
+        if family is None or not family.supports(task):
+            continue
+        point: dict[str, Any] = {"family": family.name}
+        point.update(_checked(family, task, i, entry.get("params") or {}, family.space, family.space_for(task), ""))
+        point.update(_checked(family, task, i, entry.get("preprocess") or {}, family.preprocess, family.preprocess,
+                              "preprocess."))
+        points.append(point)
+    return points
+
+
+def _checked(family: ModelFamily, task: str, index: int, values: dict[str, Any], declared: dict[str, Any],
+             applicable: dict[str, Any], prefix: str) -> dict[str, Any]:
+    out = {}
+    for name, value in values.items():
+        if name not in declared:
+            raise ValueError(f"portfolio entry {index} ({family.name}): {prefix}{name} is not in the family's "
+                             f"declared space ({sorted(declared)}); declare it in configs/families.yaml first")
+        if name not in applicable:
+            continue  # a parameter of the other task
+        if not in_domain(value, applicable[name]):
+            raise ValueError(f"portfolio entry {index} ({family.name}): {prefix}{name}={value!r} is outside "
+                             f"its declared range {applicable[name]}")
+        out[param_name(family, f"{prefix}{name}")] = value
+    return out

@@ -1,0 +1,70 @@
+"""The cast step and prediction threads: fast paths that must not change a single prediction."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.ensemble import ExtraTreesRegressor, RandomForestClassifier
+
+from automl.pipeline.threads import predict_single_threaded
+from automl.pipeline.transformers import ColumnCaster
+from automl.search.ensemble import WeightedEnsembleRegressor
+
+ROLES = {"n": "numeric", "s": "numeric", "b": "boolean", "c": "categorical", "t": "text"}
+CELLS = st.one_of(st.none(), st.just(np.nan), st.integers(-5, 5), st.floats(allow_nan=False, width=32),
+                  st.just(np.inf), st.sampled_from(["a", "b", "3.5", "x y", ""]), st.booleans())
+
+
+def _expected(column: pd.Series, role: str) -> list:
+    """What a cast column holds, value by value: numbers parsed (anything else and infinities missing),
+    booleans as 0/1, categories and texts as strings with missing values kept missing."""
+    out = []
+    for value in column.tolist():
+        missing = value is None or (isinstance(value, float) and np.isnan(value))
+        if role in ("numeric", "boolean"):
+            if isinstance(value, bool):
+                value = float(value)
+            number = pd.to_numeric(pd.Series([value], dtype=object), errors="coerce").iloc[0]
+            out.append(np.nan if missing or not np.isfinite(number) else float(number))
+        else:
+            out.append(None if missing else str(value))
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(allow_nan=True, allow_infinity=True), CELLS, st.booleans(), CELLS, CELLS),
+                min_size=1, max_size=8))
+def test_cast_matches_its_value_by_value_definition(rows):
+    frame = pd.DataFrame(rows, columns=["n", "s", "b", "c", "t"])
+    frame["s"] = frame["s"].astype(object)
+    cast = ColumnCaster(ROLES).fit(frame).transform(frame)
+    assert list(cast.columns) == list(ROLES) and cast.index.equals(frame.index)
+    for name, role in ROLES.items():
+        got = cast[name].tolist()
+        want = _expected(frame[name], role)
+        if role in ("numeric", "boolean"):
+            assert cast[name].dtype == np.float64
+            np.testing.assert_array_equal(np.asarray(got, dtype=float), np.asarray(want, dtype=float), err_msg=name)
+        else:
+            assert got == want, name
+
+
+def test_cast_merges_rare_categories_and_keeps_missing_values():
+    frame = pd.DataFrame({"c": ["a", "b", None, 7, "a", np.nan]})
+    cast = ColumnCaster({"c": "categorical"}, categories={"c": ["a", "7"]}).fit(frame).transform(frame)
+    assert cast["c"].tolist() == ["a", "__rare__", None, "7", "a", None]
+
+
+def test_fitted_forests_predict_single_threaded_with_the_same_predictions():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(300, 4)), rng.normal(size=300)
+    members = [ExtraTreesRegressor(n_estimators=20, n_jobs=2, random_state=0).fit(X, y),
+               ExtraTreesRegressor(n_estimators=20, n_jobs=2, random_state=1).fit(X, y)]
+    ensemble = WeightedEnsembleRegressor(estimators=members, weights=[0.5, 0.5]).fit(X)
+    before = ensemble.predict(X)
+    assert predict_single_threaded(ensemble) is ensemble
+    assert [m.n_jobs for m in members] == [1, 1]
+    np.testing.assert_array_equal(ensemble.predict(X), before)
+    forest = RandomForestClassifier(n_estimators=5, n_jobs=2).fit(X, y > 0)
+    assert predict_single_threaded(forest).n_jobs == 1
