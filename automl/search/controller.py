@@ -326,13 +326,17 @@ class SearchController:
         """Refit one trial on all the data in a worker, or ``None`` when it cannot finish in time."""
         if trial.number in fitted:
             return fitted[trial.number]
-        if self._estimate_refit(trial) > self.deadline.at - END_MARGIN - time.monotonic():
+        estimate = self._estimate_refit(trial)
+        if estimate > self.deadline.at - END_MARGIN - time.monotonic():
             return None
         config = self._config_of(trial)
+        start = time.monotonic()
         task = TrialTask(config=config, schema=self.schema, task=self.task, metric=self.metric,
                          classes=self.classes, folds=[], random_state=self.settings.seed,
                          n_jobs=config.family.threads(self.n_rows, self.settings.n_jobs), refit=True)
         result = self.runner.run(task, data, self.deadline.at - END_MARGIN, lambda step, score: True)
+        log.info("refit of trial %d (%s): %.2fs, estimated %.2fs, fit %.2fs in the worker", trial.number,
+                 config.family.name, time.monotonic() - start, estimate, result.refit_time or float("nan"))
         if result.status == "ok" and result.refit_model is not None:
             fitted[trial.number] = result.refit_model
             return result.refit_model
