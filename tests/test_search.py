@@ -128,6 +128,8 @@ def test_builtin_portfolio_is_valid_for_every_task():
         points = portfolio_points(entries, families, task)
         assert all(len(p) > 1 for p in points)  # every entry sets something beyond its family
     assert load_portfolio(None) == []
+    with pytest.raises(ValueError, match="'no-such.yaml' is not a file"):
+        load_portfolio("no-such.yaml")
 
 
 def test_fit_evaluates_the_portfolio_before_tuning(small):

@@ -221,7 +221,13 @@ def _combine(graphs: list[Any], weights: list[float], classes: np.ndarray | None
         outputs.insert(0, helper.make_tensor_value_info("label", inits[-1].data_type, [None]))
     first = graphs[0]
     graph = helper.make_graph(nodes, name, list(first.graph.input), outputs, inits)
-    opsets = {o.domain: o.version for o in first.opset_import}
+    # every domain at the newest version any member needs: skl2onnx declares the lowest opset each graph
+    # needs, and a member with opset-18 nodes (kNN's ReduceSumSquare takes its axes as an input from 18)
+    # is invalid under a first member's 13
+    opsets: dict[str, int] = {}
+    for member in graphs:
+        for o in member.opset_import:
+            opsets[o.domain] = max(opsets.get(o.domain, 0), o.version)
     if categories:  # string LabelEncoder: ai.onnx.ml 2 or later
         opsets["ai.onnx.ml"] = max(opsets.get("ai.onnx.ml", 0), 2)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets.items()])

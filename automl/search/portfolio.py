@@ -32,6 +32,9 @@ def load_portfolio(portfolio: Any) -> list[dict[str, Any]]:
     if isinstance(portfolio, str) and portfolio == DEFAULT:
         return list(_read(str(config_path("portfolio.yaml"))))
     if isinstance(portfolio, (str, Path)):
+        if not Path(portfolio).is_file():
+            raise ValueError(f"portfolio {str(portfolio)!r} is not a file: give 'default' (the built-in portfolio), "
+                             "None (each family's defaults only), a YAML file or a list of {family, params} entries")
         return list(_read(str(portfolio)))
     return list(portfolio)
 

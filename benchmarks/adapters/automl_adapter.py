@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository, for ``benchmarks``
@@ -54,7 +55,10 @@ def measure(model: Any, task: Task) -> dict[str, Any]:
     export_s = time.perf_counter() - start
     session = OnnxPredictor(proto)
     onnx_predict = session.predict_proba if task.is_classification else session.predict
-    return {"onnx_export_s": round(export_s, 2),
+    rows = task.x_test.head(200)
+    difference = np.abs(np.asarray(onnx_predict(rows), dtype=float)
+                        - np.asarray(predict(model, rows, task), dtype=float).reshape(len(rows), -1).squeeze())
+    return {"onnx_export_s": round(export_s, 2), "onnx_max_diff": float(difference.max()),
             "onnx_row_ms": single_row_latency_ms(lambda _, x, __: onnx_predict(x), None, task)}
 
 
