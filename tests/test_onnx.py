@@ -115,6 +115,19 @@ def test_ensemble_becomes_one_graph():
     assert sorted(o.name for o in proto.graph.output) == ["label", "probabilities"]
 
 
+def test_ensemble_of_members_at_different_opsets():
+    # skl2onnx declares the lowest opset each graph needs: 16 for the linear pipeline, 18 for kNN (whose
+    # ReduceSumSquare takes its axes as an input from 18); the combined graph must declare 18
+    members = [_fitted(name, "binary")[0] for name in ("linear", "knn")]
+    _, frame = _fitted("linear", "binary")
+    from sklearn.pipeline import Pipeline
+
+    pipeline = Pipeline([("ensemble", WeightedEnsembleClassifier(members, [0.5, 0.5], members[0].classes_).fit(None))])
+    proto = to_onnx(pipeline)
+    assert {o.domain: o.version for o in proto.opset_import}[""] == 18
+    assert check_parity(pipeline, proto, frame).ok()
+
+
 def test_a_wrong_graph_is_refused():
     pipeline, frame = _fitted("linear", "binary")
     proto = to_onnx(pipeline)
