@@ -150,6 +150,27 @@ def test_harness_writes_predictions_and_result(tmp_path: Path) -> None:
     assert result["status"] == "ok" and result["info"] == {"version": "toy 1"} and result["predict_row_ms"] >= 0
 
 
+def test_harness_records_further_measurements_and_survives_their_failure(tmp_path: Path) -> None:
+    def predict(model: str, x: pd.DataFrame, task: harness.Task) -> pd.DataFrame:
+        return pd.DataFrame({"a": [0.5] * len(x), "b": [0.5] * len(x)})
+
+    task_dir = _task_folder(tmp_path / "task")
+    for name, measure, expected in [("ok", lambda m, t: {"onnx_row_ms": 0.5}, {"onnx_row_ms": 0.5}),
+                                    ("broken", lambda m, t: 1 / 0, {"measure_error": "ZeroDivisionError: division by zero"})]:
+        out = tmp_path / name
+        assert harness.run_adapter(lambda t, w: "model", predict, lambda m: {"version": "toy 1"},
+                                   ["--task", str(task_dir), "--out", str(out)], measure=measure) == 0
+        result = json.loads((out / "result.json").read_text())
+        assert result["status"] == "ok" and result["info"] == {"version": "toy 1", **expected}
+
+
+def test_detail_values_reads_numbers_from_the_details_column() -> None:
+    runs = pd.DataFrame({"details": ["best=ensemble; onnx_row_ms=0.52; trials=9", "onnx=not exportable: x", "",
+                                     "onnx_row_ms=1e-3"]})
+    values = report.detail_values(runs, "onnx_row_ms")
+    assert values.iloc[0] == 0.52 and values.iloc[3] == 0.001 and values.iloc[1:3].isna().all()
+
+
 def test_harness_reports_a_failing_fit(tmp_path: Path) -> None:
     def fit(task: harness.Task, workdir: Path) -> None:
         raise RuntimeError("no luck")
