@@ -116,6 +116,8 @@ def test_portfolio_entries_follow_the_defaults_and_are_checked():
         portfolio_points([{"family": "lightgbm", "params": {"num_leaves": 1000}}], families, "binary")
     with pytest.raises(ValueError, match=r"entry 0 \(lightgbm\): max_depth is not in the family's declared space"):
         portfolio_points([{"family": "lightgbm", "params": {"max_depth": 3}}], families, "binary")
+    with pytest.raises(ValueError, match="entry 0: unknown family 'lightgmb'"):
+        portfolio_points([{"family": "lightgmb", "params": {}}], families, "binary")
     with pytest.raises(ValueError, match="needs a 'family'"):
         portfolio_points([{"params": {"C": 1.0}}], families, "binary")
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from sklearn.base import BaseEstimator
-from sklearn.ensemble._forest import BaseForest
+from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor, RandomForestClassifier, RandomForestRegressor
+
+FORESTS = (ExtraTreesClassifier, ExtraTreesRegressor, RandomForestClassifier, RandomForestRegressor)
 
 
 def predict_single_threaded(estimator: Any) -> Any:
@@ -19,7 +21,7 @@ def predict_single_threaded(estimator: Any) -> Any:
     Only prediction is affected: the forests are already fitted, and ``n_jobs`` is read again by a refit.
     """
     for forest in _nested(estimator, set()):
-        if isinstance(forest, BaseForest):
+        if isinstance(forest, FORESTS):
             forest.n_jobs = 1
     return estimator
 

@@ -117,7 +117,7 @@ class SearchController:
         self.fallback: tuple[int, Any] | None = None
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         # rows of the search data: every row some fold trains or validates on (with a holdout the validation
-        # rows alone are a fifth of them, which made refits look 4x cheaper than they are)
+        # rows alone are a fifth of them, which made the fit part of refit estimates a fifth of the truth)
         self.n_rows = len(np.unique(np.concatenate([np.concatenate([t, v]) for t, v in folds]))) if folds else 0
 
     # -- the study -------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from automl.models.registry import ModelFamily, config_path
+from automl.models.registry import ModelFamily, all_families, config_path
 from automl.search.space import in_domain, param_name
 
 DEFAULT = "default"
@@ -50,20 +50,24 @@ def _read(path: str) -> tuple[dict[str, Any], ...]:
 def portfolio_points(entries: list[dict[str, Any]], families: list[ModelFamily], task: str) -> list[dict[str, Any]]:
     """The entries of families in use as points to enqueue (``{"family": ..., "<family>.<param>": value}``).
 
-    Entries of families not searched (or without an estimator for ``task``) are left out; parameters that
-    apply to another task (``C`` for regression) are dropped from the entry.
+    Entries of declared families that are not searched (or have no estimator for ``task``) are left out;
+    parameters that apply to another task (``C`` for regression) are dropped from the entry.
 
     Raises
     ------
     ValueError
-        For an entry without a known family, or with a parameter the family does not declare or a value
-        outside its declared range.
+        For an entry without a family, with a family that is neither searched nor declared in
+        ``configs/families.yaml``, with a parameter the family does not declare, or with a value outside
+        its declared range.
     """
     by_name = {f.name: f for f in families}
+    known = set(by_name) | set(all_families())
     points = []
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict) or "family" not in entry:
             raise ValueError(f"portfolio entry {i} needs a 'family' and 'params', got {entry!r}")
+        if entry["family"] not in known:
+            raise ValueError(f"portfolio entry {i}: unknown family {entry['family']!r}; known: {sorted(known)}")
         family = by_name.get(entry["family"])
         if family is None or not family.supports(task):
             continue
