@@ -34,8 +34,8 @@ def test_grid_enqueues_every_combination():
     knn = all_families()["knn"]
     grid = grid_points(knn, "binary")
     assert len(grid) == 3 * 2 * 2  # n_neighbors x weights x p
-    points = initial_points("grid", [knn], "binary", None)
-    assert len(points) == 1 + len(grid)
+    points = initial_points("grid", [knn], "binary", None, [{"family": "knn", "knn.n_neighbors": 15}])
+    assert len(points) == 1 + len(grid)  # the defaults, then the grid instead of the portfolio
 
 
 def test_samplers_and_pruner():

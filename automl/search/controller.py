@@ -18,8 +18,8 @@ from automl.metrics import Metric
 from automl.models.registry import ModelFamily
 from automl.pipeline.build import TrialConfig
 from automl.search.budget import Deadline
-from automl.search.ensemble import (MAX_CANDIDATES, ROUNDS as ENSEMBLE_ROUNDS, Selection, WeightedEnsembleClassifier, WeightedEnsembleRegressor,
-                                    score_weights, select_ensemble)
+from automl.search.ensemble import (MAX_CANDIDATES, ROUNDS as ENSEMBLE_ROUNDS, Selection, WeightedEnsembleClassifier,
+                                    WeightedEnsembleRegressor, score_weights, select_ensemble)
 from automl.search.evaluate import TrialResult, TrialTask
 from automl.search.leaderboard import build_leaderboard, params_json
 from automl.search.space import suggest_config
@@ -143,7 +143,7 @@ class SearchController:
             save_settings(study, s.saved)
         evaluated = {params_json(t.params) for t in study.get_trials(deepcopy=False)
                      if t.user_attrs.get("source") == "enqueued" and _was_evaluated(t)}
-        portfolio = portfolio_points(s.portfolio, self.families, self.task) if s.search != "grid" else []
+        portfolio = portfolio_points(s.portfolio, self.families, self.task)
         for point in initial_points(s.search, self.families, self.task,
                                     "balanced" if s.imbalanced and s.class_weight == "search" else None, portfolio):
             if params_json(point) not in evaluated:

@@ -37,8 +37,8 @@ def make_pruner(n_folds: int) -> optuna.pruners.BasePruner:
 def initial_points(search: str, families: list[ModelFamily], task: str,
                    class_weight_first: str | None, portfolio: list[dict[str, Any]] | None = None) -> list[dict]:
     """Configurations to enqueue before sampling: each family's defaults, cheapest first; then the
-    ``portfolio`` points (:func:`automl.search.portfolio.portfolio_points`), in their given order; for grid
-    search then every grid point.
+    ``portfolio`` points (:func:`automl.search.portfolio.portfolio_points`), in their given order, or, for
+    grid search, every grid point instead.
 
     ``class_weight_first`` adds a second default trial with that class weighting for families that take it
     (used when the classes are imbalanced).
@@ -51,8 +51,9 @@ def initial_points(search: str, families: list[ModelFamily], task: str,
             if family.accepts_class_weight(task):
                 points.append({"family": family.name, **library_defaults(family, task),
                                param_name(family, "class_weight"): class_weight_first})
-    points.extend(portfolio or [])
-    if search == "grid":
-        for family in families:
-            points.extend({"family": family.name, **point} for point in grid_points(family, task))
+    if search != "grid":
+        points.extend(portfolio or [])
+        return points
+    for family in families:
+        points.extend({"family": family.name, **point} for point in grid_points(family, task))
     return points
