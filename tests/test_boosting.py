@@ -1,7 +1,9 @@
-"""LightGBM early stopping on held-out training rows, inside the pipeline."""
+"""LightGBM and CatBoost early stopping on held-out training rows, inside the pipeline."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
+from catboost import CatBoostClassifier, CatBoostRegressor
 from lightgbm import LGBMClassifier, LGBMRegressor
 
 from automl.models.boosting import EarlyStopping
@@ -14,15 +16,27 @@ def _data(n: int) -> tuple[np.ndarray, np.ndarray]:
     return X, (X[:, 0] + 0.3 * rng.normal(size=n) > 0).astype(int)
 
 
-def test_stops_before_the_round_limit_on_enough_rows():
+# the two libraries' classifier and regressor, with at most 1,000 rounds at a fast learning rate
+LIBRARIES = {
+    "lightgbm": (lambda: LGBMClassifier(n_estimators=1000, learning_rate=0.3, verbose=-1),
+                 lambda: LGBMRegressor(n_estimators=1000, learning_rate=0.3, verbose=-1)),
+    "catboost": (lambda: CatBoostClassifier(iterations=1000, learning_rate=0.3, verbose=0, thread_count=1,
+                                            allow_writing_files=False),
+                 lambda: CatBoostRegressor(iterations=1000, learning_rate=0.3, verbose=0, thread_count=1,
+                                           allow_writing_files=False)),
+}
+
+
+@pytest.mark.parametrize("library", sorted(LIBRARIES))
+def test_stops_before_the_round_limit_on_enough_rows(library):
+    classifier, regressor = LIBRARIES[library]
     X, y = _data(3000)
-    model = EarlyStopping(LGBMClassifier(n_estimators=1000, learning_rate=0.3, verbose=-1), patience=20,
-                          random_state=0).fit(X, y)
+    model = EarlyStopping(classifier(), patience=20, random_state=0).fit(X, y)
     assert model.best_iteration_ < 1000
     assert list(model.classes_) == [0, 1] and model.predict_proba(X[:3]).shape == (3, 2)
-    regressor = EarlyStopping(LGBMRegressor(n_estimators=1000, learning_rate=0.3, verbose=-1), patience=20,
-                              random_state=0).fit(X, X[:, 0] * 2)
-    assert regressor.best_iteration_ < 1000
+    fitted = EarlyStopping(regressor(), patience=20, random_state=0).fit(X, X[:, 0] * 2)
+    assert fitted.best_iteration_ < 1000
+    assert np.corrcoef(fitted.predict(X), X[:, 0])[0, 1] > 0.95
 
 
 def test_small_data_fits_every_round():
@@ -31,14 +45,25 @@ def test_small_data_fits_every_round():
     assert model.best_iteration_ == 40
 
 
-def test_sample_weight_is_used():
+@pytest.mark.parametrize("library", sorted(LIBRARIES))
+def test_sample_weight_is_used(library):
+    classifier, _ = LIBRARIES[library]
     X, y = _data(3000)
     heavy = np.where(y == 1, 20.0, 1.0)
-    plain = EarlyStopping(LGBMClassifier(verbose=-1), random_state=0).fit(X, y)
-    weighted = EarlyStopping(LGBMClassifier(verbose=-1), random_state=0).fit(X, y, sample_weight=heavy)
+    plain = EarlyStopping(classifier(), random_state=0).fit(X, y)
+    weighted = EarlyStopping(classifier(), random_state=0).fit(X, y, sample_weight=heavy)
     assert weighted.predict(X).mean() > plain.predict(X).mean()
 
 
 def test_lightgbm_family_is_wrapped():
     model = all_families()["lightgbm"].make("binary", {}, random_state=0, n_jobs=1)
     assert isinstance(model, EarlyStopping) and isinstance(model.estimator, LGBMClassifier)
+
+
+def test_catboost_family_is_wrapped_quiet_and_writes_no_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    model = all_families()["catboost"].make("regression", {"iterations": 20}, random_state=0, n_jobs=1)
+    assert isinstance(model, EarlyStopping) and isinstance(model.estimator, CatBoostRegressor)
+    X, y = _data(200)
+    model.fit(X, y.astype(float))
+    assert model.best_iteration_ == 20 and list(tmp_path.iterdir()) == []  # no catboost_info folder

@@ -35,7 +35,7 @@ def test_round_trip_predicts_the_same(fitted, tmp_path):
     assert meta["versions"]["scikit-learn"] and meta["task"] == "binary"
 
 
-@pytest.mark.parametrize("family", ["lightgbm", "hist_gradient_boosting", "random_forest", "extra_trees", "knn"])
+@pytest.mark.parametrize("family", ["lightgbm", "hist_gradient_boosting", "random_forest", "extra_trees", "knn", "catboost"])
 def test_every_family_saves_and_loads(regression_frame, family, tmp_path):
     X, y = regression_frame
     model = AutoMLRegressor(time_budget=30, max_trials=1, families=[family], random_state=0, cv=2).fit(X, y)

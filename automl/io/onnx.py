@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import is_classifier
 
 from automl.io.onnx_converters import NotExportable
 from automl.io.onnx_converters import register as register_converters
@@ -167,7 +168,7 @@ def _convert_member(member: Member, first: Member, index: int) -> Any:
         raise NotExportable("kNN fitted with sample weights has no ONNX converter")
     register_converters()
     core = member.core
-    options = {id(core.steps[-1][1]): {"zipmap": False}} if hasattr(model, "classes_") else None
+    options = {id(core.steps[-1][1]): {"zipmap": False}} if is_classifier(model) else None
     try:
         graph = convert_sklearn(core, initial_types=_initial_types(roles), target_opset=TARGET_OPSET,
                                 options=options)

@@ -45,6 +45,9 @@ TRUSTED_TYPES = [
     "lightgbm.basic.Booster",
     "lightgbm.sklearn.LGBMClassifier",
     "lightgbm.sklearn.LGBMRegressor",
+    # state is the model in CatBoost's own binary format (not a pickle), read back by its loader
+    "catboost.core.CatBoostClassifier",
+    "catboost.core.CatBoostRegressor",
     "sklearn.tree._tree.Tree",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
@@ -57,7 +60,7 @@ TRUSTED_TYPES = [
     "sklearn.metrics._dist_metrics.MinkowskiDistance64",
 ]
 SAMPLE_ROWS = 1000
-VERSIONED = ["automl", "scikit-learn", "lightgbm", "numpy", "pandas", "skops"]
+VERSIONED = ["automl", "scikit-learn", "lightgbm", "catboost", "numpy", "pandas", "skops"]
 
 
 def library_versions() -> dict[str, str]:

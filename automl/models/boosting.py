@@ -1,5 +1,7 @@
 """Early stopping for gradient boosting inside a pipeline: hold out part of the training rows.
 
+Works for LightGBM and CatBoost estimators (each library's own early-stopping call).
+
 The pipeline's preprocessing has already run when the model is fitted, so the held-out rows are
 transformed the same way as the rest; the search's own validation folds are never touched.
 """
@@ -18,12 +20,12 @@ MIN_ROWS = 1000
 
 
 class EarlyStopping(BaseEstimator):
-    """Fit a LightGBM estimator with early stopping on a held-out share of its training rows.
+    """Fit a boosting estimator with early stopping on a held-out share of its training rows.
 
     Parameters
     ----------
-    estimator : LGBMClassifier or LGBMRegressor
-        Its ``n_estimators`` is the most boosting rounds.
+    estimator : LightGBM or CatBoost classifier or regressor
+        Its ``n_estimators`` (``iterations``) is the most boosting rounds.
     patience : int, default=50
         Stop after this many rounds without improvement on the held-out rows.
     validation_fraction : float, default=0.1
@@ -40,8 +42,6 @@ class EarlyStopping(BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "EarlyStopping":
-        import lightgbm
-
         y = np.asarray(y)
         split = self._split(len(y), y)
         estimator = clone(self.estimator)
@@ -50,12 +50,11 @@ class EarlyStopping(BaseEstimator):
         else:
             train, valid = split
             weights = (None, None) if sample_weight is None else (sample_weight[train], sample_weight[valid])
-            estimator.fit(_rows(X, train), y[train], sample_weight=weights[0],
-                          eval_sample_weight=None if weights[1] is None else [weights[1]],
-                          callbacks=[lightgbm.early_stopping(self.patience, verbose=False)],
-                          **_eval_data(estimator, _rows(X, valid), y[valid]))
+            fit_with_holdout = _fit_catboost if _is_catboost(estimator) else _fit_lightgbm
+            fit_with_holdout(estimator, (_rows(X, train), y[train], weights[0]),
+                             (_rows(X, valid), y[valid], weights[1]), self.patience)
         self.estimator_ = estimator
-        self.best_iteration_ = getattr(estimator, "best_iteration_", None) or estimator.n_estimators
+        self.best_iteration_ = _rounds(estimator)
         if is_classifier(estimator):
             self.classes_ = estimator.classes_
         return self
@@ -83,6 +82,37 @@ class EarlyStopping(BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "estimator_")
         return self.estimator_.predict_proba(X)
+
+
+Part = tuple[Any, np.ndarray, Any]
+
+
+def _is_catboost(estimator: Any) -> bool:
+    return type(estimator).__module__.split(".")[0] == "catboost"
+
+
+def _fit_lightgbm(estimator: Any, train: Part, valid: Part, patience: int) -> None:
+    import lightgbm
+
+    (X, y, weight), (X_valid, y_valid, valid_weight) = train, valid
+    estimator.fit(X, y, sample_weight=weight, eval_sample_weight=None if valid_weight is None else [valid_weight],
+                  callbacks=[lightgbm.early_stopping(patience, verbose=False)],
+                  **_eval_data(estimator, X_valid, y_valid))
+
+
+def _fit_catboost(estimator: Any, train: Part, valid: Part, patience: int) -> None:
+    from catboost import Pool
+
+    (X, y, weight), (X_valid, y_valid, valid_weight) = train, valid
+    estimator.fit(X, y, sample_weight=weight, eval_set=Pool(X_valid, y_valid, weight=valid_weight),
+                  early_stopping_rounds=patience, use_best_model=True)
+
+
+def _rounds(estimator: Any) -> int:
+    """Boosting rounds the fitted estimator keeps (its best iteration when it stopped early)."""
+    if _is_catboost(estimator):
+        return int(estimator.tree_count_)
+    return int(getattr(estimator, "best_iteration_", None) or estimator.n_estimators)
 
 
 def _eval_data(estimator: Any, X: Any, y: np.ndarray) -> dict[str, Any]:

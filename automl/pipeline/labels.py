@@ -40,7 +40,8 @@ class EncodedLabelClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "estimator_")
-        return self.classes_[np.asarray(self.estimator_.predict(X), dtype=int)]
+        # ravel: CatBoost answers a multiclass predict as a column (n, 1)
+        return self.classes_[np.asarray(self.estimator_.predict(X), dtype=int).ravel()]
 
     def predict_proba(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "estimator_")
