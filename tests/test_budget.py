@@ -27,6 +27,20 @@ def test_hanging_trial_is_stopped_and_recorded(credit):
     assert model.fit_time_ <= budget * 1.05 + 1
 
 
+def test_trial_whose_first_fold_shows_it_cannot_finish_stops_there(credit):
+    X, y = credit
+    # 3 s a fold x 5 folds cannot fit in the half of a 20 s budget a trial may take: stopped after fold 1
+    slow = misbehaving_family("sleep", seconds=3.0)
+    model = AutoML(time_budget=20, families=[slow, "linear"], search="defaults", portfolio=None, random_state=0,
+                   cv=5).fit(X, y)
+    board = model.leaderboard_.set_index("family")
+    assert board.loc["misbehaving_sleep", "status"] == "timeout"
+    assert "stopped after 1 of 5 folds" in board.loc["misbehaving_sleep", "error"]
+    trial = next(t for t in model.study_.trials if t.user_attrs.get("family") == "misbehaving_sleep")
+    assert trial.user_attrs["projected_duration"] > 15  # five folds of at least 3 s
+    assert board.loc["linear", "status"] == "ok" and model.best_family_ == "linear"
+
+
 def test_failing_and_crashing_families_are_error_rows(credit):
     X, y = credit
     families = [misbehaving_family("raise"), misbehaving_family("crash"), "linear"]

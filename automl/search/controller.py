@@ -202,15 +202,23 @@ class SearchController:
         enqueued = trial.user_attrs.get("fixed") is not None
         want_fallback = self.fallback is None
 
-        def on_report(step: int, score: float) -> bool:
-            trial.report(score, step)
-            return enqueued or not trial.should_prune()
-
         task = TrialTask(config=config, schema=self.schema, task=self.task, metric=self.metric,
                          classes=self.classes, folds=self.folds, random_state=self.settings.seed,
                          n_jobs=config.family.threads(self.n_rows, self.settings.n_jobs), refit=want_fallback)
         start = time.monotonic()
         limit = min(self._trial_deadline(), start + TRIAL_SHARE * (self.deadline.at - start))
+        projected: list[float] = []
+
+        def on_report(step: int, score: float) -> bool:
+            trial.report(score, step)
+            # stop a trial as soon as its folds so far show it cannot finish before its limit
+            elapsed = time.monotonic() - start
+            total = elapsed * len(self.folds) / (step + 1)
+            if step + 1 < len(self.folds) and start + total > limit:
+                projected.append(total)
+                return False
+            return enqueued or not trial.should_prune()
+
         beat = _Heartbeat(study, trial)
         try:
             result = self.runner.run(task, data, limit, on_report, on_poll=beat)
@@ -219,6 +227,11 @@ class SearchController:
                        time.monotonic() - start)
             raise
         duration = time.monotonic() - start
+        if projected and result.status == "pruned":
+            result.status = "timeout"
+            result.error = (f"stopped after {len(result.fold_scores)} of {len(self.folds)} folds: all of them "
+                            f"would take about {projected[0]:.1f}s, {limit - start:.1f}s were left for it")
+            trial.set_user_attr("projected_duration", round(projected[0], 4))
         if result.status == "ok" and result.refit_model is not None:
             self.fallback = (trial.number, result.refit_model)
             result.refit_model = None
@@ -287,7 +300,9 @@ class SearchController:
         # Finished trials only: another worker may be writing a running trial's attributes right now. A trial
         # stopped at its deadline counts with the time it had: a lower bound, so a family that never finishes
         # in time is not started again and again.
-        durations = [t.user_attrs["duration"] for t in study.get_trials(deepcopy=False, states=(COMPLETE, FAIL))
+        # A trial stopped because its first folds projected past its limit counts with that projection.
+        durations = [max(t.user_attrs["duration"], t.user_attrs.get("projected_duration") or 0.0)
+                     for t in study.get_trials(deepcopy=False, states=(COMPLETE, FAIL))
                      if t.user_attrs.get("family") == family and t.user_attrs.get("duration") is not None
                      and (t.state == COMPLETE or t.user_attrs.get("status") == "timeout")]
         return float(np.median(durations)) if durations else None
