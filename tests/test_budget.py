@@ -41,6 +41,22 @@ def test_trial_whose_first_fold_shows_it_cannot_finish_stops_there(credit):
     assert board.loc["linear", "status"] == "ok" and model.best_family_ == "linear"
 
 
+def test_a_family_too_slow_for_the_time_left_is_not_drawn_again_and_again(credit):
+    X, y = credit
+    # the slow family's trial is stopped after its first fold (all five would not fit); whenever the sampler
+    # draws it again, the trial is skipped and the next one is redirected to a family that fits, so skipped
+    # rows never come two in a row while time is left (before the fix, five in a row ended the search)
+    slow = misbehaving_family("sleep", seconds=2.0)
+    model = AutoML(time_budget=20, families=[slow, "linear"], search="random", portfolio=None, random_state=0,
+                   cv=5, ensemble=False).fit(X, y)
+    trials = sorted(model.study_.trials, key=lambda t: t.number)
+    skipped = [t.number for t in trials if t.user_attrs.get("status") == "skipped"]
+    assert skipped, "the random sampler should have drawn the slow family again"
+    assert not any(b == a + 1 for a, b in zip(skipped, skipped[1:]))
+    redirected = [t for t in trials if t.user_attrs.get("source") == "redirected"]
+    assert redirected and all(t.params["family"] == "linear" for t in redirected)
+
+
 def test_failing_and_crashing_families_are_error_rows(credit):
     X, y = credit
     families = [misbehaving_family("raise"), misbehaving_family("crash"), "linear"]

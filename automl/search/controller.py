@@ -22,7 +22,7 @@ from automl.search.ensemble import (MAX_CANDIDATES, ROUNDS as ENSEMBLE_ROUNDS, S
                                     WeightedEnsembleRegressor, score_weights, select_ensemble)
 from automl.search.evaluate import TrialResult, TrialTask
 from automl.search.leaderboard import build_leaderboard, params_json
-from automl.search.space import suggest_config
+from automl.search.space import FAMILY, suggest_config
 from automl.search.portfolio import portfolio_points
 from automl.search.strategies import initial_points, make_pruner, make_sampler
 from automl.search.study import (HEARTBEAT_INTERVAL, fail_stale_trials, open_storage, record_heartbeat,
@@ -178,9 +178,24 @@ class SearchController:
                 skipped_in_a_row += 1
                 if skipped_in_a_row >= 5:
                     break
+                self._redirect(study, available)
                 continue
             skipped_in_a_row = 0
             self._run(study, trial, config, data)
+
+    def _redirect(self, study: optuna.Study, available: float) -> None:
+        """After a sampled family was too slow for the time left: enqueue the next trial with its family
+        fixed to one that fits (the best-scoring such family so far, else the cheapest), its other
+        parameters sampled as usual, so the sampler does not keep drawing a family that cannot run."""
+        if self.settings.search not in ("bayes", "random"):
+            return
+        fits = [f.name for f in self.families
+                if (self._estimate_trial(study, f.name) or 0.0) <= available]
+        if not fits:
+            return
+        best = next((t.user_attrs["family"] for t in self._ranked_ok_trials() if t.user_attrs.get("family") in fits),
+                    fits[0])
+        study.enqueue_trial({FAMILY: best}, user_attrs={"source": "redirected"})
 
     def _may_start(self, study: optuna.Study) -> bool:
         available = self._trial_deadline() - time.monotonic()
