@@ -18,8 +18,6 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from automl.search.evaluate import align_proba
-
 from automl._resources import resolve_n_jobs
 from automl.data.checks import raise_on_errors, validate
 from automl.data.clean import CleaningOptions, clean_training_data, infinite_values_error
@@ -28,7 +26,7 @@ from automl.data.schema import Schema, infer_task, to_frame
 from automl.data.split import split_test, time_order
 from automl.data.target import check_label_types, make_folds, prepare_classes, prepare_sample_weight, prepare_target
 from automl.search.acceptance import acceptance_test
-from automl.metrics import TASKS, get_metric
+from automl.metrics import TASKS, align_proba, get_metric
 from automl.models.registry import get_families
 from automl.pipeline.threads import predict_single_threaded
 from automl.search.budget import Deadline

@@ -1,8 +1,11 @@
-"""Named metrics: how to compute each from predictions, its direction, and what it needs.
+"""Scoring, at the bottom of the package: named metrics, what they are computed from, and the bootstrap.
 
 Scores are computed from out-of-fold predictions so that the same numbers serve the leaderboard,
 pruning and ensemble selection. A scikit-learn scorer name or a scorer callable is accepted too; those
 are evaluated on the fitted pipeline (``scorer(pipeline, X, y)``), which is what scikit-learn promises.
+
+Everything that scores predictions (the search, the acceptance test, ``automl compare``, the monitor, the
+report) uses :func:`predict_for_metric`, :func:`score_predictions` and :func:`bootstrap` from here.
 """
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
 import numpy as np
+import pandas as pd
 from sklearn import metrics as skm
 
 TASKS = ("binary", "multiclass", "regression")
@@ -136,3 +140,80 @@ def get_metric(metric: str | Callable[..., float] | None, task: str) -> Metric:
         return Metric(name=metric, greater_is_better=True, scorer=skm.get_scorer(metric))
     raise ValueError(f"unknown metric {metric!r}. Use one of {builtin_metric_names()}, a scikit-learn scorer name, "
                      "or a scorer callable.")
+
+
+# -- predictions a metric is computed from ----------------------------------------------------------------------
+def align_proba(proba: np.ndarray, model_classes: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Put probability columns in the order of ``classes`` (zeros for classes a model never saw)."""
+    if len(model_classes) == len(classes) and np.array_equal(model_classes, classes):
+        return proba
+    out = np.zeros((proba.shape[0], len(classes)))
+    index = {c: i for i, c in enumerate(classes)}
+    for j, c in enumerate(model_classes):
+        out[:, index[c]] = proba[:, j]
+    return out
+
+
+def predict_for_metric(model: Any, X: Any, task: str, classes: np.ndarray | None) -> np.ndarray:
+    """Probabilities over all ``classes`` (classification) or values (regression) of a fitted ``model``."""
+    if task == "regression":
+        return np.asarray(model.predict(X), dtype=float)
+    if classes is None:
+        raise ValueError("classification needs its classes to align probabilities")
+    return align_proba(model.predict_proba(X), model.classes_, classes)
+
+
+def score_predictions(metric: Metric, y: np.ndarray, pred: np.ndarray, sample_weight: np.ndarray | None,
+                      classes: np.ndarray | None) -> float:
+    """The metric on predictions from :func:`predict_for_metric` (labels are taken as the most probable class
+    for metrics computed from labels)."""
+    if classes is not None and not metric.needs_proba:
+        pred = classes[np.argmax(pred, axis=1)]
+    return metric.from_predictions(y, pred, sample_weight, classes)
+
+
+def align_labels(classes: np.ndarray | None, y: Any) -> np.ndarray:
+    """Labels read from a file in the dtype of ``classes`` (CSV may read "1" where the model has 1); values as
+    floats for regression (``classes`` None).
+
+    Raises
+    ------
+    ValueError
+        For a label that is not one of ``classes``, or a value that is not a number.
+    """
+    if classes is None:
+        return pd.to_numeric(pd.Series(y), errors="raise").to_numpy(dtype=float)
+    classes = np.asarray(classes)
+    by_text = {str(c): c for c in classes}
+    unknown = sorted({str(v) for v in y if str(v) not in by_text})
+    if unknown:
+        raise ValueError(f"labels {unknown[:5]} are not classes of the model ({list(by_text)})")
+    return np.array([by_text[str(v)] for v in y], dtype=classes.dtype)
+
+
+def checked_builtin(metric: Metric) -> Metric:
+    """``metric`` when it is computed from predictions; a clear error for a custom scorer."""
+    if metric.func is None:
+        raise ValueError(f"metric {metric.name!r} is a custom scorer; scoring rows needs a built-in metric "
+                         f"({', '.join(builtin_metric_names())})")
+    return metric
+
+
+# -- the bootstrap ---------------------------------------------------------------------------------------------
+def bootstrap(statistic: Callable[[np.ndarray], float], n_rows: int, rounds: int, seed: int) -> np.ndarray:
+    """``statistic(rows)`` over ``rounds`` resamples of ``n_rows`` rows drawn with replacement.
+
+    A resample where the statistic is undefined (``ValueError``, e.g. one class only for ROC AUC) or not finite
+    is left out, so the result may hold fewer than ``rounds`` values.
+    """
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(rounds):
+        rows = rng.integers(0, n_rows, n_rows)
+        try:
+            value = float(statistic(rows))
+        except ValueError:
+            continue
+        if np.isfinite(value):
+            values.append(value)
+    return np.asarray(values, dtype=float)

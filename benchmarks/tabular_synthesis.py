@@ -17,10 +17,9 @@ import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from automl.data.schema import infer_schema
-from automl.metrics import get_metric
+from automl.metrics import get_metric, predict_for_metric, score_predictions
 from automl.models.registry import all_families
 from automl.pipeline.build import TrialConfig, build_pipeline
-from automl.search.evaluate import predict_for_metric, score_predictions
 from benchmarks.datasets import load_frame, load_manifest, select
 
 DATASETS = ["credit-g", "credit-approval", "sick", "kr-vs-kp", "abalone"]

@@ -181,7 +181,7 @@ def test_served_pipelines_predict_on_one_thread():
 
     from automl.pipeline.labels import EncodedLabelClassifier
     from automl.search.ensemble import WeightedEnsembleClassifier
-    from automl.serve.app import single_threaded
+    from automl.serve.service import single_threaded
 
     X, y = np.random.default_rng(0).normal(size=(40, 3)), np.array(["a", "b"] * 20)
     member = Pipeline([("model", EncodedLabelClassifier(RandomForestClassifier(5, n_jobs=-1)))]).fit(X, y)

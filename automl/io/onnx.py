@@ -23,12 +23,11 @@ import numpy as np
 import pandas as pd
 from sklearn.base import is_classifier
 
-from automl.io.onnx_converters import NotExportable
+from automl.io.onnx_converters import MISSING_TEXT, NotExportable
 from automl.io.onnx_converters import register as register_converters
 
 TARGET_OPSET = {"": 18, "ai.onnx.ml": 3}
 TOLERANCE = 1e-5
-MISSING_TEXT = ""
 NUMERIC_ROLES = ("numeric", "boolean")
 TEXT_ROLES = ("categorical",)
 

@@ -20,6 +20,10 @@ from typing import Any
 import numpy as np
 
 
+# What a missing category is fed to the graph as (string inputs cannot hold NaN).
+MISSING_TEXT = ""
+
+
 class NotExportable(ValueError):
     """The pipeline holds a step that has no ONNX converter, or whose conversion answers differently."""
 
@@ -248,8 +252,6 @@ def _ordinal_code(encoder: Any, index: int, category: Any) -> float:
 
 def _text_key(category: Any) -> str:
     """The ONNX string of a category: a missing one (None or NaN) is fed as the missing text."""
-    from automl.io.onnx import MISSING_TEXT
-
     missing = category is None or (isinstance(category, float) and np.isnan(category))
     return MISSING_TEXT if missing else str(category)
 

@@ -106,13 +106,15 @@ def _importances(model: Any, X: pd.DataFrame, y: pd.Series, random_state: int, s
     plt = _pyplot()
     from sklearn.inspection import permutation_importance
 
-    from automl.serve.scoring import align_labels, metric_predictions, score
+    from automl.metrics import align_labels, checked_builtin, predict_for_metric, score_predictions
 
-    sign = 1.0 if model.metric_.greater_is_better else -1.0
-    labels = align_labels(model, y)
+    metric = checked_builtin(model.metric_)
+    sign = 1.0 if metric.greater_is_better else -1.0
+    labels = align_labels(model.classes_, y)
 
     def scorer(estimator: Any, rows: pd.DataFrame, target: Any) -> float:
-        return sign * score(estimator, target, metric_predictions(estimator, rows))
+        pred = predict_for_metric(estimator, rows, model.task_, model.classes_)
+        return sign * score_predictions(metric, target, pred, None, model.classes_)
 
     result = permutation_importance(model, X, labels, scoring=scorer, n_repeats=N_REPEATS,
                                     random_state=random_state, n_jobs=1)
@@ -128,9 +130,9 @@ def _importances(model: Any, X: pd.DataFrame, y: pd.Series, random_state: int, s
 def _errors(model: Any, X: pd.DataFrame, y: pd.Series, source: str) -> str:
     plt = _pyplot()
 
-    from automl.serve.scoring import align_labels
+    from automl.metrics import align_labels
 
-    labels = align_labels(model, y)
+    labels = align_labels(model.classes_, y)
     predicted = model.predict(X)
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     if model.classes_ is not None:

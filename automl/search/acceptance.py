@@ -6,8 +6,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from automl.metrics import Metric
-from automl.search.evaluate import predict_for_metric, score_predictions
+from automl.metrics import Metric, bootstrap, predict_for_metric, score_predictions
 
 BOOTSTRAP_ROUNDS = 200
 
@@ -45,15 +44,9 @@ def acceptance_test(pipeline: Any, X: pd.DataFrame, y: np.ndarray, sample_weight
 
 def _bootstrap_std(metric: Metric, y: np.ndarray, pred: np.ndarray, sample_weight: np.ndarray | None,
                    classes: np.ndarray | None, seed: int) -> float:
-    rng = np.random.default_rng(seed)
-    scores = []
-    for _ in range(BOOTSTRAP_ROUNDS):
-        rows = rng.integers(0, len(y), len(y))
-        try:
-            value = score_predictions(metric, y[rows], pred[rows],
-                                      None if sample_weight is None else sample_weight[rows], classes)
-        except ValueError:  # e.g. one class only in the resample
-            continue
-        if np.isfinite(value):
-            scores.append(value)
+    def test_score(rows: np.ndarray) -> float:
+        return score_predictions(metric, y[rows], pred[rows], None if sample_weight is None else sample_weight[rows],
+                                 classes)
+
+    scores = bootstrap(test_score, len(y), BOOTSTRAP_ROUNDS, seed)
     return float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0

@@ -12,8 +12,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
-from automl.metrics import Metric
-from automl.search.evaluate import align_proba, score_predictions
+from automl.metrics import Metric, align_proba, score_predictions
 
 ROUNDS = 25
 MAX_CANDIDATES = 8

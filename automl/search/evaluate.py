@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from automl.data.schema import Schema
-from automl.metrics import Metric
+from automl.metrics import Metric, predict_for_metric, score_predictions
 from automl.pipeline.build import TrialConfig, build_pipeline
 from automl.pipeline.select import selected_counts
 
@@ -64,33 +64,6 @@ def fit_pipeline(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight:
     pipe = build_pipeline(task.schema, task.config, task.task, task.random_state, task.n_jobs)
     fit_params = {} if sample_weight is None else {"model__sample_weight": sample_weight}
     return pipe.fit(X, y, **fit_params)
-
-
-def predict_for_metric(pipe: Any, X: pd.DataFrame, task: str, classes: np.ndarray | None) -> np.ndarray:
-    """Probabilities over all ``classes`` (classification) or values (regression)."""
-    if task == "regression":
-        return np.asarray(pipe.predict(X), dtype=float)
-    assert classes is not None, "classification needs its classes"
-    return align_proba(pipe.predict_proba(X), pipe.classes_, classes)
-
-
-def align_proba(proba: np.ndarray, model_classes: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """Put probability columns in the order of ``classes`` (zeros for classes a fold never saw)."""
-    if len(model_classes) == len(classes) and np.array_equal(model_classes, classes):
-        return proba
-    out = np.zeros((proba.shape[0], len(classes)))
-    index = {c: i for i, c in enumerate(classes)}
-    for j, c in enumerate(model_classes):
-        out[:, index[c]] = proba[:, j]
-    return out
-
-
-def score_predictions(metric: Metric, y: np.ndarray, pred: np.ndarray, sample_weight: np.ndarray | None,
-                      classes: np.ndarray | None) -> float:
-    """The metric on predictions from :func:`predict_for_metric`."""
-    if classes is not None and not metric.needs_proba:
-        pred = classes[np.argmax(pred, axis=1)]
-    return metric.from_predictions(y, pred, sample_weight, classes)
 
 
 def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None,

@@ -1,186 +1,19 @@
-"""HTTP prediction service for a model folder (FastAPI; run it with uvicorn or ``automl serve``).
-
-Endpoints: ``POST /predict`` and ``POST /predict_proba`` (JSON ``{"rows": [...]}`` or a CSV body),
-``GET /health``, ``GET /metadata`` (schema, metric, version), ``GET /monitor`` (drift against the training
-profile, read from the request log). Every payload is checked against the training schema; bad input gets
-a 4xx answer naming the problem. Each predicted row is logged as one JSON line. With a challenger model, a
-fraction of the requests is answered by it, and the log says which model answered.
-"""
+"""The HTTP face of the prediction service (FastAPI): routes, auth, limits; the work itself is in
+:mod:`automl.serve.service`."""
 from __future__ import annotations
 
-import hashlib
-import json
-import random
 import secrets
-import threading
-import time
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
-from automl.serve.validate import PayloadError, json_value, parse_body, validate_rows
+from automl.serve.service import MAX_BYTES, MAX_ROWS, RequestLog, ServedModel, Service
+from automl.serve.validate import PayloadError
 
-MAX_ROWS = 10_000
-MAX_BYTES = 10 * 1024 * 1024
-
-
-@dataclass
-class ServedModel:
-    """A loaded model folder with what the service needs to know about it."""
-
-    name: str
-    folder: Path
-    model: Any
-    version: str
-    roles: dict[str, str]
-    columns: list[str]
-    onnx: Any = None
-
-    @classmethod
-    def open(cls, folder: str | Path, name: str = "a", onnx: str | Path | None = None) -> "ServedModel":
-        """Load ``folder``; with ``onnx``, predictions come from that export of it, run in onnxruntime."""
-        from automl.io.persist import load, model_version
-
-        folder = Path(folder)
-        model = load(folder)
-        schema = model.schema_
-        roles = {c.name: c.role for c in schema.columns if c.name not in schema.dropped}
-        columns = [str(c) for c in getattr(model, "feature_names_in_", [c.name for c in schema.columns])]
-        single_threaded(model.best_pipeline_)
-        served = cls(name, folder, model, model_version(folder), roles, columns)
-        if onnx is not None:
-            from automl.io.onnx import OnnxPredictor
-
-            served.onnx = OnnxPredictor(str(onnx))
-            if served.onnx.model_version != served.version:
-                raise ValueError(f"{onnx} was exported from model version {served.onnx.model_version}, not from "
-                                 f"{folder} (version {served.version}): export this model again")
-        return served
-
-    @property
-    def predictor(self) -> Any:
-        """What predicts: the ONNX export when given, else the Python pipeline."""
-        return self.onnx if self.onnx is not None else self.model
-
-    def reference(self) -> dict[str, Any] | None:
-        """The prediction-drift reference of this model (computed once)."""
-        if not hasattr(self, "_reference"):
-            from automl.serve.monitor import prediction_reference
-
-            self._reference = prediction_reference(self.model, self.folder)
-        return self._reference
-
-    def metadata(self) -> dict[str, Any]:
-        model = self.model
-        return {"name": self.name, "version": self.version, "runtime": "python" if self.onnx is None else "onnx",
-                "task": model.task_, "metric": model.metric_.name,
-                "greater_is_better": model.metric_.greater_is_better,
-                "validation_score": json_value(model.best_score_), "family": model.best_family_,
-                "classes": None if model.classes_ is None else [json_value(c) for c in model.classes_],
-                "schema": [{"name": c, "role": r} for c, r in self.roles.items()],
-                "dropped_columns": dict(model.schema_.dropped)}
-
-
-def single_threaded(estimator: Any, seen: set[int] | None = None) -> None:
-    """Set ``n_jobs=1`` on every fitted estimator inside ``estimator`` (pipelines, wrappers, ensembles).
-
-    A request holds a few rows: starting threads for them costs more than it saves (a forest of an ensemble
-    took 130 ms per one-row request with all cores, against a few ms with one), and the server already
-    answers requests concurrently.
-    """
-    seen = set() if seen is None else seen
-    if id(estimator) in seen or not hasattr(estimator, "get_params"):
-        return
-    seen.add(id(estimator))
-    if "n_jobs" in vars(estimator):
-        estimator.n_jobs = 1
-    for value in vars(estimator).values():
-        for inner in value if isinstance(value, (list, tuple)) else [value]:
-            candidate = inner[1] if isinstance(inner, tuple) and len(inner) >= 2 else inner
-            single_threaded(candidate, seen)
-
-
-@dataclass
-class RequestLog:
-    """Appends one JSON line per predicted row to ``path`` (nothing when ``path`` is None)."""
-
-    path: Path | None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def write(self, records: list[dict[str, Any]]) -> None:
-        if self.path is None or not records:
-            return
-        text = "".join(json.dumps(r, default=str) + "\n" for r in records)
-        with self.lock, open(self.path, "a", encoding="utf-8") as out:
-            out.write(text)
-
-
-@dataclass
-class Service:
-    """What the endpoints share: the models, the traffic split, the log and the limits."""
-
-    primary: ServedModel
-    challenger: ServedModel | None = None
-    split: float = 0.0
-    log: RequestLog = field(default_factory=lambda: RequestLog(None))
-    max_rows: int = MAX_ROWS
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        self._random = random.Random(self.seed)
-        self._lock = threading.Lock()
-
-    def pick(self) -> ServedModel:
-        """The model that answers this request: the challenger for a ``split`` share of the requests."""
-        if self.challenger is None or self.split <= 0:
-            return self.primary
-        with self._lock:
-            draw = self._random.random()
-        return self.challenger if draw < self.split else self.primary
-
-    def answer(self, body: bytes, content_type: str, proba: bool) -> dict[str, Any]:
-        """Validate, predict and log one request; the JSON answer."""
-        started = time.perf_counter()
-        served = self.pick()
-        frame = validate_rows(parse_body(body, content_type), served.roles, served.columns, self.max_rows)
-        model = served.model
-        if proba and model.classes_ is None:
-            raise PayloadError(400, "a regression model gives no probabilities: use /predict")
-        try:
-            predictions = served.predictor.predict(frame)
-            probabilities = served.predictor.predict_proba(frame) if proba else None  # only when asked: 2x the work
-        except ValueError as exc:  # e.g. a finite value so large that scaling it overflows to infinity
-            raise PayloadError(422, f"the model cannot predict these rows: {exc}") from None
-        latency = (time.perf_counter() - started) * 1000
-        self.log.write(_records(frame, served, predictions, probabilities, latency))
-        out: dict[str, Any] = {"model": served.name, "model_version": served.version,
-                               "predictions": [json_value(v) for v in predictions]}
-        if probabilities is not None:
-            out["classes"] = [json_value(c) for c in model.classes_]
-            out["probabilities"] = np.round(probabilities, 6).tolist()
-        return out
-
-
-def _records(frame: pd.DataFrame, served: ServedModel, predictions: np.ndarray, probabilities: np.ndarray | None,
-             latency_ms: float) -> list[dict[str, Any]]:
-    """One log line per row: time, the row and its hash, prediction, latency, model version."""
-    now = datetime.now(timezone.utc).isoformat()
-    rows = frame[list(served.roles)].to_dict(orient="records")
-    records = []
-    for i, row in enumerate(rows):
-        row = {k: json_value(v) for k, v in row.items()}
-        text = json.dumps(row, sort_keys=True, default=str)
-        record = {"time": now, "model": served.name, "model_version": served.version, "row": row,
-                  "input_hash": hashlib.sha256(text.encode()).hexdigest()[:16],
-                  "prediction": json_value(predictions[i]), "latency_ms": round(latency_ms, 3)}
-        if probabilities is not None:
-            record["probabilities"] = [round(float(p), 6) for p in probabilities[i]]
-        records.append(record)
-    return records
+OPEN_PATHS = ("/health",)
 
 
 def create_app(model: str | Path, token: str | None = None, log: str | Path | None = None,
@@ -212,8 +45,6 @@ def create_app(model: str | Path, token: str | None = None, log: str | Path | No
         raise ValueError(f"split={split}: give the challenger's share of traffic in [0, 1]")
     service = Service(ServedModel.open(model, "a", onnx), ServedModel.open(challenger, "b") if challenger else None,
                       split, RequestLog(Path(log) if log else None), max_rows, seed)
-    from automl.serve.routes import build_app
-
     return build_app(service, token, max_bytes)
 
 
@@ -223,3 +54,72 @@ def check_token(header: str | None, token: str | None) -> bool:
         return True
     scheme, _, value = (header or "").partition(" ")
     return scheme.lower() == "bearer" and secrets.compare_digest(value.strip().encode(), token.encode())
+
+
+def build_app(service: Service, token: str | None, max_bytes: int) -> FastAPI:
+    """Wire ``service`` to HTTP: auth, body limits, error answers, endpoints."""
+    app = FastAPI(title="automl model service", version=service.primary.version)
+    app.state.service = service
+
+    @app.middleware("http")
+    async def authorise(request: Request, call_next: Any) -> Any:
+        if request.url.path not in OPEN_PATHS and not check_token(request.headers.get("authorization"), token):
+            return JSONResponse({"detail": "missing or wrong bearer token"}, status_code=401,
+                                headers={"WWW-Authenticate": "Bearer"})
+        return await call_next(request)
+
+    @app.exception_handler(PayloadError)
+    async def refused(request: Request, exc: PayloadError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+
+    @app.exception_handler(ValueError)
+    async def unusable(request: Request, exc: ValueError) -> JSONResponse:
+        # the model's own input checks (schema, types) raise ValueError/TypeError with the remedy
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    app.add_exception_handler(TypeError, unusable)  # type: ignore[arg-type]
+
+    async def predict_route(request: Request, proba: bool) -> dict[str, Any]:
+        body = await read_body(request, max_bytes)
+        return await run_in_threadpool(service.answer, body, request.headers.get("content-type", ""), proba)
+
+    @app.post("/predict")
+    async def predict(request: Request) -> dict[str, Any]:
+        return await predict_route(request, proba=False)
+
+    @app.post("/predict_proba")
+    async def predict_proba(request: Request) -> dict[str, Any]:
+        return await predict_route(request, proba=True)
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "model_version": service.primary.version}
+
+    @app.get("/metadata")
+    def metadata() -> dict[str, Any]:
+        out = service.primary.metadata()
+        if service.challenger is not None:
+            out["challenger"] = {**service.challenger.metadata(), "traffic_share": service.split}
+        return out
+
+    @app.get("/monitor")
+    def monitor() -> dict[str, Any]:
+        from automl.serve.monitor import monitor_service
+
+        return monitor_service(service)
+
+    return app
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The request body, refused with 413 as soon as it is known to exceed ``max_bytes``."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise PayloadError(413, f"body of {declared} bytes; at most {max_bytes} are taken")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadError(413, f"body larger than {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from automl.serve.scoring import align_labels, metric_predictions, score
+from automl.metrics import align_labels, bootstrap, checked_builtin, get_metric, predict_for_metric, score_predictions
 
 
 @dataclass
@@ -61,31 +61,24 @@ def compare_models(model_a: Any, model_b: Any, X: pd.DataFrame, y: pd.Series, me
     confidence : float
         Coverage of the interval.
     """
-    from automl.metrics import get_metric
-
     if model_a.task_ != model_b.task_:
         raise ValueError(f"model A is {model_a.task_}, model B {model_b.task_}: compare models of one task")
-    chosen = get_metric(metric, model_a.task_) if metric else model_a.metric_
-    labels = align_labels(model_a, y)
-    pred_a, pred_b = metric_predictions(model_a, X, chosen), metric_predictions(model_b, X, chosen)
-    score_a, score_b = score(model_a, labels, pred_a, chosen), score(model_b, labels, pred_b, chosen)
-    differences = _paired_bootstrap(model_a, model_b, labels, pred_a, pred_b, chosen, n_boot, random_state)
+    chosen = checked_builtin(get_metric(metric, model_a.task_) if metric else model_a.metric_)
+    classes = model_a.classes_
+    labels = align_labels(classes, y)
+    pred_a = predict_for_metric(model_a, X, model_a.task_, classes)
+    pred_b = predict_for_metric(model_b, X, model_b.task_, classes)
+
+    def difference(rows: np.ndarray) -> float:  # both models scored on the same resample of the rows
+        return (score_predictions(chosen, labels[rows], pred_b[rows], None, classes)
+                - score_predictions(chosen, labels[rows], pred_a[rows], None, classes))
+
+    score_a = score_predictions(chosen, labels, pred_a, None, classes)
+    score_b = score_predictions(chosen, labels, pred_b, None, classes)
+    differences = bootstrap(difference, len(labels), n_boot, random_state)
+    if not len(differences):
+        raise ValueError("no bootstrap resample could be scored: give more labelled rows")
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(differences, [tail, 100 - tail])
     return Comparison(chosen.name, chosen.greater_is_better, len(labels), score_a, score_b, score_b - score_a,
                       float(low), float(high), confidence, len(differences))
-
-
-def _paired_bootstrap(model_a: Any, model_b: Any, y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray,
-                      metric: Any, n_boot: int, random_state: int) -> np.ndarray:
-    rng = np.random.default_rng(random_state)
-    out = []
-    for _ in range(n_boot):
-        rows = rng.integers(0, len(y), len(y))
-        try:  # a resample may hold one class only, where AUC is undefined: skip it
-            out.append(score(model_b, y[rows], pred_b[rows], metric) - score(model_a, y[rows], pred_a[rows], metric))
-        except ValueError:
-            continue
-    if not out:
-        raise ValueError("no bootstrap resample could be scored: give more labelled rows")
-    return np.asarray(out)

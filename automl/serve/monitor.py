@@ -161,13 +161,15 @@ def monitor_report(model: Any, records: list[dict[str, Any]], labels: pd.Series 
 
 def live_score(model: Any, rows: pd.DataFrame, labels: pd.Series) -> dict[str, Any]:
     """The model's metric on the logged rows against their labels, beside the validation score."""
-    from automl.serve.scoring import align_labels, metric_predictions, score
+    from automl.metrics import align_labels, checked_builtin, predict_for_metric, score_predictions
 
     if len(labels) != len(rows):
         raise ValueError(f"{len(labels)} labels for {len(rows)} logged rows: give one label per logged row")
     frame = rows.reindex(columns=[str(c) for c in model.feature_names_in_]) \
         if getattr(model, "feature_names_in_", None) is not None else rows
-    value = score(model, align_labels(model, labels), metric_predictions(model, frame))
+    metric = checked_builtin(model.metric_)
+    pred = predict_for_metric(model, frame, model.task_, model.classes_)
+    value = score_predictions(metric, align_labels(model.classes_, labels), pred, None, model.classes_)
     validation = float(model.best_score_)
     loss = (validation - value) if model.metric_.greater_is_better else (value - validation)
     degraded = loss > THRESHOLDS["score_drop"] * max(abs(validation), 1e-12)
