@@ -150,17 +150,11 @@ def _cv_value(text: str | None) -> Any:
     return int(number) if number.is_integer() and number >= 2 else number
 
 
-# Seconds kept for writing the model folder (skops dump of large forests takes a second or two).
-SAVE_RESERVE = 1.0
-SAVE_SHARE = 0.03
-
-
 def fit_budget(total: float, started: float) -> float:
-    """The fit's share of the command's budget: what is left after reading, less time to save."""
-    left = total - (time.monotonic() - started) - SAVE_RESERVE - SAVE_SHARE * total
-    if left <= 0:
-        raise ValueError(f"--time-budget {total:g}s is used up by reading the data; give more time")
-    return left
+    """The fit's share of the command's budget (the time planner's rule)."""
+    from automl.search.planner import command_fit_seconds
+
+    return command_fit_seconds(total, started)
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
@@ -175,13 +169,12 @@ def cmd_fit(args: argparse.Namespace) -> int:
     model = _search_model(args, fit_budget(args.time_budget, started))
     print(f"automl: {len(frame)} rows x {frame.shape[1]} columns from {args.data}; target {args.target!r}; "
           f"budget {args.time_budget:g}s", file=sys.stderr)
-    # recorded in the study, so that 'automl worker' on another machine can read the same file
-    model._data_source = {"path": str(Path(args.data).resolve()), "target": args.target}
     if args.table:
         model.fit(frame, y, tables=_read_tables(args.table), cutoff_time=args.cutoff_time,
                   relationships=[_relationship(r) for r in args.relationship])
     else:
-        model.fit(frame, y)
+        # recorded in the study, so that 'automl worker' on another machine can read the same file
+        model.fit(frame, y, data_source={"path": str(Path(args.data).resolve()), "target": args.target})
     # the training sample (export check, report, monitor) is kept when the rows alone make the model's input
     out = save(model, args.out, data=None if args.table else (frame, y))
     _print_summary(model, out, time.monotonic() - started)
@@ -308,43 +301,36 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
-def _join_study(args: argparse.Namespace, seconds: float | None, worker: bool) -> tuple[Any, Any, Any, Any]:
-    """Load a study's settings and data, and prepare a search that joins it."""
-
+def _join_study(args: argparse.Namespace, seconds: float | None) -> tuple[Any, pd.DataFrame, pd.Series]:
+    """An estimator that joins the study (its storage opened once), and the study's data. ``seconds``: the time
+    budget; ``None`` for the study's shared deadline, or ``--time-budget`` when that comes first."""
     from automl import AutoML
     from automl.io.readers import read_table
-    from automl.search.budget import Deadline
-    from automl.search.study import load_settings, load_study
+    from automl.search.study import load_settings, load_study, open_storage, seconds_until
 
-    study = load_study(args.storage, args.study)
-    settings = load_settings(study)
+    storage = open_storage(args.storage)
+    assert storage is not None
+    settings = load_settings(load_study(storage, args.study))
+    if seconds is None:
+        limits = [v for v in (seconds_until(settings.get("deadline_unix")), args.time_budget) if v is not None]
+        if not limits:
+            raise ValueError("the study has no shared deadline: give --time-budget")
+        seconds = min(limits)
     source = settings.get("data") or {}
     path, target = args.data or source.get("path"), args.target or source.get("target")
     if not path or not target:
         raise ValueError("the study records no data file: give the data file and --target")
     frame = read_table(path)
     y = frame.pop(target)
-    model = AutoML(**settings["params"], storage=args.storage, study_name=args.study,
-                   verbose=0 if getattr(args, "quiet", False) else 1)
-    deadline = Deadline(seconds)
-    controller, data = model._prepare(frame, y, None, deadline, worker=worker)
-    return model, controller, data, deadline
+    params = {**settings["params"], "time_budget": seconds}
+    model = AutoML(**params, storage=storage, study_name=args.study, verbose=0 if getattr(args, "quiet", False) else 1)
+    return model, frame, y
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-
-    from automl.search.study import load_settings, load_study, seconds_until
-
-    study = load_study(args.storage, args.study)
-    shared = seconds_until(load_settings(study).get("deadline_unix"))
-    limits = [v for v in (shared, args.time_budget) if v is not None]
-    if not limits:
-        raise ValueError("the study has no shared deadline: give --time-budget")
-    _, controller, data, _ = _join_study(args, min(limits), worker=True)
-    controller.work(data)
-    mine = [t for t in controller.study.get_trials(deepcopy=False)
-            if t.user_attrs.get("worker") == controller.worker_id and t.state.is_finished()]
-    print(f"automl worker {controller.worker_id}: {len(mine)} trials finished in study {args.study!r}")
+    model, frame, y = _join_study(args, None)
+    model.work(frame, y)
+    print(f"automl worker {model.worker_id_}: {model.worker_trials_} trials finished in study {args.study!r}")
     return 0
 
 
@@ -352,8 +338,8 @@ def cmd_refit(args: argparse.Namespace) -> int:
     from automl.io.persist import save
 
     started = time.monotonic()
-    model, controller, data, deadline = _join_study(args, args.time_budget, worker=True)
-    model._finish(controller, controller.run(data, search=False), data, deadline)
+    model, frame, y = _join_study(args, args.time_budget)
+    model.refit_study(frame, y)
     out = save(model, args.out)
     _print_summary(model, out, time.monotonic() - started)
     return 0

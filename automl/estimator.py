@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 import logging
 import os
 import time
@@ -11,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from optuna.storages import BaseStorage
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -29,8 +31,9 @@ from automl.search.acceptance import acceptance_test
 from automl.metrics import TASKS, align_proba, get_metric
 from automl.models.registry import get_families
 from automl.pipeline.threads import predict_single_threaded
-from automl.search.budget import Deadline
-from automl.search.controller import SearchController, SearchSettings
+from automl.search.planner import Deadline
+from automl.search.controller import Problem, SearchController, SearchSettings
+from automl.search.planner import fold_cap
 from automl.search.portfolio import load_portfolio
 from automl.search.strategies import SEARCHES
 from automl.search.worker import TrialData
@@ -45,6 +48,17 @@ IMBALANCE_RATIO = 0.2
 def _may_predict_proba(model: "AutoML") -> bool:
     """predict_proba exists unless the estimator is (or was fitted as) a regressor."""
     return not isinstance(model, RegressorMixin) and getattr(model, "task_", None) != "regression"
+
+
+@dataclass
+class FitPlan:
+    """What the data stage hands the search: the search rows, the rows held back for the acceptance test,
+    the problem (schema, task, metric, families, folds, seed) and the search settings."""
+
+    data: TrialData
+    held_out: tuple[pd.DataFrame, np.ndarray, np.ndarray | None] | None
+    problem: Problem
+    settings: SearchSettings
 
 
 class AutoML(SynthesisMixin, BaseEstimator):
@@ -85,8 +99,9 @@ class AutoML(SynthesisMixin, BaseEstimator):
         Cores to use; ``None`` means every core this process may use (affinity and cgroup limits).
     random_state : int or None, default=None
         One seed for the splits, the sampler and every model.
-    storage : str or None, default=None
-        Optuna storage URL (``sqlite:///file.db``, ``postgresql://...``); in memory when ``None``.
+    storage : str, optuna storage or None, default=None
+        Optuna storage URL (``sqlite:///file.db``, ``journal:///file.log``, ``postgresql://...``) or an opened
+        Optuna storage; in memory when ``None``.
     study_name : str or None, default=None
         Study to create or resume in ``storage``.
     verbose : int, default=0
@@ -169,7 +184,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
         "n_jobs": [Integral, None],
         "random_state": [Interval(Integral, 0, 2**32 - 1, closed="both"), None],
         "ensemble": ["boolean"],
-        "storage": [str, None],
+        "storage": [str, BaseStorage, None],
         "study_name": [str, None],
         "verbose": ["verbose"],
         "test_size": [Interval(Real, 0, 1, closed="neither"), Interval(Integral, 1, None, closed="left"), None],
@@ -208,8 +223,8 @@ class AutoML(SynthesisMixin, BaseEstimator):
     # -- fit ---------------------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any, sample_weight: Any = None, tables: dict[str, Any] | None = None,
             relationships: list[tuple[str, str, str, str]] | None = None, cutoff_time: str | None = None,
-            time_index: dict[str, str] | None = None, logical_types: dict[str, dict[str, str]] | None = None
-            ) -> "AutoML":
+            time_index: dict[str, str] | None = None, logical_types: dict[str, dict[str, str]] | None = None,
+            data_source: dict[str, str] | None = None) -> "AutoML":
         """Search for the best pipeline within ``time_budget`` and refit it on all of ``X, y``.
 
         Parameters
@@ -230,6 +245,9 @@ class AutoML(SynthesisMixin, BaseEstimator):
         time_index, logical_types : dict, optional
             Per table, the column dating its rows (default: its only datetime column) and woodwork logical
             types overriding the inferred ones.
+        data_source : dict, optional
+            Where ``X, y`` came from (``{"path": ..., "target": ...}``), recorded in the study (with ``storage``)
+            so that ``automl worker`` on another machine can read the same file.
 
         Returns
         -------
@@ -247,26 +265,71 @@ class AutoML(SynthesisMixin, BaseEstimator):
             return self._fit_relational(X, y, sample_weight, tables, relationships or [], cutoff_time, time_index,
                                         logical_types)
         deadline = Deadline(self.time_budget)
-        return self._search(X, y, sample_weight, deadline)
+        return self._search(X, y, sample_weight, deadline, data_source=data_source)
 
-    def _search(self, X: Any, y: Any, sample_weight: Any, deadline: Deadline) -> "AutoML":
-        """Prepare the data, search and refit within ``deadline`` (also after feature synthesis)."""
-        controller, data = self._prepare(X, y, sample_weight, deadline)
-        return self._finish(controller, controller.run(data), data, deadline)
+    def work(self, X: Any, y: Any, sample_weight: Any = None) -> "AutoML":
+        """Join the study ``study_name`` in ``storage`` as one more worker: evaluate trials until ``time_budget``
+        (or the study's shared deadline, whichever comes first); no refit.
 
-    def _finish(self, controller: SearchController, outcome: Any, data: TrialData, deadline: Deadline) -> "AutoML":
-        """Set the fitted attributes from a finished search, and run the acceptance test."""
+        The study must have been started by ``fit`` with the same ``storage`` and ``study_name``; pass the same
+        data. Each worker samples with its own seed; folds and model seeds are shared, so scores compare.
+
+        Returns
+        -------
+        self
+            With ``study_``, ``leaderboard_`` (every worker's trials) and ``worker_trials_`` (the number of trials
+            this worker finished).
+        """
+        self._validate_params()
+        deadline = Deadline(self.time_budget)
+        plan = self._prepare(X, y, sample_weight, deadline, role="worker")
+        controller = self._controller(plan, deadline)
+        self.study_ = controller.work(plan.data)
+        self.leaderboard_ = controller.leaderboard()
+        self.worker_id_ = controller.worker_id
+        self.worker_trials_ = sum(1 for t in self.study_.get_trials(deepcopy=False)
+                                  if t.user_attrs.get("worker") == controller.worker_id and t.state.is_finished())
+        return self
+
+    def refit_study(self, X: Any, y: Any, sample_weight: Any = None) -> "AutoML":
+        """Fit without searching: refit the best trials of the study ``study_name`` in ``storage`` (an ensemble of
+        them when it scores better, as ``fit`` does) on ``X, y`` within ``time_budget``.
+
+        Returns
+        -------
+        self
+            Fitted as by ``fit``.
+        """
+        self._validate_params()
+        deadline = Deadline(self.time_budget)
+        return self._run(self._prepare(X, y, sample_weight, deadline, role="refit"), deadline, search=False)
+
+    def _search(self, X: Any, y: Any, sample_weight: Any, deadline: Deadline, needs: dict[str, Any] | None = None,
+                data_source: dict[str, str] | None = None) -> "AutoML":
+        """Prepare the data, search and refit within ``deadline`` (also after feature synthesis, whose
+        ``needs`` are added to every family's)."""
+        plan = self._prepare(X, y, sample_weight, deadline, needs=needs, data_source=data_source)
+        return self._run(plan, deadline)
+
+    def _run(self, plan: "FitPlan", deadline: Deadline, search: bool = True) -> "AutoML":
+        """Search (unless ``search=False``) and refit; set the fitted attributes and run the acceptance test."""
+        controller = self._controller(plan, deadline)
+        outcome = controller.run(plan.data, search=search)
         self.study_ = outcome.study
         self.leaderboard_ = controller.leaderboard()
-        self._set_best(outcome, data.X, data.y, data.sample_weight)
-        self.acceptance_ = self._acceptance_test()
+        self._set_best(outcome, plan.data)
+        self.acceptance_ = self._acceptance_test(plan)
         self.fit_time_ = deadline.elapsed()
         self.search_time_, self.refit_time_ = outcome.search_time, outcome.refit_time
         return self
 
-    def _prepare(self, X: Any, y: Any, sample_weight: Any, deadline: Deadline,
-                 worker: bool = False) -> tuple[SearchController, TrialData]:
-        """Validate, split and clean the data, and set up the search (shared by ``fit`` and ``automl worker``)."""
+    def _controller(self, plan: "FitPlan", deadline: Deadline) -> SearchController:
+        return SearchController(plan.problem, deadline, plan.settings,
+                                progress=_ProgressLine(deadline) if self.verbose else None)
+
+    def _prepare(self, X: Any, y: Any, sample_weight: Any, deadline: Deadline, role: str = "fit",
+                 needs: dict[str, Any] | None = None, data_source: dict[str, str] | None = None) -> "FitPlan":
+        """Validate, split and clean the data, and plan the search (``role``: ``fit``, ``worker`` or ``refit``)."""
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         frame = to_frame(X)
@@ -285,26 +348,27 @@ class AutoML(SynthesisMixin, BaseEstimator):
             if self.random_state is None else int(self.random_state)
         order = time_order(frame, self.time_column) if self.time_column is not None else None
         search_rows, test_rows = split_test(len(frame), self.test_size, labels, classification, seed, order)
-        self._held_out = _take(frame, labels, weights, test_rows) if len(test_rows) else None
+        held_out = _take(frame, labels, weights, test_rows) if len(test_rows) else None
         search_frame, labels, weights, groups = self._clean(frame, labels, weights, search_rows)
         self.profile_ = profile_frame(frame, self.schema_, target, self.task_)
         self.metric_ = get_metric(self.metric, self.task_)
         search_order = time_order(search_frame, self.time_column) if self.time_column is not None else None
-        folds = make_folds(self.cv, labels, classification, seed, self.time_budget, order=search_order, groups=groups)
+        folds = make_folds(self.cv, labels, classification, seed, order=search_order, groups=groups,
+                           max_folds=fold_cap(None if self.time_budget is None else deadline.remaining()))
+        worker = role != "fit"
+        n_jobs = resolve_n_jobs(self.n_jobs)
         settings = SearchSettings(
-            search=self.search, max_trials=self.max_trials, n_jobs=resolve_n_jobs(self.n_jobs), seed=seed,
+            search=self.search, max_trials=self.max_trials, n_jobs=n_jobs, seed=seed,
             # each worker samples with its own seed; folds and models keep the shared one
             sampler_seed=seed + (1 + os.getpid() % 100_000 if worker else 0),
             class_weight=self.class_weight, imbalanced=classification and _imbalanced(labels),
             storage=self.storage, study_name=self.study_name, worker=worker, ensemble=self.ensemble,
             portfolio=load_portfolio(self.portfolio),
-            saved={} if worker else self._settings_for_workers(deadline))
-        controller = SearchController(
-            schema=self.schema_, task=self.task_, metric=self.metric_, families=self._usable_families(weights),
-            folds=folds, classes=self.classes_, deadline=deadline, settings=settings,
-            progress=_ProgressLine(deadline) if self.verbose else None)
-        self._seed = seed
-        return controller, TrialData(search_frame, labels, weights)
+            saved={} if worker else self._settings_for_workers(deadline, data_source))
+        problem = Problem(schema=self.schema_, task=self.task_, metric=self.metric_,
+                          families=self._usable_families(weights, needs), folds=folds, classes=self.classes_,
+                          seed=seed, n_jobs=n_jobs, class_weight=self.class_weight)
+        return FitPlan(TrialData(search_frame, labels, weights), held_out, problem, settings)
 
     def _run_checks(self, frame: pd.DataFrame, target: pd.Series) -> pd.DataFrame:
         """Built-in and user rules on the features plus the target; errors stop here with every failure listed."""
@@ -314,12 +378,12 @@ class AutoML(SynthesisMixin, BaseEstimator):
             log.warning("validation rule %r failed (%s): %s", row.rule, row.severity, row.message)
         return report
 
-    def _settings_for_workers(self, deadline: Deadline) -> dict[str, Any]:
+    def _settings_for_workers(self, deadline: Deadline, data_source: dict[str, str] | None) -> dict[str, Any]:
         """What ``automl worker`` needs to join this search: parameters, data source, shared deadline."""
         params = {k: v for k, v in self.get_params().items()
                   if k not in ("storage", "study_name", "verbose") and _plain(v)}
         remaining = deadline.remaining()
-        return {"params": params, "data": getattr(self, "_data_source", None),
+        return {"params": params, "data": data_source,
                 "deadline_unix": None if remaining == float("inf") else time.time() + remaining}
 
     def _resolve_task(self, target: pd.Series) -> str:
@@ -354,13 +418,12 @@ class AutoML(SynthesisMixin, BaseEstimator):
             weights = cleaned.copies.astype(float) * (1.0 if weights is None else weights)
         return cleaned.frame, labels, weights, cleaned.groups
 
-    def _acceptance_test(self) -> dict[str, Any] | None:
+    def _acceptance_test(self, plan: "FitPlan") -> dict[str, Any] | None:
         """Score the chosen pipeline once on the held-back rows; warn when it disagrees with validation."""
-        held = self.__dict__.pop("_held_out", None)
-        seed = self.__dict__.pop("_seed", 0)
-        if held is None:
+        if plan.held_out is None:
             return None
-        X_test, y_test, w_test = held
+        seed = plan.problem.seed
+        X_test, y_test, w_test = plan.held_out
         std = _folds_spread(self.leaderboard_, self.best_trial_)
         result = acceptance_test(self.best_pipeline_, X_test, y_test, w_test, self.metric_, self.task_,
                                  self.classes_, self.best_score_, std, seed)
@@ -371,11 +434,10 @@ class AutoML(SynthesisMixin, BaseEstimator):
                           "different", UserWarning, stacklevel=3)
         return result
 
-    def _usable_families(self, weights: np.ndarray | None) -> list:
+    def _usable_families(self, weights: np.ndarray | None, needs: dict[str, Any] | None = None) -> list:
         families = get_families(self.families, self.task_)
-        extra = getattr(self, "_synthesis_needs", None)  # e.g. the FRESH filter after tsfresh (synthesis.py)
-        if extra:
-            families = [dataclasses.replace(f, needs={**f.needs, **extra}) for f in families]
+        if needs:  # e.g. the FRESH filter after tsfresh (synthesis.py)
+            families = [dataclasses.replace(f, needs={**f.needs, **needs}) for f in families]
         if weights is None:
             return families
         unweighted = [f.name for f in families if not f.sample_weight]
@@ -387,7 +449,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
             raise ValueError(f"none of the families {[f.name for f in families]} supports sample_weight")
         return usable
 
-    def _set_best(self, outcome: Any, frame: pd.DataFrame, labels: np.ndarray, weights: np.ndarray | None) -> None:
+    def _set_best(self, outcome: Any, data: TrialData) -> None:
         final = outcome.final
         self.fallback_used_ = final.fallback_used
         self.best_trial_, self.best_family_ = final.trial, final.family
@@ -395,7 +457,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
         if final.pipeline is None:
             warnings.warn("no trial finished in time: falling back to a constant predictor. Raise time_budget.",
                           UserWarning, stacklevel=3)
-            self.best_pipeline_ = self._constant_pipeline().fit(frame, labels, model__sample_weight=weights)
+            self.best_pipeline_ = self._constant_pipeline().fit(data.X, data.y, model__sample_weight=data.sample_weight)
             return
         if final.fallback_used:
             warnings.warn("the best configuration could not be refitted in time; using trial "

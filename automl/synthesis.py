@@ -17,13 +17,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from automl._resources import resolve_n_jobs
-from automl.search.budget import Deadline
-
-# Share of the time left that extraction may use; the search and the refit get the rest.
-SYNTHESIS_SHARE = 0.35
-# When even the cheapest synthesis is estimated to need more than this share of the time left, fit stops with an
-# error instead of overrunning the budget.
-SYNTHESIS_LIMIT = 0.8
+from automl.search.planner import Deadline, check_synthesis_affordable, synthesis_seconds
 
 
 class SynthesisMixin:
@@ -41,7 +35,8 @@ class SynthesisMixin:
     n_features_in_: int
     if TYPE_CHECKING:
         def _validate_params(self) -> None: ...
-        def _search(self, X: Any, y: Any, sample_weight: Any, deadline: Deadline) -> Any: ...
+        def _search(self, X: Any, y: Any, sample_weight: Any, deadline: Deadline,
+                    needs: dict[str, Any] | None = None) -> Any: ...
         def predict(self, X: Any, tables: dict[str, pd.DataFrame] | None = None) -> np.ndarray: ...
         def predict_proba(self, X: Any, tables: dict[str, pd.DataFrame] | None = None) -> np.ndarray: ...
 
@@ -81,8 +76,8 @@ class SynthesisMixin:
         columns: dict[str, Any] = {"column_id": column_id, "column_sort": column_sort, "column_kind": column_kind,
                                    "column_value": column_value}
         check_series_frame(X, **columns)
-        settings, estimate = choose_settings(X, SYNTHESIS_SHARE * deadline.remaining(), **columns)
-        _check_affordable(estimate, deadline, "tsfresh (Minimal settings)")
+        settings, estimate = choose_settings(X, synthesis_seconds(deadline), **columns)
+        check_synthesis_affordable(estimate, deadline, "tsfresh (Minimal settings)")
         n_jobs = 0 if estimate < IN_PROCESS_SECONDS else resolve_n_jobs(self.n_jobs)
         synthesiser = SeriesFeatures(**columns, settings=settings, n_jobs=n_jobs)
         ids = _sorted_ids(X, column_id)
@@ -117,8 +112,8 @@ class SynthesisMixin:
         raw = {**tables, target: to_frame(X)}
         synthesiser = RelationalFeatures(target=target, relationships=relationships, cutoff_time=cutoff_time,
                                          time_index=time_index, logical_types=logical_types)
-        plan, estimate = choose_plan(synthesiser, raw, SYNTHESIS_SHARE * deadline.remaining())
-        _check_affordable(estimate, deadline, f"featuretools DFS ({plan} plan)")
+        plan, estimate = choose_plan(synthesiser, raw, synthesis_seconds(deadline))
+        check_synthesis_affordable(estimate, deadline, f"featuretools DFS ({plan} plan)")
         synthesiser.set_params(plan=plan)
         return self._fit_synthesised(synthesiser, raw, y, sample_weight, deadline, needs={}, preload=[],
                                      info={"method": "featuretools", "plan": plan, "target_table": target,
@@ -157,11 +152,7 @@ class SynthesisMixin:
         synthesis_time = time.monotonic() - start
         warm_up()  # so the first trial's deadline does not pay for that import
         startup_time = time.monotonic() - start - synthesis_time
-        self._synthesis_needs = needs
-        try:
-            self._search(frame, y, sample_weight, deadline)
-        finally:
-            del self._synthesis_needs
+        self._search(frame, y, sample_weight, deadline, needs=needs)
         modelled = [c.name for c in self.schema_.columns if c.name not in self.schema_.dropped]
         if hasattr(synthesiser, "keep_only"):
             synthesiser.keep_only(modelled)
@@ -178,13 +169,6 @@ class SynthesisMixin:
             profile["synthesis"] = self.synthesis_
         self.fit_time_ = deadline.elapsed()
         return self
-
-
-def _check_affordable(estimate: float, deadline: Deadline, what: str) -> None:
-    left = max(deadline.remaining(), 0.0)
-    if estimate > SYNTHESIS_LIMIT * left:
-        raise ValueError(f"{what} is estimated to take {estimate:.0f}s, more than the {left:.0f}s left of the time "
-                         f"budget; raise time_budget to at least {3 * estimate:.0f}s, or pass fewer rows")
 
 
 def _raw_columns(synthesiser: Any, raw: Any) -> list[str]:

@@ -1,13 +1,9 @@
 """The hard budget: trials that hang, fail or crash are leaderboard rows and fit returns in time."""
 from __future__ import annotations
 
-import numpy as np
-import optuna
 import pytest
 
 from automl import AutoML
-from automl.search.budget import Deadline
-from automl.search.controller import REFIT_OVERHEAD, SearchController, SearchSettings
 from automl.testing import misbehaving_family
 
 
@@ -86,17 +82,3 @@ def test_a_family_that_times_out_is_not_started_again(credit):
     hung = board[board.family == "misbehaving_sleep"]
     assert (hung.status == "timeout").sum() == 1  # once; later samples of it are skipped, not run
     assert (board.family == "linear").sum() >= 2  # the time went to the family that finishes
-
-
-@pytest.mark.parametrize("folds", [
-    [(np.arange(0, 800), np.arange(800, 1000))],  # a holdout: the validation rows are a fifth of the data
-    [(np.arange(500, 1000), np.arange(0, 500)), (np.arange(0, 500), np.arange(500, 1000))],  # 2-fold
-])
-def test_refit_estimates_count_every_row_of_the_search(folds):
-    controller = SearchController(schema=None, task="binary", metric=None, families=[], folds=folds, classes=None,
-                                  deadline=Deadline(60), settings=SearchSettings())
-    assert controller.n_rows == 1000
-    trial = optuna.trial.create_trial(value=0.5, user_attrs={"mean_fold_fit_time": 1.0})
-    train_rows = np.mean([len(t) for t, _ in folds])
-    # one fold's fit time scaled to all 1,000 rows (with the safety factor and the process overhead)
-    assert controller._estimate_refit(trial) == pytest.approx(1000 / train_rows * 1.2 + REFIT_OVERHEAD)

@@ -168,11 +168,11 @@ def test_forward_chaining_folds_validate_on_later_rows():
     from automl.data.target import make_folds
 
     order = np.array([5, 3, 0, 1, 4, 2, 7, 6, 9, 8])  # row positions, oldest first
-    folds = make_folds(3, np.zeros(10), False, 0, None, order=order)
+    folds = make_folds(3, np.zeros(10), False, 0, order=order)
     rank = np.argsort(order)  # each row's position in time
     for train, valid in folds:
         assert rank[train].max() < rank[valid].min()
-    holdout = make_folds(0.2, np.zeros(10), False, 0, None, order=order)
+    holdout = make_folds(0.2, np.zeros(10), False, 0, order=order)
     assert sorted(holdout[0][1]) == sorted(order[-2:])
 
 
@@ -182,7 +182,7 @@ def test_grouped_folds_keep_copies_together(cv, classification):
 
     groups = np.repeat(np.arange(30), 3)  # 30 rows, 3 copies each
     y = np.repeat(np.arange(30) % 2, 3)
-    for train, valid in make_folds(cv, y, classification, 0, None, groups=groups):
+    for train, valid in make_folds(cv, y, classification, 0, groups=groups):
         assert not set(groups[train]) & set(groups[valid]) and len(valid) % 3 == 0
 
 

@@ -56,11 +56,11 @@ def test_ensemble_is_the_model_and_a_leaderboard_row(credit):
 def test_candidates_put_each_family_first():
     from types import SimpleNamespace
 
-    from automl.search.controller import _diverse_first
+    from automl.search.study import diverse_first
 
     trials = [SimpleNamespace(number=i, user_attrs={"family": f}) for i, f in
               enumerate(["linear", "linear", "linear", "lightgbm", "linear", "knn"])]
-    assert [t.number for t in _diverse_first(trials)] == [0, 3, 5, 1, 2, 4]
+    assert [t.number for t in diverse_first(trials)] == [0, 3, 5, 1, 2, 4]
 
 
 def test_selection_keeps_its_best_round():
@@ -73,3 +73,22 @@ def test_selection_keeps_its_best_round():
     # adding the worse model only hurts: the selection stays with the good one and reports its score
     assert selection.weights == {0: 1.0}
     assert selection.score == pytest.approx(metric.from_predictions(y, good, None, np.array([0, 1])))
+
+
+def test_an_ensemble_pipeline_is_a_plain_estimator_that_refits_all_its_members(credit):
+    from sklearn.base import clone
+
+    X, y = credit
+    model = AutoML(time_budget=60, max_trials=3, families=["linear", "knn", "random_forest"], search="defaults",
+                   portfolio=None, random_state=0, cv=3).fit(X, y)
+    assert model.best_family_ == "ensemble"
+    twin = clone(model.best_pipeline_)
+    ensemble = twin.named_steps["ensemble"]
+    assert not hasattr(ensemble, "estimators_")  # a clone is unfitted
+    twin.fit(X.head(600), y.head(600))
+    members = ensemble.estimators_
+    assert len(members) == len(model.best_pipeline_.named_steps["ensemble"].estimators_)
+    # every member was fitted again, on the 600 rows given
+    assert all(m.named_steps["model"].estimator_ is not None for m in members)
+    assert twin.predict_proba(X.tail(5)).shape == (5, 2)
+    assert not np.allclose(twin.predict_proba(X.tail(50)), model.predict_proba(X.tail(50)))

@@ -106,7 +106,7 @@ def test_feature_selection_steps_keep_the_same_columns(select):
 def test_ensemble_becomes_one_graph():
     members = [_fitted(name, "multiclass")[0] for name in ("linear", "lightgbm")]
     _, frame = _fitted("linear", "multiclass")
-    ensemble = WeightedEnsembleClassifier(members, [0.3, 0.7], members[0].classes_).fit(None)
+    ensemble = WeightedEnsembleClassifier.from_fitted(members, [0.3, 0.7], members[0].classes_)
     from sklearn.pipeline import Pipeline
 
     pipeline = Pipeline([("ensemble", ensemble)])
@@ -122,7 +122,7 @@ def test_ensemble_of_members_at_different_opsets():
     _, frame = _fitted("linear", "binary")
     from sklearn.pipeline import Pipeline
 
-    pipeline = Pipeline([("ensemble", WeightedEnsembleClassifier(members, [0.5, 0.5], members[0].classes_).fit(None))])
+    pipeline = Pipeline([("ensemble", WeightedEnsembleClassifier.from_fitted(members, [0.5, 0.5], members[0].classes_))])
     proto = to_onnx(pipeline)
     assert {o.domain: o.version for o in proto.opset_import}[""] == 18
     assert check_parity(pipeline, proto, frame).ok()

@@ -12,7 +12,7 @@ from automl import AutoML
 from automl.models.registry import all_families
 from automl.search.space import grid_points, library_defaults
 from automl.search.portfolio import load_portfolio, portfolio_points
-from automl.search.strategies import initial_points, make_pruner, make_sampler
+from automl.search.strategies import Bayes, Defaults, Grid, Random, get_strategy
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def test_portfolio_points_are_library_defaults():
     lightgbm = all_families()["lightgbm"]
     defaults = library_defaults(lightgbm, "binary")
     assert defaults["lightgbm.num_leaves"] == 31 and defaults["lightgbm.learning_rate"] == 0.1
-    points = initial_points("bayes", list(all_families().values()), "binary", None)
+    points = Bayes().initial_points(list(all_families().values()), "binary", None, [])
     assert [p["family"] for p in points] == list(all_families())  # one default point per family
 
 
@@ -34,17 +34,27 @@ def test_grid_enqueues_every_combination():
     knn = all_families()["knn"]
     grid = grid_points(knn, "binary")
     assert len(grid) == 3 * 2 * 2  # n_neighbors x weights x p
-    points = initial_points("grid", [knn], "binary", None, [{"family": "knn", "knn.n_neighbors": 15}])
+    points = Grid().initial_points([knn], "binary", None, [{"family": "knn", "knn.n_neighbors": 15}])
     assert len(points) == 1 + len(grid)  # the defaults, then the grid instead of the portfolio
 
 
 def test_samplers_and_pruner():
-    assert isinstance(make_sampler("bayes", 0), optuna.samplers.TPESampler)
-    assert isinstance(make_sampler("random", 0), optuna.samplers.RandomSampler)
-    assert isinstance(make_pruner(5), optuna.pruners.SuccessiveHalvingPruner)
-    assert isinstance(make_pruner(1), optuna.pruners.NopPruner)  # holdout: nothing to halve over
+    assert isinstance(get_strategy("bayes").sampler(0), optuna.samplers.TPESampler)
+    assert isinstance(get_strategy("random").sampler(0), optuna.samplers.RandomSampler)
+    assert isinstance(Bayes().pruner(5), optuna.pruners.SuccessiveHalvingPruner)
+    assert isinstance(Bayes().pruner(1), optuna.pruners.NopPruner)  # holdout: nothing to halve over
     with pytest.raises(ValueError, match="search must be one of"):
-        make_sampler("annealing", 0)
+        get_strategy("annealing")
+
+
+def test_strategies_own_their_end():
+    study = optuna.create_study()
+    assert not Bayes().exhausted(study) and not Random().exhausted(study)  # samplers never run out
+    assert Defaults().exhausted(study) and Grid().exhausted(study)  # nothing enqueued: nothing to do
+    study.enqueue_trial({"x": 1.0})
+    assert not Defaults().exhausted(study)
+    assert Defaults().accepts(["family"]) and not Defaults().accepts(None)  # only enqueued points run
+    assert Bayes().accepts(None)
 
 
 @pytest.mark.parametrize("search", ["bayes", "random", "grid"])
@@ -107,7 +117,7 @@ def test_portfolio_entries_follow_the_defaults_and_are_checked():
     entries = [{"family": "lightgbm", "params": {"num_leaves": 7, "learning_rate": 0.05}},
                {"family": "linear", "params": {"C": 0.1, "alpha": 10.0}},
                {"family": "random_forest", "params": {"n_estimators": 300}}]  # family not searched: left out
-    points = initial_points("bayes", families, "binary", None, portfolio_points(entries, families, "binary"))
+    points = Bayes().initial_points(families, "binary", None, portfolio_points(entries, families, "binary"))
     assert [p["family"] for p in points] == ["linear", "lightgbm", "lightgbm", "linear"]
     assert points[2] == {"family": "lightgbm", "lightgbm.num_leaves": 7, "lightgbm.learning_rate": 0.05}
     assert points[3] == {"family": "linear", "linear.C": 0.1}  # alpha is the regression penalty

@@ -185,6 +185,6 @@ def test_served_pipelines_predict_on_one_thread():
 
     X, y = np.random.default_rng(0).normal(size=(40, 3)), np.array(["a", "b"] * 20)
     member = Pipeline([("model", EncodedLabelClassifier(RandomForestClassifier(5, n_jobs=-1)))]).fit(X, y)
-    ensemble = Pipeline([("ensemble", WeightedEnsembleClassifier([member], [1.0], np.array(["a", "b"])).fit(None))])
+    ensemble = Pipeline([("ensemble", WeightedEnsembleClassifier.from_fitted([member], [1.0], np.array(["a", "b"])))])
     single_threaded(ensemble)
     assert member.named_steps["model"].estimator_.n_jobs == 1

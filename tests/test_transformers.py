@@ -61,7 +61,7 @@ def test_fitted_forests_predict_single_threaded_with_the_same_predictions():
     X, y = rng.normal(size=(300, 4)), rng.normal(size=300)
     members = [ExtraTreesRegressor(n_estimators=20, n_jobs=2, random_state=0).fit(X, y),
                ExtraTreesRegressor(n_estimators=20, n_jobs=2, random_state=1).fit(X, y)]
-    ensemble = WeightedEnsembleRegressor(estimators=members, weights=[0.5, 0.5]).fit(X)
+    ensemble = WeightedEnsembleRegressor.from_fitted(members, [0.5, 0.5])
     before = ensemble.predict(X)
     assert predict_single_threaded(ensemble) is ensemble
     assert [m.n_jobs for m in members] == [1, 1]

@@ -83,22 +83,24 @@ def prepare_sample_weight(sample_weight: Any, n_rows: int) -> np.ndarray | None:
     return weights
 
 
-def make_folds(cv: Any, y: np.ndarray, classification: bool, seed: int,
-               time_budget: float | None, order: np.ndarray | None = None,
-               groups: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+def make_folds(cv: Any, y: np.ndarray, classification: bool, seed: int, order: np.ndarray | None = None,
+               groups: np.ndarray | None = None, max_folds: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Train / validation row indices.
 
     Parameters
     ----------
     cv : None, int, float, "holdout", a scikit-learn splitter or a list of (train, validation) indices
         ``None`` chooses from the data size (5-fold up to 5,000 rows, 3-fold up to 20,000, else a 20%
-        holdout; at most 3 folds under a 20 s budget); an int is k-fold (stratified for classification),
+        holdout; at most ``max_folds``); an int is k-fold (stratified for classification),
         a float in (0, 1) a holdout of that fraction.
     order : ndarray, optional
         Row positions sorted by time: folds then validate on later rows than they train on (forward
         chaining for k folds, the latest rows for a holdout).
     groups : ndarray, optional
         Rows of one group (copies of one row) are kept in the same fold; ignored with ``order``.
+    max_folds : int, optional
+        Most folds of the automatic choice (the time planner's cap for a short budget:
+        :func:`automl.search.planner.fold_cap`).
     """
     n = len(y)
     if n < 2:
@@ -109,8 +111,8 @@ def make_folds(cv: Any, y: np.ndarray, classification: bool, seed: int,
         return [(np.asarray(t), np.asarray(v)) for t, v in cv]
     if cv is None:
         cv = FOLDS_SMALL if n <= ROWS_SMALL else FOLDS_MEDIUM if n <= ROWS_MEDIUM else HOLDOUT_FRACTION
-        if isinstance(cv, int) and time_budget is not None and time_budget < 20:
-            cv = min(cv, FOLDS_MEDIUM)
+        if isinstance(cv, int) and max_folds is not None:
+            cv = min(cv, max_folds)
     if cv == "holdout":
         cv = HOLDOUT_FRACTION
     if isinstance(cv, float):

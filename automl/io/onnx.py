@@ -77,7 +77,7 @@ def _members(pipeline: Any) -> tuple[list[Member], np.ndarray | None]:
         ensemble = steps["ensemble"]
         classes = getattr(ensemble, "classes_", None)
         members = []
-        for member, weight in zip(ensemble.estimators, ensemble.weights):
+        for member, weight in zip(ensemble._members(), ensemble.weights):
             inner, _ = _members(member)
             if classes is not None and not np.array_equal(np.asarray(member.classes_), classes):
                 raise NotExportable("an ensemble member saw fewer classes than the ensemble; not exportable")

@@ -85,8 +85,8 @@ class ModelFamily:
         group = "classification" if kind_of(task) == "classifier" else "regression"
         return {k: v for k, v in self.space.items() if group in v.get("tasks", [group])}
 
-    def make(self, task: str, params: dict[str, Any], random_state: int | None, n_jobs: int) -> BaseEstimator:
-        """Instantiate the estimator for ``task`` with ``params`` over the fixed ones.
+    def estimator_class(self, task: str) -> Any:
+        """The estimator class for ``task``.
 
         Raises
         ------
@@ -96,7 +96,18 @@ class ModelFamily:
         kind = kind_of(task)
         if kind not in self.estimators:
             raise ValueError(f"model family {self.name!r} has no {kind}")
-        cls = _import(self.estimators[kind])
+        return _import(self.estimators[kind])
+
+    def make(self, task: str, params: dict[str, Any], random_state: int | None, n_jobs: int) -> BaseEstimator:
+        """Instantiate the estimator for ``task`` with ``params`` over the fixed ones.
+
+        Raises
+        ------
+        ValueError
+            If the family has no estimator for the task.
+        """
+        kind = kind_of(task)
+        cls = self.estimator_class(task)
         kwargs = dict(_per_kind(self.fixed, kind) or {})
         kwargs.update(params)
         seed_param, threads_param = _per_kind(self.seed_param, kind), _per_kind(self.threads_param, kind)

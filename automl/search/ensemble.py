@@ -6,11 +6,13 @@ fitted ensemble is :class:`WeightedEnsemble`, a plain scikit-learn estimator ove
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
+from sklearn.utils.validation import check_is_fitted
 
 from automl.metrics import Metric, align_proba, score_predictions
 
@@ -80,6 +82,17 @@ def score_weights(oof: dict[int, np.ndarray], weights: dict[int, float], y: np.n
     return _safe_score(metric, target, blend, weight, classes)
 
 
+def scoring_seconds(oof: np.ndarray | None, y: np.ndarray | None, metric: Metric,
+                    classes: np.ndarray | None) -> float | None:
+    """Seconds of one evaluation of the metric on out-of-fold predictions (what selection repeats), or ``None``
+    when there is nothing to measure on yet."""
+    if oof is None or y is None or metric.func is None:
+        return None
+    start = time.perf_counter()
+    score_weights({0: oof}, {0: 1.0}, y, metric, classes, None)
+    return time.perf_counter() - start
+
+
 def _scored_rows(oof: dict[int, np.ndarray], y: np.ndarray, sample_weight: np.ndarray | None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
     """Predictions stacked in the order of ``oof``, on the rows every trial predicted, with their target and weight."""
@@ -100,15 +113,26 @@ def _safe_score(metric: Metric, y: np.ndarray, pred: np.ndarray, weight: np.ndar
 
 
 class WeightedEnsemble(BaseEstimator):
-    """Weighted average of fitted pipelines' probabilities (classification) or predictions (regression).
+    """Weighted average of pipelines' probabilities (classification) or predictions (regression).
+
+    A plain scikit-learn estimator: ``fit`` fits a clone of every member on the same rows, so
+    ``clone(ensemble).fit(X, y)`` refits the whole ensemble. The search builds it from members it already refitted
+    in its worker processes with :meth:`from_fitted`.
 
     Parameters
     ----------
-    estimators : list of fitted estimators
+    estimators : list of estimators
+        The members (pipelines).
     weights : list of float
-        One weight per estimator, summing to 1.
+        One weight per member, summing to 1.
     classes : array-like or None
-        Class labels, in the order of the averaged probability columns.
+        Class labels, in the order of the averaged probability columns (``None`` for regression).
+
+    Attributes
+    ----------
+    estimators_ : list of fitted estimators
+    classes_ : ndarray
+        Classification only.
     """
 
     def __init__(self, estimators: list[Any] | None = None, weights: list[float] | None = None,
@@ -117,23 +141,43 @@ class WeightedEnsemble(BaseEstimator):
         self.weights = weights
         self.classes = classes
 
-    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "WeightedEnsemble":
-        """The members come fitted: fitting only checks them."""
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "WeightedEnsemble":
+        """Fit a clone of every member on ``X, y`` (with ``sample_weight`` passed to each member's model)."""
+        self._check_members()
+        fit_params = {} if sample_weight is None else {"model__sample_weight": sample_weight}
+        return self._set_fitted([clone(e).fit(X, y, **fit_params) for e in self.estimators or []])
+
+    @classmethod
+    def from_fitted(cls, fitted: list[Any], weights: list[float], classes: Any = None) -> "WeightedEnsemble":
+        """An ensemble of members fitted already (``estimators`` holds unfitted clones of them)."""
+        ensemble = cls([clone(e) for e in fitted], list(weights), classes)
+        ensemble._check_members()
+        return ensemble._set_fitted(list(fitted))
+
+    def _check_members(self) -> None:
         if not self.estimators or len(self.estimators) != len(self.weights or []):
-            raise ValueError("WeightedEnsemble needs as many weights as fitted estimators")
+            raise ValueError("WeightedEnsemble needs as many weights as estimators")
+
+    def _set_fitted(self, fitted: list[Any]) -> "WeightedEnsemble":
+        self.estimators_ = fitted
         if self.classes is not None:
             self.classes_ = np.asarray(self.classes)
-        self.n_members_ = len(self.estimators)
+        self.n_members_ = len(fitted)
         return self
 
+    def _members(self) -> list[Any]:
+        check_is_fitted(self, "n_members_")
+        # folders saved before estimators_ existed hold the fitted members in estimators
+        return getattr(self, "estimators_", None) or list(self.estimators or [])
+
     def predict_proba(self, X: Any) -> np.ndarray:
-        members = zip(self.estimators or [], self.weights or [])
+        members = zip(self._members(), self.weights or [])
         return np.sum([align_proba(e.predict_proba(X), e.classes_, self.classes_) * w for e, w in members], axis=0)
 
     def predict(self, X: Any) -> np.ndarray:
         if self.classes is not None:
             return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-        members = zip(self.estimators or [], self.weights or [])
+        members = zip(self._members(), self.weights or [])
         return np.sum([w * np.asarray(e.predict(X), dtype=float) for e, w in members], axis=0)
 
 

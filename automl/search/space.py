@@ -11,7 +11,7 @@ from typing import Any
 
 import optuna
 
-from automl.models.registry import ModelFamily, kind_of
+from automl.models.registry import ModelFamily
 from automl.pipeline.build import TrialConfig
 
 FAMILY = "family"
@@ -64,6 +64,13 @@ def suggest_config(trial: optuna.trial.BaseTrial, families: list[ModelFamily], t
     return TrialConfig(family=family, params=params, class_weight=weighting, preprocess=preprocess)
 
 
+def config_from_params(params: dict[str, Any], families: list[ModelFamily], task: str, class_weight: Any,
+                       fixed_only: list[str] | None = None) -> TrialConfig:
+    """The :class:`TrialConfig` a finished trial evaluated, from its study parameters (the inverse of
+    :func:`suggest_config`: the same rules replayed on the recorded values)."""
+    return suggest_config(optuna.trial.FixedTrial(params), families, task, class_weight, fixed_only)
+
+
 def applies(decl: dict[str, Any], chosen: dict[str, Any]) -> bool:
     """Whether a conditional option is sampled: ``when: {other: [values]}`` needs ``other`` to have one of the
     values (``select_fraction`` only when a selection method is chosen)."""
@@ -98,9 +105,7 @@ def library_defaults(family: ModelFamily, task: str) -> dict[str, Any]:
 
     These are enqueued as the portfolio trial of the family, so the sampler starts from the defaults.
     """
-    module, _, cls_name = family.estimators[kind_of(task)].rpartition(".")
-    cls = getattr(__import__(module, fromlist=[cls_name]), cls_name)
-    signature = inspect.signature(cls.__init__)
+    signature = inspect.signature(family.estimator_class(task).__init__)
     declared = family.default_params(task)
     out = {}
     for param, decl in family.space_for(task).items():

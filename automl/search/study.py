@@ -13,24 +13,41 @@ RDB storages run with heartbeats: a trial whose worker stops sending them is fai
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import warnings
-from typing import Any
+from typing import Any, Iterator
 
 import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
+
+from automl.search.planner import TrialCost
+
+COMPLETE, FAIL = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL
 
 HEARTBEAT_INTERVAL = 5
 GRACE_PERIOD = 20
 SETTINGS_ATTR = "automl_settings"
 
 
-def open_storage(url: str | None) -> BaseStorage | None:
-    """An Optuna storage for ``url`` (``None`` means in memory)."""
-    if url is None:
-        return None
+@contextlib.contextmanager
+def optuna_quiet() -> Iterator[None]:
+    """Optuna's INFO lines (a study created, each trial finished) off while the search runs; the user's own
+    setting is restored after (importing automl changes nothing)."""
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(max(before, optuna.logging.WARNING))
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(before)
+
+
+def open_storage(url: str | BaseStorage | None) -> BaseStorage | None:
+    """An Optuna storage for ``url`` (``None`` means in memory; a storage object is returned as it is)."""
+    if url is None or isinstance(url, BaseStorage):
+        return url
     if url.startswith("journal://") or url.endswith((".log", ".journal")):
         path = url.split("://", 1)[1].lstrip("/") if url.startswith("journal://") else url
         if url.startswith("journal:///"):
@@ -43,7 +60,7 @@ def open_storage(url: str | None) -> BaseStorage | None:
                           grace_period=GRACE_PERIOD)
 
 
-def load_study(url: str, name: str, **kwargs: Any) -> optuna.Study:
+def load_study(url: str | BaseStorage, name: str, **kwargs: Any) -> optuna.Study:
     """Load an existing study from the storage at ``url``.
 
     Raises
@@ -96,3 +113,50 @@ def load_settings(study: optuna.Study) -> dict[str, Any]:
 def seconds_until(deadline_unix: float | None) -> float | None:
     """Seconds from now until a wall-clock deadline shared through the study."""
     return None if deadline_unix is None else max(0.0, deadline_unix - time.time())
+
+
+# -- reading trials ---------------------------------------------------------------------------------------------
+def ranked_trials(study: optuna.Study, greater_is_better: bool) -> list[optuna.trial.FrozenTrial]:
+    """The study's complete trials, best first (ties by trial number); ensembles recorded by earlier runs are rows
+    of the study, not configurations to refit, and are left out."""
+    trials = [t for t in study.get_trials(deepcopy=False, states=(COMPLETE,)) if t.user_attrs.get("source") != "ensemble"]
+    sign = -1.0 if greater_is_better else 1.0
+    return sorted(trials, key=lambda t: (sign * float(t.value or 0.0), t.number))
+
+
+def diverse_first(ranked: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+    """The best trial of each family first (in rank order), then the rest: ensembles gain from different
+    families more than from near-copies of the best configuration."""
+    seen: set[str] = set()
+    heads: list[optuna.trial.FrozenTrial] = []
+    tail: list[optuna.trial.FrozenTrial] = []
+    for trial in ranked:
+        family = str(trial.user_attrs.get("family"))
+        (tail if family in seen else heads).append(trial)
+        seen.add(family)
+    return heads + tail
+
+
+def trial_cost(trial: optuna.trial.FrozenTrial) -> TrialCost:
+    """What a trial cost, as the time planner reads it (its projection when its first folds stopped it)."""
+    attrs = trial.user_attrs
+    seconds = max(float(attrs.get("duration") or 0.0), float(attrs.get("projected_duration") or 0.0))
+    return TrialCost(family=str(attrs.get("family")), seconds=seconds, complete=trial.state == COMPLETE,
+                     mean_fold_fit=attrs.get("mean_fold_fit_time"))
+
+
+def finished_costs(study: optuna.Study) -> list[TrialCost]:
+    """Costs of the trials that say what a family costs: complete ones and ones stopped at their limit.
+
+    Finished trials only: another worker may be writing a running trial's attributes right now.
+    """
+    return [trial_cost(t) for t in study.get_trials(deepcopy=False, states=(COMPLETE, FAIL))
+            if t.user_attrs.get("duration") is not None
+            and (t.state == COMPLETE or t.user_attrs.get("status") == "timeout")]
+
+
+def was_evaluated(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether an enqueued point ran (or waits to run): a trial failed only because its worker died is not."""
+    if trial.state == FAIL:
+        return "status" in trial.user_attrs
+    return True

@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator
 import cloudpickle
 
 from automl.search.evaluate import TrialResult, TrialTask, evaluate
+from automl.search.planner import TERMINATE_GRACE
 
 _PRELOAD = ["automl.search.evaluate", "automl.pipeline.build", "sklearn.ensemble", "sklearn.linear_model",
             "sklearn.neighbors", "lightgbm"]
@@ -193,10 +194,6 @@ def _died(process: Any, scores: list[float]) -> TrialResult:
     return TrialResult(status="error", fold_scores=scores,
                        error=f"worker process died with exit code {process.exitcode} "
                              "(out of memory, or a crash in native code)")
-
-
-# A stopped trial gets this long to clean up after SIGTERM before SIGKILL.
-TERMINATE_GRACE = 0.2
 
 
 def _stop(process: Any) -> None:

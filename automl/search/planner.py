@@ -1,0 +1,259 @@
+"""Time: one deadline for a whole command, and every margin, share, estimate and start / skip / stop rule.
+
+This module is the one home of time policy. The controller asks :class:`TimePlanner` whether a trial may
+start, until when it may run, whether its first folds show it cannot finish, and how much time the final
+refit needs; feature synthesis, the choice of folds and the CLI ask the functions at the bottom. Nothing here
+starts a process or reads a study, so every rule is testable with numbers alone.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numpy as np
+
+# -- the whole fit -------------------------------------------------------------------------------------------
+# Seconds kept free at the end of fit for building the leaderboard and returning.
+END_MARGIN = 0.3
+# Time to kill a trial's process and record it, so the refit reserve is still whole afterwards.
+KILL_SLACK = 0.25
+# A stopped trial's process gets this long to clean up after SIGTERM before SIGKILL.
+TERMINATE_GRACE = 0.2
+
+# -- trials --------------------------------------------------------------------------------------------------
+# A trial is not started with less than this many seconds before its deadline.
+MIN_TRIAL_SECONDS = 0.5
+# No trial may take more than this share of the time left when it starts, so one slow or hanging
+# configuration cannot starve the families after it.
+TRIAL_SHARE = 0.5
+# This many skipped trials in a row (each estimated not to fit) end the search: a safety net, since a skip
+# redirects the next trial to a family that fits.
+MAX_SKIPS_IN_A_ROW = 5
+
+# -- the final refit -----------------------------------------------------------------------------------------
+# Process start and model transfer added to every refit estimate.
+REFIT_OVERHEAD = 0.5
+# A refit on all rows is estimated as one fold's fit scaled to the rows, times this safety factor.
+REFIT_SAFETY = 1.2
+# Refit time is reserved for this many of the best trials when ensembling (weights concentrate on few).
+ENSEMBLE_RESERVE = 3
+
+# -- before the search ---------------------------------------------------------------------------------------
+# Share of the time left that feature synthesis may use; the search and the refit get the rest.
+SYNTHESIS_SHARE = 0.35
+# When even the cheapest synthesis is estimated to need more than this share of the time left, fit stops
+# with an error instead of overrunning the budget.
+SYNTHESIS_LIMIT = 0.8
+# Below this many seconds left when the folds are made, automatic validation uses at most FEW_FOLDS folds.
+FEW_FOLDS_BELOW = 20.0
+FEW_FOLDS = 3
+# The CLI keeps this much (plus SAVE_SHARE of the budget) for writing the model folder: the skops dump of
+# large forests takes a second or two.
+SAVE_RESERVE = 1.0
+SAVE_SHARE = 0.03
+
+
+@dataclass
+class Deadline:
+    """A point in time (``time.monotonic`` clock) that nothing may run past.
+
+    Parameters
+    ----------
+    seconds : float or None
+        Time budget from ``start``. ``None`` means no limit (``remaining`` is infinite).
+    start : float, optional
+        ``time.monotonic()`` instant the budget counts from (default: now).
+    """
+
+    seconds: float | None
+    start: float = field(default_factory=time.monotonic)
+
+    @property
+    def at(self) -> float:
+        """Monotonic time at which the budget runs out (``inf`` without a budget)."""
+        return float("inf") if self.seconds is None else self.start + self.seconds
+
+    def elapsed(self) -> float:
+        """Seconds since the deadline was set."""
+        return time.monotonic() - self.start
+
+    def remaining(self) -> float:
+        """Seconds left, never negative (``inf`` without a budget)."""
+        return max(0.0, self.at - time.monotonic())
+
+    def expired(self) -> bool:
+        """Whether the budget is used up."""
+        return self.remaining() <= 0.0
+
+
+@dataclass(frozen=True)
+class TrialCost:
+    """What the planner learns from one finished trial.
+
+    Attributes
+    ----------
+    family : str
+    seconds : float
+        Its wall time; for a trial stopped because its first folds projected past its limit, that projection.
+    complete : bool
+        Whether it finished all its folds (``False``: it was stopped at its limit, so ``seconds`` is a lower
+        bound of what the family costs).
+    mean_fold_fit : float or None
+        Mean seconds of one fold's fit (what a refit on all rows is estimated from).
+    """
+
+    family: str
+    seconds: float
+    complete: bool
+    mean_fold_fit: float | None = None
+
+
+class TimePlanner:
+    """Every time rule of one search, from the fit's deadline and the size of the search data.
+
+    Parameters
+    ----------
+    deadline : Deadline
+        The whole fit's deadline; the final refit must finish before it too.
+    n_rows : int
+        Rows of the search data (every row some fold trains or validates on).
+    train_rows : float
+        Mean training rows of a fold.
+    n_folds : int
+        Folds of every trial.
+    ensemble : bool
+        Whether the final model may be an ensemble (then refit time is reserved for several members).
+    """
+
+    def __init__(self, deadline: Deadline, n_rows: int, train_rows: float, n_folds: int, ensemble: bool = True):
+        self.deadline, self.n_rows, self.train_rows = deadline, n_rows, max(float(train_rows), 1.0)
+        self.n_folds, self.ensemble = n_folds, ensemble
+
+    # -- until when ---------------------------------------------------------------------------------------
+    def end(self) -> float:
+        """The instant every refit must be done by."""
+        return self.deadline.at - END_MARGIN
+
+    def seconds_to_end(self) -> float:
+        """Seconds left for refits (may be negative once the end has passed)."""
+        return self.end() - time.monotonic()
+
+    def trial_deadline(self, refit_reserve: float) -> float:
+        """Trials must end early enough to refit the best so far (``refit_reserve`` seconds) before the end."""
+        return self.end() - KILL_SLACK - refit_reserve
+
+    def trial_limit(self, start: float, trial_deadline: float) -> float:
+        """When a trial starting at ``start`` is stopped: its share of the time left, or the trial deadline."""
+        return min(trial_deadline, start + TRIAL_SHARE * (self.deadline.at - start))
+
+    # -- whether to start -------------------------------------------------------------------------------
+    def may_start(self, trial_deadline: float, cheapest: float | None) -> bool:
+        """Whether any trial may start: enough time before the trial deadline, and the cheapest family's
+        estimate (``None``: nothing known yet) fits in it."""
+        available = trial_deadline - time.monotonic()
+        return available >= MIN_TRIAL_SECONDS and (cheapest or 0.0) <= available
+
+    @staticmethod
+    def fits(estimate: float | None, available: float) -> bool:
+        """Whether a trial estimated at ``estimate`` seconds (``None``: unknown, so tried) fits ``available``."""
+        return estimate is None or estimate <= available
+
+    @staticmethod
+    def too_many_skips(skips_in_a_row: int) -> bool:
+        """Whether skipped trials in a row end the search."""
+        return skips_in_a_row >= MAX_SKIPS_IN_A_ROW
+
+    def projected_overrun(self, start: float, now: float, folds_done: int, limit: float) -> float | None:
+        """After ``folds_done`` folds: the projected duration of all folds when it passes ``limit`` (stop the
+        trial now), else ``None``."""
+        if folds_done >= self.n_folds:
+            return None
+        total = (now - start) * self.n_folds / max(folds_done, 1)
+        return total if start + total > limit else None
+
+    # -- what things cost ---------------------------------------------------------------------------------
+    @staticmethod
+    def trial_estimate(costs: Iterable[TrialCost], family: str) -> float | None:
+        """Seconds a trial of ``family`` is expected to take: the median of its finished trials (complete ones,
+        and ones stopped at their limit, which count with the time they had: a lower bound, so a family that
+        never finishes in time is not started again and again); ``None`` when none finished yet."""
+        seconds = [c.seconds for c in costs if c.family == family]
+        return float(np.median(seconds)) if seconds else None
+
+    def refit_estimate(self, mean_fold_fit: float | None) -> float:
+        """Seconds to refit a configuration on all rows, from one fold's fit on the training rows of a fold."""
+        return float(mean_fold_fit or 0.0) * (self.n_rows / self.train_rows) * REFIT_SAFETY + REFIT_OVERHEAD
+
+    @staticmethod
+    def selection_estimate(n_trials: int, seconds_per_score: float | None, rounds: int, max_candidates: int) -> float:
+        """Seconds ensemble selection takes: rounds x candidates x one metric evaluation."""
+        if n_trials < 2 or seconds_per_score is None:
+            return 0.0
+        return rounds * min(n_trials, max_candidates) * seconds_per_score
+
+    def refit_reserve(self, best_first: list[TrialCost], already_fitted: int | None, selection: float,
+                      ) -> float:
+        """Time to keep for the end: refitting the best trial (or, with an ensemble, the best of the top
+        families, ``ENSEMBLE_RESERVE`` of them) and the ensemble selection.
+
+        Parameters
+        ----------
+        best_first : list of TrialCost
+            The finished trials' costs, best first (for an ensemble: the best of each family first).
+        already_fitted : int or None
+            Index in ``best_first`` of a trial whose refit exists already (the fallback): it costs nothing.
+        selection : float
+            Seconds of ensemble selection (:meth:`selection_estimate`).
+        """
+        top = best_first[:ENSEMBLE_RESERVE] if self.ensemble else best_first[:1]
+        refits = sum(self.refit_estimate(c.mean_fold_fit) for i, c in enumerate(top) if i != already_fitted)
+        return (selection if self.ensemble else 0.0) + refits
+
+    def refit_fits(self, estimate: float) -> bool:
+        """Whether a refit estimated at ``estimate`` seconds can finish before the end."""
+        return estimate <= self.seconds_to_end()
+
+    def affordable_members(self, costs: dict[int, float]) -> dict[int, float]:
+        """The ensemble members (trial -> refit estimate) left after dropping the slowest to refit until the
+        rest fit in the time to the end."""
+        kept = dict(costs)
+        while kept and sum(kept.values()) > self.seconds_to_end():
+            del kept[max(kept, key=lambda n: kept[n])]
+        return kept
+
+
+# -- before and around the search ------------------------------------------------------------------------------
+def synthesis_seconds(deadline: Deadline) -> float:
+    """Seconds feature synthesis may take (its share of the time left)."""
+    return SYNTHESIS_SHARE * deadline.remaining()
+
+
+def check_synthesis_affordable(estimate: float, deadline: Deadline, what: str) -> None:
+    """Raise a ``ValueError`` naming the budget that would do when even the cheapest synthesis does not fit."""
+    left = max(deadline.remaining(), 0.0)
+    if estimate > SYNTHESIS_LIMIT * left:
+        raise ValueError(f"{what} is estimated to take {estimate:.0f}s, more than the {left:.0f}s left of the time "
+                         f"budget; raise time_budget to at least {3 * estimate:.0f}s, or pass fewer rows")
+
+
+def fold_cap(seconds_left: float | None) -> int | None:
+    """Most folds automatic validation may use with ``seconds_left`` (``None``: no cap)."""
+    if seconds_left is not None and seconds_left < FEW_FOLDS_BELOW:
+        return FEW_FOLDS
+    return None
+
+
+def command_fit_seconds(total: float, started: float) -> float:
+    """The fit's share of a command's budget of ``total`` seconds started at ``started`` (monotonic): what is left
+    after reading the data, less the time to save the model.
+
+    Raises
+    ------
+    ValueError
+        When nothing is left.
+    """
+    left = total - (time.monotonic() - started) - SAVE_RESERVE - SAVE_SHARE * total
+    if left <= 0:
+        raise ValueError(f"--time-budget {total:g}s is used up by reading the data; give more time")
+    return left

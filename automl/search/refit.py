@@ -1,0 +1,153 @@
+"""The end of a search: the final model, refitted on all the search rows before the deadline.
+
+An ensemble of refitted trials when selection over out-of-fold predictions beats the best single trial and its
+members can be refitted in time; else the best single trial whose refit finishes in time (going down the
+ranking); else the fallback model (the first trial that finished, refitted at once); else nothing (the estimator
+then says so).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from sklearn.pipeline import Pipeline
+
+from automl.search.ensemble import (MAX_CANDIDATES, Selection, WeightedEnsembleClassifier, WeightedEnsembleRegressor,
+                                    score_weights, select_ensemble)
+from automl.search.leaderboard import params_json
+from automl.search.study import diverse_first
+
+if TYPE_CHECKING:
+    from automl.search.controller import Refit, SearchController
+    from automl.search.worker import TrialData
+
+log = logging.getLogger("automl")
+
+
+class FinalModel:
+    """Builds the :class:`~automl.search.controller.Refit` of a finished search.
+
+    Parameters
+    ----------
+    controller : SearchController
+        The search: its study, its trials' out-of-fold predictions, its fallback model, its time planner and its
+        worker process runner.
+    data : TrialData
+        The search rows.
+    """
+
+    def __init__(self, controller: "SearchController", data: "TrialData"):
+        self.search, self.data = controller, data
+        self.problem, self.planner = controller.problem, controller.planner
+        assert controller.study is not None
+        self.study: optuna.Study = controller.study
+        self.fitted: dict[int, Any] = {}
+        if controller.fallback is not None:
+            self.fitted[controller.fallback[0]] = controller.fallback[1]
+
+    def build(self) -> "Refit":
+        from automl.search.controller import Refit
+
+        if self.search.settings.ensemble:
+            ensemble = self._ensemble()
+            if ensemble is not None:
+                return ensemble
+        for rank, trial in enumerate(self.search._ranked(self.study)):
+            model = self._refit_one(trial)
+            if model is not None:
+                return self._single(trial, model, fallback_used=rank > 0)
+        fallback = self.search.fallback
+        if fallback is None:
+            return Refit(None, "constant", {}, None, None, True)
+        return self._single(self.study.trials[fallback[0]], fallback[1], fallback_used=True)
+
+    def _single(self, trial: optuna.trial.FrozenTrial, model: Any, fallback_used: bool) -> "Refit":
+        from automl.search.controller import Refit
+
+        config = self.problem.config_of(trial)
+        return Refit(trial.number, config.family.name, config.describe(), trial.value, model, fallback_used)
+
+    def _refit_one(self, trial: optuna.trial.FrozenTrial) -> Any:
+        """Refit one trial on all the data in a worker, or ``None`` when it cannot finish in time."""
+        if trial.number in self.fitted:
+            return self.fitted[trial.number]
+        estimate = self.planner.refit_estimate(trial.user_attrs.get("mean_fold_fit_time"))
+        if not self.planner.refit_fits(estimate):
+            return None
+        config = self.problem.config_of(trial)
+        start = time.monotonic()
+        task = self.problem.trial_task(config, refit=True, cross_validate=False)
+        result = self.search.runner.run(task, self.data, self.planner.end(), lambda step, score: True)
+        log.info("refit of trial %d (%s): %.2fs, estimated %.2fs, fit %.2fs in the worker", trial.number,
+                 config.family.name, time.monotonic() - start, estimate, result.refit_time or float("nan"))
+        if result.status == "ok" and result.refit_model is not None:
+            self.fitted[trial.number] = result.refit_model
+            return result.refit_model
+        log.warning("refit of trial %d (%s) did not finish: %s", trial.number, config.family.name, result.error)
+        return None
+
+    def _ensemble(self) -> "Refit | None":
+        """Select an ensemble among the best trials (the best of each family first), once. When its members
+        cannot all be refitted in the time left, leave out the slowest to refit until they can, and keep the rest
+        if their blend still beats the best single trial: cheap, different members (a linear model, kNN) often
+        carry an ensemble as much as a second forest does. (Selection is not rerun: on 45k rows it takes seconds.)"""
+        oof = {n: r.oof for n, r in self.search.results.items() if r.oof is not None}
+        ranked = [t for t in self.search._ranked(self.study) if t.number in oof]
+        if len(ranked) < 2:
+            return None
+        rank = {t.number: i for i, t in enumerate(ranked)}
+        best = ranked[0]
+        best_refit = 0.0 if best.number in self.fitted else self.planner.refit_estimate(
+            best.user_attrs.get("mean_fold_fit_time"))
+        if self.planner.seconds_to_end() - self.search._selection_seconds(len(ranked)) < best_refit:
+            return None  # selecting would leave no time to refit even the best single trial
+        candidates = sorted(diverse_first(ranked)[:MAX_CANDIDATES], key=lambda t: rank[t.number])
+        metric, classes, y, weights_of_rows = self.problem.metric, self.problem.classes, self.data.y, \
+            self.data.sample_weight
+        selection = select_ensemble({t.number: oof[t.number] for t in candidates}, y, metric, classes, weights_of_rows)
+        if selection is None:
+            return None
+        by_number = {t.number: t for t in candidates}
+        costs = {n: self.planner.refit_estimate(by_number[n].user_attrs.get("mean_fold_fit_time"))
+                 for n in selection.weights if n not in self.fitted}
+        affordable = self.planner.affordable_members(costs)
+        weights = {n: w for n, w in selection.weights.items() if n in self.fitted or n in affordable}
+        if len(weights) < 2:
+            return None
+        if weights != selection.weights:
+            total = sum(weights.values())
+            weights = {n: w / total for n, w in weights.items()}
+            selection = Selection(weights, score_weights(oof, weights, y, metric, classes, weights_of_rows))
+        if not self._better(selection.score, float(best.value or 0.0)):
+            return None
+        return self._fit_ensemble(selection, by_number)
+
+    def _fit_ensemble(self, selection: Selection, by_number: dict[int, Any]) -> "Refit | None":
+        from automl.search.controller import Refit
+
+        members = sorted(selection.weights, key=lambda n: -selection.weights[n])
+        models = [self._refit_one(by_number[n]) for n in members]
+        if any(m is None for m in models):
+            return None
+        weights = [selection.weights[n] for n in members]
+        if self.problem.task == "regression":
+            ensemble = WeightedEnsembleRegressor.from_fitted(models, weights)
+        else:
+            ensemble = WeightedEnsembleClassifier.from_fitted(models, weights, self.problem.classes)
+        shown = {str(n): round(selection.weights[n], 4) for n in members}
+        number = self._record(selection.score, shown)
+        return Refit(number, "ensemble", {"weights": shown}, selection.score, Pipeline([("ensemble", ensemble)]), False)
+
+    def _better(self, a: float, b: float) -> bool:
+        return a > b if self.problem.metric.greater_is_better else a < b
+
+    def _record(self, score: float, weights: dict[str, float]) -> int:
+        """Add the ensemble to the study as a finished trial, so the leaderboard shows it."""
+        attrs = {"family": "ensemble", "params_json": params_json({"weights": weights}), "status": "ok",
+                 "score": score, "score_std": None, "n_folds": len(self.problem.folds), "fit_time": None,
+                 "predict_time_per_1k": None, "duration": None, "source": "ensemble",
+                 "error": "", "worker": self.search.worker_id}
+        self.study.add_trial(optuna.trial.create_trial(value=score, params={}, distributions={}, user_attrs=attrs))
+        return self.study.get_trials(deepcopy=False)[-1].number
