@@ -6,7 +6,7 @@ import pytest
 from catboost import CatBoostClassifier, CatBoostRegressor
 from lightgbm import LGBMClassifier, LGBMRegressor
 
-from automl.models.boosting import EarlyStopping
+from automl.models.boosting import CatBoostEarlyStopping, LightGBMEarlyStopping
 from automl.models.registry import all_families
 
 
@@ -16,54 +16,55 @@ def _data(n: int) -> tuple[np.ndarray, np.ndarray]:
     return X, (X[:, 0] + 0.3 * rng.normal(size=n) > 0).astype(int)
 
 
-# the two libraries' classifier and regressor, with at most 1,000 rounds at a fast learning rate
+# the two libraries' classifier and regressor, with at most 1,000 rounds at a fast learning rate, and their
+# early-stopping wrapper
 LIBRARIES = {
     "lightgbm": (lambda: LGBMClassifier(n_estimators=1000, learning_rate=0.3, verbose=-1),
-                 lambda: LGBMRegressor(n_estimators=1000, learning_rate=0.3, verbose=-1)),
+                 lambda: LGBMRegressor(n_estimators=1000, learning_rate=0.3, verbose=-1), LightGBMEarlyStopping),
     "catboost": (lambda: CatBoostClassifier(iterations=1000, learning_rate=0.3, verbose=0, thread_count=1,
                                             allow_writing_files=False),
                  lambda: CatBoostRegressor(iterations=1000, learning_rate=0.3, verbose=0, thread_count=1,
-                                           allow_writing_files=False)),
+                                           allow_writing_files=False), CatBoostEarlyStopping),
 }
 
 
 @pytest.mark.parametrize("library", sorted(LIBRARIES))
 def test_stops_before_the_round_limit_on_enough_rows(library):
-    classifier, regressor = LIBRARIES[library]
+    classifier, regressor, wrapper = LIBRARIES[library]
     X, y = _data(3000)
-    model = EarlyStopping(classifier(), patience=20, random_state=0).fit(X, y)
+    model = wrapper(classifier(), patience=20, random_state=0).fit(X, y)
     assert model.best_iteration_ < 1000
     assert list(model.classes_) == [0, 1] and model.predict_proba(X[:3]).shape == (3, 2)
-    fitted = EarlyStopping(regressor(), patience=20, random_state=0).fit(X, X[:, 0] * 2)
+    fitted = wrapper(regressor(), patience=20, random_state=0).fit(X, X[:, 0] * 2)
     assert fitted.best_iteration_ < 1000
     assert np.corrcoef(fitted.predict(X), X[:, 0])[0, 1] > 0.95
 
 
 def test_small_data_fits_every_round():
     X, y = _data(300)
-    model = EarlyStopping(LGBMClassifier(n_estimators=40, verbose=-1), random_state=0).fit(X, y)
+    model = LightGBMEarlyStopping(LGBMClassifier(n_estimators=40, verbose=-1), random_state=0).fit(X, y)
     assert model.best_iteration_ == 40
 
 
 @pytest.mark.parametrize("library", sorted(LIBRARIES))
 def test_sample_weight_is_used(library):
-    classifier, _ = LIBRARIES[library]
+    classifier, _, wrapper = LIBRARIES[library]
     X, y = _data(3000)
     heavy = np.where(y == 1, 20.0, 1.0)
-    plain = EarlyStopping(classifier(), random_state=0).fit(X, y)
-    weighted = EarlyStopping(classifier(), random_state=0).fit(X, y, sample_weight=heavy)
+    plain = wrapper(classifier(), random_state=0).fit(X, y)
+    weighted = wrapper(classifier(), random_state=0).fit(X, y, sample_weight=heavy)
     assert weighted.predict(X).mean() > plain.predict(X).mean()
 
 
 def test_lightgbm_family_is_wrapped():
     model = all_families()["lightgbm"].make("binary", {}, random_state=0, n_jobs=1)
-    assert isinstance(model, EarlyStopping) and isinstance(model.estimator, LGBMClassifier)
+    assert isinstance(model, LightGBMEarlyStopping) and isinstance(model.estimator, LGBMClassifier)
 
 
 def test_catboost_family_is_wrapped_quiet_and_writes_no_files(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     model = all_families()["catboost"].make("regression", {"iterations": 20}, random_state=0, n_jobs=1)
-    assert isinstance(model, EarlyStopping) and isinstance(model.estimator, CatBoostRegressor)
+    assert isinstance(model, CatBoostEarlyStopping) and isinstance(model.estimator, CatBoostRegressor)
     X, y = _data(200)
     model.fit(X, y.astype(float))
     assert model.best_iteration_ == 20 and list(tmp_path.iterdir()) == []  # no catboost_info folder

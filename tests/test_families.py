@@ -83,3 +83,19 @@ def test_every_preprocessing_choice_builds(mixed_frame, name):
             config = TrialConfig(family=family, preprocess={**condition, option: value})
             pipe = build_pipeline(schema, config, "binary", random_state=0, n_jobs=1).fit(frame, y)
             assert pipe.predict(frame.head(3)).shape == (3,)
+
+
+@pytest.mark.parametrize("name", sorted(all_families()))
+def test_a_family_is_its_declaration_and_its_adapter(name):
+    """Persistence trusts and export registers what each family's adapter declares: every trusted type names an
+    importable class, so a typo cannot open the door to an unreviewed type or refuse every saved model."""
+    import importlib
+
+    from automl.io.persist import trusted_types
+
+    family = all_families()[name]
+    adapter = family.adapter_object()
+    for path in adapter.trusted_types:
+        module, _, cls = path.rpartition(".")
+        assert hasattr(importlib.import_module(module), cls), path
+        assert path in trusted_types()

@@ -8,7 +8,7 @@ to 0/1) is done by :func:`onnx_inputs` before the model runs. Outputs: ``label``
 in the order of the classes) for classifiers, ``variable`` for regressors.
 
 Wrappers of ours are unwrapped before conversion (:class:`~automl.pipeline.labels.EncodedLabelClassifier`,
-:class:`~automl.models.boosting.EarlyStopping`), an ensemble becomes one graph that averages its members, and
+:class:`~automl.models.boosting.EarlyStopping`: every :class:`~automl.models.adapters.WrapsModel`), an ensemble becomes one graph that averages its members, and
 class labels are mapped back inside the graph. skl2onnx converts what it can; whatever converts, the result is
 only accepted when it matches the Python pipeline on sample rows (STACK.md lists converters that convert but
 answer wrongly).
@@ -103,17 +103,22 @@ def _members(pipeline: Any) -> tuple[list[Member], np.ndarray | None]:
 
 def _bare(model: Any) -> Any:
     """The fitted library estimator inside our wrappers (label encoding, early stopping)."""
-    from automl.models.boosting import EarlyStopping
-    from automl.pipeline.labels import EncodedLabelClassifier
+    from automl.models.adapters import WrapsModel
 
-    if isinstance(model, EncodedLabelClassifier):
-        inner = model.estimator_
-        if len(getattr(inner, "classes_", [])) != len(model.classes_):
+    if isinstance(model, WrapsModel):
+        inner = model.fitted_model()
+        classes = getattr(model, "classes_", None)
+        if classes is not None and len(getattr(inner, "classes_", [])) != len(classes):
             raise NotExportable("the model saw fewer classes than the labels it answers in; not exportable")
         return _bare(inner)
-    if isinstance(model, EarlyStopping):
-        return _bare(model.estimator_)
     return model
+
+
+def _export_problem(model: Any) -> str | None:
+    """What the model's family says against exporting this fitted model, if anything."""
+    from automl.models.registry import family_adapters
+
+    return next((p for p in (a.export_problem(model) for a in family_adapters()) if p), None)
 
 
 def _check_preprocess(preprocess: Any) -> None:
@@ -163,8 +168,9 @@ def _convert_member(member: Member, first: Member, index: int) -> Any:
     if member.roles != roles or member.categories != first.categories:
         raise NotExportable("ensemble members use different columns; not exportable")
     model = member.core.steps[-1][1]
-    if getattr(model, "sample_weight_", None) is not None:
-        raise NotExportable("kNN fitted with sample weights has no ONNX converter")
+    problem = _export_problem(model)
+    if problem:
+        raise NotExportable(problem)
     register_converters()
     core = member.core
     options = {id(core.steps[-1][1]): {"zipmap": False}} if is_classifier(model) else None

@@ -1,8 +1,7 @@
 """ONNX converters that skl2onnx lacks or gets wrong for our pipelines, registered on first export.
 
-- LightGBM: onnxmltools' converters.
-- CatBoost: the tree ensemble node of CatBoost's own ONNX export, placed in skl2onnx's graph.
-- Our kNN subclasses: scikit-learn's kNN converters (unweighted fits answer as scikit-learn's).
+- Each model family's own converters, which its adapter registers (LightGBM, CatBoost, our kNN subclasses: see
+  ``automl/models/boosting.py`` and ``automl/models/neighbors.py``).
 - ``SimpleImputer(add_indicator=True)`` on numbers: skl2onnx drops the indicator columns; here the imputed
   columns are followed by one 0/1 column per feature that had missing values in training, as in scikit-learn.
 - Our feature selectors (``FeatureSelector``, ``RelevanceFilter``): the kept columns (``support_``).
@@ -32,36 +31,19 @@ _REGISTERED: dict[str, Any] = {}
 
 
 def register() -> None:
-    """Register every converter above with skl2onnx (once per process)."""
+    """Register every converter above with skl2onnx, and each declared family's own (once per process)."""
     if _REGISTERED:
         return
-    from catboost import CatBoostClassifier, CatBoostRegressor
-    from lightgbm import LGBMClassifier, LGBMRegressor
-    from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
-    from skl2onnx import _supported_operators, update_registered_converter
+    from skl2onnx import update_registered_converter
     from skl2onnx.common._registration import get_converter
-    from skl2onnx.common.shape_calculator import (calculate_linear_classifier_output_shapes,
-                                                  calculate_linear_regressor_output_shapes)
     from sklearn.impute import SimpleImputer
     from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
-    from automl.models.neighbors import WeightedKNeighborsClassifier, WeightedKNeighborsRegressor
+    from automl.models.registry import family_adapters
     from automl.pipeline.select import FeatureSelector, RelevanceFilter
 
-    update_registered_converter(LGBMClassifier, "LightGbmLGBMClassifier", calculate_linear_classifier_output_shapes,
-                                convert_lightgbm, options={"nocl": [True, False], "zipmap": [True, False, "columns"]})
-    update_registered_converter(LGBMRegressor, "LightGbmLGBMRegressor", calculate_linear_regressor_output_shapes,
-                                convert_lightgbm, options={"split": None})
-    if CatBoostClassifier not in _supported_operators.sklearn_classifier_list:  # so the parser declares two outputs
-        _supported_operators.sklearn_classifier_list.append(CatBoostClassifier)
-    update_registered_converter(CatBoostClassifier, "AutomlCatBoostClassifier",
-                                calculate_linear_classifier_output_shapes, _convert_catboost,
-                                options={"nocl": [True, False], "zipmap": [True, False, "columns"]})
-    update_registered_converter(CatBoostRegressor, "AutomlCatBoostRegressor", calculate_linear_regressor_output_shapes,
-                                _convert_catboost)
-    names = _supported_operators.sklearn_operator_name_map
-    names.setdefault(WeightedKNeighborsClassifier, "SklearnKNeighborsClassifier")
-    names.setdefault(WeightedKNeighborsRegressor, "SklearnKNeighborsRegressor")
+    for adapter in family_adapters():
+        adapter.register_onnx()
     _REGISTERED["imputer"] = get_converter("SklearnSimpleImputer")
     update_registered_converter(SimpleImputer, "AutomlSimpleImputer", _imputer_shape, _convert_imputer,
                                 overwrite=True)
@@ -72,23 +54,6 @@ def register() -> None:
     for selector in (FeatureSelector, RelevanceFilter):
         update_registered_converter(selector, f"Automl{selector.__name__}", _selector_shape, _convert_selector,
                                     overwrite=True)
-
-
-# -- CatBoost ---------------------------------------------------------------------------------------------------
-def _convert_catboost(scope: Any, operator: Any, container: Any) -> None:
-    """CatBoost exports itself as one ``TreeEnsembleClassifier`` (label, probabilities) or
-    ``TreeEnsembleRegressor`` node over a single float input; that node is added here with its attributes,
-    reading this operator's input and writing its outputs. (Its ZipMap is left out: skl2onnx's parser adds
-    one when the options ask for it.)"""
-    from catboost.utils import convert_to_onnx_object
-    from onnx.helper import get_attribute_value
-
-    exported = convert_to_onnx_object(operator.raw_operator)
-    node = next(n for n in exported.graph.node if n.op_type.startswith("TreeEnsemble"))
-    attributes = {a.name: get_attribute_value(a) for a in node.attribute}
-    container.add_node(node.op_type, [operator.inputs[0].full_name], [o.full_name for o in operator.outputs],
-                       op_domain="ai.onnx.ml", op_version=1, name=scope.get_unique_operator_name(node.op_type),
-                       **attributes)
 
 
 # -- SimpleImputer with missing indicators ------------------------------------------------------------------

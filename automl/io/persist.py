@@ -2,7 +2,7 @@
 
 A model folder holds:
 
-- ``pipeline.skops``: the fitted best pipeline. Loading refuses any type outside :data:`TRUSTED_TYPES`
+- ``pipeline.skops``: the fitted best pipeline. Loading refuses any type outside :func:`trusted_types`
   unless the caller trusts it explicitly.
 - ``model.json``: task, metric, classes, schema, cleaning, row counts, acceptance test, best trial, library
   versions (checked on load).
@@ -22,12 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-# Types that skops does not trust by default but that our pipelines contain; reviewed: they hold arrays,
-# trees and estimator state, and run no code on load.
-TRUSTED_TYPES = [
-    "automl.models.boosting.EarlyStopping",
-    "automl.models.neighbors.WeightedKNeighborsClassifier",
-    "automl.models.neighbors.WeightedKNeighborsRegressor",
+# Types of our own pipelines that skops does not trust by default; reviewed: they hold arrays and estimator state
+# and run no code on load. Each model family adds the types of its fitted models (its adapter's trusted_types,
+# see automl/models/adapters.py): :func:`trusted_types`.
+PIPELINE_TYPES = [
+    "automl.models.boosting.EarlyStopping",  # model folders saved before each library had its own wrapper
     "automl.pipeline.labels.EncodedLabelClassifier",
     "automl.search.ensemble.WeightedEnsembleClassifier",
     "automl.search.ensemble.WeightedEnsembleRegressor",
@@ -42,23 +41,19 @@ TRUSTED_TYPES = [
     "automl.features.relational.RelationalFeatures",
     "numpy.dtype",
     "collections.OrderedDict",
-    "lightgbm.basic.Booster",
-    "lightgbm.sklearn.LGBMClassifier",
-    "lightgbm.sklearn.LGBMRegressor",
-    # state is the model in CatBoost's own binary format (not a pickle), read back by its loader
-    "catboost.core.CatBoostClassifier",
-    "catboost.core.CatBoostRegressor",
-    "sklearn.tree._tree.Tree",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
     "sklearn.utils._bunch.Bunch",
     "builtins.slice",
-    "sklearn.neighbors._kd_tree.KDTree",
-    "sklearn.neighbors._ball_tree.BallTree",
-    "sklearn.metrics._dist_metrics.EuclideanDistance64",
-    "sklearn.metrics._dist_metrics.ManhattanDistance64",
-    "sklearn.metrics._dist_metrics.MinkowskiDistance64",
 ]
+
+
+def trusted_types() -> list[str]:
+    """Every type a model folder may hold: our pipeline steps and each declared family's model types."""
+    from automl.models.registry import family_adapters
+
+    family_types = [t for adapter in family_adapters() for t in adapter.trusted_types]
+    return sorted(set(PIPELINE_TYPES) | set(family_types))
+
+
 SAMPLE_ROWS = 1000
 VERSIONED = ["automl", "scikit-learn", "lightgbm", "catboost", "numpy", "pandas", "skops"]
 
@@ -168,7 +163,7 @@ def load(path: str | Path, trusted: list[str] | None = None) -> Any:
     Raises
     ------
     ValueError
-        If the file holds a type that is neither in :data:`TRUSTED_TYPES` nor in ``trusted``.
+        If the file holds a type that is neither in :func:`trusted_types` nor in ``trusted``.
     """
     import skops.io as sio
 
@@ -180,7 +175,7 @@ def load(path: str | Path, trusted: list[str] | None = None) -> Any:
     meta = json.loads((folder / "model.json").read_text())
     _check_versions(meta.get("versions", {}))
     file = folder / "pipeline.skops"
-    allowed = set(TRUSTED_TYPES) | set(trusted or [])
+    allowed = set(trusted_types()) | set(trusted or [])
     untrusted = [t for t in sio.get_untrusted_types(file=file) if t not in allowed]
     if untrusted:
         raise ValueError(f"{file} holds types that are not trusted: {untrusted}. Review them and pass "

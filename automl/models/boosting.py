@@ -1,9 +1,9 @@
-"""Early stopping for gradient boosting inside a pipeline: hold out part of the training rows.
+"""The gradient boosting libraries as families: early stopping inside a pipeline, and their adapters.
 
-Works for LightGBM and CatBoost estimators (each library's own early-stopping call).
-
-The pipeline's preprocessing has already run when the model is fitted, so the held-out rows are
-transformed the same way as the rest; the search's own validation folds are never touched.
+Early stopping holds out part of the training rows; each library has its own wrapper
+(:class:`LightGBMEarlyStopping`, :class:`CatBoostEarlyStopping`), named in its family's declaration. The
+pipeline's preprocessing has already run when the model is fitted, so the held-out rows are transformed the same
+way as the rest; the search's own validation folds are never touched.
 """
 from __future__ import annotations
 
@@ -15,16 +15,21 @@ from sklearn.base import BaseEstimator, clone, is_classifier
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
+from automl.models.adapters import FamilyAdapter, WrapsModel
+
 # Below this many training rows a 10% holdout costs more than early stopping saves: fit plainly.
 MIN_ROWS = 1000
 
 
-class EarlyStopping(BaseEstimator):
+class EarlyStopping(WrapsModel, BaseEstimator):
     """Fit a boosting estimator with early stopping on a held-out share of its training rows.
+
+    The base class fits plainly; a library's subclass implements :meth:`_fit_with_holdout` and
+    :meth:`_rounds`.
 
     Parameters
     ----------
-    estimator : LightGBM or CatBoost classifier or regressor
+    estimator : a boosting classifier or regressor
         Its ``n_estimators`` (``iterations``) is the most boosting rounds.
     patience : int, default=50
         Stop after this many rounds without improvement on the held-out rows.
@@ -50,11 +55,10 @@ class EarlyStopping(BaseEstimator):
         else:
             train, valid = split
             weights = (None, None) if sample_weight is None else (sample_weight[train], sample_weight[valid])
-            fit_with_holdout = _fit_catboost if _is_catboost(estimator) else _fit_lightgbm
-            fit_with_holdout(estimator, (_rows(X, train), y[train], weights[0]),
-                             (_rows(X, valid), y[valid], weights[1]), self.patience)
+            self._fit_with_holdout(estimator, (_rows(X, train), y[train], weights[0]),
+                                   (_rows(X, valid), y[valid], weights[1]))
         self.estimator_ = estimator
-        self.best_iteration_ = _rounds(estimator)
+        self.best_iteration_ = self._rounds(estimator)
         if is_classifier(estimator):
             self.classes_ = estimator.classes_
         return self
@@ -75,9 +79,19 @@ class EarlyStopping(BaseEstimator):
             return None
         return train, valid
 
+    def _fit_with_holdout(self, estimator: Any, train: "Part", valid: "Part") -> None:
+        """Fit ``estimator`` on ``train``, stopping when ``valid`` stops improving (the library's own call)."""
+        X, y, weight = train
+        estimator.fit(X, y, sample_weight=weight)
+
+    def _rounds(self, estimator: Any) -> int:
+        """Boosting rounds the fitted estimator keeps (its best iteration when it stopped early)."""
+        return int(getattr(estimator, "best_iteration_", None) or getattr(estimator, "n_estimators", 0) or 0)
+
     def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "estimator_")
-        return self.estimator_.predict(X)
+        # one value per row, as scikit-learn answers (CatBoost answers a multiclass predict as a column)
+        return np.ravel(self.estimator_.predict(X))
 
     def predict_proba(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "estimator_")
@@ -87,32 +101,88 @@ class EarlyStopping(BaseEstimator):
 Part = tuple[Any, np.ndarray, Any]
 
 
-def _is_catboost(estimator: Any) -> bool:
-    return type(estimator).__module__.split(".")[0] == "catboost"
+class LightGBMEarlyStopping(EarlyStopping):
+    """:class:`EarlyStopping` with LightGBM's early-stopping callback."""
+
+    def _fit_with_holdout(self, estimator: Any, train: Part, valid: Part) -> None:
+        import lightgbm
+
+        (X, y, weight), (X_valid, y_valid, valid_weight) = train, valid
+        estimator.fit(X, y, sample_weight=weight,
+                      eval_sample_weight=None if valid_weight is None else [valid_weight],
+                      callbacks=[lightgbm.early_stopping(self.patience, verbose=False)],
+                      **_eval_data(estimator, X_valid, y_valid))
 
 
-def _fit_lightgbm(estimator: Any, train: Part, valid: Part, patience: int) -> None:
-    import lightgbm
+class CatBoostEarlyStopping(EarlyStopping):
+    """:class:`EarlyStopping` with CatBoost's ``eval_set`` and ``early_stopping_rounds``."""
 
-    (X, y, weight), (X_valid, y_valid, valid_weight) = train, valid
-    estimator.fit(X, y, sample_weight=weight, eval_sample_weight=None if valid_weight is None else [valid_weight],
-                  callbacks=[lightgbm.early_stopping(patience, verbose=False)],
-                  **_eval_data(estimator, X_valid, y_valid))
+    def _fit_with_holdout(self, estimator: Any, train: Part, valid: Part) -> None:
+        from catboost import Pool
 
+        (X, y, weight), (X_valid, y_valid, valid_weight) = train, valid
+        estimator.fit(X, y, sample_weight=weight, eval_set=Pool(X_valid, y_valid, weight=valid_weight),
+                      early_stopping_rounds=self.patience, use_best_model=True)
 
-def _fit_catboost(estimator: Any, train: Part, valid: Part, patience: int) -> None:
-    from catboost import Pool
-
-    (X, y, weight), (X_valid, y_valid, valid_weight) = train, valid
-    estimator.fit(X, y, sample_weight=weight, eval_set=Pool(X_valid, y_valid, weight=valid_weight),
-                  early_stopping_rounds=patience, use_best_model=True)
-
-
-def _rounds(estimator: Any) -> int:
-    """Boosting rounds the fitted estimator keeps (its best iteration when it stopped early)."""
-    if _is_catboost(estimator):
+    def _rounds(self, estimator: Any) -> int:
         return int(estimator.tree_count_)
-    return int(getattr(estimator, "best_iteration_", None) or estimator.n_estimators)
+
+
+class LightGBMAdapter(FamilyAdapter):
+    """LightGBM: its booster and estimators are trusted; onnxmltools converts it."""
+
+    trusted_types = ("lightgbm.basic.Booster", "lightgbm.sklearn.LGBMClassifier", "lightgbm.sklearn.LGBMRegressor",
+                     "automl.models.boosting.LightGBMEarlyStopping")
+
+    def register_onnx(self) -> None:
+        from lightgbm import LGBMClassifier, LGBMRegressor
+        from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
+        from skl2onnx import update_registered_converter
+        from skl2onnx.common.shape_calculator import (calculate_linear_classifier_output_shapes,
+                                                      calculate_linear_regressor_output_shapes)
+
+        update_registered_converter(LGBMClassifier, "LightGbmLGBMClassifier", calculate_linear_classifier_output_shapes,
+                                    convert_lightgbm, options={"nocl": [True, False], "zipmap": [True, False, "columns"]})
+        update_registered_converter(LGBMRegressor, "LightGbmLGBMRegressor", calculate_linear_regressor_output_shapes,
+                                    convert_lightgbm, options={"split": None})
+
+
+class CatBoostAdapter(FamilyAdapter):
+    """CatBoost: its estimators are trusted (their state is the model in CatBoost's own binary format, not a
+    pickle, read back by its loader); its own ONNX export's tree ensemble node is put in skl2onnx's graph."""
+
+    trusted_types = ("catboost.core.CatBoostClassifier", "catboost.core.CatBoostRegressor",
+                     "automl.models.boosting.CatBoostEarlyStopping")
+
+    def register_onnx(self) -> None:
+        from catboost import CatBoostClassifier, CatBoostRegressor
+        from skl2onnx import _supported_operators, update_registered_converter
+        from skl2onnx.common.shape_calculator import (calculate_linear_classifier_output_shapes,
+                                                      calculate_linear_regressor_output_shapes)
+
+        if CatBoostClassifier not in _supported_operators.sklearn_classifier_list:  # so the parser declares 2 outputs
+            _supported_operators.sklearn_classifier_list.append(CatBoostClassifier)
+        update_registered_converter(CatBoostClassifier, "AutomlCatBoostClassifier",
+                                    calculate_linear_classifier_output_shapes, _convert_catboost,
+                                    options={"nocl": [True, False], "zipmap": [True, False, "columns"]})
+        update_registered_converter(CatBoostRegressor, "AutomlCatBoostRegressor",
+                                    calculate_linear_regressor_output_shapes, _convert_catboost)
+
+
+def _convert_catboost(scope: Any, operator: Any, container: Any) -> None:
+    """CatBoost exports itself as one ``TreeEnsembleClassifier`` (label, probabilities) or
+    ``TreeEnsembleRegressor`` node over a single float input; that node is added here with its attributes,
+    reading this operator's input and writing its outputs. (Its ZipMap is left out: skl2onnx's parser adds
+    one when the options ask for it.)"""
+    from catboost.utils import convert_to_onnx_object
+    from onnx.helper import get_attribute_value
+
+    exported = convert_to_onnx_object(operator.raw_operator)
+    node = next(n for n in exported.graph.node if n.op_type.startswith("TreeEnsemble"))
+    attributes = {a.name: get_attribute_value(a) for a in node.attribute}
+    container.add_node(node.op_type, [operator.inputs[0].full_name], [o.full_name for o in operator.outputs],
+                       op_domain="ai.onnx.ml", op_version=1, name=scope.get_unique_operator_name(node.op_type),
+                       **attributes)
 
 
 def _eval_data(estimator: Any, X: Any, y: np.ndarray) -> dict[str, Any]:

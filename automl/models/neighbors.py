@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
+from automl.models.adapters import FamilyAdapter
+
 
 def _neighbour_weights(model: Any, X: Any) -> tuple[np.ndarray, np.ndarray]:
     """Neighbour indices and their weights: sample weight times the distance weight, if any."""
@@ -63,3 +65,28 @@ class WeightedKNeighborsRegressor(_SampleWeightFit, KNeighborsRegressor):
         total = weights.sum(axis=1)
         safe = np.where(total > 0, total, 1.0)
         return np.where(total > 0, (weights * values).sum(axis=1) / safe, values.mean(axis=1))
+
+
+class KNNAdapter(FamilyAdapter):
+    """kNN: the fitted trees of neighbours and their distance metrics are trusted; unweighted fits export with
+    scikit-learn's kNN converters."""
+
+    trusted_types = ("automl.models.neighbors.WeightedKNeighborsClassifier",
+                     "automl.models.neighbors.WeightedKNeighborsRegressor",
+                     "sklearn.neighbors._kd_tree.KDTree", "sklearn.neighbors._ball_tree.BallTree",
+                     "sklearn.metrics._dist_metrics.EuclideanDistance64",
+                     "sklearn.metrics._dist_metrics.ManhattanDistance64",
+                     "sklearn.metrics._dist_metrics.MinkowskiDistance64")
+
+    def register_onnx(self) -> None:
+        from skl2onnx import _supported_operators
+
+        names = _supported_operators.sklearn_operator_name_map
+        names.setdefault(WeightedKNeighborsClassifier, "SklearnKNeighborsClassifier")
+        names.setdefault(WeightedKNeighborsRegressor, "SklearnKNeighborsRegressor")
+
+    def export_problem(self, model: Any) -> str | None:
+        weighted = isinstance(model, _SampleWeightFit) and getattr(model, "sample_weight_", None) is not None
+        if weighted:
+            return "kNN fitted with sample weights has no ONNX converter"
+        return None

@@ -10,6 +10,8 @@ from typing import Any
 import yaml
 from sklearn.base import BaseEstimator
 
+from automl.models.adapters import FamilyAdapter
+
 KINDS = ("classifier", "regressor")
 
 
@@ -46,6 +48,9 @@ class ModelFamily:
         Hyperparameter declarations for tuning (see ``configs/families.yaml``).
     preprocess : dict
         Preprocessing choices the search may make for this family (they override ``needs``).
+    adapter : str or None
+        Import path of its :class:`~automl.models.adapters.FamilyAdapter` (trusted types, ONNX converters);
+        the default adapter when ``None``.
     """
 
     name: str
@@ -62,6 +67,7 @@ class ModelFamily:
     class_weight: Any = False
     wrapper: str | None = None
     wrapper_params: dict[str, Any] = field(default_factory=dict)
+    adapter: str | None = None
     single_thread_below: int = 0
     onnx: bool = False
 
@@ -84,6 +90,10 @@ class ModelFamily:
         """The hyperparameter declarations that apply to ``task``."""
         group = "classification" if kind_of(task) == "classifier" else "regression"
         return {k: v for k, v in self.space.items() if group in v.get("tasks", [group])}
+
+    def adapter_object(self) -> FamilyAdapter:
+        """The family's adapter (what persistence and export ask of it)."""
+        return _import(self.adapter)() if self.adapter else FamilyAdapter()
 
     def estimator_class(self, task: str) -> Any:
         """The estimator class for ``task``.
@@ -143,7 +153,8 @@ def _load(path: str) -> dict[str, ModelFamily]:
             seed_param=decl.get("seed_param"), threads_param=decl.get("threads_param"),
             sample_weight=bool(decl.get("sample_weight", True)), class_weight=decl.get("class_weight", False),
             wrapper=decl.get("wrapper"), wrapper_params=decl.get("wrapper_params") or {},
-            single_thread_below=int(decl.get("single_thread_below", 0)), onnx=bool(decl.get("onnx", False)))
+            single_thread_below=int(decl.get("single_thread_below", 0)), onnx=bool(decl.get("onnx", False)),
+            adapter=decl.get("adapter"))
     return families
 
 
@@ -153,6 +164,11 @@ def _expand_exportable(names: list, known: dict[str, ModelFamily]) -> list:
         return names
     rest = [n for n in names if n != "exportable"]
     return rest + [f for f in known.values() if f.onnx and f.name not in rest]
+
+
+def family_adapters() -> list[FamilyAdapter]:
+    """The adapter of every declared family (persistence trusts their types, export registers their converters)."""
+    return [family.adapter_object() for family in all_families().values()]
 
 
 def all_families() -> dict[str, ModelFamily]:

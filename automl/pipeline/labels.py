@@ -13,8 +13,10 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import check_is_fitted
 
+from automl.models.adapters import WrapsModel
 
-class EncodedLabelClassifier(ClassifierMixin, BaseEstimator):
+
+class EncodedLabelClassifier(WrapsModel, ClassifierMixin, BaseEstimator):
     """Fit ``estimator`` on encoded labels; ``predict`` returns the original labels.
 
     Parameters
@@ -40,8 +42,7 @@ class EncodedLabelClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "estimator_")
-        # ravel: CatBoost answers a multiclass predict as a column (n, 1)
-        return self.classes_[np.asarray(self.estimator_.predict(X), dtype=int).ravel()]
+        return self.classes_[np.asarray(self.estimator_.predict(X), dtype=int)]
 
     def predict_proba(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "estimator_")
