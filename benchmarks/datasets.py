@@ -1,7 +1,9 @@
-"""Load the offline OpenML benchmark datasets and split them the same way for every benchmark.
+"""Load the offline benchmark datasets and split them the same way for every benchmark.
 
-The data lives next to the repository in ``shared/datasets/openml`` (see the README there); set the
-environment variable ``AUTOML_DATASETS`` to use another folder. Nothing is ever downloaded.
+The data lives next to the repository in ``shared/datasets/<suite>`` (see the README there): the suite
+``openml`` (25 OpenML datasets) or ``extra`` (36 datasets exported from PyPI wheels), with the same manifest
+fields. The environment variable ``AUTOML_DATASETS`` (openml) or ``AUTOML_DATASETS_EXTRA`` (extra) points to
+another folder. Nothing is ever downloaded.
 """
 from __future__ import annotations
 
@@ -15,20 +17,35 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 CLASSIFICATION_TASKS = ("binary", "multiclass")
+SUITE_VARIABLES = {"openml": "AUTOML_DATASETS", "extra": "AUTOML_DATASETS_EXTRA"}  # folder overrides
+SUITES = tuple(SUITE_VARIABLES)
 
 
-def datasets_dir() -> Path:
-    """Return the folder holding the OpenML CSV files and ``manifest.json``.
+def datasets_dir(suite: str = "openml") -> Path:
+    """Return the folder holding a suite's CSV files and ``manifest.json``.
+
+    Parameters
+    ----------
+    suite : {"openml", "extra"}, default "openml"
+        The dataset suite.
 
     Returns
     -------
     pathlib.Path
-        ``$AUTOML_DATASETS`` if set, else ``<repo>/../shared/datasets/openml``.
+        ``$AUTOML_DATASETS`` (openml) or ``$AUTOML_DATASETS_EXTRA`` (extra) if set, else
+        ``<repo>/../shared/datasets/<suite>``.
+
+    Raises
+    ------
+    KeyError
+        For an unknown suite.
     """
-    override = os.environ.get("AUTOML_DATASETS")
+    if suite not in SUITE_VARIABLES:
+        raise KeyError(f"unknown dataset suite {suite!r}; known: {list(SUITES)}")
+    override = os.environ.get(SUITE_VARIABLES[suite])
     if override:
         return Path(override).expanduser().resolve()
-    return Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "openml"
+    return Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / suite
 
 
 def load_manifest(root: Path | None = None) -> list[dict[str, Any]]:
@@ -47,7 +64,8 @@ def load_manifest(root: Path | None = None) -> list[dict[str, Any]]:
     root = datasets_dir() if root is None else root
     path = root / "manifest.json"
     if not path.exists():
-        raise FileNotFoundError(f"no manifest at {path}; set AUTOML_DATASETS to the dataset folder")
+        variables = " or ".join(SUITE_VARIABLES.values())
+        raise FileNotFoundError(f"no manifest at {path}; set {variables} to the dataset folder")
     return json.loads(path.read_text())
 
 

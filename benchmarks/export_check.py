@@ -28,7 +28,7 @@ if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.datasets import load_frame, load_manifest, select, split_frame  # noqa: E402
-from benchmarks.suite_check import to_markdown  # noqa: E402
+from benchmarks.markdown import to_markdown  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 CHECK_ROWS = 2000

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.scoring import GREATER_IS_BETTER, TIE_TOLERANCE, compare
-from benchmarks.systems import SYSTEMS
+from benchmarks.systems import SYSTEMS, base_of
 
 REFERENCE = "lgbm"  # normalised score 0
 CLIP = -1.0  # summaries clip normalised scores here: near-ties with LightGBM make the scale explode
@@ -21,9 +21,12 @@ WITHIN_BUDGET = 1.05  # fit_s <= this x budget counts as within budget
 
 
 def system_order(frame: pd.DataFrame) -> list[str]:
-    """Systems in ``frame``: the known ones in their declared order, then any other."""
+    """Systems in ``frame``: the known ones in their declared order, each followed by its variants
+    (``automl[search=random]`` after ``automl``) in order of appearance, then any other."""
     present = list(dict.fromkeys(frame["system"]))
-    return [s for s in SYSTEMS if s in present] + [s for s in present if s not in SYSTEMS]
+    known = list(SYSTEMS)
+    rank = {name: known.index(base_of(name)) if base_of(name) in SYSTEMS else len(known) for name in present}
+    return sorted(present, key=lambda name: (rank[name], name != base_of(name)))
 
 
 def effective_scores(frame: pd.DataFrame) -> pd.DataFrame:
@@ -122,7 +125,7 @@ def budget_adherence(frame: pd.DataFrame) -> pd.DataFrame:
     """
     lines = []
     for system in system_order(frame):
-        spec = SYSTEMS.get(system)
+        spec = SYSTEMS.get(base_of(system))
         if spec is not None and not spec.uses_budget:
             continue
         runs = frame[(frame["system"] == system) & (frame["status"] != "not_installed")]

@@ -65,14 +65,17 @@ class PreparedTask:
     classes: list[str]
 
 
-def prepare_task(meta: dict[str, Any], seed: int, budget: float, cores: int, folder: Path) -> PreparedTask:
+def prepare_task(meta: dict[str, Any], seed: int, budget: float, cores: int, folder: Path,
+                 root: Path | None = None) -> PreparedTask:
     """Split the dataset with ``seed`` and write ``spec.json``, ``train.csv`` and ``test.csv`` to ``folder``.
+
+    ``root`` is the dataset folder (default: the OpenML suite's, see :func:`benchmarks.datasets.datasets_dir`).
 
     Returns
     -------
     PreparedTask
     """
-    frame = load_frame(meta)
+    frame = load_frame(meta, root)
     train, test = split_frame(frame, meta, seed)
     target = meta["target"]
     folder.mkdir(parents=True, exist_ok=True)
@@ -114,7 +117,7 @@ def run_system(system: System, task: PreparedTask, budget: float, cores: int, lo
                  metric=METRICS[meta["task"]], budget=budget, cores=cores,
                  engine=engine if system.kind == "engine" else "")
     row.load_1m = os.getloadavg()[0]  # other work on the machine while this run starts
-    out = task.folder / f"out_{system.name}"
+    out = task.folder / f"out_{system.slug}"
     shutil.rmtree(out, ignore_errors=True)
     cmd = command(system, task.folder, out)
     if cmd is None:

@@ -1,12 +1,40 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-import pytest
+# OpenMP threads that spin while they wait turn a busy machine into a stall (HistGradientBoosting on 2 busy cores:
+# seconds instead of tenths); the trial processes set the same (automl/search/worker.py). Set before any library
+# starts its OpenMP runtime.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_openmp_thread_in_process():
+    """Models fitted in the test process itself (not in trial processes, which set their own limits) use one
+    OpenMP thread: on the tests' tiny frames starting threads costs more than it saves."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="openmp"):
+        yield
+
 
 ROOT = Path(__file__).resolve().parents[1]
+# Families this dear to fit (their declared cost) run their conformance cases in the full suite only.
+SLOW_FAMILY_COST = 6
+
+
+def family_cases(*cases: tuple) -> list:
+    """``pytest.param`` per case whose first value is a family name; the dear families' cases marked slow."""
+    from automl.models.registry import all_families
+
+    families = all_families()
+    return [pytest.param(*case, marks=pytest.mark.slow) if case[0] in families
+            and families[case[0]].cost >= SLOW_FAMILY_COST else pytest.param(*case) for case in cases]
 CREDIT = ROOT / "examples" / "data" / "credit-g.csv.gz"
 
 

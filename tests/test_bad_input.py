@@ -47,6 +47,7 @@ def test_target_all_missing_and_partly_missing(small):
         AutoML(**FAST).fit(X, holes)
 
 
+@pytest.mark.slow
 def test_infinite_values_named(small):
     X, y = small
     X = X.assign(a=X["a"].where(X.index != 5, np.inf))

@@ -1,6 +1,7 @@
-"""The benchmark runner's bookkeeping: scoring rules, report tables, adapters' harness, process containment.
+"""The benchmark runner's bookkeeping: scoring rules, report tables, adapters' harness, process containment,
+system variants and adapter options.
 
-No training here except one smoke run of LightGBM on a tiny synthetic suite.
+No training here except two smoke runs on a tiny synthetic suite (LightGBM; automl with the defaults only).
 """
 from __future__ import annotations
 
@@ -14,14 +15,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks import report, summary, systems
-from benchmarks.adapters import harness
+from benchmarks import datasets, report, summary, systems
+from benchmarks.adapters import automl_adapter, automl_cli_adapter, harness
 from benchmarks.csvlog import append_record, read_records
 from benchmarks.process import Outcome, group_rss_bytes, run_contained
 from benchmarks.run import main, with_options
 from benchmarks.runs import RunRow, classify
 from benchmarks.scoring import compare
-from benchmarks.systems import REPO_AUTOML, resolve
+from benchmarks.systems import REPO_AUTOML, parse_variant, resolve, split_systems
 
 
 def _row(dataset: str, metric: str, system: str, score: float, status: str = "ok", seed: int = 0,
@@ -120,6 +121,84 @@ def test_baselines_always_run_and_options_merge() -> None:
         resolve(["h2o"])
 
 
+def test_variants_are_systems_of_their_own_with_the_options_in_brackets() -> None:
+    names = split_systems("automl_cli, automl[search=defaults;portfolio=none],automl,automl[search=random]")
+    assert names == ["automl_cli", "automl[search=defaults;portfolio=none]", "automl", "automl[search=random]"]
+    resolved = {s.name: s for s in resolve(names)}
+    assert list(resolved) == ["automl", "automl[search=defaults;portfolio=none]", "automl[search=random]",
+                              "automl_cli", "lgbm", "hgb", "rf", "constant"]
+    variant = resolved["automl[search=defaults;portfolio=none]"]
+    assert variant.options == {"search": "defaults", "portfolio": "none"} and variant.kind == "engine"
+    assert variant.adapter == "automl_adapter.py" and variant.base_name == "automl" and "[" not in variant.slug
+    assert resolved["automl"].options == {} and resolved["automl_cli"].kind == "engine"
+    peer = resolve(["autogluon[presets=best_quality]"])[0]
+    assert peer.options == {"presets": "best_quality"} and peer.base_name == "autogluon"  # its venv: autogluon
+
+
+def test_variant_parsing_keeps_brackets_and_commas_in_values_and_refuses_the_malformed() -> None:
+    assert split_systems('automl[families=["lightgbm","catboost"]],flaml') == [
+        'automl[families=["lightgbm","catboost"]]', "flaml"]
+    assert parse_variant('automl[families=["lightgbm","catboost"]; cv=3;]') == (
+        "automl", {"families": '["lightgbm","catboost"]', "cv": "3"})
+    assert parse_variant("automl") == ("automl", {})
+    with pytest.raises(KeyError, match="h2o"):
+        resolve(["h2o[max_models=3]"])
+    for malformed in ("automl[search]", "automl[search=random"):
+        with pytest.raises(ValueError):
+            resolve([malformed])
+    with pytest.raises(ValueError):
+        split_systems("automl[search=random,flaml")
+
+
+def test_options_reach_a_variant_whose_name_holds_a_colon() -> None:
+    name = "automl[storage=sqlite:///s.db]"
+    merged = {s.name: s.options for s in with_options(resolve([name, "automl"]), [f"{name}:cv=3", "automl:cv=5"])}
+    assert merged[name] == {"storage": "sqlite:///s.db", "cv": "3"} and merged["automl"] == {"cv": "5"}
+
+
+def test_variants_follow_their_system_in_the_report() -> None:
+    frame = pd.DataFrame({"system": ["lgbm", "automl[search=random]", "custom", "flaml", "automl"]})
+    assert report.system_order(frame) == ["automl", "automl[search=random]", "flaml", "lgbm", "custom"]
+
+
+def test_automl_options_are_json_when_they_parse_and_text_otherwise() -> None:
+    options = {"search": "random", "cv": "3", "test_size": "0.2", "ensemble": "false", "metric": "null",
+               "portfolio": "none", "families": '["lightgbm", "catboost"]', "class_weight": "balanced"}
+    assert automl_adapter.automl_arguments(options, allowed=[*options, "time_budget"]) == {
+        "search": "random", "cv": 3, "test_size": 0.2, "ensemble": False, "metric": None, "portfolio": None,
+        "families": ["lightgbm", "catboost"], "class_weight": "balanced"}
+    assert automl_adapter.option_value("search", "none") == "none"  # only portfolio=none means None
+    with pytest.raises(ValueError, match="unknown automl options \\['serch'\\]"):
+        automl_adapter.automl_arguments({"serch": "random"}, allowed=["search"])
+    with pytest.raises(ValueError, match="set by the benchmark"):
+        automl_adapter.automl_arguments({"time_budget": "5"})
+
+
+def test_cli_adapter_runs_the_commands_a_user_would() -> None:
+    spec = {"target": "y", "budget": 30.0, "seed": 1, "task": "binary", "cores": 2}
+    args = automl_cli_adapter.fit_arguments(spec, {"search": "random", "quiet": ""}, Path("t.csv"), Path("m"))
+    assert args == ["fit", "t.csv", "--target", "y", "--time-budget", "30.0", "--seed", "1", "--task", "binary",
+                    "--n-jobs", "2", "--out", "m", "--search", "random", "--quiet"]
+    with pytest.raises(ValueError, match="--time-budget"):
+        automl_cli_adapter.fit_arguments(spec, {"time_budget": "5"}, Path("t.csv"), Path("m"))
+    output = pd.DataFrame({"prediction": ["a", "b"], "proba_a": [0.9, 0.2], "proba_b": [0.1, 0.8]})
+    proba = automl_cli_adapter.cli_predictions(output, is_classification=True)
+    assert list(proba.columns) == ["a", "b"] and proba["b"].tolist() == [0.1, 0.8]
+    values = automl_cli_adapter.cli_predictions(pd.DataFrame({"prediction": [1.5, 2.0]}), is_classification=False)
+    assert values.tolist() == [1.5, 2.0]
+
+
+def test_each_suite_has_its_folder_and_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("AUTOML_DATASETS", raising=False)
+    monkeypatch.delenv("AUTOML_DATASETS_EXTRA", raising=False)
+    shared = Path(datasets.__file__).resolve().parents[2] / "shared" / "datasets"
+    assert datasets.datasets_dir() == shared / "openml" and datasets.datasets_dir("extra") == shared / "extra"
+    monkeypatch.setenv("AUTOML_DATASETS_EXTRA", str(tmp_path))
+    assert datasets.datasets_dir("extra") == tmp_path.resolve() and datasets.datasets_dir() == shared / "openml"
+    with pytest.raises(KeyError):
+        datasets.datasets_dir("kaggle")
+
+
 def _task_folder(folder: Path) -> Path:
     folder.mkdir()
     spec = {"dataset": "toy", "task": "binary", "target": "y", "seed": 0, "budget": 5, "cores": 1,
@@ -206,18 +285,22 @@ def test_an_interrupted_runner_ends_the_process_group(tmp_path: Path) -> None:
     assert group_rss_bytes(int(pid_file.read_text())) == 0
 
 
-@pytest.mark.slow
-@pytest.mark.filterwarnings("ignore:Mean of empty slice")  # one system: no normalised score to take a median of
-def test_smoke_run_on_a_tiny_suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _tiny_suite(folder: Path) -> Path:
+    """A suite folder with one binary dataset of 120 rows (``toy``) and its manifest."""
     rng = np.random.default_rng(0)
     data = pd.DataFrame({"x": rng.normal(size=120), "c": rng.choice(["u", "v"], size=120)})
     data["y"] = np.where(data["x"] + rng.normal(scale=0.5, size=120) > 0, "yes", "no")
-    suite = tmp_path / "suite"
-    suite.mkdir()
-    data.to_csv(suite / "toy.csv.gz", index=False)
-    (suite / "manifest.json").write_text(json.dumps([{"name": "toy", "file": "toy.csv.gz", "task": "binary",
-                                                      "target": "y", "categorical_columns": ["c", "y"]}]))
-    monkeypatch.setenv("AUTOML_DATASETS", str(suite))
+    folder.mkdir()
+    data.to_csv(folder / "toy.csv.gz", index=False)
+    (folder / "manifest.json").write_text(json.dumps([{"name": "toy", "file": "toy.csv.gz", "task": "binary",
+                                                       "target": "y", "categorical_columns": ["c", "y"]}]))
+    return folder
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Mean of empty slice")  # one system: no normalised score to take a median of
+def test_smoke_run_on_a_tiny_suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOML_DATASETS", str(_tiny_suite(tmp_path / "suite")))
     monkeypatch.setenv("AUTOML_BENCH_VENVS", str(tmp_path / "no-venvs"))
     monkeypatch.setattr(systems, "BASELINES", ("lgbm",))  # one real subprocess keeps the test short
     main(["--systems", "flaml", "--budget", "5", "--seeds", "0", "--cores", "1", "--results-dir", str(tmp_path)])
@@ -225,6 +308,21 @@ def test_smoke_run_on_a_tiny_suite(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert frame.at["lgbm", "status"] == "ok" and frame.at["lgbm", "score"] > 0.7
     assert frame.at["flaml", "status"] == "not_installed"
     assert (tmp_path / "bench_openml_5s.md").exists() and (tmp_path / "bench_openml_5s_scores.png").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Mean of empty slice")  # no LightGBM: no normalised score
+def test_smoke_run_of_a_variant_on_the_extra_suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOML_DATASETS_EXTRA", str(_tiny_suite(tmp_path / "suite")))
+    monkeypatch.setenv("AUTOML_DATASETS", str(tmp_path / "not-this-one"))
+    monkeypatch.setattr(systems, "BASELINES", ())  # only the variant: a few seconds
+    name = "automl[search=defaults;portfolio=none]"
+    main(["--suite", "extra", "--systems", name, "--budget", "3", "--seeds", "0", "--cores", "1",
+          "--results-dir", str(tmp_path)])
+    row = read_records(tmp_path / "bench_extra_3s.csv", RunRow).set_index("system").loc[name]
+    assert row["status"] == "ok" and row["score"] > 0.7, row["error"]
+    assert 'options={"search":"defaults","portfolio":null}' in row["details"]
+    assert f"| {name} |" in (tmp_path / "bench_extra_3s.md").read_text()
 
 
 def test_ties_are_relative_to_the_scale_of_the_metric() -> None:

@@ -7,6 +7,7 @@ from automl import AutoML
 from automl.testing import misbehaving_family
 
 
+@pytest.mark.slow
 def test_hanging_trial_is_stopped_and_recorded(credit):
     X, y = credit
     budget = 8
@@ -23,6 +24,7 @@ def test_hanging_trial_is_stopped_and_recorded(credit):
     assert model.fit_time_ <= budget * 1.05 + 1
 
 
+@pytest.mark.slow
 def test_trial_whose_first_fold_shows_it_cannot_finish_stops_there(credit):
     X, y = credit
     # 3 s a fold x 5 folds cannot fit in the half of a 20 s budget a trial may take: stopped after fold 1
@@ -37,6 +39,7 @@ def test_trial_whose_first_fold_shows_it_cannot_finish_stops_there(credit):
     assert board.loc["linear", "status"] == "ok" and model.best_family_ == "linear"
 
 
+@pytest.mark.slow
 def test_a_family_too_slow_for_the_time_left_is_not_drawn_again_and_again(credit):
     X, y = credit
     # the slow family's trial is stopped after its first fold (all five would not fit); whenever the sampler
@@ -65,6 +68,7 @@ def test_failing_and_crashing_families_are_error_rows(credit):
     assert board.loc["linear", "status"] == "ok" and model.best_family_ == "linear"
 
 
+@pytest.mark.slow
 def test_no_finished_trial_falls_back_to_constant_predictor(credit):
     X, y = credit
     with pytest.warns(UserWarning, match="constant predictor"):
@@ -74,6 +78,7 @@ def test_no_finished_trial_falls_back_to_constant_predictor(credit):
     assert model.predict_proba(X.head()).shape == (5, 2)
 
 
+@pytest.mark.slow
 def test_a_family_that_times_out_is_not_started_again(credit):
     X, y = credit
     model = AutoML(time_budget=12, families=[misbehaving_family("sleep"), "linear"], search="random",

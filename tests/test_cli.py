@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import pandas as pd
 
 from tests.conftest import CREDIT
@@ -15,6 +16,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
+@pytest.mark.slow
 def test_fit_predict_leaderboard(tmp_path: Path):
     out = tmp_path / "model"
     fit = run("fit", str(CREDIT), "--target", "class", "--time-budget", "20", "--max-trials", "4",
@@ -51,3 +53,25 @@ def test_reads_parquet_and_arff(tmp_path: Path):
 def test_bad_target_column_is_a_clear_error(tmp_path: Path):
     result = run("fit", str(CREDIT), "--target", "nope", "--time-budget", "5", "--out", str(tmp_path / "m"))
     assert result.returncode != 0 and "no column 'nope'" in result.stderr
+
+
+def test_commands_on_a_saved_model_in_process(credit_model_folder, credit, tmp_path, capsys):
+    """The read-only commands, called in this process (the subprocess tests above show the console script)."""
+    from automl.cli import main
+
+    X, y = credit
+    data = tmp_path / "rows.csv"
+    X.head(60).assign(**{"class": y.head(60)}).to_csv(data, index=False)
+    assert main(["leaderboard", str(credit_model_folder), "--top", "2"]) == 0
+    assert "family" in capsys.readouterr().out
+    assert main(["predict", str(credit_model_folder), str(data), "--proba", "--out", str(tmp_path / "p.csv")]) == 0
+    predictions = pd.read_csv(tmp_path / "p.csv")
+    assert len(predictions) == 60 and {"prediction", "proba_good", "proba_bad"} <= set(predictions.columns)
+    assert main(["profile", str(data), "--target", "class", "--html", str(tmp_path / "p.html")]) == 0
+    assert "<html" in (tmp_path / "p.html").read_text().lower()
+    assert main(["validate", str(data), "--target", "class"]) == 0
+    assert main(["compare", str(credit_model_folder), str(credit_model_folder), str(data), "--target", "class",
+                 "--n-boot", "50"]) == 0
+    assert "no significant difference" in capsys.readouterr().out
+    assert main(["predict", str(credit_model_folder), str(tmp_path / "missing.csv")]) == 2  # a clear error, no trace
+    assert "error:" in capsys.readouterr().err

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import pandas as pd
 
 from tests.generated import customers_sessions_transactions
 from tests.test_cli import run
 from tests.test_timeseries import sine_or_sawtooth
+
+pytestmark = pytest.mark.slow  # real searches, seconds each
 
 FAST = ["--time-budget", "20", "--max-trials", "2", "--families", "lightgbm", "--cv", "3", "--quiet"]
 

@@ -32,6 +32,7 @@ def test_a_model_against_itself_differs_by_exactly_zero(credit_model_folder, cre
     assert result.verdict == "no significant difference"
 
 
+@pytest.mark.slow
 def test_the_better_model_is_named_with_an_interval_excluding_zero(credit_model_folder, weaker_folder, credit):
     X, y = credit
     rows = slice(600, None)
@@ -43,6 +44,7 @@ def test_the_better_model_is_named_with_an_interval_excluding_zero(credit_model_
     assert not swapped.greater_is_better and swapped.verdict == "A is better"
 
 
+@pytest.mark.slow
 def test_cli_compare(credit_model_folder, weaker_folder, credit, tmp_path):
     X, y = credit
     data = tmp_path / "holdout.csv"

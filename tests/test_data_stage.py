@@ -135,6 +135,7 @@ def test_fit_reports_rows_columns_profile_and_acceptance():
     assert model.validation_["passed"].all()
 
 
+@pytest.mark.slow
 def test_duplicates_are_not_removed_across_the_test_split():
     rng = np.random.default_rng(2)
     X = pd.DataFrame({"x": np.repeat(rng.normal(size=50), 2)})  # every row twice
@@ -258,6 +259,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "automl.cli", *args], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_cli_validate_exit_codes_and_profile(rule_data):
     folder, _, _ = rule_data
     ok = _cli("validate", str(folder / "good.csv"), "--checks", str(folder / "rules.yaml"), "--target", "y")
@@ -323,3 +325,22 @@ def test_shipped_rule_file_passes_on_the_bundled_data():
     result = _cli("validate", str(root / "examples/data/credit-g.csv.gz"), "--checks",
                   str(root / "configs/checks/credit-g.yaml"), "--target", "class")
     assert result.returncode == 0 and "15 passed" in result.stdout, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_acceptance_test_flags_a_test_set_that_disagrees_with_validation():
+    # the latest rows (held back with time_column) follow the opposite rule: validation looks good, the test
+    # does not, and the user is told
+    rng = np.random.default_rng(4)
+    n = 400
+    x = rng.normal(size=n)
+    y = np.where(x > 0, "up", "down")
+    y[300:] = np.where(x[300:] > 0, "down", "up")
+    X = pd.DataFrame({"x": x, "day": np.arange(n)})
+    with pytest.warns(UserWarning, match="acceptance test: the test score"):
+        model = AutoML(time_budget=60, max_trials=2, families=["linear"], search="defaults", portfolio=None,
+                       random_state=0, test_size=100, time_column="day").fit(X, pd.Series(y))
+    acceptance = model.acceptance_
+    assert acceptance["agrees"] is False and acceptance["n_test_rows"] == 100
+    assert acceptance["validation_score"] > 0.9 and acceptance["test_score"] < 0.1
+    assert abs(acceptance["difference"]) > acceptance["tolerance"]

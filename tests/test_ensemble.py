@@ -38,6 +38,7 @@ def test_selection_skips_scorer_metrics():
     assert select_ensemble({0: np.zeros((4, 2))}, np.array([0, 1, 0, 1]), metric, np.array([0, 1])) is None
 
 
+@pytest.mark.slow
 def test_ensemble_is_the_model_and_a_leaderboard_row(credit):
     X, y = credit
     model = AutoML(time_budget=60, max_trials=6, search="defaults", random_state=0, cv=3).fit(X, y)
@@ -75,6 +76,7 @@ def test_selection_keeps_its_best_round():
     assert selection.score == pytest.approx(metric.from_predictions(y, good, None, np.array([0, 1])))
 
 
+@pytest.mark.slow
 def test_an_ensemble_pipeline_is_a_plain_estimator_that_refits_all_its_members(credit):
     from sklearn.base import clone
 

@@ -1,10 +1,13 @@
 """scikit-learn's estimator contract, checked by scikit-learn's own suite at a tiny budget."""
 from __future__ import annotations
 
+import pytest
 from sklearn.base import clone
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from automl import AutoML, AutoMLClassifier, AutoMLRegressor
+
+pytestmark = pytest.mark.slow  # real searches, seconds each
 
 # One family and one trial keep each of the ~50 checks fast; the contract does not depend on the family.
 TINY = dict(time_budget=30, max_trials=1, families=["linear"], random_state=0, cv=2)

@@ -9,7 +9,8 @@ import pytest
 from automl.data.schema import infer_schema
 from automl.models.registry import all_families
 from automl.pipeline.build import TrialConfig, build_pipeline
-from automl.search.space import library_defaults, suggest_config
+from automl.search.space import in_domain, library_defaults, suggest_config
+from tests.conftest import family_cases
 
 # Preprocessing options every family declares alike (feature selection): one value per family here.
 SHARED_OPTIONS = ("select", "select_fraction")
@@ -26,7 +27,7 @@ def _target(frame, task):  # noqa: ANN001
     return np.array(["a", "b", "c"])[np.digitize(x, [-0.5, 0.5])]
 
 
-@pytest.mark.parametrize("name, task", CASES)
+@pytest.mark.parametrize("name, task", family_cases(*CASES))
 def test_family_defaults_fit_and_predict(mixed_frame, name, task):
     frame, _ = mixed_frame
     y = _target(frame, task)
@@ -45,11 +46,14 @@ def test_family_defaults_fit_and_predict(mixed_frame, name, task):
         assert np.corrcoef(pipe.predict(frame), y)[0, 1] > 0.6
 
 
-@pytest.mark.parametrize("name, task", CASES)
+@pytest.mark.parametrize("name, task", family_cases(*CASES))
 def test_family_space_samples_valid_configs(mixed_frame, name, task):
     frame, y = mixed_frame
     family = all_families()[name]
-    assert library_defaults(family, task) is not None
+    defaults = library_defaults(family, task)
+    # the library's own defaults lie in the declared space, each under its '<family>.<param>' name
+    assert all(name.startswith(f"{family.name}.") for name in defaults)
+    assert all(in_domain(value, family.space_for(task)[name.split(".", 1)[1]]) for name, value in defaults.items())
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     schema, _ = infer_schema(frame)
     target = _target(frame, task)
@@ -69,7 +73,7 @@ def test_declarations_are_complete():
             assert sum(k in decl for k in ("int", "float", "choice")) == 1, (family.name, param)
 
 
-@pytest.mark.parametrize("name", sorted(all_families()))
+@pytest.mark.parametrize("name", family_cases(*[(n,) for n in sorted(all_families())]))
 def test_every_preprocessing_choice_builds(mixed_frame, name):
     frame, y = mixed_frame
     family = all_families()[name]

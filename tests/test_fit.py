@@ -13,6 +13,7 @@ from automl.search.leaderboard import COLUMNS
 FAST = dict(time_budget=60, max_trials=6, random_state=0, cv=3)
 
 
+@pytest.mark.slow
 def test_credit_g_binary_with_string_labels(credit):
     X, y = credit
     model = AutoML(search="defaults", **FAST).fit(X, y)
@@ -35,6 +36,7 @@ def test_credit_g_binary_with_string_labels(credit):
     assert np.array_equal(model.best_pipeline_.predict(X.head(50)), predictions)
 
 
+@pytest.mark.slow
 def test_portfolio_runs_cheapest_family_first(credit):
     X, y = credit
     model = AutoML(search="defaults", **FAST).fit(X, y)
@@ -42,6 +44,7 @@ def test_portfolio_runs_cheapest_family_first(credit):
     assert first[0] == "linear" and first[1] == "knn"
 
 
+@pytest.mark.slow
 def test_multiclass_defaults_to_log_loss(mixed_frame):
     X, _ = mixed_frame
     y = pd.Series(np.array(["a", "b", "c"])[np.arange(len(X)) % 3])
@@ -61,6 +64,7 @@ def test_regression_rmse_and_values(regression_frame):
     assert not hasattr(model, "predict_proba")
 
 
+@pytest.mark.slow
 def test_mixed_roles_numpy_and_datetime(mixed_frame):
     X, y = mixed_frame
     model = AutoMLClassifier(families=["linear", "hist_gradient_boosting"], **FAST).fit(X, y)
@@ -71,6 +75,7 @@ def test_mixed_roles_numpy_and_datetime(mixed_frame):
     assert model.predict(unseen).shape == (5,)
 
 
+@pytest.mark.slow
 def test_numpy_input_gets_generated_names():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(120, 3))
@@ -80,6 +85,7 @@ def test_numpy_input_gets_generated_names():
     assert set(model.predict(X)) <= {0, 1}
 
 
+@pytest.mark.slow
 def test_explicit_metric_name_and_scorer(credit):
     X, y = credit
     model = AutoML(metric="accuracy", families=["linear"], **FAST).fit(X, y)
@@ -88,6 +94,7 @@ def test_explicit_metric_name_and_scorer(credit):
     assert model.metric_.greater_is_better
 
 
+@pytest.mark.slow
 def test_sample_weight_reaches_models_and_metric(credit):
     X, y = credit
     weights = np.where(y == "bad", 5.0, 1.0)
@@ -100,6 +107,7 @@ def test_sample_weight_reaches_models_and_metric(credit):
     assert (weighted.predict(X) == "bad").sum() > (unweighted.predict(X) == "bad").sum()
 
 
+@pytest.mark.slow
 def test_reproducible_with_max_trials(credit):
     X, y = credit
     params = dict(time_budget=None, max_trials=8, random_state=7, cv=3, families=["linear", "lightgbm"])
@@ -109,9 +117,33 @@ def test_reproducible_with_max_trials(credit):
     pd.testing.assert_frame_equal(a[columns], b[columns])
 
 
+@pytest.mark.slow
 def test_imbalanced_classes_try_class_weighting(credit):
     X, y = credit
     keep = (y == "good") | (np.arange(len(y)) % 6 == 0)  # about 1 bad for 12 good
     model = AutoML(search="defaults", families=["linear", "lightgbm"], **FAST).fit(X[keep], y[keep])
     weighted = [json.loads(p).get("class_weight") for p in model.leaderboard_.params]
     assert "balanced" in weighted
+
+
+@pytest.mark.slow
+def test_a_free_text_column_is_modelled_end_to_end(tmp_path):
+    from automl.io.persist import load, save
+
+    rng = np.random.default_rng(3)
+    good = ["great service and friendly staff", "lovely food would come again", "excellent value and quick"]
+    bad = ["terrible wait and cold food", "rude staff never again", "awful noise and dirty tables"]
+    n = 240
+    label = rng.integers(0, 2, size=n)
+    review = [f"{rng.choice(good if y else bad)} visit {i}" for i, y in enumerate(label)]
+    X = pd.DataFrame({"review": review, "table": rng.integers(1, 20, size=n)})
+    y = pd.Series(np.where(label == 1, "liked", "disliked"))
+    model = AutoML(time_budget=60, max_trials=2, families=["linear"], search="defaults", portfolio=None, cv=3,
+                   random_state=0).fit(X, y)
+    roles = {c.name: c.role for c in model.schema_.columns}
+    assert roles["review"] == "text"
+    assert model.leaderboard_.status.iloc[0] == "ok" and model.best_score_ > 0.9  # the words carry the label
+    new = pd.DataFrame({"review": ["friendly staff and great food", "cold food and a rude waiter"], "table": [3, 4]})
+    assert model.predict(new).tolist() == ["liked", "disliked"]  # words in new combinations, one never seen
+    loaded = load(save(model, tmp_path / "m"))
+    assert np.allclose(loaded.predict_proba(new), model.predict_proba(new))

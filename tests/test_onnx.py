@@ -14,6 +14,7 @@ from automl.io.onnx import NotExportable, OnnxPredictor, check_parity, sample_ro
 from automl.models.registry import all_families, get_families
 from automl.pipeline.build import TrialConfig, build_pipeline
 from automl.search.ensemble import WeightedEnsembleClassifier
+from tests.conftest import family_cases
 
 EXPORTABLE = [f.name for f in get_families("exportable", "binary")]
 
@@ -49,7 +50,7 @@ def _fitted(family: str, task: str, encode: str | None = None, merge_rare: bool 
 
 
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
-@pytest.mark.parametrize("family", EXPORTABLE)
+@pytest.mark.parametrize("family", family_cases(*[(f,) for f in EXPORTABLE]))
 def test_exportable_family_matches_pipeline(family, task):
     pipeline, frame = _fitted(family, task)
     model = to_onnx(pipeline)
@@ -152,6 +153,7 @@ def test_exportable_families_are_the_declared_ones():
     assert "knn" not in EXPORTABLE and {"linear", "lightgbm", "random_forest"} <= set(EXPORTABLE)
 
 
+@pytest.mark.slow
 def test_cli_export_writes_a_checked_file(credit_model_folder, tmp_path, credit):
     out = tmp_path / "m.onnx"
     done = subprocess.run([sys.executable, "-m", "automl.cli", "export", str(credit_model_folder), "--format",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 from automl import AutoML, AutoMLRegressor
 from automl.io.persist import load, save
+from tests.conftest import family_cases
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +25,7 @@ def fitted(credit):
     return model, X
 
 
+@pytest.mark.slow
 def test_round_trip_predicts_the_same(fitted, tmp_path):
     model, X = fitted
     save(model, tmp_path / "m")
@@ -35,7 +38,8 @@ def test_round_trip_predicts_the_same(fitted, tmp_path):
     assert meta["versions"]["scikit-learn"] and meta["task"] == "binary"
 
 
-@pytest.mark.parametrize("family", ["lightgbm", "hist_gradient_boosting", "random_forest", "extra_trees", "knn", "catboost"])
+@pytest.mark.parametrize("family", family_cases(*[(f,) for f in ["lightgbm", "hist_gradient_boosting", "random_forest",
+                                                                    "extra_trees", "knn", "catboost"]]))
 def test_every_family_saves_and_loads(regression_frame, family, tmp_path):
     X, y = regression_frame
     model = AutoMLRegressor(time_budget=30, max_trials=1, families=[family], random_state=0, cv=2).fit(X, y)
@@ -43,9 +47,10 @@ def test_every_family_saves_and_loads(regression_frame, family, tmp_path):
     assert np.allclose(load(tmp_path / family).predict(X), model.predict(X))
 
 
-def test_tampered_file_with_untrusted_type_is_refused(fitted, tmp_path):
-    model, _ = fitted
-    folder = save(model, tmp_path / "m")
+def test_tampered_file_with_untrusted_type_is_refused(credit_model_folder, tmp_path):
+    import shutil
+
+    folder = Path(shutil.copytree(credit_model_folder, tmp_path / "m"))
     sio.dump(Pipeline([("run", FunctionTransformer(os.system))]), folder / "pipeline.skops")
     with pytest.raises(ValueError, match="not trusted.*system"):
         load(folder)

@@ -22,6 +22,7 @@ def fitted():
     return model, customers, y
 
 
+@pytest.mark.slow
 def test_dfs_beats_the_target_table_alone_on_new_customers(fitted, tmp_path):
     model, customers, y = fitted
     info = model.synthesis_
@@ -40,6 +41,7 @@ def test_dfs_beats_the_target_table_alone_on_new_customers(fitted, tmp_path):
         model.predict(new)
 
 
+@pytest.mark.slow
 def test_a_transaction_after_the_cutoff_changes_no_feature(fitted):
     model, _, _ = fitted
     dfs = model.best_pipeline_.named_steps["synthesis"]

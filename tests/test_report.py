@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from automl import AutoMLRegressor
 from automl.io.persist import save
 from automl.io.report import build_report
@@ -20,6 +22,7 @@ def _images(text: str) -> list[bytes]:
     return [base64.b64decode(b) for b in re.findall(r'src="data:image/png;base64,([^"]+)"', text)]
 
 
+@pytest.mark.slow
 def test_classification_report_is_self_contained(credit_model_folder, credit):
     X, y = credit
     text = build_report(credit_model_folder, (X.iloc[800:], y.iloc[800:]))
@@ -42,6 +45,7 @@ def test_regression_report_plots_residuals_from_the_saved_sample(regression_fram
     assert len(_images(text)) == 3
 
 
+@pytest.mark.slow
 def test_cli_report(credit_model_folder, tmp_path):
     out = tmp_path / "report.html"
     done = subprocess.run([sys.executable, "-m", "automl.cli", "report", str(credit_model_folder), "--out", str(out)],

@@ -57,6 +57,7 @@ def test_strategies_own_their_end():
     assert Bayes().accepts(None)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("search", ["bayes", "random", "grid"])
 def test_strategies_tune_after_the_portfolio(small, search):
     X, y = small
@@ -71,6 +72,7 @@ def test_strategies_tune_after_the_portfolio(small, search):
     assert {"family", "status", "fit_time", "score", "duration"} <= set(attrs)  # readable in optuna-dashboard
 
 
+@pytest.mark.slow
 def test_defaults_search_stops_after_the_portfolio(small):
     X, y = small
     model = AutoML(time_budget=60, search="defaults", families=["linear", "knn"], random_state=0, cv=3,
@@ -81,6 +83,7 @@ def test_defaults_search_stops_after_the_portfolio(small):
                       cv=3, ensemble=False).fit(X, y).leaderboard_) == 2
 
 
+@pytest.mark.slow
 def test_pruning_stops_poor_configurations(small):
     X, y = small
     model = AutoML(time_budget=None, max_trials=30, search="random", families=["knn"], random_state=1, cv=5,
@@ -89,6 +92,7 @@ def test_pruning_stops_poor_configurations(small):
     assert len(pruned) > 0 and (pruned.n_folds < 5).all()
 
 
+@pytest.mark.slow
 def test_journal_storage_resumes(small, tmp_path):
     X, y = small
     url = f"journal:///{tmp_path}/study.log"
@@ -102,6 +106,7 @@ def test_journal_storage_resumes(small, tmp_path):
     assert np.allclose(before, after[before.index])
 
 
+@pytest.mark.slow
 def test_resume_after_an_ensemble_refits_a_configuration(small, tmp_path):
     X, y = small
     url = f"sqlite:///{tmp_path}/s.db"
@@ -144,6 +149,7 @@ def test_builtin_portfolio_is_valid_for_every_task():
         load_portfolio("no-such.yaml")
 
 
+@pytest.mark.slow
 def test_fit_evaluates_the_portfolio_before_tuning(small):
     X, y = small
     entries = [{"family": "knn", "params": {"n_neighbors": 15, "weights": "distance"}}]

@@ -60,6 +60,7 @@ def test_bad_settings_name_the_remedy():
         FeatureSelector("f_test", fraction=0.0).fit(X, y)
 
 
+@pytest.mark.slow
 def test_fresh_filter_keeps_relevant_and_drops_noise():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, size=200)
@@ -87,6 +88,7 @@ def _noise_problem(n_rows: int = 120, n_features: int = 1000) -> tuple[pd.DataFr
     return X, pd.Series(rng.permutation(np.repeat(["a", "b"], n_rows // 2)))
 
 
+@pytest.mark.slow
 def test_selection_on_full_data_is_impossible_through_the_public_api():
     """Keeping the 10 of 1,000 noise features most correlated with the labels *on all rows* makes a
     cross-validated AUC look good (the known selection bias); the engine's score stays at chance because the
@@ -107,6 +109,7 @@ def test_selection_on_full_data_is_impossible_through_the_public_api():
     assert model.best_pipeline_.named_steps["select"].n_features_selected_ == 10
 
 
+@pytest.mark.slow
 def test_leaderboard_counts_features_per_trial(credit):
     X, y = credit
     model = AutoML(time_budget=60, families=["linear", "lightgbm"], search="random", max_trials=8, cv=3,

@@ -107,6 +107,7 @@ def test_token_is_required(served, credit):
                       ).status_code == 401
 
 
+@pytest.mark.slow
 def test_traffic_split_logs_which_model_answered(credit_model_folder, credit, tmp_path):
     log = tmp_path / "ab.jsonl"
     app = create_app(credit_model_folder, log=log, challenger=credit_model_folder, split=0.5, seed=1)

@@ -37,6 +37,7 @@ def test_fresh_keeps_signal_features_and_drops_noise_features():
     assert sum(c.startswith("noise__") for c in kept) <= 1, list(kept)
 
 
+@pytest.mark.slow
 def test_fit_series_classifies_new_series_and_round_trips(tmp_path):
     X, y = sine_or_sawtooth(300, seed=1)
     model = AutoML(time_budget=20, families=["linear", "lightgbm"], random_state=0, ensemble=False)
@@ -69,3 +70,17 @@ def test_series_input_errors_name_the_remedy():
         model.fit_series(X, y.iloc[1:], column_id="id", column_sort="time")
     with pytest.raises(ValueError, match="must be numeric"):
         model.fit_series(X.assign(tag="a"), y, column_id="id", column_sort="time")
+
+
+@pytest.mark.slow
+def test_synthesis_and_search_share_one_budget():
+    X, y = sine_or_sawtooth(200, seed=3)
+    budget = 12
+    model = AutoML(time_budget=budget, families=["linear", "lightgbm"], random_state=0)
+    model.fit_series(X, y, column_id="id", column_sort="time")
+    info = model.synthesis_
+    # extraction, worker start, search and refit all came out of the one budget
+    assert model.fit_time_ <= budget * 1.05
+    assert info["synthesis_time"] + info["search_time"] <= model.fit_time_
+    assert info["synthesis_time"] <= 0.35 * budget + 1.0  # its share, plus the timing of the choice
+    assert (model.leaderboard_.status == "ok").any()

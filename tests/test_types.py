@@ -11,6 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("mypy") is None, reason="mypy not installed (pip install -e '.[test]')")
 def test_mypy_is_clean():
     result = subprocess.run([sys.executable, "-m", "mypy", "automl"], cwd=ROOT, capture_output=True, text=True,

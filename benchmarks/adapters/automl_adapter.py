@@ -1,7 +1,13 @@
-"""Our engine: ``automl.AutoML`` with the task's budget, seed and cores (run with our environment's Python)."""
+"""Our engine: ``automl.AutoML`` with the task's budget, seed and cores (run with our environment's Python).
+
+Adapter options are further ``AutoML`` arguments (``automl[search=random;cv=3]``), see :func:`automl_arguments`.
+"""
 from __future__ import annotations
 
+import inspect
+import json
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -10,16 +16,74 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository, for ``benchmarks``
 
-from benchmarks.adapters.harness import Task, run_adapter, single_row_latency_ms  # noqa: E402
+from benchmarks.adapters.harness import Fitted, Task, run_adapter, single_row_latency_ms  # noqa: E402
+
+HARNESS_ARGUMENTS = ("time_budget", "random_state", "n_jobs")  # from --budget, --seeds and --cores only
+NONE_WORDS = {"portfolio": "none"}  # option values that mean None (as in the CLI's --portfolio none)
 
 
-def fit(task: Task, workdir: Path) -> Any:
-    """Fit ``AutoML(time_budget=budget, task=task, random_state=seed, n_jobs=cores)``; the metric is the default."""
+def option_value(key: str, text: str) -> Any:
+    """The Python value of one adapter option: JSON when it parses (numbers, true/false, null, lists), else text.
+
+    Parameters
+    ----------
+    key : str
+        The ``AutoML`` argument (``portfolio=none`` means None).
+    text : str
+        The value as written.
+
+    Returns
+    -------
+    Any
+    """
+    if NONE_WORDS.get(key) == text.strip().lower():
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def automl_arguments(options: dict[str, str], allowed: Collection[str] | None = None) -> dict[str, Any]:
+    """``AutoML`` keyword arguments from adapter options (values parsed by :func:`option_value`).
+
+    Parameters
+    ----------
+    options : dict of str to str
+        ``KEY=VALUE`` adapter options.
+    allowed : collection of str, optional
+        The ``AutoML`` parameter names; unknown keys are refused when given.
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    ValueError
+        For a key that is not an ``AutoML`` parameter, or one the harness sets (budget, seed, cores).
+    """
+    reserved = sorted(set(options) & set(HARNESS_ARGUMENTS))
+    if reserved:
+        raise ValueError(f"automl options {reserved} are set by the benchmark (--budget, --seeds, --cores)")
+    unknown = sorted(set(options) - set(allowed)) if allowed is not None else []
+    if unknown:
+        settable = sorted(set(allowed or []) - set(HARNESS_ARGUMENTS))
+        raise ValueError(f"unknown automl options {unknown}; the options are AutoML's arguments {settable}")
+    return {key: option_value(key, text) for key, text in options.items()}
+
+
+def fit(task: Task, workdir: Path) -> Fitted:
+    """Fit ``AutoML(time_budget=budget, task=task, random_state=seed, n_jobs=cores, **options)``; the metric is
+    the default unless an option sets it. The options are recorded with the details."""
     from automl import AutoML
 
     spec = task.spec
-    model = AutoML(time_budget=spec["budget"], task=spec["task"], random_state=spec["seed"], n_jobs=spec["cores"])
-    return model.fit(task.x_train, task.y_train)
+    arguments = automl_arguments(task.options, inspect.signature(AutoML).parameters)
+    model = AutoML(**{"time_budget": spec["budget"], "task": spec["task"], "random_state": spec["seed"],
+                      "n_jobs": spec["cores"], **arguments})
+    info = {"options": json.dumps(arguments, separators=(",", ":"))} if arguments else {}
+    return Fitted(model.fit(task.x_train, task.y_train), info=info)
 
 
 def predict(model: Any, x: pd.DataFrame, task: Task) -> Any:
@@ -34,8 +98,8 @@ def describe(model: Any) -> dict[str, Any]:
     import automl
 
     board = model.leaderboard_
-    return {"version": f"automl {automl.__version__}", "best": str(getattr(model, "best_family_", "")), "cv_score": float(getattr(model, "best_score_", "nan")),
-            "metric": model.metric_.name, "trials": len(board),
+    return {"version": f"automl {automl.__version__}", "best": str(getattr(model, "best_family_", "")),
+            "cv_score": float(getattr(model, "best_score_", "nan")), "metric": model.metric_.name, "trials": len(board),
             "trials_ok": int((board["status"] == "ok").sum()) if "status" in board else None,
             "automl_path": str(Path(automl.__file__).resolve().parent)}
 

@@ -3,8 +3,9 @@
 An adapter is a script run as ``<python> <adapter>.py --task DIR --out DIR [--option KEY=VALUE ...]`` with the
 Python of the system's environment, so this module needs only the standard library, numpy and pandas (a peer's
 virtual environment has those, and not our package). The adapter supplies ``fit(task, workdir)`` returning a
-model, ``predict(model, x, task)`` returning class probabilities as a DataFrame whose columns are the model's
-class labels (classification) or a vector of values (regression), and optionally ``describe(model)``.
+model (or a :class:`Fitted` with the model, its own fit time and details), ``predict(model, x, task)``
+returning class probabilities as a DataFrame whose columns are the model's class labels (classification) or a
+vector of values (regression), and optionally ``describe(model)``.
 
 The task folder holds ``spec.json`` (dataset, task, target, categorical columns, budget, seed, cores),
 ``train.csv`` (features and target) and ``test.csv`` (features only). The adapter writes ``predictions.csv``
@@ -44,6 +45,19 @@ class Task:
     def is_classification(self) -> bool:
         """Whether the task is binary or multiclass classification."""
         return self.spec["task"] != "regression"
+
+
+@dataclass
+class Fitted:
+    """What ``fit`` may return instead of the bare model.
+
+    ``fit_s`` replaces the time measured around ``fit`` (e.g. the wall time of the one subprocess that fits,
+    without the adapter's preparations) and ``info`` is recorded with the details.
+    """
+
+    model: Any
+    fit_s: float | None = None
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 def read_task(folder: Path, options: dict[str, str] | None = None) -> Task:
@@ -94,14 +108,15 @@ def prediction_frame(predicted: Any, task: Task) -> pd.DataFrame:
     return pd.DataFrame({"prediction": np.asarray(predicted, dtype=float).ravel()})
 
 
-def single_row_latency_ms(predict: Callable[..., Any], model: Any, task: Task) -> float:
-    """Median milliseconds of ``predict`` on one test row, over up to :data:`LATENCY_ROWS` rows.
+def single_row_latency_ms(predict: Callable[..., Any], model: Any, task: Task, rows: int = LATENCY_ROWS) -> float:
+    """Median milliseconds of ``predict`` on one test row, over up to ``rows`` rows.
 
     Returns
     -------
     float
+        NaN when no row is timed.
     """
-    rows = min(LATENCY_ROWS, len(task.x_test))
+    rows = min(rows, len(task.x_test))
     if rows == 0:
         return float("nan")
     predict(model, task.x_test.iloc[[0]], task)  # warm-up: lazy imports and caches are not latency
@@ -119,13 +134,14 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
 
 def run_adapter(fit: Callable[[Task, Path], Any], predict: Callable[[Any, pd.DataFrame, Task], Any],
                 describe: Callable[[Any], dict[str, Any]] | None = None, argv: list[str] | None = None,
-                measure: Callable[[Any, Task], dict[str, Any]] | None = None) -> int:
+                measure: Callable[[Any, Task], dict[str, Any]] | None = None, latency_rows: int = LATENCY_ROWS) -> int:
     """Run one adapter end to end; the entry point of every adapter script.
 
     Parameters
     ----------
     fit : callable
-        ``fit(task, workdir) -> model``; ``workdir`` is a scratch folder inside the output folder.
+        ``fit(task, workdir) -> model`` or :class:`Fitted`; ``workdir`` is a scratch folder inside the output
+        folder.
     predict : callable
         ``predict(model, x, task)`` -> probabilities (DataFrame, columns = class labels) or values.
     describe : callable, optional
@@ -135,6 +151,8 @@ def run_adapter(fit: Callable[[Task, Path], Any], predict: Callable[[Any, pd.Dat
     measure : callable, optional
         ``measure(model, task) -> dict`` of further measurements, run after everything else and recorded
         with the details (ours: ONNX export time and single-row latency in onnxruntime).
+    latency_rows : int, default :data:`LATENCY_ROWS`
+        Test rows predicted one at a time for the single-row latency (fewer for slow predictors, 0: none).
 
     Returns
     -------
@@ -147,7 +165,7 @@ def run_adapter(fit: Callable[[Task, Path], Any], predict: Callable[[Any, pd.Dat
     result: dict[str, Any] = {"status": "started"}
     try:
         task = read_task(Path(args.task), dict(o.split("=", 1) for o in args.option))
-        model = _fit_and_predict(fit, predict, describe, task, out, result)
+        model = _fit_and_predict(fit, predict, describe, task, out, result, latency_rows)
         if measure is not None:
             result["info"].update(measure_safely(measure, model, task))
         result["status"] = "ok"
@@ -160,19 +178,22 @@ def run_adapter(fit: Callable[[Task, Path], Any], predict: Callable[[Any, pd.Dat
 
 def _fit_and_predict(fit: Callable[..., Any], predict: Callable[..., Any],
                      describe: Callable[[Any], dict[str, Any]] | None, task: Task, out: Path,
-                     result: dict[str, Any]) -> Any:
+                     result: dict[str, Any], latency_rows: int) -> Any:
     workdir = out / "work"
     workdir.mkdir(exist_ok=True)
     start = time.perf_counter()
-    model = fit(task, workdir)
-    result["fit_s"] = time.perf_counter() - start
+    fitted = fit(task, workdir)
+    elapsed = time.perf_counter() - start
+    fitted = fitted if isinstance(fitted, Fitted) else Fitted(fitted)
+    model = fitted.model
+    result["fit_s"] = elapsed if fitted.fit_s is None else fitted.fit_s
     _write_json(out / "result.json", result)  # the fit time survives a kill during predict
     start = time.perf_counter()
     predicted = predict(model, task.x_test, task)
     result["predict_s"] = time.perf_counter() - start
     prediction_frame(predicted, task).to_csv(out / "predictions.csv", index=False)
-    result["predict_row_ms"] = single_row_latency_ms(predict, model, task)
-    result["info"] = describe(model) if describe else {}
+    result["predict_row_ms"] = single_row_latency_ms(predict, model, task, latency_rows)
+    result["info"] = {**fitted.info, **(describe(model) if describe else {})}
     return model
 
 
