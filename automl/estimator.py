@@ -305,10 +305,10 @@ class AutoML(SynthesisMixin, BaseEstimator):
         return self._run(self._prepare(X, y, sample_weight, deadline, role="refit"), deadline, search=False)
 
     def _search(self, X: Any, y: Any, sample_weight: Any, deadline: Deadline, needs: dict[str, Any] | None = None,
-                data_source: dict[str, str] | None = None) -> "AutoML":
+                data_source: dict[str, str] | None = None, spent: float = 0.0) -> "AutoML":
         """Prepare the data, search and refit within ``deadline`` (also after feature synthesis, whose
-        ``needs`` are added to every family's)."""
-        plan = self._prepare(X, y, sample_weight, deadline, needs=needs, data_source=data_source)
+        ``needs`` are added to every family's and which ``spent`` seconds of the budget)."""
+        plan = self._prepare(X, y, sample_weight, deadline, needs=needs, data_source=data_source, spent=spent)
         return self._run(plan, deadline)
 
     def _run(self, plan: "FitPlan", deadline: Deadline, search: bool = True) -> "AutoML":
@@ -328,8 +328,10 @@ class AutoML(SynthesisMixin, BaseEstimator):
                                 progress=_ProgressLine(deadline) if self.verbose else None)
 
     def _prepare(self, X: Any, y: Any, sample_weight: Any, deadline: Deadline, role: str = "fit",
-                 needs: dict[str, Any] | None = None, data_source: dict[str, str] | None = None) -> "FitPlan":
-        """Validate, split and clean the data, and plan the search (``role``: ``fit``, ``worker`` or ``refit``)."""
+                 needs: dict[str, Any] | None = None, data_source: dict[str, str] | None = None,
+                 spent: float = 0.0) -> "FitPlan":
+        """Validate, split and clean the data, and plan the search (``role``: ``fit``, ``worker`` or ``refit``;
+        ``spent``: seconds of the budget used before, by feature synthesis)."""
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         frame = to_frame(X)
@@ -354,7 +356,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
         self.metric_ = get_metric(self.metric, self.task_)
         search_order = time_order(search_frame, self.time_column) if self.time_column is not None else None
         folds = make_folds(self.cv, labels, classification, seed, order=search_order, groups=groups,
-                           max_folds=fold_cap(None if self.time_budget is None else deadline.remaining()))
+                           max_folds=fold_cap(None if deadline.seconds is None else deadline.seconds - spent))
         worker = role != "fit"
         n_jobs = resolve_n_jobs(self.n_jobs)
         settings = SearchSettings(

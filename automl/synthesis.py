@@ -36,7 +36,7 @@ class SynthesisMixin:
     if TYPE_CHECKING:
         def _validate_params(self) -> None: ...
         def _search(self, X: Any, y: Any, sample_weight: Any, deadline: Deadline,
-                    needs: dict[str, Any] | None = None) -> Any: ...
+                    needs: dict[str, Any] | None = None, spent: float = 0.0) -> Any: ...
         def predict(self, X: Any, tables: dict[str, pd.DataFrame] | None = None) -> np.ndarray: ...
         def predict_proba(self, X: Any, tables: dict[str, pd.DataFrame] | None = None) -> np.ndarray: ...
 
@@ -152,7 +152,7 @@ class SynthesisMixin:
         synthesis_time = time.monotonic() - start
         warm_up()  # so the first trial's deadline does not pay for that import
         startup_time = time.monotonic() - start - synthesis_time
-        self._search(frame, y, sample_weight, deadline, needs=needs)
+        self._search(frame, y, sample_weight, deadline, needs=needs, spent=deadline.elapsed())
         modelled = [c.name for c in self.schema_.columns if c.name not in self.schema_.dropped]
         if hasattr(synthesiser, "keep_only"):
             synthesiser.keep_only(modelled)
