@@ -5,6 +5,7 @@ import dataclasses
 from dataclasses import dataclass
 import logging
 import os
+import sys
 import time
 import warnings
 from numbers import Integral, Real
@@ -22,9 +23,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from automl._resources import resolve_n_jobs
 from automl.data.checks import raise_on_errors, validate
-from automl.data.clean import CleaningOptions, clean_training_data, infinite_values_error
+from automl.data.clean import CleaningOptions, clean_training_data
+from automl.data.inputs import check_rows
 from automl.data.profile import profile_frame
-from automl.data.schema import Schema, infer_task, to_frame
+from automl.data.schema import infer_task, to_frame
 from automl.data.split import split_test, time_order
 from automl.data.target import check_label_types, make_folds, prepare_classes, prepare_sample_weight, prepare_target
 from automl.search.acceptance import acceptance_test
@@ -33,10 +35,11 @@ from automl.models.registry import get_families
 from automl.pipeline.threads import predict_single_threaded
 from automl.search.planner import Deadline
 from automl.search.controller import Problem, SearchController, SearchSettings
+from automl.search.leaderboard import why_no_model
 from automl.search.planner import fold_cap
 from automl.search.portfolio import load_portfolio
 from automl.search.strategies import SEARCHES
-from automl.search.worker import TrialData
+from automl.search.worker import TrialData, start_server
 from automl.synthesis import SynthesisMixin
 
 log = logging.getLogger("automl")
@@ -132,6 +135,13 @@ class AutoML(SynthesisMixin, BaseEstimator):
         What won: a family name (or ``"ensemble"``), its parameters, its validation score and trial.
     fallback_used_ : bool
         True when the top-ranked configuration could not be refitted in time and a lower one was used.
+    fit_status_ : {"ok", "fallback", "constant"}
+        ``"ok"``: the best configuration is the model; ``"fallback"``: a lower-ranked one (see
+        ``fallback_used_``); ``"constant"``: no trial gave a model and ``predict`` answers the class priors or the
+        mean (a warning says why; ``automl fit`` exits with an error unless ``--allow-constant``).
+    fit_summary_ : dict
+        For programs: ``status`` (as ``fit_status_``), ``trials`` (count per status), ``reason`` and ``remedy``
+        (why there is no model, or why a fallback was used, and what to do).
     task_, metric_ : str, Metric
         The task and metric the search used.
     classes_ : ndarray or None
@@ -150,8 +160,9 @@ class AutoML(SynthesisMixin, BaseEstimator):
     acceptance_ : dict or None
         With ``test_size``: the chosen pipeline's test score beside its validation score, and whether they
         agree within the folds' and the test's spread.
-    fit_time_, search_time_, refit_time_ : float
-        Seconds for the whole fit, the search, and the final refit.
+    fit_time_, prepare_time_, search_time_, refit_time_ : float
+        Seconds for the whole fit, the data stage (checks, cleaning, profile, folds), the search, and the final
+        refit.
     synthesis_ : dict
         After ``fit(..., tables=...)`` or :meth:`fit_series`: the method and its plan or settings, features
         synthesised and modelled, seconds in synthesis and in the search (also in ``profile_["synthesis"]``).
@@ -331,7 +342,21 @@ class AutoML(SynthesisMixin, BaseEstimator):
                  needs: dict[str, Any] | None = None, data_source: dict[str, str] | None = None,
                  spent: float = 0.0) -> "FitPlan":
         """Validate, split and clean the data, and plan the search (``role``: ``fit``, ``worker`` or ``refit``;
-        ``spent``: seconds of the budget used before, by feature synthesis)."""
+        ``spent``: seconds of the budget used before, by feature synthesis). Its time counts against the
+        budget and is kept as ``prepare_time_``."""
+        started = time.monotonic()
+        start_server()  # trial processes import their libraries while the data is prepared
+        plan = self._plan(X, y, sample_weight, deadline, role, needs, data_source, spent)
+        self.prepare_time_ = time.monotonic() - started
+        if self.verbose:
+            rows, columns = plan.data.X.shape
+            print(f"[{deadline.elapsed():6.1f}s] data ready: {rows} rows x {columns} columns, "
+                  f"{len(plan.problem.folds)} folds (prepared in {self.prepare_time_:.1f}s)", file=sys.stderr,
+                  flush=True)
+        return plan
+
+    def _plan(self, X: Any, y: Any, sample_weight: Any, deadline: Deadline, role: str,
+              needs: dict[str, Any] | None, data_source: dict[str, str] | None, spent: float) -> "FitPlan":
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         frame = to_frame(X)
@@ -399,7 +424,9 @@ class AutoML(SynthesisMixin, BaseEstimator):
                rows: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray | None, np.ndarray | None]:
         """Clean the search's rows (the held-back test rows are never touched) and record every change;
         returns the frame, labels, weights and the groups of duplicate rows (when kept grouped)."""
-        part = frame.iloc[rows].reset_index(drop=True)
+        whole = len(rows) == len(frame) and bool(np.all(rows == np.arange(len(frame))))
+        part = frame.copy(deep=False) if whole else frame.iloc[rows]  # the whole frame is not copied
+        part.index = pd.RangeIndex(len(part))
         cleaned = clean_training_data(part, labels[rows], None if weights is None else weights[rows],
                                       CleaningOptions.from_param(self.cleaning), row_ids=rows)
         self.schema_, self.cleaning_ = cleaned.schema, cleaned.report
@@ -456,14 +483,24 @@ class AutoML(SynthesisMixin, BaseEstimator):
         self.fallback_used_ = final.fallback_used
         self.best_trial_, self.best_family_ = final.trial, final.family
         self.best_params_, self.best_score_ = final.params, final.score
+        counts = {str(k): int(v) for k, v in self.leaderboard_["status"].value_counts().items()}
+        self.fit_summary_: dict[str, Any]
         if final.pipeline is None:
-            warnings.warn("no trial finished in time: falling back to a constant predictor. Raise time_budget.",
+            reason, remedy = why_no_model(self.leaderboard_)
+            self.fit_status_ = "constant"
+            self.fit_summary_ = {"status": "constant", "trials": counts, "reason": reason, "remedy": remedy}
+            kind = "the mean" if self.task_ == "regression" else "the class priors"
+            warnings.warn(f"no model was found: {reason}. Falling back to a constant predictor ({kind}); {remedy}.",
                           UserWarning, stacklevel=3)
             self.best_pipeline_ = self._constant_pipeline().fit(data.X, data.y, model__sample_weight=data.sample_weight)
             return
+        self.fit_status_ = "fallback" if final.fallback_used else "ok"
+        why: str | None = None
         if final.fallback_used:
-            warnings.warn("the best configuration could not be refitted in time; using trial "
-                          f"{final.trial} ({final.family}), the best that could", UserWarning, stacklevel=3)
+            why = (f"the best configuration could not be refitted in time; using trial {final.trial} "
+                   f"({final.family}), the best that could")
+            warnings.warn(why, UserWarning, stacklevel=3)
+        self.fit_summary_ = {"status": self.fit_status_, "trials": counts, "reason": why, "remedy": None}
         self.best_pipeline_ = predict_single_threaded(final.pipeline)
 
     def _constant_pipeline(self) -> Any:
@@ -476,8 +513,13 @@ class AutoML(SynthesisMixin, BaseEstimator):
         return Pipeline([("cast", ColumnCaster(roles, self.schema_.kept_categories or None)), ("model", model)])
 
     # -- predict -----------------------------------------------------------------------------------------
-    def _input_frame(self, X: Any) -> pd.DataFrame:
+    def _input_frame(self, X: Any, errors: str = "raise", synthesised: bool = False) -> pd.DataFrame:
+        """``X`` held to the training schema (:func:`automl.data.inputs.check_rows`): missing, renamed or reordered
+        columns and values the model cannot read are errors naming the column and rows; ``errors="coerce"`` makes
+        unreadable values missing, with a warning that counts them. A model fitted with feature synthesis checks
+        the names only: its raw input is not the modelled table."""
         check_is_fitted(self, "best_pipeline_")
+        self._check_names_given(X)
         X = self._without_extra_columns(X)
         frame = to_frame(X)
         try:
@@ -486,9 +528,28 @@ class AutoML(SynthesisMixin, BaseEstimator):
             expected = list(getattr(self, "feature_names_in_", []))
             hint = f" Pass the columns seen in fit, in this order: {expected}." if expected else ""
             raise ValueError(f"{exc}{hint}") from None
-        if not CleaningOptions.from_param(self.cleaning).inf_to_missing:
-            _reject_infinite(frame, self.schema_)
-        return frame
+        if synthesised:
+            return frame
+        roles = {c.name: c.role for c in self.schema_.columns if c.name not in self.schema_.dropped}
+        checked = check_rows(frame, roles, errors=errors,
+                             allow_infinite=CleaningOptions.from_param(self.cleaning).inf_to_missing)
+        if checked.coerced:
+            counts = ", ".join(f"{n} in {c!r}" for c, n in checked.coerced.items())
+            warnings.warn(f"errors='coerce': values the model cannot read were treated as missing ({counts})",
+                          UserWarning, stacklevel=4)
+        return checked.frame
+
+    def _synthesised(self) -> bool:
+        return "synthesis" in dict(getattr(self.best_pipeline_, "named_steps", {}))
+
+    def _check_names_given(self, X: Any) -> None:
+        """A model fitted on a frame with named columns needs named columns: an array has no order to trust."""
+        expected = getattr(self, "feature_names_in_", None)
+        generated = expected is not None and all(str(c) == f"x{i}" for i, c in enumerate(expected))
+        if expected is not None and not generated and not hasattr(X, "columns"):
+            raise ValueError(f"this model was fitted on a DataFrame with columns {list(expected)[:10]}"
+                             f"{'...' if len(expected) > 10 else ''}; pass a DataFrame with those columns, not a "
+                             f"{type(X).__name__}")
 
     def _without_extra_columns(self, X: Any) -> Any:
         """Drop columns fit never saw (with a warning), when every column fit saw is there."""
@@ -503,22 +564,34 @@ class AutoML(SynthesisMixin, BaseEstimator):
                       UserWarning, stacklevel=3)
         return X.drop(columns=extra)
 
-    def predict(self, X: Any, tables: dict[str, Any] | None = None) -> np.ndarray:
+    def predict(self, X: Any, tables: dict[str, Any] | None = None, errors: str = "raise") -> np.ndarray:
         """Predict labels (in the user's label type) or values for ``X`` (and its related ``tables`` when the
         model was fitted with some).
+
+        Parameters
+        ----------
+        X : DataFrame or array-like
+            Rows with the columns seen in ``fit`` (columns fit never saw are ignored, with a warning).
+        tables : dict of str to DataFrame, optional
+            The related tables, for a model fitted with ``tables=``.
+        errors : {"raise", "coerce"}, default="raise"
+            A value the model cannot read (a word in a numeric column, ``"maybe"`` in a boolean one, a date that
+            does not parse) raises; ``"coerce"`` treats it as missing and warns with the count per column.
 
         Raises
         ------
         ValueError
-            When columns are missing, renamed, reordered or infinite.
+            When columns are missing, renamed or reordered, or a value cannot be read: the message names the
+            column and the rows.
         """
-        frame = self._input_frame(X)
+        frame = self._input_frame(X, errors, synthesised=self._synthesised())
         return self.best_pipeline_.predict(self._pipeline_input(frame, tables))
 
     @available_if(_may_predict_proba)
-    def predict_proba(self, X: Any, tables: dict[str, Any] | None = None) -> np.ndarray:
-        """Class probabilities for ``X``, columns in the order of ``classes_``."""
-        frame = self._input_frame(X)
+    def predict_proba(self, X: Any, tables: dict[str, Any] | None = None, errors: str = "raise") -> np.ndarray:
+        """Class probabilities for ``X``, columns in the order of ``classes_`` (``tables`` and ``errors`` as in
+        :meth:`predict`)."""
+        frame = self._input_frame(X, errors, synthesised=self._synthesised())
         classes = self.classes_ if self.classes_ is not None else self.best_pipeline_.classes_
         proba = self.best_pipeline_.predict_proba(self._pipeline_input(frame, tables))
         return align_proba(proba, self.best_pipeline_.classes_, classes)
@@ -602,16 +675,6 @@ def _imbalanced(labels: np.ndarray) -> bool:
     return bool(counts.min() < IMBALANCE_RATIO * counts.max())
 
 
-def _reject_infinite(frame: pd.DataFrame, schema: Schema) -> None:
-    for name in schema.by_role("numeric"):
-        if name not in frame:
-            continue
-        values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float)
-        bad = np.isinf(values)
-        if bad.any():
-            raise infinite_values_error(name, np.flatnonzero(bad))
-
-
 class _ProgressLine:
     """Prints one line per finished trial: elapsed time, trial, family, status, score, best so far."""
 
@@ -619,8 +682,6 @@ class _ProgressLine:
         self.deadline = deadline
 
     def __call__(self, study: Any, trial: Any) -> None:
-        import sys
-
         attrs = trial.user_attrs
         finished = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
         complete = [t.value for t in finished if t.value is not None]

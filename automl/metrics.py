@@ -102,6 +102,14 @@ def builtin_metric_names() -> list[str]:
     return sorted(_BUILTIN)
 
 
+def check_metric_name(name: str) -> None:
+    """Raise the ``ValueError`` of :func:`get_metric` for a name that is neither built in nor a scikit-learn scorer
+    (before the task is known: whether it fits the task is checked by :func:`get_metric`)."""
+    if _ALIASES.get(name, name) not in _BUILTIN and name not in skm.get_scorer_names():
+        raise ValueError(f"unknown metric {name!r}. Use one of {builtin_metric_names()}, a scikit-learn scorer name, "
+                         "or a scorer callable.")
+
+
 def get_metric(metric: str | Callable[..., float] | None, task: str) -> Metric:
     """Resolve the user's ``metric`` argument for a task.
 

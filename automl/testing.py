@@ -24,6 +24,8 @@ class _Misbehaving(BaseEstimator):
             time.sleep(self.seconds)
         elif self.mode == "raise":
             raise RuntimeError("this family always fails")
+        elif self.mode == "memory":
+            raise MemoryError("Unable to allocate 64.0 GiB for an array (a family that runs out of memory)")
         elif self.mode == "crash":
             import os
             os._exit(3)
@@ -40,7 +42,8 @@ class _Misbehaving(BaseEstimator):
 
 
 class MisbehavingClassifier(ClassifierMixin, _Misbehaving):
-    """Sleeps (``mode="sleep"``), raises (``"raise"``) or kills its process (``"crash"``) in ``fit``."""
+    """Sleeps (``mode="sleep"``), raises (``"raise"``), runs out of memory (``"memory"``) or kills its process
+    (``"crash"``) in ``fit``."""
 
 
 class MisbehavingRegressor(RegressorMixin, _Misbehaving):

@@ -73,5 +73,5 @@ def test_commands_on_a_saved_model_in_process(credit_model_folder, credit, tmp_p
     assert main(["compare", str(credit_model_folder), str(credit_model_folder), str(data), "--target", "class",
                  "--n-boot", "50"]) == 0
     assert "no significant difference" in capsys.readouterr().out
-    assert main(["predict", str(credit_model_folder), str(tmp_path / "missing.csv")]) == 2  # a clear error, no trace
+    assert main(["predict", str(credit_model_folder), str(tmp_path / "missing.csv")]) == 4  # a data error, no trace
     assert "error:" in capsys.readouterr().err

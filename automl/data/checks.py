@@ -242,7 +242,7 @@ def frame_with_target(X: pd.DataFrame, y: Any) -> tuple[pd.DataFrame, str | None
     name = str(getattr(y, "name", None) or "target")
     if name in X.columns:
         name = f"{name}__target"
-    frame = X.copy()
+    frame = X.copy(deep=False)  # the target is added to this frame only; the features are shared, not copied
     values = np.asarray(y.iloc[:, 0] if isinstance(y, pd.DataFrame) else y).ravel()
     if len(values) != len(X):
         return X, None  # the schema rule reports the mismatch
@@ -274,13 +274,14 @@ def _check_schema(frame: pd.DataFrame) -> list[Problem]:
 
 
 def _check_infinite(frame: pd.DataFrame) -> list[Problem]:
+    from automl.data.schema import column_blocks, numeric_columns
+
     problems = []
-    for name in frame.columns:
-        if pd.api.types.is_numeric_dtype(frame[name].dtype) and not pd.api.types.is_bool_dtype(frame[name].dtype):
-            count = int(np.isinf(frame[name].to_numpy(dtype=float)).sum())
+    for chunk, block in column_blocks(frame, numeric_columns(frame)):
+        for name, count in zip(chunk, np.isinf(block).sum(axis=0)):
             if count:
-                problems.append(Problem(f"{count} infinite values (cleaning turns them into missing values)",
-                                        rows=count, column=name))
+                problems.append(Problem(f"{int(count)} infinite values (cleaning turns them into missing values)",
+                                        rows=int(count), column=name))
     return problems
 
 

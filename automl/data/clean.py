@@ -7,12 +7,13 @@ identifier-like and duplicated columns left out of modelling, duplicate rows rem
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
 
-from automl.data.schema import UNINFORMATIVE, Column, Schema, find_uninformative, infer_roles
+from automl.data.schema import (UNINFORMATIVE, Column, Schema, column_blocks, find_uninformative, infer_roles,
+                                numeric_columns)
 
 RARE_LABEL = "__rare__"
 DUPLICATE_ROWS = ("weight", "drop", "group", "keep")
@@ -150,19 +151,18 @@ def _step_of(reason: str) -> str:
 
 def _replace_infinite(frame: pd.DataFrame, columns: list[Column], replace: bool,
                       row_ids: np.ndarray) -> list[dict[str, Any]]:
+    numbers = numeric_columns(frame, [c.name for c in columns if c.role in ("numeric", "id")])
+    with_infinity = [name for chunk, block in column_blocks(frame, numbers)
+                     for name, found in zip(chunk, np.isinf(block).any(axis=0)) if found]
     lines = []
-    for column in columns:
-        values = frame[column.name]
-        if column.role not in ("numeric", "id") or not pd.api.types.is_numeric_dtype(values.dtype):
-            continue
+    for name in with_infinity:
+        values = frame[name]
         infinite = np.isinf(values.to_numpy(dtype=float))
-        if not infinite.any():
-            continue
         rows = row_ids[np.flatnonzero(infinite)]
         if not replace:
-            raise infinite_values_error(column.name, rows)
-        frame[column.name] = values.astype("float64").where(~infinite, np.nan)
-        lines.append(_line("inf_to_missing", column.name, "replaced", len(rows),
+            raise infinite_values_error(name, rows)
+        frame[name] = values.astype("float64").where(~infinite, np.nan)
+        lines.append(_line("inf_to_missing", name, "replaced", len(rows),
                            f"infinite values made missing (first rows: {rows[:5].tolist()})"))
     return lines
 
@@ -186,34 +186,90 @@ def _model_undropped_ids(columns: list[Column], dropped: dict[str, str]) -> list
 
 
 def _duplicate_columns(frame: pd.DataFrame, columns: list[Column], dropped: dict[str, str]) -> dict[str, str]:
-    """Columns equal, value for value, to an earlier modelled column."""
-    seen: dict[int, list[str]] = {}
+    """Columns equal, value for value, to an earlier modelled column (same dtype too: 1 and 1.0 differ)."""
+    names = [c.name for c in columns if c.name not in dropped]
+    keys = _column_fingerprints(frame, names)
+    seen: dict[tuple[int, int], list[str]] = {}
     duplicates = {}
-    for column in columns:
-        if column.name in dropped:
-            continue
-        values = frame[column.name]
-        key = int(pd.util.hash_pandas_object(values, index=False).sum())
-        twin = next((other for other in seen.get(key, []) if values.equals(frame[other])), None)
+    for name in names:
+        twin = next((other for other in seen.get(keys[name], []) if frame[name].equals(frame[other])), None)
         if twin is not None:
-            duplicates[column.name] = f"duplicate of column {twin!r} (equal on every row)"
+            duplicates[name] = f"duplicate of column {twin!r} (equal on every row)"
         else:
-            seen.setdefault(key, []).append(column.name)
+            seen.setdefault(keys[name], []).append(name)
     return duplicates
+
+
+# Fingerprints of rows and columns: each value's 64 bits (a hash for text) times a random odd multiplier, summed
+# modulo 2**64, twice. Equal rows (columns) get equal fingerprints; unequal ones share both by chance with odds
+# of about 2**-128, and every match is checked value for value before anything is reported.
+_MULTIPLIERS = np.random.default_rng(20261202).integers(1, 2**63 - 1, size=(2, 4096), dtype=np.uint64) | np.uint64(1)
+
+
+def _value_bits(frame: pd.DataFrame, names: list[str]) -> Iterator[tuple[list[str], np.ndarray]]:
+    """Blocks of columns as uint64 codes of their values (rows x columns): a number's bits (-0.0 as 0.0, every
+    NaN alike), or the hash of any other value."""
+    numbers = set(numeric_columns(frame, names))
+    for chunk, block in column_blocks(frame, [n for n in names if n in numbers]):
+        block = block + 0.0  # -0.0 becomes 0.0
+        block[np.isnan(block)] = np.nan
+        yield chunk, np.ascontiguousarray(block).view(np.uint64)
+    for name in (n for n in names if n not in numbers):
+        yield [name], pd.util.hash_pandas_object(frame[name], index=False).to_numpy(dtype=np.uint64)[:, None]
+
+
+def _multipliers(count: int, offset: int) -> np.ndarray:
+    index = (np.arange(count) + offset) % _MULTIPLIERS.shape[1]
+    return _MULTIPLIERS[:, index]
+
+
+def _column_fingerprints(frame: pd.DataFrame, names: list[str]) -> dict[str, tuple[int, int]]:
+    out = {}
+    rows = _multipliers(len(frame), 0)
+    for chunk, bits in _value_bits(frame, names):
+        with np.errstate(over="ignore"):
+            sums = [(bits * rows[k][:, None]).sum(axis=0, dtype=np.uint64) for k in range(2)]
+        out.update({name: (int(sums[0][j]), int(sums[1][j])) for j, name in enumerate(chunk)})
+    return out
+
+
+def _row_fingerprints(frame: pd.DataFrame, extra: list[np.ndarray]) -> np.ndarray:
+    """Two uint64 fingerprints per row over every column and the ``extra`` per-row arrays (target, weight)."""
+    out = np.zeros((len(frame), 2), dtype=np.uint64)
+    offset = 0
+    extras = pd.DataFrame({f"extra_{i}": values for i, values in enumerate(extra)})
+    parts = [_value_bits(frame, list(frame.columns)), _value_bits(extras, list(extras.columns))]
+    for part in parts:
+        for chunk, bits in part:
+            factors = _multipliers(len(chunk), offset)
+            with np.errstate(over="ignore"):
+                for k in range(2):
+                    out[:, k] += (bits * factors[k][None, :]).sum(axis=1, dtype=np.uint64)
+            offset += len(chunk)
+    return out
 
 
 def _unique_rows(frame: pd.DataFrame, target: np.ndarray,
                  weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Positions of the rows that are not an exact repeat of an earlier row (features, target and weight),
-    how many rows each of them stands for, and every row's group of identical rows."""
-    keyed = frame.copy()
-    keyed["__target__"] = target
-    if weights is not None:
-        keyed["__weight__"] = weights
-    kept = np.flatnonzero(~keyed.duplicated().to_numpy())
-    if len(kept) == len(frame):  # the common case: no copies, no grouping to compute
-        return kept, np.ones(len(kept), dtype=int), kept
-    group = keyed.groupby(list(keyed.columns), dropna=False, sort=False).ngroup().to_numpy()
+    how many rows each of them stands for, and every row's group of identical rows.
+
+    Rows are compared by fingerprint (a block of columns at a time, so memory stays a small multiple of the
+    data), and rows sharing one are compared value for value.
+    """
+    extra = [np.asarray(target)] + ([] if weights is None else [np.asarray(weights)])
+    prints = pd.DataFrame(_row_fingerprints(frame, extra))
+    candidates = np.flatnonzero(prints.duplicated(keep=False).to_numpy())
+    group = np.arange(len(frame))
+    if not len(candidates):  # the common case: no copies, no grouping to compute
+        return group, np.ones(len(frame), dtype=int), group
+    keyed = frame.iloc[candidates].copy()
+    for i, values in enumerate(extra):
+        keyed[f"__extra_{i}__"] = values[candidates]
+    first = keyed.groupby(list(keyed.columns), dropna=False, sort=False).ngroup().to_numpy()
+    group[candidates] = pd.Series(candidates).groupby(first).transform("min").to_numpy()  # first row of each
+    kept = np.flatnonzero(group == np.arange(len(frame)))
+    _, group = np.unique(group, return_inverse=True)
     return kept, np.bincount(group)[group[kept]], group
 
 

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from automl.data.clean import infinite_values_error
+
 # Text a boolean column takes (case and surrounding spaces ignored); anything else is not read as a boolean.
 TRUE_TEXT = frozenset({"true", "t", "yes", "y", "1", "1.0", "on"})
 FALSE_TEXT = frozenset({"false", "f", "no", "n", "0", "0.0", "off"})
@@ -102,10 +104,10 @@ def check_rows(frame: pd.DataFrame, roles: dict[str, str], errors: str = "raise"
         if len(bad):
             coerced[name] = int(len(bad))
         if role == "numeric" and not allow_infinite:
-            infinite = np.flatnonzero(np.isinf(np.asarray(values, dtype=float)))
+            numbers = column.to_numpy(dtype=float, na_value=np.nan) if values is None else values
+            infinite = np.flatnonzero(np.isinf(np.asarray(numbers, dtype=float)))
             if len(infinite):
-                raise InputError(f"column {name!r} holds infinite values at rows {infinite[:SHOWN_ROWS].tolist()}; "
-                                 "replace them with missing values or finite numbers", name, infinite.tolist())
+                raise InputError(str(infinite_values_error(name, infinite)), name, infinite.tolist())
         if values is not None:
             out[name] = values
     return CheckedRows(out, coerced)
@@ -132,9 +134,9 @@ def _read(column: pd.Series, role: str, name: str) -> tuple[Any, np.ndarray]:
     if role == "datetime":
         if pd.api.types.is_datetime64_any_dtype(column.dtype):
             return None, np.empty(0, dtype=int)
-        parsed = pd.to_datetime(column.astype("string"), errors="coerce", format="mixed")
-        bad = np.flatnonzero(parsed.isna().to_numpy() & column.notna().to_numpy() & ~_blank(column))
-        return parsed, bad
+        dates = pd.to_datetime(column.astype("string"), errors="coerce", format="mixed")
+        bad = np.flatnonzero(dates.isna().to_numpy() & column.notna().to_numpy() & ~_blank(column))
+        return dates, bad
     return None, np.empty(0, dtype=int)  # categories and text take any scalar
 
 

@@ -13,16 +13,21 @@ The profile is a plain, JSON-serialisable dict, saved with the model (``profile.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from automl.data.schema import Schema, infer_schema
+from automl.data.schema import Schema, column_blocks, infer_schema, numeric_columns
 
 # Ten quantile bins is the usual resolution for the population stability index (PSI).
 N_BINS = 10
 N_TOP = 20
+# Quantiles, bins and distinct counts of longer data are read from a random sample of this many rows (counts,
+# missing values, min, max, mean and std from every row); the profile says so ("sampled_rows").
+SAMPLE_ROWS = 100_000
+PERCENTILES = np.linspace(0, 1, 101)
 
 
 def profile_frame(frame: pd.DataFrame, schema: Schema | None = None, target: pd.Series | None = None,
@@ -48,15 +53,19 @@ def profile_frame(frame: pd.DataFrame, schema: Schema | None = None, target: pd.
     if schema is None:
         schema, _ = infer_schema(frame)
     roles = {c.name: c.role for c in schema.columns}
-    columns = {}
+    sample = _sample_rows(len(frame))
+    columns = numeric_profiles(frame, numeric_columns(frame, [n for n in frame.columns if roles.get(n) == "numeric"]),
+                               sample)
     for name in frame.columns:
-        role = roles.get(name, "categorical")
-        stats = profile_column(frame[name], role)
+        if name not in columns:
+            columns[name] = profile_column(frame[name], roles.get(name, "categorical"))
         if name in schema.dropped:
-            stats["dropped"] = schema.dropped[name]
-        columns[str(name)] = stats
+            columns[name]["dropped"] = schema.dropped[name]
+    columns = {str(name): columns[name] for name in frame.columns}
     profile: dict[str, Any] = {"n_rows": int(len(frame)), "n_columns": int(frame.shape[1]), "columns": columns,
                                "target": None}
+    if sample is not None:
+        profile["sampled_rows"] = int(len(sample))
     if target is not None:
         role = "numeric" if task == "regression" else "categorical"
         profile["target"] = {"name": None if target.name is None else str(target.name), "task": task,
@@ -82,6 +91,57 @@ def profile_column(col: pd.Series, role: str) -> dict[str, Any]:
     return stats
 
 
+def _sample_rows(n_rows: int) -> np.ndarray | None:
+    """Sorted positions of the rows the distribution statistics read (``None``: all of them)."""
+    if n_rows <= SAMPLE_ROWS:
+        return None
+    return np.sort(np.random.default_rng(0).choice(n_rows, SAMPLE_ROWS, replace=False))
+
+
+def numeric_profiles(frame: pd.DataFrame, names: list[str], sample: np.ndarray | None) -> dict[str, dict[str, Any]]:
+    """:func:`profile_column` of numeric columns, computed a block of columns at a time: the same statistics,
+    in a fraction of the time on wide data (quantiles, bins and distinct values from ``sample`` rows)."""
+    out: dict[str, dict[str, Any]] = {}
+    dtypes = frame.dtypes
+    for chunk, block in column_blocks(frame, names):
+        missing = np.isnan(block).sum(axis=0)
+        infinite = np.isinf(block)
+        n_infinite = infinite.sum(axis=0)
+        signs = (block == np.inf).any(axis=0).astype(int) + (block == -np.inf).any(axis=0).astype(int)
+        block = np.where(infinite, np.nan, block)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # columns with no finite value
+            low, high, mean = np.nanmin(block, axis=0), np.nanmax(block, axis=0), np.nanmean(block, axis=0)
+            std = np.nanstd(block, axis=0, ddof=1)
+        ordered = np.sort(block if sample is None else block[sample], axis=0)  # missing values sort last
+        finite = (~np.isnan(ordered)).sum(axis=0)
+        for j, name in enumerate(chunk):
+            column = ordered[: finite[j], j]
+            stats: dict[str, Any] = {"role": "numeric", "dtype": str(dtypes[name]),
+                                     "count": int(len(frame) - missing[j]), "missing": int(missing[j]),
+                                     "missing_pct": round(100.0 * missing[j] / max(len(frame), 1), 3),
+                                     "distinct": int((np.count_nonzero(np.diff(column)) + 1 if column.size else 0)
+                                                     + signs[j])}
+            if column.size == 0:
+                stats.update({"min": None, "max": None, "mean": None, "std": None, "quantiles": [], "bins": None})
+            else:
+                stats.update({"min": float(low[j]), "max": float(high[j]), "mean": float(mean[j]),
+                              "std": float(std[j]) if column.size > 1 else 0.0,
+                              "quantiles": [float(q) for q in _sorted_quantiles(column, PERCENTILES)],
+                              "bins": numeric_bins(column, presorted=True)})
+            stats["infinite"] = int(n_infinite[j])
+            out[name] = stats
+    return out
+
+
+def _sorted_quantiles(ordered: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """``np.quantile(ordered, levels)`` (linear interpolation) of an already sorted array."""
+    position = levels * (len(ordered) - 1)
+    below = np.floor(position).astype(int)
+    above = np.minimum(below + 1, len(ordered) - 1)
+    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
+
+
 def _numeric_stats(values: pd.Series) -> dict[str, Any]:
     array = values.to_numpy(dtype=float)
     finite = array[np.isfinite(array)]
@@ -95,11 +155,17 @@ def _numeric_stats(values: pd.Series) -> dict[str, Any]:
             "infinite": int(np.isinf(array).sum())}
 
 
-def numeric_bins(finite: np.ndarray) -> dict[str, list[float]]:
+def numeric_bins(finite: np.ndarray, presorted: bool = False) -> dict[str, list[float]]:
     """Quantile bins (outer edges at ±inf) and the share of ``finite`` values falling in each."""
-    inner = np.unique(np.quantile(finite, np.linspace(0, 1, N_BINS + 1)[1:-1]))
+    levels = np.linspace(0, 1, N_BINS + 1)[1:-1]
+    inner = np.unique(_sorted_quantiles(finite, levels) if presorted else np.quantile(finite, levels))
     edges = np.concatenate([[-np.inf], inner, [np.inf]])
-    counts = np.histogram(finite, bins=edges)[0] if inner.size else np.array([finite.size])
+    if presorted and inner.size:  # np.histogram's bins: [a, b) except the last, which is closed
+        cuts = np.concatenate([[0], np.searchsorted(finite, inner[:-1], side="left"),
+                               [np.searchsorted(finite, inner[-1], side="left")], [finite.size]])
+        counts = np.diff(cuts)
+    else:
+        counts = np.histogram(finite, bins=edges)[0] if inner.size else np.array([finite.size])
     if not inner.size:
         edges = np.array([-np.inf, np.inf])
     return {"edges": [float(e) for e in edges], "fractions": [float(c) / finite.size for c in counts]}

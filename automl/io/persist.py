@@ -162,25 +162,23 @@ def load(path: str | Path, trusted: list[str] | None = None) -> Any:
 
     Raises
     ------
+    FileNotFoundError
+        If the folder or one of its files is missing.
     ValueError
-        If the file holds a type that is neither in :func:`trusted_types` nor in ``trusted``.
+        If ``model.json`` is not the JSON :func:`save` writes, ``pipeline.skops`` is damaged (truncated, empty, not
+        a skops file), a library differs by a major version, or the file holds a type that is neither in
+        :func:`trusted_types` nor in ``trusted``. The message names the file.
     """
-    import skops.io as sio
-
     from automl.data.schema import Column, Schema
     from automl.estimator import AutoML, AutoMLClassifier, AutoMLRegressor
     from automl.metrics import get_metric
 
     folder = Path(path)
-    meta = json.loads((folder / "model.json").read_text())
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no model folder at {folder} (write one with 'automl fit --out' or automl.save)")
+    meta = read_model_json(folder)
     _check_versions(meta.get("versions", {}))
-    file = folder / "pipeline.skops"
-    allowed = set(trusted_types()) | set(trusted or [])
-    untrusted = [t for t in sio.get_untrusted_types(file=file) if t not in allowed]
-    if untrusted:
-        raise ValueError(f"{file} holds types that are not trusted: {untrusted}. Review them and pass "
-                         "trusted=[...] to load only if you trust where the file came from.")
-    pipeline = sio.load(file, trusted=sorted(allowed))
+    pipeline = _load_pipeline(folder / "pipeline.skops", set(trusted_types()) | set(trusted or []))
     cls = {"AutoMLClassifier": AutoMLClassifier, "AutoMLRegressor": AutoMLRegressor}.get(meta["estimator"], AutoML)
     model = cls(task=meta["task"])
     model.best_pipeline_ = pipeline
@@ -194,7 +192,8 @@ def load(path: str | Path, trusted: list[str] | None = None) -> Any:
     model.schema_ = Schema(columns=[Column(**c) for c in meta["schema"]], dropped=meta["dropped"],
                            kept_categories=meta.get("kept_categories") or {})
     model.cleaning_ = meta["cleaning"]
-    model.row_counts_, model.acceptance_ = meta.get("row_counts"), meta.get("acceptance")
+    model.row_counts_ = meta.get("row_counts") or {}
+    model.acceptance_ = meta.get("acceptance")
     if (folder / "profile.json").is_file():
         model.profile_ = json.loads((folder / "profile.json").read_text())
     if (folder / "validation.csv").is_file():
@@ -210,11 +209,58 @@ def load(path: str | Path, trusted: list[str] | None = None) -> Any:
     return model
 
 
+def read_model_json(folder: Path) -> dict[str, Any]:
+    """``model.json`` of a model folder, or a clear error naming the file."""
+    file = folder / "model.json"
+    if not file.is_file():
+        raise FileNotFoundError(f"{file} is missing: {folder} is not a model folder written by 'automl fit'")
+    try:
+        meta = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{file} is not valid JSON ({exc}); the model folder is damaged: fit or copy it again") \
+            from None
+    required = {"task", "metric", "classes", "schema", "best", "n_features_in"}
+    if not isinstance(meta, dict) or not required <= set(meta):
+        missing = sorted(required - set(meta)) if isinstance(meta, dict) else sorted(required)
+        raise ValueError(f"{file} lacks {missing}: not a model folder written by 'automl fit'")
+    return meta
+
+
+def _load_pipeline(file: Path, allowed: set[str]) -> Any:
+    """The fitted pipeline in ``file``, refusing types outside ``allowed`` and damaged files, by name."""
+    import zipfile
+
+    import skops.io as sio
+
+    if not file.is_file():
+        raise FileNotFoundError(f"{file} is missing: the model folder is incomplete")
+    try:
+        untrusted = [t for t in sio.get_untrusted_types(file=file) if t not in allowed]
+        if untrusted:
+            raise ValueError(f"{file} holds types that are not trusted: {untrusted}. Review them and pass "
+                             "trusted=[...] to load only if you trust where the file came from.")
+        return sio.load(file, trusted=sorted(allowed))
+    except (zipfile.BadZipFile, EOFError, KeyError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{file} is damaged (truncated, empty or not a skops file: {type(exc).__name__}); fit or "
+                         "copy the model again") from None
+
+
+# Libraries whose version decides how a saved model reads: a different major version is refused, a different
+# minor one warned about. (pandas, pyarrow and skops only read and write the folder.)
+CHECKED_VERSIONS = ("automl", "scikit-learn", "numpy", "lightgbm", "catboost")
+REQUIRED_VERSIONS = ("automl", "scikit-learn", "numpy")  # the others matter only for a model that holds them
+
+
 def _check_versions(saved: dict[str, str]) -> None:
     current = library_versions()
-    for name in ("scikit-learn", "lightgbm"):
+    for name in CHECKED_VERSIONS:
         was, now = saved.get(name), current.get(name)
-        if was and now and was != now:
+        if not was or not now or "not installed" in (was, now):
+            if was and was != "not installed" and now == "not installed" and name in REQUIRED_VERSIONS:
+                raise ValueError(f"model saved with {name} {was}, which this environment lacks: pip install "
+                                 f"{name}=={was}")
+            continue
+        if was != now:
             if was.split(".")[:1] != now.split(".")[:1]:
                 raise ValueError(f"model saved with {name} {was}, this environment has {now}: a different major "
                                  f"version may read it wrongly. Install {name}=={was} to load it.")

@@ -30,12 +30,31 @@ def read_table(path: str | Path) -> pd.DataFrame:
     kind = suffixes[-1] if suffixes else ""
     if kind in (".csv", ".tsv", ".txt"):
         sep = "\t" if kind == ".tsv" else ","
-        return pd.read_csv(path, sep=sep, keep_default_na=False, na_values=MISSING_MARKERS, low_memory=False)
+        try:
+            return pd.read_csv(path, sep=sep, keep_default_na=False, na_values=MISSING_MARKERS, low_memory=False,
+                               compression=_compression(path))  # type: ignore[arg-type]
+        except (UnicodeDecodeError, pd.errors.ParserError, EOFError, OSError) as exc:
+            raise ValueError(f"cannot read {path} as {kind[1:].upper()}: {type(exc).__name__}: {exc}. Is it a text "
+                             "table (optionally gzip/bz2/zip/xz compressed)?") from None
+        except pd.errors.EmptyDataError:
+            raise ValueError(f"{path} is empty: no header and no rows") from None
     if kind in (".parquet", ".pq"):
         return pd.read_parquet(path)
     if kind == ".arff":
         return _read_arff(path)
     raise ValueError(f"cannot read {path.name}: use .csv, .tsv, .parquet or .arff (optionally compressed)")
+
+
+# The first bytes of each compressed format: a file is read by what it holds, not only by its name (a gzip file
+# saved as data.csv is common).
+MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bz2", b"PK\x03\x04": "zip", b"\xfd7zXZ\x00": "xz"}
+
+
+def _compression(path: Path) -> str | None:
+    """The compression of ``path`` from its first bytes (``None``: plain text)."""
+    with open(path, "rb") as handle:
+        head = handle.read(6)
+    return next((kind for magic, kind in MAGIC.items() if head.startswith(magic)), None)
 
 
 def _read_arff(path: Path) -> pd.DataFrame:

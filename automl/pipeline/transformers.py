@@ -9,15 +9,18 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from automl.data.inputs import parse_booleans
+
 _DATE_PARTS = ("year", "month", "day", "dayofweek", "hour")
 
 
 class ColumnCaster(TransformerMixin, BaseEstimator):
     """Select the modelled columns and give each the dtype of its role.
 
-    Numeric columns go through ``pd.to_numeric`` (numeric strings parse, other values become missing),
-    categoricals become strings with missing values kept missing, booleans become 0/1 floats and
-    datetimes are parsed. This runs first in every pipeline, so predict-time input is cast exactly as
+    Numeric columns go through ``pd.to_numeric`` (numeric strings parse), categoricals become strings with
+    missing values kept missing, booleans become 0/1 floats (``"no"``, ``"False"`` and ``0`` are false) and
+    datetimes are parsed. Values a role cannot read become missing here; :class:`automl.AutoML` checks rows before
+    they reach the pipeline (:mod:`automl.data.inputs`) and refuses them instead, unless asked to coerce. This runs first in every pipeline, so predict-time input is cast exactly as
     training input was.
 
     Infinite numbers become missing, as the training data's cleaning made them.
@@ -78,8 +81,8 @@ def _cast(col: pd.Series, role: str) -> Any:
         if pd.api.types.is_numeric_dtype(col.dtype):
             values = col.to_numpy(dtype="float64", na_value=np.nan)
         else:
-            if col.dtype == object and role == "boolean":
-                col = col.map(lambda v: v if v is None or isinstance(v, float) else float(bool(v)))
+            if role == "boolean":  # "False" / "no" / "0" are False: never bool("False")
+                return parse_booleans(col.to_numpy(dtype=object))[0]
             values = pd.to_numeric(col, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
         return np.where(np.isinf(values), np.nan, values)
     if role == "datetime":

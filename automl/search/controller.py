@@ -28,10 +28,10 @@ from automl.search.planner import Deadline, TimePlanner
 from automl.search.portfolio import portfolio_points
 from automl.search.space import FAMILY, config_from_params, suggest_config
 from automl.search.strategies import Strategy, get_strategy
-from automl.search.study import (HEARTBEAT_INTERVAL, diverse_first, fail_stale_trials, finished_costs, open_storage,
-                                 optuna_quiet, ranked_trials, record_heartbeat, save_settings, trial_cost,
-                                 was_evaluated)
-from automl.search.worker import TrialData, TrialProcess
+from automl.search.study import (HEARTBEAT_INTERVAL, INTERRUPTED, RUNNING, WAITING, diverse_first, fail_stale_trials,
+                                 failing_families, finished_costs, open_storage, optuna_quiet, point_of,
+                                 ranked_trials, record_heartbeat, save_settings, trial_cost, was_evaluated)
+from automl.search.worker import TrialData, TrialProcess, warm_up
 
 log = logging.getLogger("automl")
 
@@ -170,20 +170,25 @@ class SearchController:
         return study
 
     def _enqueue_starting_points(self, study: optuna.Study) -> None:
+        """Enqueue the strategy's starting points, except those a previous run of the study evaluated or left
+        waiting: a point interrupted by Ctrl-C, or whose worker died, runs again."""
         s, problem = self.settings, self.problem
-        evaluated = {params_json(t.params) for t in study.get_trials(deepcopy=False)
-                     if t.user_attrs.get("source") == "enqueued" and was_evaluated(t)}
+        fail_stale_trials(study)
+        taken = {params_json(point_of(t)) for t in study.get_trials(deepcopy=False)
+                 if t.user_attrs.get("source") == "enqueued" and (was_evaluated(t) or t.state in (WAITING, RUNNING))}
         portfolio = portfolio_points(s.portfolio, problem.families, problem.task)
         weighting = "balanced" if s.imbalanced and s.class_weight == "search" else None
         for point in self.strategy.initial_points(problem.families, problem.task, weighting, portfolio):
-            if params_json(point) not in evaluated:
-                study.enqueue_trial(point, user_attrs={"source": "enqueued", "fixed": sorted(point)},
-                                    skip_if_exists=True)
+            if params_json(point) not in taken:
+                taken.add(params_json(point))
+                study.enqueue_trial(point, user_attrs={"source": "enqueued", "fixed": sorted(point)})
 
     # -- the loop --------------------------------------------------------------------------------------
     def search(self, study: optuna.Study, data: TrialData) -> None:
         """Run trials until the deadline, ``max_trials`` or the strategy's end."""
         self._target = data.y
+        warm_up()  # the fork server started with the fit; its imports are not charged to the first trial
+        self.planner.measured_overhead(self.runner.round_trip(data, self._trial_deadline(study)))
         skips_in_a_row = 0
         while self._may_start(study):
             fail_stale_trials(study)
@@ -201,9 +206,11 @@ class SearchController:
             config = suggest_config(trial, self.problem.families, self.problem.task, self.settings.class_weight, fixed)
             estimate = self.planner.trial_estimate(finished_costs(study), config.family.name)
             available = self._trial_deadline(study) - time.monotonic()
-            if not self.planner.fits(estimate, available):
-                self._tell(study, trial, config, TrialResult(
-                    status="skipped", error=f"not started: estimated {estimate:.1f}s, {available:.1f}s left"), 0.0)
+            failing = failing_families(study).get(config.family.name)
+            if failing or not self.planner.fits(estimate, available):
+                why = (f"not started: the family {failing}" if failing
+                       else f"not started: estimated {estimate:.1f}s, {available:.1f}s left")
+                self._tell(study, trial, config, TrialResult(status="skipped", error=why), 0.0)
                 skips_in_a_row += 1
                 if self.planner.too_many_skips(skips_in_a_row):
                     break
@@ -224,14 +231,14 @@ class SearchController:
         return not self.strategy.exhausted(study)
 
     def _redirect(self, study: optuna.Study, available: float) -> None:
-        """After a sampled family was too slow for the time left: enqueue the next trial with its family
-        fixed to one that fits (the best-scoring such family so far, else the cheapest), its other
-        parameters sampled as usual, so the sampler does not keep drawing a family that cannot run."""
+        """After a sampled family was too slow for the time left (or keeps failing): enqueue the next trial with
+        its family fixed to one that fits and works (the best-scoring such family so far, else the cheapest), its
+        other parameters sampled as usual, so the sampler does not keep drawing a family that cannot run."""
         if not self.strategy.samples:
             return
-        costs = finished_costs(study)
-        fits = [f.name for f in self.problem.families
-                if (self.planner.trial_estimate(costs, f.name) or 0.0) <= available]
+        costs, failing = finished_costs(study), failing_families(study)
+        fits = [f.name for f in self.problem.families if f.name not in failing
+                and (self.planner.trial_estimate(costs, f.name) or 0.0) <= available]
         if not fits:
             return
         best = next((t.user_attrs["family"] for t in self._ranked(study) if t.user_attrs.get("family") in fits),
@@ -257,7 +264,8 @@ class SearchController:
         try:
             result = self.runner.run(task, data, limit, on_report, on_poll=_Heartbeat(study, trial))
         except KeyboardInterrupt:
-            self._tell(study, trial, config, TrialResult(status="error", error="interrupted (Ctrl-C)"),
+            self._tell(study, trial, config, TrialResult(status=INTERRUPTED, error="interrupted (Ctrl-C); runs again "
+                                                                        "when the search resumes"),
                        time.monotonic() - start)
             raise
         duration = time.monotonic() - start

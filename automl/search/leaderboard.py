@@ -12,7 +12,7 @@ import pandas as pd
 # selection chooses from); n_features_selected: features the model got (first fold).
 COLUMNS = ["rank", "trial", "family", "params", "score", "score_std", "n_folds", "fit_time",
            "predict_time_per_1k", "duration", "n_features_synthesised", "n_features_selected", "status", "error"]
-STATUS_ORDER = {"ok": 0, "pruned": 1, "timeout": 2, "error": 3, "skipped": 4}
+STATUS_ORDER = {"ok": 0, "pruned": 1, "timeout": 2, "error": 3, "interrupted": 4, "skipped": 5}
 
 
 def trial_row(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
@@ -70,3 +70,31 @@ def _seconds_since(trial: optuna.trial.FrozenTrial, first: Any) -> float | None:
 def params_json(params: dict[str, Any]) -> str:
     """Parameters as compact JSON for the leaderboard and the study's user attributes."""
     return json.dumps(params, sort_keys=True, default=str)
+
+
+def why_no_model(board: pd.DataFrame) -> tuple[str, str]:
+    """Why a search found no model: what became of its trials (each failing family's first error), and the remedy.
+
+    Returns
+    -------
+    reason : str
+    remedy : str
+    """
+    if board.empty:
+        return "no trial ran (the budget ended before the first trial could start)", \
+            "raise time_budget, or pass fewer rows or columns"
+    counts = board["status"].value_counts().to_dict()
+    parts = []
+    errors = board[board["status"] == "error"]
+    if len(errors):
+        first = errors.groupby("family", sort=False)["error"].first()
+        shown = "; ".join(f"{family}: {str(message)[:160]}" for family, message in first.items())
+        parts.append(f"{len(errors)} trial(s) failed with an error ({shown})")
+    for status, words in (("timeout", "stopped at their time limit"), ("skipped", "were not started: too slow for "
+                          "the time left"), ("pruned", "were pruned")):
+        if counts.get(status):
+            parts.append(f"{counts[status]} {words}")
+    slow = sum(counts.get(s, 0) for s in ("timeout", "skipped"))
+    remedy = ("raise time_budget, or pass fewer rows or columns" if slow or not len(errors)
+              else "every trial failed: fix the errors above (leaderboard_['error'] has each one)")
+    return "; ".join(parts), remedy

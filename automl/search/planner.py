@@ -32,8 +32,10 @@ TRIAL_SHARE = 0.5
 MAX_SKIPS_IN_A_ROW = 5
 
 # -- the final refit -----------------------------------------------------------------------------------------
-# Process start and model transfer added to every refit estimate.
+# Process start and data transfer added to every refit estimate, until it is measured on this data (a child
+# started, handed the data, heard back: TimePlanner.measured_overhead); then that, with a margin.
 REFIT_OVERHEAD = 0.5
+OVERHEAD_MARGIN = 1.5
 # A refit on all rows is estimated as one fold's fit scaled to the rows, times this safety factor.
 REFIT_SAFETY = 1.2
 # Refit time is reserved for this many of the best trials when ensembling (weights concentrate on few).
@@ -129,6 +131,13 @@ class TimePlanner:
     def __init__(self, deadline: Deadline, n_rows: int, train_rows: float, n_folds: int, ensemble: bool = True):
         self.deadline, self.n_rows, self.train_rows = deadline, n_rows, max(float(train_rows), 1.0)
         self.n_folds, self.ensemble = n_folds, ensemble
+        self.process_overhead = REFIT_OVERHEAD
+
+    def measured_overhead(self, seconds: float | None) -> None:
+        """What a child process costs on this data (start, data transfer, answer), as measured: refit estimates
+        use it, with a margin, instead of the prior."""
+        if seconds is not None:
+            self.process_overhead = OVERHEAD_MARGIN * seconds + 0.02
 
     # -- until when ---------------------------------------------------------------------------------------
     def end(self) -> float:
@@ -183,7 +192,7 @@ class TimePlanner:
 
     def refit_estimate(self, mean_fold_fit: float | None) -> float:
         """Seconds to refit a configuration on all rows, from one fold's fit on the training rows of a fold."""
-        return float(mean_fold_fit or 0.0) * (self.n_rows / self.train_rows) * REFIT_SAFETY + REFIT_OVERHEAD
+        return float(mean_fold_fit or 0.0) * (self.n_rows / self.train_rows) * REFIT_SAFETY + self.process_overhead
 
     @staticmethod
     def selection_estimate(n_trials: int, seconds_per_score: float | None, rounds: int, max_candidates: int) -> float:

@@ -26,6 +26,9 @@ from optuna.storages.journal import JournalFileBackend
 from automl.search.planner import TrialCost
 
 COMPLETE, FAIL = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL
+WAITING, RUNNING = optuna.trial.TrialState.WAITING, optuna.trial.TrialState.RUNNING
+# The status of a trial stopped by Ctrl-C: recorded, but its point runs again when the search resumes.
+INTERRUPTED = "interrupted"
 
 HEARTBEAT_INTERVAL = 5
 GRACE_PERIOD = 20
@@ -156,7 +159,39 @@ def finished_costs(study: optuna.Study) -> list[TrialCost]:
 
 
 def was_evaluated(trial: optuna.trial.FrozenTrial) -> bool:
-    """Whether an enqueued point ran (or waits to run): a trial failed only because its worker died is not."""
+    """Whether an enqueued point ran to a result: a trial failed because its worker died (no status recorded) or
+    because the user interrupted it is not, and neither is one waiting or running."""
     if trial.state == FAIL:
-        return "status" in trial.user_attrs
-    return True
+        return trial.user_attrs.get("status") not in (None, INTERRUPTED)
+    return trial.state.is_finished()
+
+
+def point_of(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """The parameters a trial was enqueued with (a waiting trial has no parameters yet), else its parameters."""
+    return dict(trial.system_attrs.get("fixed_params", trial.params))
+
+
+# A family whose trials failed with an error this many times, none ok, is not started again; one out-of-memory
+# failure is enough (it would only fail again, and take the machine's memory with it each time).
+FAILURES_BEFORE_BACKOFF = 3
+_OUT_OF_MEMORY = ("MemoryError", "out of memory", "exit code -9", "exit code 137")
+
+
+def failing_families(study: optuna.Study) -> dict[str, str]:
+    """Families to back off from, with the reason: out of memory once, or only errors, several times."""
+    errors: dict[str, list[str]] = {}
+    healthy: set[str] = set()
+    for trial in study.get_trials(deepcopy=False, states=(COMPLETE, FAIL)):
+        family, status = trial.user_attrs.get("family"), trial.user_attrs.get("status")
+        if status == "ok":
+            healthy.add(str(family))
+        elif status == "error":
+            errors.setdefault(str(family), []).append(str(trial.user_attrs.get("error") or ""))
+    out = {}
+    for family, messages in errors.items():
+        memory = [m for m in messages if any(sign in m for sign in _OUT_OF_MEMORY)]
+        if memory:
+            out[family] = f"ran out of memory ({memory[-1][:200]})"
+        elif family not in healthy and len(messages) >= FAILURES_BEFORE_BACKOFF:
+            out[family] = f"failed {len(messages)} times, never ok (last: {messages[-1][:200]})"
+    return out

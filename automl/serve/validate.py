@@ -35,6 +35,8 @@ def parse_body(body: bytes, content_type: str) -> pd.DataFrame:
         payload = json.loads(body or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
         raise PayloadError(400, f"the JSON body does not parse: {exc}") from exc
+    except RecursionError:
+        raise PayloadError(400, "the JSON body nests too deeply: send {\"rows\": [{\"column\": value, ...}]}") from None
     rows = payload.get("rows") if isinstance(payload, dict) else payload
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise PayloadError(422, 'send {"rows": [{"column": value, ...}, ...]}: a list of objects, one per row')
@@ -42,7 +44,8 @@ def parse_body(body: bytes, content_type: str) -> pd.DataFrame:
 
 
 def validate_rows(frame: pd.DataFrame, roles: dict[str, str], columns: list[str], max_rows: int) -> pd.DataFrame:
-    """Check the rows against the training schema; return them with the training columns in order.
+    """Check the rows against the training schema (:func:`automl.data.inputs.check_rows`, as ``predict`` does);
+    return them with the training columns in order.
 
     Parameters
     ----------
@@ -55,44 +58,19 @@ def validate_rows(frame: pd.DataFrame, roles: dict[str, str], columns: list[str]
     max_rows : int
         Most rows one request may hold.
     """
+    from automl.data.inputs import InputError, check_rows
+
     if len(frame) == 0:
         raise PayloadError(422, "no rows: send at least one row")
     if len(frame) > max_rows:
         raise PayloadError(413, f"{len(frame)} rows in one request; at most {max_rows} are taken")
-    missing = [c for c in roles if c not in frame.columns]
-    if missing:
-        raise PayloadError(422, f"missing columns {missing}; every row needs the training columns {list(roles)}")
-    for name, role in roles.items():
-        _check_column(frame[name], name, role)
-    absent = [c for c in columns if c not in frame.columns]
-    out = frame.reindex(columns=columns)
+    try:
+        checked = check_rows(frame, roles, allow_infinite=False).frame
+    except InputError as exc:
+        raise PayloadError(422, f"{exc}{'; send null for missing' if 'infinite' in str(exc) else ''}") from None
+    absent = [c for c in columns if c not in checked.columns]
+    out = checked.reindex(columns=columns)
     return out.astype({c: object for c in absent}) if absent else out
-
-
-def _check_column(column: pd.Series, name: str, role: str) -> None:
-    if pd.api.types.is_numeric_dtype(column.dtype) and role in ("numeric", "boolean"):
-        if np.isinf(column.to_numpy(dtype=float)).any():  # numbers already: only infinity is refused
-            raise PayloadError(422, f"column {name!r}: infinite values are not taken; send null for missing")
-        return
-    nested = [i for i, v in enumerate(column) if isinstance(v, (dict, list))]
-    if nested:
-        raise PayloadError(422, f"column {name!r}: rows {nested[:10]} hold objects or lists, not values")
-    if role in ("numeric", "boolean"):
-        values = column.map(lambda v: float(v) if isinstance(v, bool) else v)
-        parsed = pd.to_numeric(values, errors="coerce")
-        bad = np.flatnonzero(parsed.isna().to_numpy() & values.notna().to_numpy())
-        if len(bad):
-            expected = "true/false or 1/0" if role == "boolean" else "a number"
-            raise PayloadError(422, f"column {name!r} is {role}: rows {bad[:10].tolist()} hold "
-                                    f"{column.iloc[bad[0]]!r}, not {expected}")
-        if np.isinf(parsed.to_numpy(dtype=float)).any():
-            raise PayloadError(422, f"column {name!r}: infinite values are not taken; send null for missing")
-    elif role == "datetime":
-        parsed = pd.to_datetime(column.astype("string"), errors="coerce", format="mixed")
-        bad = np.flatnonzero(parsed.isna().to_numpy() & column.notna().to_numpy())
-        if len(bad):
-            raise PayloadError(422, f"column {name!r} is a date: rows {bad[:10].tolist()} hold "
-                                    f"{column.iloc[bad[0]]!r}, which does not parse as one")
 
 
 def json_value(value: Any) -> Any:
