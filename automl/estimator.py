@@ -540,6 +540,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
         return checked.frame
 
     def _synthesised(self) -> bool:
+        check_is_fitted(self, "best_pipeline_")
         return "synthesis" in dict(getattr(self.best_pipeline_, "named_steps", {}))
 
     def _check_names_given(self, X: Any) -> None:

@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -125,12 +124,13 @@ def test_cli_exits_non_zero_and_writes_nothing_without_a_model(tmp_path):
     pd.DataFrame({"x": [1.0, 2.0], "y": ["a", "b"]}).to_csv(data, index=False)
     out = tmp_path / "model"
     run = subprocess.run([sys.executable, "-m", "automl.cli", "fit", str(data), "--target", "y", "--time-budget",
-                          "20", "--out", str(out), "--quiet"], capture_output=True, text=True, timeout=120)
+                          "20", "--out", str(out), "--quiet", "--max-trials", "4"], capture_output=True, text=True,
+                         timeout=120)
     assert run.returncode == EXIT_NO_MODEL, run.stderr
     assert "no model was found" in run.stderr and not out.exists()
     accepted = subprocess.run([sys.executable, "-m", "automl.cli", "fit", str(data), "--target", "y", "--time-budget",
-                               "20", "--out", str(out), "--quiet", "--allow-constant"], capture_output=True, text=True,
-                              timeout=120)
+                               "20", "--out", str(out), "--quiet", "--max-trials", "4", "--allow-constant"],
+                              capture_output=True, text=True, timeout=120)
     assert accepted.returncode == 0, accepted.stderr
     assert json.loads((out / "model.json").read_text())["best"]["family"] == "constant"
 
@@ -295,9 +295,10 @@ def test_ctrl_c_during_a_fit_exits_130_without_a_traceback(tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "automl.cli", "fit", str(data), "--target", "class",
                                 "--time-budget", "60", "--out", str(tmp_path / "m")], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-    time.sleep(6)  # inside the search
+    seen = [process.stderr.readline() for _ in range(3)]  # the search has started: trials are being reported
     process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=60)
+    _, rest = process.communicate(timeout=60)
+    err = "".join(seen) + rest
     assert process.returncode == EXIT_INTERRUPTED, err
     assert "Traceback" not in err and "interrupted" in err
     assert not (tmp_path / "m").exists()

@@ -72,7 +72,7 @@ def test_kill_9_then_resume_keeps_every_finished_trial(tmp_path: Path, credit):
 @pytest.mark.skipif(postgres_unavailable_reason() is not None, reason=str(postgres_unavailable_reason()))
 def test_workers_share_one_postgres_study_and_survive_a_killed_worker(tmp_path: Path):
     with postgres_server() as url:
-        starter = _cli("fit", str(CREDIT), "--target", "class", "--time-budget", "45", "--storage", url,
+        starter = _cli("fit", str(CREDIT), "--target", "class", "--time-budget", "32", "--storage", url,
                        "--study", "shared", "--out", str(tmp_path / "m"), "--quiet", "--n-jobs", "1")
 
         def settings_saved() -> bool:

@@ -220,6 +220,8 @@ class SearchController:
             self._run(study, trial, config, data)
 
     def _may_start(self, study: optuna.Study) -> bool:
+        if set(failing_families(study)) >= {f.name for f in self.problem.families}:
+            return False  # every family keeps failing: more trials would fail too
         costs = finished_costs(study)
         cheapest = min((self.planner.trial_estimate(costs, f.name) or 0.0) for f in self.problem.families)
         if not self.planner.may_start(self._trial_deadline(study), cheapest):
