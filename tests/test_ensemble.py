@@ -41,7 +41,8 @@ def test_selection_skips_scorer_metrics():
 @pytest.mark.slow
 def test_ensemble_is_the_model_and_a_leaderboard_row(credit):
     X, y = credit
-    model = AutoML(time_budget=60, max_trials=6, search="defaults", random_state=0, cv=3).fit(X, y)
+    model = AutoML(time_budget=60, max_trials=4, search="defaults", random_state=0, cv=3,
+                   families=["linear", "knn", "lightgbm", "extra_trees"]).fit(X, y)
     board = model.leaderboard_
     row = board[board.family == "ensemble"]
     assert len(row) == 1 and row.status.iloc[0] == "ok"
@@ -49,8 +50,8 @@ def test_ensemble_is_the_model_and_a_leaderboard_row(credit):
     assert len(members) >= 2 and set(map(int, members)) <= set(board.trial)
     assert model.best_family_ == "ensemble" and board.family.iloc[0] == "ensemble"
     assert model.predict_proba(X.head(4)).shape == (4, 2)
-    without = AutoML(time_budget=60, max_trials=6, search="defaults", random_state=0, cv=3,
-                     ensemble=False).fit(X, y)
+    without = AutoML(time_budget=60, max_trials=2, search="defaults", random_state=0, cv=3,
+                     families=["linear", "knn"], ensemble=False).fit(X, y)
     assert "ensemble" not in set(without.leaderboard_.family)
 
 

@@ -110,7 +110,7 @@ def test_sample_weight_reaches_models_and_metric(credit):
 @pytest.mark.slow
 def test_reproducible_with_max_trials(credit):
     X, y = credit
-    params = dict(time_budget=None, max_trials=8, random_state=7, cv=3, families=["linear", "lightgbm"])
+    params = dict(time_budget=None, max_trials=6, random_state=7, cv=3, families=["linear", "lightgbm"])
     a = AutoML(**params).fit(X, y).leaderboard_
     b = AutoML(**params).fit(X, y).leaderboard_
     columns = ["trial", "family", "params", "score", "status"]

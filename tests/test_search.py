@@ -86,7 +86,7 @@ def test_defaults_search_stops_after_the_portfolio(small):
 @pytest.mark.slow
 def test_pruning_stops_poor_configurations(small):
     X, y = small
-    model = AutoML(time_budget=None, max_trials=30, search="random", families=["knn"], random_state=1, cv=5,
+    model = AutoML(time_budget=None, max_trials=20, search="random", families=["knn"], random_state=1, cv=5,
                    ensemble=False).fit(X, y)
     pruned = model.leaderboard_[model.leaderboard_.status == "pruned"]
     assert len(pruned) > 0 and (pruned.n_folds < 5).all()

@@ -56,7 +56,7 @@ def test_kill_9_then_resume_keeps_every_finished_trial(tmp_path: Path, credit):
     assert len(before) >= 4
 
     X, y = credit
-    model = AutoML(time_budget=15, storage=url, study_name="credit", random_state=0, n_jobs=1).fit(X, y)
+    model = AutoML(time_budget=9, storage=url, study_name="credit", random_state=0, n_jobs=1).fit(X, y)
     board = model.leaderboard_.set_index("trial")
     for number, (state, value) in before.items():
         assert number in board.index  # no finished trial lost

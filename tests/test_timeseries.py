@@ -40,7 +40,7 @@ def test_fresh_keeps_signal_features_and_drops_noise_features():
 @pytest.mark.slow
 def test_fit_series_classifies_new_series_and_round_trips(tmp_path):
     X, y = sine_or_sawtooth(300, seed=1)
-    budget = 20
+    budget = 14
     model = AutoML(time_budget=budget, families=["linear", "lightgbm"], random_state=0, ensemble=False)
     model.fit_series(X, y, column_id="id", column_sort="time")
     info = model.synthesis_
