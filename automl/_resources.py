@@ -44,3 +44,46 @@ def resolve_n_jobs(n_jobs: int | None) -> int:
     if n_jobs == 0:
         raise ValueError("n_jobs=0 is not a number of cores; use None (all cores), -1, or a positive count.")
     return min(n_jobs, cpus)
+
+
+# Share of the memory available when a fit starts that one trial may use ("auto" memory limit).
+TRIAL_MEMORY_SHARE = 0.7
+
+
+def available_memory_bytes() -> int | None:
+    """Memory available to new allocations: ``MemAvailable`` of ``/proc/meminfo``, capped by a cgroup limit."""
+    try:
+        fields = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines() if ":" in line)
+        available = int(fields["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return None
+    for limit_file in (Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory/memory.limit_in_bytes")):
+        try:
+            text = limit_file.read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            available = min(available, int(text))
+    return available
+
+
+def resolve_memory_limit(memory_limit: float | str | None) -> int | None:
+    """Bytes one trial may allocate: ``"auto"`` is :data:`TRIAL_MEMORY_SHARE` of the memory available now, a number
+    is gigabytes, ``None`` no limit."""
+    if memory_limit is None:
+        return None
+    if memory_limit == "auto":
+        available = available_memory_bytes()
+        return None if available is None else int(TRIAL_MEMORY_SHARE * available)
+    return int(float(memory_limit) * 2**30)
+
+
+def process_memory_bytes(pid: int | str = "self", field: str = "VmRSS") -> int:
+    """A ``/proc/<pid>/status`` memory field in bytes (``VmRSS``, ``VmHWM`` peak RSS, ``VmData``); 0 if unknown."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0

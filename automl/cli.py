@@ -31,6 +31,18 @@ EXIT_CODES = f"""exit codes:
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C)"""
 
 
+def _memory_limit(text: str) -> float | str | None:
+    if text in ("auto", "none"):
+        return None if text == "none" else text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give gigabytes, 'auto' or 'none'") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number of gigabytes")
+    return value
+
+
 def _positive_seconds(text: str) -> float:
     try:
         value = float(text)
@@ -66,6 +78,9 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time-column", default=None,
                         help="column ordering the rows in time: latest rows tested, forward-chaining folds")
     parser.add_argument("--checks", default=None, help="YAML file of validation rules (see automl.data.checks)")
+    parser.add_argument("--memory-limit", type=_memory_limit, default="auto",
+                        help="gigabytes one trial may allocate ('auto': 70%% of the memory available at the start; "
+                             "'none': no limit)")
     parser.add_argument("--allow-constant", action="store_true",
                         help="write the model folder even when no trial gave a model (a constant predictor); "
                              f"without it such a fit exits with code {EXIT_NO_MODEL}")
@@ -313,7 +328,7 @@ def _search_model(args: argparse.Namespace, budget: float) -> Any:
                   families=args.families.split(",") if args.families else None,
                   portfolio=None if args.portfolio == "none" else args.portfolio, storage=args.storage,
                   study_name=args.study, verbose=0 if args.quiet else 1, test_size=args.test_size,
-                  time_column=args.time_column, checks=args.checks)
+                  time_column=args.time_column, checks=args.checks, memory_limit=args.memory_limit)
 
 
 def _print_summary(model: Any, out: Path, wall: float) -> None:
@@ -329,8 +344,10 @@ def _print_summary(model: Any, out: Path, wall: float) -> None:
         print(f"cleaning: {where} {entry['action']} ({entry['count']}): {entry['reason']}")
     for rule in model.validation_[~model.validation_["passed"]].itertuples():
         print(f"validation ({rule.severity}): {rule.rule}: {rule.message}")
+    peak = getattr(model, "peak_memory_mb_", None)
     print(f"trials: {len(board)} ({', '.join(f'{k} {v}' for k, v in counts.items())}); "
-          f"fit {model.fit_time_:.1f}s, wall with file reading {wall:.1f}s")
+          f"fit {model.fit_time_:.1f}s, wall with file reading {wall:.1f}s"
+          + (f"; peak memory {peak:,.0f} MB" if peak else ""))
     synthesis = getattr(model, "synthesis_", None)
     if synthesis:
         print(f"synthesis: {synthesis['method']} {synthesis.get('plan') or synthesis.get('settings')}, "

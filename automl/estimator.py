@@ -21,7 +21,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from automl._resources import resolve_n_jobs
+from automl._resources import process_memory_bytes, resolve_memory_limit, resolve_n_jobs
 from automl.data.checks import raise_on_errors, validate
 from automl.data.clean import CleaningOptions, clean_training_data
 from automl.data.inputs import check_rows
@@ -122,6 +122,10 @@ class AutoML(SynthesisMixin, BaseEstimator):
     cleaning : dict or None, default=None
         Switch cleaning steps on or off, e.g. ``{"duplicate_rows": "keep", "rare_category_min_count": 10}``
         (keys of :class:`automl.data.clean.CleaningOptions`).
+    memory_limit : float, "auto" or None, default="auto"
+        Gigabytes one trial process may allocate; ``"auto"`` is 70 % of the memory available when ``fit`` starts,
+        ``None`` no limit. A trial over it fails with ``MemoryError`` (an ``error`` row that says so) and its family
+        is not started again; the search goes on.
 
     Attributes
     ----------
@@ -160,6 +164,8 @@ class AutoML(SynthesisMixin, BaseEstimator):
     acceptance_ : dict or None
         With ``test_size``: the chosen pipeline's test score beside its validation score, and whether they
         agree within the folds' and the test's spread.
+    peak_memory_mb_ : float
+        Peak resident memory of the fit: this process's peak plus the largest peak of its trial processes.
     fit_time_, prepare_time_, search_time_, refit_time_ : float
         Seconds for the whole fit, the data stage (checks, cleaning, profile, folds), the search, and the final
         refit.
@@ -202,6 +208,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
         "time_column": [str, None],
         "checks": [str, os.PathLike, list, callable, None],
         "cleaning": [dict, None],
+        "memory_limit": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"}), None],
     }
 
     def __init__(self, time_budget: float | None = 60, task: str | None = None, metric: Any = None,
@@ -210,7 +217,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
                  class_weight: str | None = "search", ensemble: bool = True, n_jobs: int | None = None,
                  random_state: int | None = None, storage: str | None = None, study_name: str | None = None,
                  verbose: int = 0, test_size: float | int | None = None, time_column: str | None = None,
-                 checks: Any = None, cleaning: dict | None = None):
+                 checks: Any = None, cleaning: dict | None = None, memory_limit: float | str | None = "auto"):
         self.time_budget = time_budget
         self.task = task
         self.metric = metric
@@ -230,6 +237,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
         self.time_column = time_column
         self.checks = checks
         self.cleaning = cleaning
+        self.memory_limit = memory_limit
 
     # -- fit ---------------------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any, sample_weight: Any = None, tables: dict[str, Any] | None = None,
@@ -332,6 +340,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
         self.acceptance_ = self._acceptance_test(plan)
         self.fit_time_ = deadline.elapsed()
         self.search_time_, self.refit_time_ = outcome.search_time, outcome.refit_time
+        self.peak_memory_mb_ = (process_peak_bytes() + controller.runner.peak_child_bytes) / 2**20
         return self
 
     def _controller(self, plan: "FitPlan", deadline: Deadline) -> SearchController:
@@ -394,7 +403,8 @@ class AutoML(SynthesisMixin, BaseEstimator):
             saved={} if worker else self._settings_for_workers(deadline, data_source))
         problem = Problem(schema=self.schema_, task=self.task_, metric=self.metric_,
                           families=self._usable_families(weights, needs), folds=folds, classes=self.classes_,
-                          seed=seed, n_jobs=n_jobs, class_weight=self.class_weight)
+                          seed=seed, n_jobs=n_jobs, class_weight=self.class_weight,
+                          memory_limit=resolve_memory_limit(self.memory_limit))
         return FitPlan(TrialData(search_frame, labels, weights), held_out, problem, settings)
 
     def _run_checks(self, frame: pd.DataFrame, target: pd.Series) -> pd.DataFrame:
@@ -635,6 +645,11 @@ class AutoMLRegressor(RegressorMixin, AutoML):
             except (ValueError, TypeError):
                 raise ValueError(f"regression needs a numeric target, y has dtype {target.dtype}") from None
         return self_task
+
+
+def process_peak_bytes() -> int:
+    """This process's peak resident memory."""
+    return process_memory_bytes("self", "VmHWM")
 
 
 def _plain(value: Any) -> bool:

@@ -26,6 +26,8 @@ class _Misbehaving(BaseEstimator):
             raise RuntimeError("this family always fails")
         elif self.mode == "memory":
             raise MemoryError("Unable to allocate 64.0 GiB for an array (a family that runs out of memory)")
+        elif self.mode == "hog":  # allocates `seconds` gigabytes, for real
+            self.hog_ = np.ones(int(self.seconds * 2**30 / 8))
         elif self.mode == "crash":
             import os
             os._exit(3)
@@ -42,8 +44,8 @@ class _Misbehaving(BaseEstimator):
 
 
 class MisbehavingClassifier(ClassifierMixin, _Misbehaving):
-    """Sleeps (``mode="sleep"``), raises (``"raise"``), runs out of memory (``"memory"``) or kills its process
-    (``"crash"``) in ``fit``."""
+    """Sleeps (``mode="sleep"``), raises (``"raise"``), raises ``MemoryError`` (``"memory"``), allocates ``seconds``
+    gigabytes (``"hog"``) or kills its process (``"crash"``) in ``fit``."""
 
 
 class MisbehavingRegressor(RegressorMixin, _Misbehaving):

@@ -14,6 +14,7 @@ from tests.conftest import family_cases
 
 # Preprocessing options every family declares alike (feature selection): one value per family here.
 SHARED_OPTIONS = ("select", "select_fraction")
+ENCODINGS = ("onehot", "ordinal", "target", "native")
 CASES = [(name, task) for name, family in all_families().items()
          for task in ("binary", "multiclass", "regression") if family.supports(task)]
 
@@ -61,14 +62,14 @@ def test_family_space_samples_valid_configs(mixed_frame, name, task):
         trial = study.ask()
         config = suggest_config(trial, [family], task, "search")
         assert config.family.name == name and set(config.preprocess) <= set(family.preprocess)
-        assert ("select_fraction" in config.preprocess) == (config.preprocess["select"] != "none")
+        assert ("select_fraction" in config.preprocess) == (config.preprocess.get("select", "none") != "none")
         build_pipeline(schema, config, task, random_state=0, n_jobs=1).fit(frame, target)
         study.tell(trial, 0.0)
 
 
 def test_declarations_are_complete():
     for family in all_families().values():
-        assert family.cost > 0 and family.needs["encode"] in ("onehot", "ordinal")
+        assert family.cost > 0 and family.needs["encode"] in ENCODINGS
         for param, decl in family.space.items():
             assert sum(k in decl for k in ("int", "float", "choice")) == 1, (family.name, param)
 
@@ -103,3 +104,47 @@ def test_a_family_is_its_declaration_and_its_adapter(name):
         module, _, cls = path.rpartition(".")
         assert hasattr(importlib.import_module(module), cls), path
         assert path in trusted_types()
+
+
+def _high_cardinality(n: int = 3000, seed: int = 0):  # noqa: ANN202
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    code = rng.integers(0, 300, size=n)
+    effect = np.random.default_rng(100).normal(size=300)  # the same level effects for every sample
+    frame = pd.DataFrame({"x": rng.normal(size=n), "shop": np.char.add("s", code.astype(str)).astype(object)})
+    y = np.where(effect[code] + 0.3 * frame["x"] + rng.normal(scale=0.5, size=n) > 0, "yes", "no")
+    return frame, y
+
+
+def test_native_categories_reach_lightgbm_as_categorical_splits():
+    frame, y = _high_cardinality()
+    schema, _ = infer_schema(frame)
+    family = all_families()["lightgbm"]
+    assert family.needs["encode"] == "native"  # LightGBM's defaults, as a user gets them from LightGBM itself
+    pipe = build_pipeline(schema, TrialConfig(family=family), "binary", random_state=0, n_jobs=1).fit(frame, y)
+    booster = pipe.named_steps["model"].estimator_.estimator_.booster_
+    infos = booster.dump_model()["feature_infos"]
+    assert infos["Column_1"]["values"] and not infos["Column_0"]["values"]  # the shop column is a category
+    assert '"decision_type": "=="' in str(booster.dump_model()["tree_info"]).replace("'", '"')
+    ordinal = build_pipeline(schema, TrialConfig(family=family, preprocess={"encode": "ordinal"}), "binary",
+                             random_state=0, n_jobs=1).fit(frame, y)
+    new, new_y = _high_cardinality(n=4000, seed=1)
+    assert (pipe.predict(new) == new_y).mean() > (ordinal.predict(new) == new_y).mean()  # on new rows
+
+
+def test_target_encoding_is_cross_fitted_and_not_offered_for_export():
+    from automl.models.registry import get_families
+
+    frame, y = _high_cardinality()
+    schema, _ = infer_schema(frame)
+    family = all_families()["random_forest"]
+    pipe = build_pipeline(schema, TrialConfig(family=family, preprocess={"encode": "target"}), "binary",
+                          random_state=0, n_jobs=1)
+    preprocess = pipe.named_steps["preprocess"]
+    fitted = preprocess.fit_transform(pipe.named_steps["cast"].fit_transform(frame), y)
+    again = preprocess.transform(pipe.named_steps["cast"].transform(frame))
+    assert not np.allclose(fitted, again)  # training rows were encoded out of fold
+    exportable = {f.name: f for f in get_families("exportable", "binary")}
+    assert all("target" not in f.preprocess.get("encode", {}).get("choice", []) for f in exportable.values())
+    assert "target" in all_families()["random_forest"].preprocess["encode"]["choice"]

@@ -241,6 +241,18 @@ def test_a_family_out_of_memory_is_not_picked_again(credit):
     assert (board[board.family == "linear"].status == "ok").sum() >= 3
 
 
+def test_a_trial_over_its_memory_limit_is_an_error_row_and_the_search_goes_on(credit):
+    X, y = credit
+    model = AutoML(time_budget=60, families=[misbehaving_family("hog", seconds=3.0), "linear"], search="defaults",
+                   portfolio=None, cv=2, random_state=0, memory_limit=0.5).fit(X, y)
+    board = model.leaderboard_.set_index("family")
+    assert board.loc["misbehaving_hog", "status"] == "error"
+    assert "MemoryError" in board.loc["misbehaving_hog", "error"]
+    assert "memory limit of 0.5 GB" in board.loc["misbehaving_hog", "error"]
+    assert board.loc["linear", "status"] == "ok" and model.fit_status_ == "ok"
+    assert model.peak_memory_mb_ > 100  # this process and its trials, reported
+
+
 # -- 5. damaged files and bad command lines: clear messages ------------------------------------------------------
 @pytest.mark.parametrize("damage", ["truncate", "empty", "json", "numpy_major"])
 def test_a_damaged_model_folder_is_a_clear_error_naming_the_file(credit_model_folder, tmp_path, damage):

@@ -122,7 +122,13 @@ def _export_problem(model: Any) -> str | None:
 
 
 def _check_preprocess(preprocess: Any) -> None:
-    for part, _, _ in preprocess.transformers_:
+    from sklearn.preprocessing import TargetEncoder
+
+    for part, transformer, _ in preprocess.transformers_:
+        steps = getattr(transformer, "steps", [(None, transformer)])
+        if any(isinstance(step, TargetEncoder) for _, step in steps):
+            raise NotExportable("target-encoded categories (TargetEncoder) have no ONNX converter; search with "
+                                "families='exportable', which leaves that encoding out")
         if part == "datetime":
             raise NotExportable("datetime columns (DatetimeParts) have no ONNX converter; drop or convert them "
                                 "to numbers before fit to export")

@@ -37,21 +37,25 @@ class EarlyStopping(WrapsModel, BaseEstimator):
         Share of the training rows held out (stratified for classification).
     random_state : int or None
         Seed of the split.
+    categorical_last : int, default=0
+        The last this many columns are category codes the library splits on natively (NaN: missing or unseen);
+        a library's subclass passes them on (only LightGBM's does).
     """
 
     def __init__(self, estimator: Any = None, patience: int = 50, validation_fraction: float = 0.1,
-                 random_state: int | None = None):
+                 random_state: int | None = None, categorical_last: int = 0):
         self.estimator = estimator
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.random_state = random_state
+        self.categorical_last = categorical_last
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "EarlyStopping":
         y = np.asarray(y)
         split = self._split(len(y), y)
         estimator = clone(self.estimator)
         if split is None:
-            estimator.fit(X, y, sample_weight=sample_weight)
+            estimator.fit(X, y, sample_weight=sample_weight, **self._category_arguments(X))
         else:
             train, valid = split
             weights = (None, None) if sample_weight is None else (sample_weight[train], sample_weight[valid])
@@ -84,6 +88,10 @@ class EarlyStopping(WrapsModel, BaseEstimator):
         X, y, weight = train
         estimator.fit(X, y, sample_weight=weight)
 
+    def _category_arguments(self, X: Any) -> dict[str, Any]:
+        """Fit arguments naming the category columns, in the library's own terms (none in the base class)."""
+        return {}
+
     def _rounds(self, estimator: Any) -> int:
         """Boosting rounds the fitted estimator keeps (its best iteration when it stopped early)."""
         return int(getattr(estimator, "best_iteration_", None) or getattr(estimator, "n_estimators", 0) or 0)
@@ -102,7 +110,7 @@ Part = tuple[Any, np.ndarray, Any]
 
 
 class LightGBMEarlyStopping(EarlyStopping):
-    """:class:`EarlyStopping` with LightGBM's early-stopping callback."""
+    """:class:`EarlyStopping` with LightGBM's early-stopping callback (and its native categorical splits)."""
 
     def _fit_with_holdout(self, estimator: Any, train: Part, valid: Part) -> None:
         import lightgbm
@@ -111,7 +119,13 @@ class LightGBMEarlyStopping(EarlyStopping):
         estimator.fit(X, y, sample_weight=weight,
                       eval_sample_weight=None if valid_weight is None else [valid_weight],
                       callbacks=[lightgbm.early_stopping(self.patience, verbose=False)],
-                      **_eval_data(estimator, X_valid, y_valid))
+                      **_eval_data(estimator, X_valid, y_valid), **self._category_arguments(X))
+
+    def _category_arguments(self, X: Any) -> dict[str, Any]:
+        width = X.shape[1]
+        if not self.categorical_last:
+            return {}
+        return {"categorical_feature": list(range(width - self.categorical_last, width))}
 
 
 class CatBoostEarlyStopping(EarlyStopping):

@@ -1,6 +1,7 @@
 """Model families as declarations: read from ``configs/families.yaml``, one :class:`ModelFamily` each."""
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -158,12 +159,27 @@ def _load(path: str) -> dict[str, ModelFamily]:
     return families
 
 
+# Preprocessing choices with no ONNX converter: an exportable search does not make them.
+NOT_EXPORTABLE_CHOICES = {"encode": ("target",)}
+
+
 def _expand_exportable(names: list, known: dict[str, ModelFamily]) -> list:
-    """Replace the name ``exportable`` by the declared families that convert to ONNX."""
+    """Replace the name ``exportable`` by the declared families that convert to ONNX, without the preprocessing
+    choices that do not convert."""
     if "exportable" not in names:
         return names
     rest = [n for n in names if n != "exportable"]
-    return rest + [f for f in known.values() if f.onnx and f.name not in rest]
+    return rest + [exportable_version(f) for f in known.values() if f.onnx and f.name not in rest]
+
+
+def exportable_version(family: ModelFamily) -> ModelFamily:
+    """``family`` without the preprocessing choices that have no ONNX converter (:data:`NOT_EXPORTABLE_CHOICES`)."""
+    preprocess = dict(family.preprocess)
+    for option, refused in NOT_EXPORTABLE_CHOICES.items():
+        if option in preprocess and "choice" in preprocess[option]:
+            kept = [c for c in preprocess[option]["choice"] if c not in refused]
+            preprocess[option] = {**preprocess[option], "choice": kept}
+    return dataclasses.replace(family, preprocess=preprocess)
 
 
 def family_adapters() -> list[FamilyAdapter]:

@@ -7,8 +7,9 @@ from typing import Any
 import numpy as np
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
+from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
 
 from automl.data.schema import Schema
 from automl.features.tabular import CategoryFrequencies, MissingCount
@@ -47,10 +48,16 @@ class TrialConfig:
         return shown
 
 
-def build_preprocessor(schema: Schema, needs: dict[str, Any]) -> ColumnTransformer:
-    """ColumnTransformer for the modelled columns of ``schema`` as a family ``needs`` them."""
+def build_preprocessor(schema: Schema, needs: dict[str, Any], task: str = "binary",
+                       random_state: int | None = None) -> ColumnTransformer:
+    """ColumnTransformer for the modelled columns of ``schema`` as a family ``needs`` them.
+
+    With ``encode="native"`` the categorical columns come last, as ordinal codes (missing and unseen: NaN), for a
+    model that splits on categories itself (:func:`native_categories`).
+    """
     impute, scale = bool(needs.get("impute")), bool(needs.get("scale"))
     strategy = needs.get("impute_strategy", "median")
+    encode = needs.get("encode", "ordinal")
     parts: list[tuple[str, Any, list[str]]] = []
     numeric = schema.by_role("numeric", "boolean")
     if numeric:
@@ -60,12 +67,22 @@ def build_preprocessor(schema: Schema, needs: dict[str, Any]) -> ColumnTransform
         parts.append(("datetime", make_pipeline(DatetimeParts(), _numeric_steps(impute, scale, strategy)),
                       datetimes))
     categorical = schema.by_role("categorical")
-    if categorical:
-        parts.append(("categorical", _categorical_steps(needs.get("encode", "ordinal"), impute), categorical))
+    categories = [("categorical", _categorical_steps(encode, impute, task, random_state), categorical)] \
+        if categorical else []
+    if encode != "native":
+        parts += categories
     for name in schema.by_role("text"):
         parts.append((f"text_{name}", TextFeatures(TEXT_MAX_FEATURES, TEXT_COMPONENTS), [name]))
     parts += _synthesis_parts(schema, needs)
+    if encode == "native":
+        parts += categories
     return ColumnTransformer(parts, remainder="drop", sparse_threshold=0.0, verbose_feature_names_out=False)
+
+
+def native_categories(schema: Schema, needs: dict[str, Any]) -> int:
+    """How many of the preprocessed columns, at the end, are category codes for the model to split on natively
+    (``encode="native"``; 0 otherwise)."""
+    return len(schema.by_role("categorical")) if needs.get("encode") == "native" else 0
 
 
 def _synthesis_parts(schema: Schema, needs: dict[str, Any]) -> list[tuple[str, Any, list[str]]]:
@@ -89,7 +106,17 @@ def _numeric_steps(impute: bool, scale: bool, strategy: str = "median") -> Any:
     return make_pipeline(*steps) if steps else "passthrough"
 
 
-def _categorical_steps(encode: str, impute: bool) -> Any:
+def _categorical_steps(encode: str, impute: bool, task: str = "binary", random_state: int | None = None) -> Any:
+    if encode == "target":
+        # cross-fitted: fit_transform encodes each training row with statistics of the other folds (no leak),
+        # transform uses all of them; unseen categories get the target mean
+        target_type = {"binary": "binary", "multiclass": "multiclass"}.get(task, "continuous")
+        folds = (KFold if task == "regression" else StratifiedKFold)(5, shuffle=True, random_state=random_state)
+        return make_pipeline(SimpleImputer(strategy="constant", fill_value="__missing__"),
+                             TargetEncoder(target_type=target_type, cv=folds))
+    if encode == "native":
+        return OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan,
+                              dtype=np.float64)
     if encode == "onehot":
         return make_pipeline(
             SimpleImputer(strategy="constant", fill_value="__missing__"),
@@ -124,26 +151,34 @@ def build_pipeline(schema: Schema, config: TrialConfig, task: str, random_state:
     if config.class_weight and config.family.accepts_class_weight(task):
         params["class_weight"] = config.class_weight
     model = config.family.make(task, params, random_state=random_state, n_jobs=n_jobs)
+    needs = config.needs()
+    native = native_categories(schema, needs)
+    if native:
+        if "categorical_last" not in model.get_params():
+            raise ValueError(f"family {config.family.name!r}: encode=native needs a wrapper that takes categorical_last")
+        model.set_params(categorical_last=native)  # the family's wrapper passes them to its library
     if task != "regression":
         model = EncodedLabelClassifier(model)
     roles = {c.name: c.role for c in schema.columns if c.name not in schema.dropped}
-    needs = config.needs()
     return Pipeline([
         ("cast", ColumnCaster(roles, categories=schema.kept_categories or None)),
-        ("preprocess", build_preprocessor(schema, needs)),
-        *_selection_steps(needs, task, random_state),
+        ("preprocess", build_preprocessor(schema, needs, task, random_state)),
+        *_selection_steps(needs, task, random_state, native=bool(native)),
         ("model", model),
     ])
 
 
-def _selection_steps(needs: dict[str, Any], task: str, random_state: int | None) -> list[tuple[str, Any]]:
+def _selection_steps(needs: dict[str, Any], task: str, random_state: int | None,
+                     native: bool = False) -> list[tuple[str, Any]]:
     """After the preprocessing, so selection is fitted with the rest of the pipeline, on training rows only:
     the FRESH filter when the family needs it (features synthesised from time series), then the searched
-    selector (always present, ``method="none"`` keeps every feature, so feature counts are uniform)."""
+    selector (always present, ``method="none"`` keeps every feature, so feature counts are uniform). With native
+    categories every column is kept: the model finds the category codes by their place at the end."""
     steps: list[tuple[str, Any]] = []
-    if needs.get("filter") == "fresh":
+    if needs.get("filter") == "fresh" and not native:
         steps.append(("filter", RelevanceFilter(task=task)))
-    selector = FeatureSelector(method=needs.get("select", "none"), fraction=float(needs.get("select_fraction", 1.0)),
+    method = "none" if native else needs.get("select", "none")
+    selector = FeatureSelector(method=method, fraction=float(needs.get("select_fraction", 1.0)),
                                task=task, random_state=random_state)
     steps.append(("select", selector))
     return steps

@@ -7,13 +7,14 @@ is tried comes from the strategy (:mod:`automl.search.strategies`); the final mo
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import optuna
@@ -31,7 +32,7 @@ from automl.search.strategies import Strategy, get_strategy
 from automl.search.study import (HEARTBEAT_INTERVAL, INTERRUPTED, RUNNING, WAITING, diverse_first, fail_stale_trials,
                                  failing_families, finished_costs, open_storage, optuna_quiet, point_of,
                                  ranked_trials, record_heartbeat, save_settings, trial_cost, was_evaluated)
-from automl.search.worker import TrialData, TrialProcess, warm_up
+from automl.search.worker import SharedData, TrialData, TrialProcess, shared_data, warm_up
 
 log = logging.getLogger("automl")
 
@@ -72,6 +73,7 @@ class Problem:
     seed: int = 0
     n_jobs: int = 1
     class_weight: Any = None
+    memory_limit: int | None = None  # bytes a trial process may allocate
 
     @property
     def n_rows(self) -> int:
@@ -87,7 +89,8 @@ class Problem:
         """The task a worker runs: cross-validation of ``config`` (and a refit on all rows when ``refit``)."""
         return TrialTask(config=config, schema=self.schema, task=self.task, metric=self.metric, classes=self.classes,
                          folds=self.folds if cross_validate else [], random_state=self.seed,
-                         n_jobs=config.family.threads(self.n_rows, self.n_jobs), refit=refit)
+                         n_jobs=config.family.threads(self.n_rows, self.n_jobs), refit=refit,
+                         memory_limit=self.memory_limit)
 
     def config_of(self, trial: optuna.trial.FrozenTrial) -> TrialConfig:
         """The configuration a finished trial evaluated, read back from its parameters."""
@@ -142,6 +145,7 @@ class SearchController:
         self.fallback: tuple[int, Any] | None = None  # the first finished trial, refitted at once
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self.study: optuna.Study | None = None
+        self.trial_data: TrialData | SharedData | None = None  # what trial processes receive (see _shipped)
         self._target: np.ndarray | None = None
         self._score_seconds: float | None = None  # one metric evaluation on the out-of-fold rows
 
@@ -188,7 +192,7 @@ class SearchController:
         """Run trials until the deadline, ``max_trials`` or the strategy's end."""
         self._target = data.y
         warm_up()  # the fork server started with the fit; its imports are not charged to the first trial
-        self.planner.measured_overhead(self.runner.round_trip(data, self._trial_deadline(study)))
+        self.planner.measured_overhead(self.runner.round_trip(self._shipped(data), self._trial_deadline(study)))
         skips_in_a_row = 0
         while self._may_start(study):
             fail_stale_trials(study)
@@ -264,7 +268,7 @@ class SearchController:
             return enqueued or not trial.should_prune()
 
         try:
-            result = self.runner.run(task, data, limit, on_report, on_poll=_Heartbeat(study, trial))
+            result = self.runner.run(task, self._shipped(data), limit, on_report, on_poll=_Heartbeat(study, trial))
         except KeyboardInterrupt:
             self._tell(study, trial, config, TrialResult(status=INTERRUPTED, error="interrupted (Ctrl-C); runs again "
                                                                         "when the search resumes"),
@@ -308,6 +312,19 @@ class SearchController:
         if self.progress is not None:
             self.progress(study, study.get_trials(deepcopy=False)[trial.number])
 
+    @contextlib.contextmanager
+    def _sharing(self, data: TrialData) -> Iterator[None]:
+        """While the search runs, trial processes receive large data as a shared file (:func:`shared_data`)."""
+        with shared_data(data) as self.trial_data:
+            try:
+                yield
+            finally:
+                self.trial_data = None
+
+    def _shipped(self, data: TrialData) -> TrialData | SharedData:
+        """The data as trial processes receive it (a shared file for large data, while the search runs)."""
+        return self.trial_data if self.trial_data is not None else data
+
     # -- time ------------------------------------------------------------------------------------------
     def _trial_deadline(self, study: optuna.Study) -> float:
         """Trials must end early enough to refit the best so far (and an ensemble's likely members)."""
@@ -338,7 +355,7 @@ class SearchController:
         from automl.search.refit import FinalModel
 
         start = time.monotonic()
-        with optuna_quiet():
+        with optuna_quiet(), self._sharing(data):
             self.study = self.open_study()
             if search:
                 self.search(self.study, data)
@@ -349,7 +366,7 @@ class SearchController:
 
     def work(self, data: TrialData) -> optuna.Study:
         """A worker's part: join the study and evaluate trials until the deadline; no refit."""
-        with optuna_quiet():
+        with optuna_quiet(), self._sharing(data):
             self.study = self.open_study()
             self.search(self.study, data)
         return self.study

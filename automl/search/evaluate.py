@@ -31,6 +31,7 @@ class TrialTask:
     random_state: int | None
     n_jobs: int
     refit: bool = False
+    memory_limit: int | None = None  # bytes the trial process may allocate beyond what it started with
 
 
 @dataclass
@@ -108,6 +109,8 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
             result.refit_time = time.perf_counter() - start
     except Exception as exc:  # a failing family is a leaderboard row, not a crash
         result.status = "error"
-        result.error = f"{type(exc).__name__} in {stage}: {exc}"[:2000]
+        limit = (f" (over the trial memory limit of {task.memory_limit / 2**30:.1f} GB: AutoML(memory_limit=...))"
+                 if isinstance(exc, MemoryError) and task.memory_limit else "")
+        result.error = f"{type(exc).__name__} in {stage}: {exc}{limit}"[:2000]
         result.traceback = traceback.format_exc(limit=8)
     return result

@@ -79,7 +79,8 @@ class FinalModel:
         config = self.problem.config_of(trial)
         start = time.monotonic()
         task = self.problem.trial_task(config, refit=True, cross_validate=False)
-        result = self.search.runner.run(task, self.data, self.planner.end(), lambda step, score: True)
+        result = self.search.runner.run(task, self.search._shipped(self.data), self.planner.end(),
+                                        lambda step, score: True)
         log.info("refit of trial %d (%s): %.2fs, estimated %.2fs, fit %.2fs in the worker", trial.number,
                  config.family.name, time.monotonic() - start, estimate, result.refit_time or float("nan"))
         if result.status == "ok" and result.refit_model is not None:
