@@ -87,3 +87,47 @@ def test_before_the_search_folds_synthesis_and_the_command_budget():
     assert 0 < command_fit_seconds(60, time.monotonic()) < 60
     with pytest.raises(ValueError, match="used up"):
         command_fit_seconds(1.0, time.monotonic() - 5)
+
+
+def test_one_large_holdout_fold_trains_on_growing_rungs():
+    from automl.search.planner import RUNG_MIN_ROWS, rungs
+
+    assert rungs(30_000, 1) == (1.0,) and rungs(500_000, 5) == (1.0,)  # small data, or folds: no rungs
+    shares = rungs(320_000, 1)
+    assert shares == (1 / 16, 1 / 4, 1.0) and 320_000 * shares[0] >= RUNG_MIN_ROWS
+    plan = TimePlanner(Deadline(60), 400_000, 320_000, 1)
+    assert plan.step_weights == list(shares)
+    # a rung costs about its share: 2 s for the 1/16 rung projects 2 * (1/16 + 1/4 + 1) / (1/16) = 42 s in all
+    assert plan.projected_overrun(0.0, 2.0, 1, limit=30.0) == pytest.approx(2 * 21)
+    assert plan.projected_overrun(0.0, 2.0, 1, limit=60.0) is None
+    # told what the rung itself took (1 s: 0.5 s fitting, 0.5 s predicting the validation rows; the other second
+    # was starting the process): the rungs left cost 0.5 * (1/4 + 1) / (1/16) + 2 * 0.5 = 11 s more, 13 s in all
+    assert plan.projected_overrun(0.0, 2.0, 1, limit=10.0, step_seconds=(0.5, 0.5)) == pytest.approx(13.0)
+
+
+def test_the_cost_model_predicts_before_any_trial_and_learns_from_trials():
+    from automl.models.registry import all_families
+    from automl.search.cost import CostModel, DataShape, first_moves
+
+    families = all_families()
+    small = CostModel(DataShape(train_rows=800, folds=5, classes=2, widths={"onehot": 40, "ordinal": 20,
+                                                                             "native": 20, "target": 20}))
+    large = CostModel(DataShape(train_rows=320_000, folds=1, classes=2, widths={"onehot": 120, "ordinal": 46,
+                                                                                "native": 46, "target": 46}))
+    for name in ("linear", "knn", "lightgbm", "random_forest"):
+        assert large.estimate(families[name]) > small.estimate(families[name]) > 0
+    # kNN's cost grows with the rows it predicts and searches: on 320k rows it is dearer than LightGBM
+    assert large.estimate(families["knn"]) > 2 * large.estimate(families["lightgbm"])
+    # cheap defaults: every family, in the declared order; dear ones: the strong that fit, strongest first
+    assert [f.name for f in first_moves(families.values(), small, 60, 0.5)] == list(families)
+    moves = [f.name for f in first_moves(families.values(), large, 120, 0.5)]
+    assert moves[0] == "lightgbm" and "knn" not in moves and "linear" not in moves
+    assert all(large.estimate(families[name]) <= 60 for name in moves)
+    # nothing strong fits: the cheapest family alone
+    assert len(first_moves(families.values(), large, 2, 0.5)) == 1
+    # finished trials correct the prior: twice as slow as predicted, for this family and (until seen) the others
+    lightgbm = families["lightgbm"]
+    before = large.estimate(families["linear"])
+    large.observe("lightgbm", large.default_trial(lightgbm), 2 * large.default_trial(lightgbm))
+    assert large.estimate(lightgbm) == pytest.approx(2 * large.default_trial(lightgbm))
+    assert large.estimate(families["linear"]) == pytest.approx(2 * before)

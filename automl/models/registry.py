@@ -52,6 +52,9 @@ class ModelFamily:
     adapter : str or None
         Import path of its :class:`~automl.models.adapters.FamilyAdapter` (trusted types, ONNX converters);
         the default adapter when ``None``.
+    strength : float
+        Prior of how well its defaults do on large tables (0-1): where defaults are dear, the search starts with
+        the strongest that fit in the time (:func:`automl.search.cost.order_by_value`).
     """
 
     name: str
@@ -69,6 +72,7 @@ class ModelFamily:
     wrapper: str | None = None
     wrapper_params: dict[str, Any] = field(default_factory=dict)
     adapter: str | None = None
+    strength: float = 0.5
     single_thread_below: int = 0
     onnx: bool = False
 
@@ -155,7 +159,7 @@ def _load(path: str) -> dict[str, ModelFamily]:
             sample_weight=bool(decl.get("sample_weight", True)), class_weight=decl.get("class_weight", False),
             wrapper=decl.get("wrapper"), wrapper_params=decl.get("wrapper_params") or {},
             single_thread_below=int(decl.get("single_thread_below", 0)), onnx=bool(decl.get("onnx", False)),
-            adapter=decl.get("adapter"))
+            adapter=decl.get("adapter"), strength=float(decl.get("strength", 0.5)))
     return families
 
 

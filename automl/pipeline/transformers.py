@@ -92,6 +92,10 @@ def _cast(col: pd.Series, role: str) -> Any:
             warnings.simplefilter("ignore")
             return pd.to_datetime(col.astype("string"), errors="coerce", format="mixed")
     # categorical / text: strings, missing stays missing
+    if isinstance(col.dtype, pd.CategoricalDtype):  # each distinct value made text once, then taken by code
+        texts = np.concatenate([_texts_or_none(np.asarray(col.cat.categories, dtype=object)),
+                                np.array([None], dtype=object)])
+        return texts[col.cat.codes.to_numpy()]  # code -1 (missing) takes the appended None
     return _texts_or_none(col.to_numpy(dtype=object))
 
 

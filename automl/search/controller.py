@@ -23,9 +23,10 @@ from automl.data.schema import Schema
 from automl.metrics import Metric
 from automl.models.registry import ModelFamily
 from automl.pipeline.build import TrialConfig
-from automl.search.evaluate import TrialResult, TrialTask
+from automl.search.evaluate import GO, PRUNE, STOP, TrialResult, TrialTask
 from automl.search.leaderboard import build_leaderboard, params_json
-from automl.search.planner import Deadline, TimePlanner
+from automl.search.cost import CostModel, DataShape, encoded_width, first_moves
+from automl.search.planner import TRIAL_SHARE, Deadline, TimePlanner, TrialCost
 from automl.search.portfolio import portfolio_points
 from automl.search.space import FAMILY, config_from_params, suggest_config
 from automl.search.strategies import Strategy, get_strategy
@@ -74,6 +75,14 @@ class Problem:
     n_jobs: int = 1
     class_weight: Any = None
     memory_limit: int | None = None  # bytes a trial process may allocate
+    levels: dict[str, int] = field(default_factory=dict)  # distinct values of each categorical column
+
+    def shape(self) -> DataShape:
+        """The search's size as the cost model reads it."""
+        classes = 1 if self.classes is None else len(self.classes)
+        widths = {encode: encoded_width(self.schema, None, encode, self.levels, classes)
+                  for encode in ("onehot", "ordinal", "target", "native")}
+        return DataShape(train_rows=self.train_rows, folds=max(len(self.folds), 1), classes=classes, widths=widths)
 
     @property
     def n_rows(self) -> int:
@@ -85,12 +94,14 @@ class Problem:
     def train_rows(self) -> float:
         return float(np.mean([len(t) for t, _ in self.folds])) if self.folds else 1.0
 
-    def trial_task(self, config: TrialConfig, refit: bool, cross_validate: bool = True) -> TrialTask:
-        """The task a worker runs: cross-validation of ``config`` (and a refit on all rows when ``refit``)."""
+    def trial_task(self, config: TrialConfig, refit: bool, cross_validate: bool = True,
+                   rungs: tuple[float, ...] = (1.0,), refit_fraction: float = 1.0) -> TrialTask:
+        """The task a worker runs: cross-validation of ``config`` (over ``rungs`` of one holdout fold's rows), and
+        a refit on all rows (``refit_fraction`` of them) when ``refit``."""
         return TrialTask(config=config, schema=self.schema, task=self.task, metric=self.metric, classes=self.classes,
                          folds=self.folds if cross_validate else [], random_state=self.seed,
                          n_jobs=config.family.threads(self.n_rows, self.n_jobs), refit=refit,
-                         memory_limit=self.memory_limit)
+                         memory_limit=self.memory_limit, rungs=rungs, refit_fraction=refit_fraction)
 
     def config_of(self, trial: optuna.trial.FrozenTrial) -> TrialConfig:
         """The configuration a finished trial evaluated, read back from its parameters."""
@@ -140,9 +151,12 @@ class SearchController:
         self.strategy: Strategy = get_strategy(settings.search)
         self.planner = TimePlanner(deadline, problem.n_rows, problem.train_rows, len(problem.folds),
                                    ensemble=settings.ensemble)
+        self.costs = CostModel(problem.shape(), self.planner.process_overhead)
         self.runner = TrialProcess()
         self.results: dict[int, TrialResult] = {}
         self.fallback: tuple[int, Any] | None = None  # the first finished trial, refitted at once
+        # on large data (rungs), the holdout models of the best trials: the final model needs no refit
+        self.models: dict[int, Any] = {}
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self.study: optuna.Study | None = None
         self.trial_data: TrialData | SharedData | None = None  # what trial processes receive (see _shipped)
@@ -158,7 +172,7 @@ class SearchController:
         s, metric = self.settings, self.problem.metric
         storage = open_storage(s.storage)
         sampler = self.strategy.sampler(s.seed if s.sampler_seed is None else s.sampler_seed)
-        pruner = self.strategy.pruner(len(self.problem.folds))
+        pruner = self.strategy.pruner(len(self.planner.step_weights))
         if s.worker:
             if storage is None or s.study_name is None:
                 raise ValueError("a worker joins a study: give a storage URL and a study name")
@@ -180,9 +194,12 @@ class SearchController:
         fail_stale_trials(study)
         taken = {params_json(point_of(t)) for t in study.get_trials(deepcopy=False)
                  if t.user_attrs.get("source") == "enqueued" and (was_evaluated(t) or t.state in (WAITING, RUNNING))}
-        portfolio = portfolio_points(s.portfolio, problem.families, problem.task)
         weighting = "balanced" if s.imbalanced and s.class_weight == "search" else None
-        for point in self.strategy.initial_points(problem.families, problem.task, weighting, portfolio):
+        # on data where the defaults are dear, the strong ones that fit go first (the first also gives the fallback
+        # model) and the rest is left to the sampler; where they are cheap, every family, cheapest first
+        families = first_moves(problem.families, self.costs, self.deadline.remaining(), TRIAL_SHARE)
+        portfolio = portfolio_points(s.portfolio, families, problem.task)
+        for point in self.strategy.initial_points(families, problem.task, weighting, portfolio):
             if params_json(point) not in taken:
                 taken.add(params_json(point))
                 study.enqueue_trial(point, user_attrs={"source": "enqueued", "fixed": sorted(point)})
@@ -193,6 +210,7 @@ class SearchController:
         self._target = data.y
         warm_up()  # the fork server started with the fit; its imports are not charged to the first trial
         self.planner.measured_overhead(self.runner.round_trip(self._shipped(data), self._trial_deadline(study)))
+        self.costs.overhead = self.planner.process_overhead
         skips_in_a_row = 0
         while self._may_start(study):
             fail_stale_trials(study)
@@ -208,7 +226,7 @@ class SearchController:
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 break
             config = suggest_config(trial, self.problem.families, self.problem.task, self.settings.class_weight, fixed)
-            estimate = self.planner.trial_estimate(finished_costs(study), config.family.name)
+            estimate = self._expected_seconds(finished_costs(study), config.family)
             available = self._trial_deadline(study) - time.monotonic()
             failing = failing_families(study).get(config.family.name)
             if failing or not self.planner.fits(estimate, available):
@@ -227,7 +245,7 @@ class SearchController:
         if set(failing_families(study)) >= {f.name for f in self.problem.families}:
             return False  # every family keeps failing: more trials would fail too
         costs = finished_costs(study)
-        cheapest = min((self.planner.trial_estimate(costs, f.name) or 0.0) for f in self.problem.families)
+        cheapest = min(self._expected_seconds(costs, f) for f in self.problem.families)
         if not self.planner.may_start(self._trial_deadline(study), cheapest):
             return False
         if self.settings.max_trials is not None:
@@ -235,6 +253,12 @@ class SearchController:
             if finished >= self.settings.max_trials:
                 return False
         return not self.strategy.exhausted(study)
+
+    def _expected_seconds(self, costs: list[TrialCost], family: ModelFamily) -> float:
+        """What a trial of ``family`` should take: the median of its finished trials, else the cost model's
+        prediction for this data, corrected by the trials of other families."""
+        observed = self.planner.trial_estimate(costs, family.name)
+        return observed if observed is not None else self.costs.estimate(family)
 
     def _redirect(self, study: optuna.Study, available: float) -> None:
         """After a sampled family was too slow for the time left (or keeps failing): enqueue the next trial with
@@ -244,7 +268,7 @@ class SearchController:
             return
         costs, failing = finished_costs(study), failing_families(study)
         fits = [f.name for f in self.problem.families if f.name not in failing
-                and (self.planner.trial_estimate(costs, f.name) or 0.0) <= available]
+                and self._expected_seconds(costs, f) <= available]
         if not fits:
             return
         best = next((t.user_attrs["family"] for t in self._ranked(study) if t.user_attrs.get("family") in fits),
@@ -253,19 +277,21 @@ class SearchController:
 
     def _run(self, study: optuna.Study, trial: optuna.Trial, config: TrialConfig, data: TrialData) -> None:
         enqueued = trial.user_attrs.get("fixed") is not None
-        task = self.problem.trial_task(config, refit=self.fallback is None)
+        rungs = self.planner.rungs
+        task = self.problem.trial_task(config, refit=self.fallback is None, rungs=rungs)
         start = time.monotonic()
         limit = self.planner.trial_limit(start, self._trial_deadline(study))
         projected: list[float] = []
 
-        def on_report(step: int, score: float) -> bool:
+        def on_report(step: int, score: float, seconds: tuple[float, float]) -> str:
             trial.report(score, step)
-            # stop a trial as soon as its folds so far show it cannot finish before its limit
-            overrun = self.planner.projected_overrun(start, time.monotonic(), step + 1, limit)
+            # stop a trial as soon as its steps so far show it cannot finish before its limit: on rungs it keeps
+            # the model of the rung it reached (a model on a subsample), on folds it has none
+            overrun = self.planner.projected_overrun(start, time.monotonic(), step + 1, limit, seconds)
             if overrun is not None:
                 projected.append(overrun)
-                return False
-            return enqueued or not trial.should_prune()
+                return STOP
+            return GO if enqueued or not trial.should_prune() else PRUNE
 
         try:
             result = self.runner.run(task, self._shipped(data), limit, on_report, on_poll=_Heartbeat(study, trial))
@@ -280,9 +306,19 @@ class SearchController:
             result.error = (f"stopped after {len(result.fold_scores)} of {len(self.problem.folds)} folds: all of them "
                             f"would take about {projected[0]:.1f}s, {limit - start:.1f}s were left for it")
             trial.set_user_attr("projected_duration", round(projected[0], 4))
+        elif projected and result.status == "ok":  # on rungs: a model at the fidelity it reached
+            result.error = (f"stopped at {result.fidelity:.3g} of the rows: the next rungs would take about "
+                            f"{projected[0]:.1f}s in all, {limit - start:.1f}s were left for it")
+            trial.set_user_attr("projected_duration", round(projected[0], 4))
         if result.status == "ok" and result.refit_model is not None:
-            self.fallback = (trial.number, result.refit_model)
+            if self.fallback is None:
+                self.fallback = (trial.number, result.refit_model)
+            elif result.rungs:
+                self.models[trial.number] = result.refit_model
             result.refit_model = None
+            self._keep_best_models(study, trial.number)
+        if result.status == "ok" and enqueued and not self.fallback_refitted(trial.number):
+            self.costs.observe(config.family.name, self.costs.default_trial(config.family), duration)
         self.results[trial.number] = result
         self._tell(study, trial, config, result, duration)
 
@@ -292,11 +328,12 @@ class SearchController:
             "family": config.family.name, "params_json": params_json(config.describe()),
             "status": result.status, "score": result.score, "score_std": result.score_std,
             "n_folds": len(result.fold_scores), "fit_time": float(np.sum(result.fit_times)),
-            "mean_fold_fit_time": float(np.mean(result.fit_times)) if result.fit_times else None,
+            "mean_fold_fit_time": result.fold_fit_time,
             "predict_time_per_1k": float(np.mean(result.predict_times_per_1k))
             if result.predict_times_per_1k else None,
             "duration": round(duration, 4), "error": result.error, "worker": self.worker_id,
             "n_features_synthesised": result.n_features_synthesised, "n_features_selected": result.n_features_selected,
+            "fidelity": result.fidelity,
         }
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
@@ -321,6 +358,22 @@ class SearchController:
             finally:
                 self.trial_data = None
 
+    def _keep_best_models(self, study: optuna.Study, number: int) -> None:
+        """Hold the models of the trials an ensemble could use (the best of each family first); drop the rest.
+        Trial ``number`` has just finished: it is not ranked yet, and is kept until the next one."""
+        if not self.models:
+            return
+        from automl.search.ensemble import MAX_CANDIDATES
+
+        ranked = self._ranked(study)
+        keep = {t.number for t in diverse_first(ranked)[:MAX_CANDIDATES]} | {number}
+        for held in [n for n in self.models if n not in keep and n in {t.number for t in ranked}]:
+            del self.models[held]
+
+    def fallback_refitted(self, number: int) -> bool:
+        """Whether trial ``number`` also refitted the fallback model (its duration holds a refit on all rows)."""
+        return self.fallback is not None and self.fallback[0] == number
+
     def _shipped(self, data: TrialData) -> TrialData | SharedData:
         """The data as trial processes receive it (a shared file for large data, while the search runs)."""
         return self.trial_data if self.trial_data is not None else data
@@ -330,9 +383,9 @@ class SearchController:
         """Trials must end early enough to refit the best so far (and an ensemble's likely members)."""
         ranked = self._ranked(study)
         best_first = diverse_first(ranked) if self.settings.ensemble else ranked
-        fallback = self.fallback[0] if self.fallback is not None else None
+        held = set(self.models) | ({self.fallback[0]} if self.fallback is not None else set())
         top = [trial_cost(t) for t in best_first]
-        fitted = next((i for i, t in enumerate(best_first) if t.number == fallback), None)
+        fitted = {i for i, t in enumerate(best_first) if t.number in held}
         return self.planner.trial_deadline(self.planner.refit_reserve(top, fitted, self._selection_seconds(len(ranked))))
 
     def _selection_seconds(self, n_trials: int) -> float:

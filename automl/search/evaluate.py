@@ -14,8 +14,14 @@ from automl.metrics import Metric, predict_for_metric, score_predictions
 from automl.pipeline.build import TrialConfig, build_pipeline
 from automl.pipeline.select import selected_counts
 
-# report(step, score) -> whether to go on (False: the trial is pruned)
-Reporter = Callable[[int, float], bool]
+# report(step, score, seconds) -> what to do next: GO on, PRUNE (the trial ends without a result), or STOP (the
+# trial ends with what it has: on row-subsample rungs, a model at the fidelity reached). A bool is read as GO /
+# PRUNE. ``seconds``: what the step took, as (fitting, the rest: predicting and scoring the validation rows), so
+# the parent can project the steps left (a rung's fit grows with its rows, its validation does not).
+Reporter = Callable[[int, float, tuple[float, float]], Any]
+GO, PRUNE, STOP = "go", "prune", "stop"
+# The subsample of a rung: a fixed permutation of the training rows, so each rung holds the rows of the one before.
+RUNG_SEED = 0
 
 
 @dataclass
@@ -32,6 +38,10 @@ class TrialTask:
     n_jobs: int
     refit: bool = False
     memory_limit: int | None = None  # bytes the trial process may allocate beyond what it started with
+    # with one (holdout) fold: shares of its training rows fitted in turn, each a step the pruner sees
+    rungs: tuple[float, ...] = (1.0,)
+    # the refit trains on this share of the rows (a trial that ended at a lower rung)
+    refit_fraction: float = 1.0
 
 
 @dataclass
@@ -50,14 +60,26 @@ class TrialResult:
     # features the pipeline built before selection, and features its model got (first fold)
     n_features_synthesised: int | None = None
     n_features_selected: int | None = None
+    # on rungs: the scores are of growing training sets, the last one is the trial's; fidelity is its share of rows
+    rungs: bool = False
+    fidelity: float = 1.0
 
     @property
     def score(self) -> float | None:
-        return float(np.mean(self.fold_scores)) if self.fold_scores else None
+        if not self.fold_scores:
+            return None
+        return float(self.fold_scores[-1]) if self.rungs else float(np.mean(self.fold_scores))
 
     @property
     def score_std(self) -> float | None:
-        return float(np.std(self.fold_scores)) if len(self.fold_scores) > 1 else None
+        return float(np.std(self.fold_scores)) if len(self.fold_scores) > 1 and not self.rungs else None
+
+    @property
+    def fold_fit_time(self) -> float | None:
+        """Seconds of one fit on a fold's training rows (at the fidelity reached, on rungs)."""
+        if not self.fit_times:
+            return None
+        return float(self.fit_times[-1]) if self.rungs else float(np.mean(self.fit_times))
 
 
 def fit_pipeline(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None) -> Any:
@@ -67,25 +89,38 @@ def fit_pipeline(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight:
     return pipe.fit(X, y, **fit_params)
 
 
+def steps(task: TrialTask) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """What a trial fits and scores in turn: each fold, or, with one fold and several rungs, growing nested
+    subsamples of its training rows (each with its share of them)."""
+    if len(task.folds) != 1 or len(task.rungs) < 2:
+        return [(train, valid, 1.0) for train, valid in task.folds]
+    train, valid = task.folds[0]
+    order = np.random.default_rng(RUNG_SEED).permutation(train)
+    return [(np.sort(order[: max(2, int(round(f * len(train))))]), valid, f) for f in task.rungs]
+
+
 def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None,
              report: Reporter) -> TrialResult:
-    """Cross-validate ``task.config`` over ``task.folds``; report each fold's score as it comes.
+    """Cross-validate ``task.config`` over ``task.folds`` (or its rungs); report each step's score as it comes.
 
-    Errors are caught and returned as ``status="error"`` with the traceback's last line and the fold.
+    Errors are caught and returned as ``status="error"`` with the traceback's last line and the step.
     """
-    result = TrialResult(status="ok")
+    plan = steps(task)
+    result = TrialResult(status="ok", rungs=len(task.folds) == 1 and len(task.rungs) > 1)
     width = len(task.classes) if task.classes is not None else None
     result.oof = np.full((len(y), width) if width else len(y), np.nan)
     stage = "fold 0"
+    pipe = None
     try:
-        for fold, (train, valid) in enumerate(task.folds):
-            stage = f"fold {fold}"
+        for step, (train, valid, fraction) in enumerate(plan):
+            stage = f"rung {step} ({fraction:.3g} of the rows)" if result.rungs else f"fold {step}"
+            step_start = time.perf_counter()
             w_train = None if sample_weight is None else sample_weight[train]
             w_valid = None if sample_weight is None else sample_weight[valid]
             start = time.perf_counter()
             pipe = fit_pipeline(task, X.iloc[train], y[train], w_train)
             result.fit_times.append(time.perf_counter() - start)
-            if fold == 0:
+            if step == 0:
                 result.n_features_synthesised, result.n_features_selected = selected_counts(pipe)
             start = time.perf_counter()
             pred = predict_for_metric(pipe, X.iloc[valid], task.task, task.classes)
@@ -97,15 +132,25 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
             else:
                 score = score_predictions(task.metric, y[valid], pred, w_valid, task.classes)
             if not np.isfinite(score):
-                raise ValueError(f"the metric {task.metric.name} gave {score} on fold {fold}")
+                raise ValueError(f"the metric {task.metric.name} gave {score} on {stage}")
             result.fold_scores.append(score)
-            if not report(fold, score):
+            result.fidelity = fraction
+            fitting = result.fit_times[-1]
+            decision = report(step, score, (fitting, time.perf_counter() - step_start - fitting))
+            decision = GO if decision is True else PRUNE if decision is False else decision
+            if decision == PRUNE or (decision == STOP and not result.rungs):
                 result.status = "pruned"
                 return result
-        if task.refit:
+            if decision == STOP:
+                break
+        if result.rungs:
+            # large data, one holdout: the last fitted pipeline is the trial's model (a refit would cost as much
+            # again for a fifth more rows); the search keeps those of its best trials for the final model
+            result.refit_model, result.refit_time = pipe, 0.0
+        elif task.refit:
             stage = "refit"
             start = time.perf_counter()
-            result.refit_model = fit_pipeline(task, X, y, sample_weight)
+            result.refit_model = _refit(task, X, y, sample_weight)
             result.refit_time = time.perf_counter() - start
     except Exception as exc:  # a failing family is a leaderboard row, not a crash
         result.status = "error"
@@ -114,3 +159,11 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
         result.error = f"{type(exc).__name__} in {stage}: {exc}{limit}"[:2000]
         result.traceback = traceback.format_exc(limit=8)
     return result
+
+
+def _refit(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None) -> Any:
+    """The pipeline fitted on all the rows, or on ``task.refit_fraction`` of them (the same nested order)."""
+    if task.refit_fraction >= 1.0:
+        return fit_pipeline(task, X, y, sample_weight)
+    rows = np.sort(np.random.default_rng(RUNG_SEED).permutation(len(y))[: max(2, int(task.refit_fraction * len(y)))])
+    return fit_pipeline(task, X.iloc[rows], y[rows], None if sample_weight is None else sample_weight[rows])

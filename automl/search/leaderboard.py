@@ -11,7 +11,8 @@ import pandas as pd
 # n_features_synthesised: features the pipeline built from the input (synthesis and preprocessing: what
 # selection chooses from); n_features_selected: features the model got (first fold).
 COLUMNS = ["rank", "trial", "family", "params", "score", "score_std", "n_folds", "fit_time",
-           "predict_time_per_1k", "duration", "n_features_synthesised", "n_features_selected", "status", "error"]
+           "predict_time_per_1k", "duration", "n_features_synthesised", "n_features_selected", "status", "error",
+           "fidelity"]
 STATUS_ORDER = {"ok": 0, "pruned": 1, "timeout": 2, "error": 3, "interrupted": 4, "skipped": 5}
 
 
@@ -31,6 +32,7 @@ def trial_row(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
         "duration": attrs.get("duration"),
         "n_features_synthesised": attrs.get("n_features_synthesised"),
         "n_features_selected": attrs.get("n_features_selected"),
+        "fidelity": attrs.get("fidelity", 1.0),
         "status": status,
         "error": attrs.get("error", "" if "status" in attrs else
                            "did not finish: its worker stopped (killed, crashed or lost its heartbeat)"),

@@ -31,6 +31,13 @@ TRIAL_SHARE = 0.5
 # redirects the next trial to a family that fits.
 MAX_SKIPS_IN_A_ROW = 5
 
+# -- large data: row-subsample rungs ----------------------------------------------------------------------------
+# With one holdout fold of at least RUNG_MIN_ROWS * RUNG_FACTOR training rows, a trial fits growing nested
+# subsamples (a share 1 / RUNG_FACTOR of the next, the smallest at least RUNG_MIN_ROWS rows) and the pruner
+# stops poor configurations on the small ones: a large table gets tens of configurations, not four.
+RUNG_MIN_ROWS = 10_000
+RUNG_FACTOR = 4
+
 # -- the final refit -----------------------------------------------------------------------------------------
 # Process start and data transfer added to every refit estimate, until it is measured on this data (a child
 # started, handed the data, heard back: TimePlanner.measured_overhead); then that, with a margin.
@@ -132,6 +139,9 @@ class TimePlanner:
         self.deadline, self.n_rows, self.train_rows = deadline, n_rows, max(float(train_rows), 1.0)
         self.n_folds, self.ensemble = n_folds, ensemble
         self.process_overhead = REFIT_OVERHEAD
+        self.rungs = rungs(self.train_rows, n_folds)
+        # the relative cost of each step of a trial: its folds, or its rungs (a fit costs about its rows)
+        self.step_weights = list(self.rungs) if len(self.rungs) > 1 else [1.0] * max(n_folds, 1)
 
     def measured_overhead(self, seconds: float | None) -> None:
         """What a child process costs on this data (start, data transfer, answer), as measured: refit estimates
@@ -173,12 +183,24 @@ class TimePlanner:
         """Whether skipped trials in a row end the search."""
         return skips_in_a_row >= MAX_SKIPS_IN_A_ROW
 
-    def projected_overrun(self, start: float, now: float, folds_done: int, limit: float) -> float | None:
-        """After ``folds_done`` folds: the projected duration of all folds when it passes ``limit`` (stop the
-        trial now), else ``None``."""
-        if folds_done >= self.n_folds:
+    def projected_overrun(self, start: float, now: float, folds_done: int, limit: float,
+                          step_seconds: tuple[float, float] | None = None) -> float | None:
+        """After ``folds_done`` steps (folds or rungs): the projected duration of all of them when it passes
+        ``limit`` (stop the trial now), else ``None``.
+
+        With ``step_seconds``, what the last step took in the trial process as (fitting, the rest), each step left
+        costs its fit scaled by its weight (a rung fits its share of the rows) plus the rest (the same validation
+        rows each time), on top of the time spent so far. Without it, the time so far is scaled to every step.
+        """
+        if folds_done >= len(self.step_weights):
             return None
-        total = (now - start) * self.n_folds / max(folds_done, 1)
+        weights = self.step_weights
+        if step_seconds is not None:
+            fitting, rest = step_seconds
+            last = weights[max(folds_done, 1) - 1]
+            total = (now - start) + sum(fitting * w / last + rest for w in weights[folds_done:])
+        else:
+            total = (now - start) * sum(weights) / sum(weights[:max(folds_done, 1)])
         return total if start + total > limit else None
 
     # -- what things cost ---------------------------------------------------------------------------------
@@ -201,7 +223,7 @@ class TimePlanner:
             return 0.0
         return rounds * min(n_trials, max_candidates) * seconds_per_score
 
-    def refit_reserve(self, best_first: list[TrialCost], already_fitted: int | None, selection: float,
+    def refit_reserve(self, best_first: list[TrialCost], already_fitted: set[int] | int | None, selection: float,
                       ) -> float:
         """Time to keep for the end: refitting the best trial (or, with an ensemble, the best of the top
         families, ``ENSEMBLE_RESERVE`` of them) and the ensemble selection.
@@ -210,13 +232,15 @@ class TimePlanner:
         ----------
         best_first : list of TrialCost
             The finished trials' costs, best first (for an ensemble: the best of each family first).
-        already_fitted : int or None
-            Index in ``best_first`` of a trial whose refit exists already (the fallback): it costs nothing.
+        already_fitted : set of int, int or None
+            Indices in ``best_first`` of trials whose final model exists already (the fallback; on large data
+            every trial's holdout model): they cost nothing.
         selection : float
             Seconds of ensemble selection (:meth:`selection_estimate`).
         """
         top = best_first[:ENSEMBLE_RESERVE] if self.ensemble else best_first[:1]
-        refits = sum(self.refit_estimate(c.mean_fold_fit) for i, c in enumerate(top) if i != already_fitted)
+        fitted = {already_fitted} if isinstance(already_fitted, int) else set(already_fitted or ())
+        refits = sum(self.refit_estimate(c.mean_fold_fit) for i, c in enumerate(top) if i not in fitted)
         return (selection if self.ensemble else 0.0) + refits
 
     def refit_fits(self, estimate: float) -> bool:
@@ -230,6 +254,17 @@ class TimePlanner:
         while kept and sum(kept.values()) > self.seconds_to_end():
             del kept[max(kept, key=lambda n: kept[n])]
         return kept
+
+
+def rungs(train_rows: float, n_folds: int) -> tuple[float, ...]:
+    """Shares of the training rows a trial fits in turn: ``(1.0,)`` unless one holdout fold trains on enough rows
+    for several (see :data:`RUNG_MIN_ROWS`)."""
+    if n_folds != 1:
+        return (1.0,)
+    shares = [1.0]
+    while train_rows * shares[0] / RUNG_FACTOR >= RUNG_MIN_ROWS:
+        shares.insert(0, shares[0] / RUNG_FACTOR)
+    return tuple(shares)
 
 
 # -- before and around the search ------------------------------------------------------------------------------

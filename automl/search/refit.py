@@ -43,7 +43,7 @@ class FinalModel:
         self.problem, self.planner = controller.problem, controller.planner
         assert controller.study is not None
         self.study: optuna.Study = controller.study
-        self.fitted: dict[int, Any] = {}
+        self.fitted: dict[int, Any] = dict(controller.models)  # holdout models of the best trials (large data)
         if controller.fallback is not None:
             self.fitted[controller.fallback[0]] = controller.fallback[1]
 
@@ -78,9 +78,10 @@ class FinalModel:
             return None
         config = self.problem.config_of(trial)
         start = time.monotonic()
-        task = self.problem.trial_task(config, refit=True, cross_validate=False)
+        fidelity = float(trial.user_attrs.get("fidelity") or 1.0)  # a trial stopped at a rung refits on that share
+        task = self.problem.trial_task(config, refit=True, cross_validate=False, refit_fraction=fidelity)
         result = self.search.runner.run(task, self.search._shipped(self.data), self.planner.end(),
-                                        lambda step, score: True)
+                                        lambda step, score, seconds: True)
         log.info("refit of trial %d (%s): %.2fs, estimated %.2fs, fit %.2fs in the worker", trial.number,
                  config.family.name, time.monotonic() - start, estimate, result.refit_time or float("nan"))
         if result.status == "ok" and result.refit_model is not None:
@@ -121,7 +122,9 @@ class FinalModel:
             total = sum(weights.values())
             weights = {n: w / total for n, w in weights.items()}
             selection = Selection(weights, score_weights(oof, weights, y, metric, classes, weights_of_rows))
-        if not self._better(selection.score, float(best.value or 0.0)):
+        # against the best single trial scored on the same rows as the selection (a subset on large data)
+        single = score_weights(oof, {best.number: 1.0}, y, metric, classes, weights_of_rows)
+        if not self._better(selection.score, single):
             return None
         return self._fit_ensemble(selection, by_number)
 

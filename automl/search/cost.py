@@ -1,0 +1,143 @@
+"""What a trial will cost on *this* data, before any trial ran: the time planner's prior, corrected by every
+finished trial.
+
+Each family's default fit + predict of one fold was measured on generated tables of growing size
+(``benchmarks/cost_calibration.py``) and fitted as ``seconds = c * rows^a * width^b * classes^g``
+(``configs/cost_model.yaml``): rows the fold trains on, columns after encoding, classes (1 for regression). A
+trial costs its folds plus the process overhead. Once trials finished, their durations against these predictions
+give a correction (the machine, the data): the median ratio of observed to predicted.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import yaml
+
+from automl.models.registry import ModelFamily, config_path
+
+# Columns a one-hot encoded category takes at most (automl/pipeline/build.py caps it the same way).
+ONEHOT_WIDTH = 32
+TEXT_WIDTH = 20
+DATE_PARTS = 5
+# A family without a calibration costs like this one (scaled by its declared cost relative to it).
+REFERENCE_FAMILY = "lightgbm"
+
+
+@dataclass(frozen=True)
+class DataShape:
+    """The size of a search, as the cost model reads it."""
+
+    train_rows: float
+    folds: int
+    classes: int
+    widths: dict[str, int]  # encoding -> columns after encoding ("onehot", "ordinal", "target", "native")
+
+
+def encoded_width(schema: Any, frame: Any = None, encode: str = "ordinal", levels: dict[str, int] | None = None,
+                  classes: int = 1) -> int:
+    """Columns the preprocessing makes for ``encode`` (numbers, date parts, text components, categories)."""
+    width = len(schema.by_role("numeric", "boolean")) + DATE_PARTS * len(schema.by_role("datetime"))
+    width += TEXT_WIDTH * len(schema.by_role("text"))
+    for name in schema.by_role("categorical"):
+        if encode == "onehot":
+            count = (levels or {}).get(name)
+            if count is None and frame is not None:
+                count = int(frame[name].nunique())
+            width += min(int(count or ONEHOT_WIDTH), ONEHOT_WIDTH)
+        elif encode == "target":
+            width += classes if classes > 2 else 1
+        else:
+            width += 1
+    return max(width, 1)
+
+
+@lru_cache(maxsize=4)
+def _priors(path: str) -> dict[str, dict[str, float]]:
+    raw = yaml.safe_load(Path(path).read_text()) if Path(path).is_file() else None
+    return dict(raw or {})
+
+
+def priors() -> dict[str, dict[str, float]]:
+    """The calibrated coefficients per family (``configs/cost_model.yaml``)."""
+    return _priors(str(config_path("cost_model.yaml")))
+
+
+class CostModel:
+    """Predicted seconds of a family's default trial on this data, corrected by finished trials.
+
+    Parameters
+    ----------
+    shape : DataShape
+    overhead : float
+        Seconds every trial pays on top of its folds (process start, data transfer).
+    """
+
+    def __init__(self, shape: DataShape, overhead: float = 0.5):
+        self.shape, self.overhead = shape, overhead
+        self.ratios: dict[str, list[float]] = {}
+
+    def fold_seconds(self, family: ModelFamily) -> float:
+        """One fold of the family's defaults: fit on the fold's training rows, predict its validation rows."""
+        table = priors()
+        width = self.shape.widths.get(str(family.needs.get("encode", "ordinal")), 1)
+        coefficients = table.get(family.name)
+        scale = 1.0
+        if coefficients is None:  # not calibrated: like the reference family, scaled by the declared costs
+            coefficients = table.get(REFERENCE_FAMILY)
+            reference = family.cost / 3.0
+            scale = max(reference, 0.1)
+        if coefficients is None:
+            return 0.0
+        log_seconds = (coefficients["log_seconds"] + coefficients["rows"] * np.log(max(self.shape.train_rows, 1.0))
+                       + coefficients["width"] * np.log(width)
+                       + coefficients["classes"] * np.log(max(self.shape.classes, 1)))
+        return float(np.exp(log_seconds)) * scale
+
+    def default_trial(self, family: ModelFamily) -> float:
+        """Seconds of the family's default trial (every fold) before correction."""
+        return self.shape.folds * self.fold_seconds(family) + self.overhead
+
+    def observe(self, family: str, predicted: float, seconds: float) -> None:
+        """A finished trial of ``family`` took ``seconds`` where ``predicted`` was expected."""
+        if predicted > 0 and seconds > 0:
+            self.ratios.setdefault(family, []).append(seconds / predicted)
+
+    def correction(self, family: str | None = None) -> float:
+        """Observed over predicted: the family's own median ratio, else the median over every family (1 without
+        any finished trial)."""
+        own = self.ratios.get(family or "", [])
+        if own:
+            return float(np.median(own))
+        every = [r for ratios in self.ratios.values() for r in ratios]
+        return float(np.median(every)) if every else 1.0
+
+    def estimate(self, family: ModelFamily) -> float:
+        """The corrected prediction of the family's default trial."""
+        return self.default_trial(family) * self.correction(family.name)
+
+
+# Where defaults are dear, only families at least this strong start with their defaults; the others are left to the
+# sampler, whose trials the rungs prune cheaply (a 400k-row table: linear's defaults took 19 s for an AUC of 0.77,
+# where a LightGBM trial stopped on its first rung takes 2 s).
+STRONG = 0.8
+
+
+def first_moves(families: Iterable[ModelFamily], model: CostModel, seconds_left: float, share: float) -> list:
+    """The families whose defaults start the search, in order.
+
+    Where every family's defaults are cheap (together within ``share`` of ``seconds_left``), all of them, cheapest
+    first (their declared cost order). Where they are dear, the strong ones (``strength`` >= :data:`STRONG`) whose
+    defaults fit in ``share`` of the time, strongest first (the first one also gives the fallback model); then,
+    when none of them fits, the cheapest family alone.
+    """
+    families = list(families)
+    predicted = {f.name: model.estimate(f) for f in families}
+    if sum(predicted.values()) <= share * seconds_left:
+        return families
+    chosen = [f for f in families if f.strength >= STRONG and predicted[f.name] <= share * seconds_left]
+    chosen.sort(key=lambda f: (-f.strength, predicted[f.name]))
+    return chosen or [min(families, key=lambda f: predicted[f.name])]
