@@ -96,9 +96,18 @@ def to_frame(X: Any) -> pd.DataFrame:
     return frame
 
 
+def _not_scalar(value: Any) -> bool:
+    return not (value is None or isinstance(value, (str, bytes, int, float, bool, np.generic, pd.Timestamp))
+                or value is pd.NA)
+
+
 def _check_scalar_cells(name: str, col: pd.Series) -> None:
-    bad = col.map(lambda v: not (v is None or isinstance(v, (str, bytes, int, float, bool, np.generic,
-                                                               pd.Timestamp)) or v is pd.NA))
+    try:  # the distinct values are few next to the rows: check those (unhashable cells are not scalars anyway)
+        if not any(_not_scalar(v) for v in pd.unique(col.to_numpy())):
+            return
+    except TypeError:
+        pass
+    bad = col.map(_not_scalar)
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         value = col.iloc[row]
@@ -238,23 +247,25 @@ def _infer_role(name: str, col: pd.Series) -> tuple[str, pd.Series | None]:
         return "categorical", None
     if pd.api.types.is_numeric_dtype(dtype):
         return ("id" if _looks_like_integer_id(name, col) else "numeric"), None
-    values = col.dropna()
-    if values.empty:
+    # every test reads the distinct values (with their counts), not every row: text columns repeat their values
+    counts = col.value_counts(dropna=True, sort=False)
+    if counts.empty:
         return "categorical", None
-    if values.map(lambda v: isinstance(v, (bool, np.bool_))).all():
+    distinct = pd.Series(counts.index, dtype=object)
+    if distinct.map(lambda v: isinstance(v, (bool, np.bool_))).all():
         return "boolean", col.astype("boolean")
-    numeric = pd.to_numeric(values, errors="coerce")
-    if numeric.notna().all():
+    if pd.to_numeric(distinct, errors="coerce").notna().all():
         coerced = pd.to_numeric(col, errors="coerce")
         return ("id" if _looks_like_integer_id(name, coerced) else "numeric"), coerced
-    as_text = values.astype(str)
+    as_text = distinct.astype(str)
     if _looks_like_dates(as_text):
         return "datetime", pd.to_datetime(col.astype("string"), errors="coerce", format="mixed")
-    unique_ratio = values.nunique() / len(values)
-    words = as_text.str.count(r"\s+") + 1
-    if unique_ratio > 0.5 and words.mean() >= 3:
+    rows = int(counts.sum())
+    unique_ratio = len(counts) / rows
+    words = float(np.dot(as_text.str.count(r"\s+").to_numpy() + 1, counts.to_numpy()) / rows)  # mean over rows
+    if unique_ratio > 0.5 and words >= 3:
         return "text", None
-    if unique_ratio == 1.0 and len(values) >= 20:
+    if unique_ratio == 1.0 and rows >= 20:
         return "id", None
     return "categorical", None
 
