@@ -72,7 +72,6 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-jobs", type=int, default=None, help="cores (default: all this process may use)")
     parser.add_argument("--storage", default=None, help="Optuna storage URL, e.g. sqlite:///runs/study.db")
     parser.add_argument("--study", default=None, help="study name in the storage")
-    parser.add_argument("--quiet", action="store_true", help="no per-trial progress lines")
     parser.add_argument("--test-size", type=_test_size, default=None,
                         help="rows held back for the acceptance test: a fraction (0.2) or a count")
     parser.add_argument("--time-column", default=None,
@@ -94,6 +93,7 @@ def _test_size(text: str) -> float | int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="automl", description="AutoML under a hard time budget.",
                                      epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"automl {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     fit = sub.add_parser("fit", help="search and fit a model on a data file")
@@ -146,7 +146,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_study_options(worker)
     worker.add_argument("--time-budget", type=float, default=None,
                         help="stop earlier than the study's shared deadline")
-    worker.add_argument("--quiet", action="store_true")
 
     refit = sub.add_parser("refit", help="refit the best trial of a study and write a model folder")
     _add_study_options(refit)
@@ -155,7 +154,28 @@ def build_parser() -> argparse.ArgumentParser:
     from automl.cli_deploy import add_commands
 
     add_commands(sub)
+    for command in sub.choices.values():
+        _add_output_options(command)
     return parser
+
+
+def _version() -> str:
+    from automl import __version__
+
+    return __version__
+
+
+# Commands that print a result a program may want as JSON.
+JSON_COMMANDS = ("fit", "fit-series", "leaderboard", "profile", "validate")
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    """``-v`` / ``-q`` on every command (and ``--json`` where it prints a result)."""
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more output: fits print the engine's log (refits, cleaning); other commands log INFO")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only errors: no progress lines, no warnings")
+    if parser.prog.split()[-1] in JSON_COMMANDS:
+        parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
 
 
 def _add_table_options(parser: argparse.ArgumentParser) -> None:
@@ -241,7 +261,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         return EXIT_NO_MODEL
     # the training sample (export check, report, monitor) is kept when the rows alone make the model's input
     out = save(model, args.out, data=None if args.table else (frame, y))
-    _print_summary(model, out, time.monotonic() - started)
+    _print_summary(model, out, time.monotonic() - started, getattr(args, "json", False))
     return 0
 
 
@@ -266,8 +286,15 @@ def cmd_fit_series(args: argparse.Namespace) -> int:
     if _no_model(model, args):
         return EXIT_NO_MODEL
     out = save(model, args.out)
-    _print_summary(model, out, time.monotonic() - started)
+    _print_summary(model, out, time.monotonic() - started, getattr(args, "json", False))
     return 0
+
+
+def _fit_verbosity(args: argparse.Namespace) -> int:
+    """``AutoML(verbose=...)`` for a fitting command: progress lines unless ``-q``, the engine's log with ``-v``."""
+    if getattr(args, "quiet", False) or getattr(args, "json", False):
+        return 0
+    return 1 + int(getattr(args, "verbose", 0) > 0)
 
 
 def _check_before_fit(args: argparse.Namespace) -> None:
@@ -327,11 +354,14 @@ def _search_model(args: argparse.Namespace, budget: float) -> Any:
                   max_trials=args.max_trials, n_jobs=args.n_jobs, random_state=args.seed,
                   families=args.families.split(",") if args.families else None,
                   portfolio=None if args.portfolio == "none" else args.portfolio, storage=args.storage,
-                  study_name=args.study, verbose=0 if args.quiet else 1, test_size=args.test_size,
+                  study_name=args.study, verbose=_fit_verbosity(args), test_size=args.test_size,
                   time_column=args.time_column, checks=args.checks, memory_limit=args.memory_limit)
 
 
-def _print_summary(model: Any, out: Path, wall: float) -> None:
+def _print_summary(model: Any, out: Path, wall: float, as_json: bool = False) -> None:
+    if as_json:
+        print(_json(_summary(model, out, wall)))
+        return
     board = model.leaderboard_
     counts = board["status"].value_counts().to_dict()
     print(f"\ntask {model.task_}, metric {model.metric_.name} "
@@ -362,6 +392,32 @@ def _print_summary(model: Any, out: Path, wall: float) -> None:
         print(f"acceptance test on {acc['n_test_rows']} held-back rows: {acc['metric']} {acc['test_score']:.5g} vs "
               f"validation {validation} (tolerance {acc['tolerance'] or 0:.3g}): {verdict}")
     print(f"model written to {out}/")
+
+
+def _summary(model: Any, out: Path, wall: float) -> dict[str, Any]:
+    """What ``automl fit --json`` prints: the fit's result for a program."""
+    board = model.leaderboard_
+    return {"model": str(out), "task": model.task_, "task_reason": getattr(model, "task_reason_", None),
+            "metric": model.metric_.name, "greater_is_better": model.metric_.greater_is_better,
+            "status": model.fit_summary_, "best": {"trial": model.best_trial_, "family": model.best_family_,
+                                                   "params": model.best_params_, "score": model.best_score_},
+            "rows": model.row_counts_, "trials": board["status"].value_counts().to_dict(),
+            "fit_time": model.fit_time_, "wall": wall, "peak_memory_mb": getattr(model, "peak_memory_mb_", None),
+            "acceptance": model.acceptance_, "cleaning": model.cleaning_,
+            "leaderboard": json_records(board.head(10))}
+
+
+def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of a frame as JSON-ready dicts (NaN as null)."""
+    import json
+
+    return json.loads(frame.to_json(orient="records"))
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, default=str)
 
 
 def _format_board(board: pd.DataFrame) -> str:
@@ -422,7 +478,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         raise ValueError("give a model folder, or --storage and --study")
     if args.top:
         board = board.head(args.top)
-    print(_format_board(board))
+    print(_json(json_records(board)) if args.json else _format_board(board))
     return 0
 
 
@@ -448,7 +504,7 @@ def _join_study(args: argparse.Namespace, seconds: float | None) -> tuple[Any, p
     frame = read_table(path)
     y = frame.pop(target)
     params = {**settings["params"], "time_budget": seconds}
-    model = AutoML(**params, storage=storage, study_name=args.study, verbose=0 if getattr(args, "quiet", False) else 1)
+    model = AutoML(**params, storage=storage, study_name=args.study, verbose=_fit_verbosity(args))
     return model, frame, y
 
 
@@ -466,7 +522,7 @@ def cmd_refit(args: argparse.Namespace) -> int:
     model, frame, y = _join_study(args, args.time_budget)
     model.refit_study(frame, y)
     out = save(model, args.out)
-    _print_summary(model, out, time.monotonic() - started)
+    _print_summary(model, out, time.monotonic() - started, getattr(args, "json", False))
     return 0
 
 
@@ -480,6 +536,9 @@ def cmd_profile(args: argparse.Namespace) -> int:
     frame = read_table(args.data)
     target = _pop_target(frame, args.target, args.data)
     profile = profile_frame(frame, target=target, task=None if target is None else infer_task(target))
+    if args.json:
+        print(_json(profile))
+        return 0
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_rows", 500):
         print(f"{profile['n_rows']} rows x {profile['n_columns']} columns from {args.data}")
         print(profile_table(profile).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
@@ -504,9 +563,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     frame = read_table(args.data)
     target = _pop_target(frame, args.target, args.data)
     report = validate(frame, target, args.checks)
+    errors = report[(~report["passed"]) & (report["severity"] == "error")]
+    if args.json:
+        print(_json({"checks": json_records(report), "failed_errors": len(errors)}))
+        return 1 if len(errors) else 0
     with pd.option_context("display.width", 200, "display.max_colwidth", 100):
         print(report.to_string(index=False))
-    errors = report[(~report["passed"]) & (report["severity"] == "error")]
     print(f"{len(report)} checks: {int(report['passed'].sum())} passed, {len(errors)} failed with severity error, "
           f"{int((~report['passed']).sum()) - len(errors)} warnings")
     return 1 if len(errors) else 0
@@ -544,7 +606,12 @@ def main(argv: list[str] | None = None) -> int:
     started = process_started() if argv is None else time.monotonic()
     args = build_parser().parse_args(argv)
     args.started = started
-    logging.basicConfig(level=logging.WARNING, format="automl: %(message)s")
+    level = logging.ERROR if args.quiet else logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="automl: %(message)s")
+    if args.quiet:
+        import warnings
+
+        warnings.simplefilter("ignore")
     from automl.cli_deploy import COMMANDS as DEPLOY
 
     try:
@@ -555,6 +622,30 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_DATA
+    except ImportError as exc:  # an optional part that is not installed
+        print(f"error: {missing_extra(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyError as exc:  # Optuna: no study of that name in the storage
+        if "study" in str(exc).lower() or "record does not exist" in str(exc).lower():
+            print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+            return EXIT_DATA
+        raise
+
+
+# The extra that installs each optional library (pip install "automl[<extra>]").
+EXTRAS = {"fastapi": "serve", "uvicorn": "serve", "httpx": "serve", "skl2onnx": "export", "onnx": "export",
+          "onnxruntime": "export", "onnxmltools": "export", "matplotlib": "report", "featuretools": "synthesis",
+          "woodwork": "synthesis", "tsfresh": "synthesis", "catboost": "catboost", "psycopg2": "distributed",
+          "shap": "explain"}
+
+
+def missing_extra(exc: ImportError) -> str:
+    """One line for a missing optional library: what it is for and the install command."""
+    name = (exc.name or str(exc)).split(".")[0]
+    extra = EXTRAS.get(name)
+    if extra is None:
+        return f"{name} is not installed ({exc}); install it with pip"
+    return f"{name} is not installed: this command needs the '{extra}' extra: pip install \"automl[{extra}]\""
 
 
 # Commands that start trial processes: when they end, the process exits without tearing the interpreter down

@@ -1,6 +1,7 @@
 """The scikit-learn estimators: parameters in, a searched and fitted pipeline out."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass
 import logging
@@ -9,7 +10,7 @@ import sys
 import time
 import warnings
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -26,7 +27,7 @@ from automl.data.checks import raise_on_errors, validate
 from automl.data.clean import CleaningOptions, clean_training_data
 from automl.data.inputs import check_rows
 from automl.data.profile import profile_frame
-from automl.data.schema import infer_task, to_frame
+from automl.data.schema import explain_task, to_frame
 from automl.data.split import split_test, time_order
 from automl.data.target import check_label_types, make_folds, prepare_classes, prepare_sample_weight, prepare_target
 from automl.search.acceptance import acceptance_test
@@ -100,15 +101,16 @@ class AutoML(SynthesisMixin, BaseEstimator):
         predictions) when it scores better than the best single trial and can be refitted in time.
     n_jobs : int or None, default=None
         Cores to use; ``None`` means every core this process may use (affinity and cgroup limits).
-    random_state : int or None, default=None
-        One seed for the splits, the sampler and every model.
+    random_state : int, RandomState or None, default=None
+        One seed for the splits, the sampler and every model (a ``RandomState`` gives one draw).
     storage : str, optuna storage or None, default=None
         Optuna storage URL (``sqlite:///file.db``, ``journal:///file.log``, ``postgresql://...``) or an opened
         Optuna storage; in memory when ``None``.
     study_name : str or None, default=None
         Study to create or resume in ``storage``.
     verbose : int, default=0
-        1 prints a line per trial.
+        0: warnings only; 1: the inferred task, the data stage and a line per finished trial on standard error;
+        2: also the engine's log (logger ``"automl"`` at INFO: refits, cleaning steps) during ``fit``.
     test_size : float, int or None, default=None
         Rows held back from the search (a fraction or a count) for a final acceptance test of the chosen
         pipeline (``acceptance_``). Stratified for classification; the latest rows with ``time_column``.
@@ -122,6 +124,10 @@ class AutoML(SynthesisMixin, BaseEstimator):
     cleaning : dict or None, default=None
         Switch cleaning steps on or off, e.g. ``{"duplicate_rows": "keep", "rare_category_min_count": 10}``
         (keys of :class:`automl.data.clean.CleaningOptions`).
+    callbacks : list of callable or None, default=None
+        Each is called as ``callback(study, trial)`` after every finished trial (an Optuna ``FrozenTrial`` whose
+        ``user_attrs`` hold family, status, score, error), as Optuna's own callbacks are; an exception in a
+        callback stops the fit.
     memory_limit : float, "auto" or None, default="auto"
         Gigabytes one trial process may allocate; ``"auto"`` is 70 % of the memory available when ``fit`` starts,
         ``None`` no limit. A trial over it fails with ``MemoryError`` (an ``error`` row that says so) and its family
@@ -148,6 +154,8 @@ class AutoML(SynthesisMixin, BaseEstimator):
         (why there is no model, or why a fallback was used, and what to do).
     task_, metric_ : str, Metric
         The task and metric the search used.
+    task_reason_ : str
+        Why the task is what it is: given, or inferred from ``y`` and how (also printed with ``verbose``).
     classes_ : ndarray or None
         Class labels (classification), in the order of ``predict_proba``'s columns.
     schema_ : Schema
@@ -199,7 +207,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
         "max_trials": [Interval(Integral, 1, None, closed="left"), None],
         "class_weight": [StrOptions({"search", "balanced"}), dict, None],
         "n_jobs": [Integral, None],
-        "random_state": [Interval(Integral, 0, 2**32 - 1, closed="both"), None],
+        "random_state": ["random_state"],
         "ensemble": ["boolean"],
         "storage": [str, BaseStorage, None],
         "study_name": [str, None],
@@ -209,6 +217,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
         "checks": [str, os.PathLike, list, callable, None],
         "cleaning": [dict, None],
         "memory_limit": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"}), None],
+        "callbacks": [list, tuple, None],
     }
 
     def __init__(self, time_budget: float | None = 60, task: str | None = None, metric: Any = None,
@@ -217,7 +226,8 @@ class AutoML(SynthesisMixin, BaseEstimator):
                  class_weight: str | None = "search", ensemble: bool = True, n_jobs: int | None = None,
                  random_state: int | None = None, storage: str | None = None, study_name: str | None = None,
                  verbose: int = 0, test_size: float | int | None = None, time_column: str | None = None,
-                 checks: Any = None, cleaning: dict | None = None, memory_limit: float | str | None = "auto"):
+                 checks: Any = None, cleaning: dict | None = None, memory_limit: float | str | None = "auto",
+                 callbacks: list | None = None):
         self.time_budget = time_budget
         self.task = task
         self.metric = metric
@@ -238,6 +248,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
         self.checks = checks
         self.cleaning = cleaning
         self.memory_limit = memory_limit
+        self.callbacks = callbacks
 
     # -- fit ---------------------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any, sample_weight: Any = None, tables: dict[str, Any] | None = None,
@@ -280,11 +291,12 @@ class AutoML(SynthesisMixin, BaseEstimator):
         self._validate_params()
         if self.time_budget is None and self.max_trials is None:
             raise ValueError("give a time_budget (seconds) or max_trials, otherwise the search never ends")
-        if tables is not None:
-            return self._fit_relational(X, y, sample_weight, tables, relationships or [], cutoff_time, time_index,
-                                        logical_types)
-        deadline = Deadline(self.time_budget)
-        return self._search(X, y, sample_weight, deadline, data_source=data_source)
+        with engine_log(self.verbose):
+            if tables is not None:
+                return self._fit_relational(X, y, sample_weight, tables, relationships or [], cutoff_time,
+                                            time_index, logical_types)
+            deadline = Deadline(self.time_budget)
+            return self._search(X, y, sample_weight, deadline, data_source=data_source)
 
     def work(self, X: Any, y: Any, sample_weight: Any = None) -> "AutoML":
         """Join the study ``study_name`` in ``storage`` as one more worker: evaluate trials until ``time_budget``
@@ -332,8 +344,13 @@ class AutoML(SynthesisMixin, BaseEstimator):
 
     def _run(self, plan: "FitPlan", deadline: Deadline, search: bool = True) -> "AutoML":
         """Search (unless ``search=False``) and refit; set the fitted attributes and run the acceptance test."""
-        controller = self._controller(plan, deadline)
-        outcome = controller.run(plan.data, search=search)
+        progress = _ProgressLine(deadline) if self.verbose else None
+        controller = self._controller(plan, deadline, progress)
+        try:
+            outcome = controller.run(plan.data, search=search)
+        finally:
+            if progress is not None:
+                progress.close()
         self.study_ = outcome.study
         self.leaderboard_ = controller.leaderboard()
         self._set_best(outcome, plan.data)
@@ -343,9 +360,11 @@ class AutoML(SynthesisMixin, BaseEstimator):
         self.peak_memory_mb_ = (process_peak_bytes() + controller.runner.peak_child_bytes) / 2**20
         return self
 
-    def _controller(self, plan: "FitPlan", deadline: Deadline) -> SearchController:
+    def _controller(self, plan: "FitPlan", deadline: Deadline,
+                    progress: "_ProgressLine | None" = None) -> SearchController:
+        listeners = ([progress] if progress else []) + list(self.callbacks or [])
         return SearchController(plan.problem, deadline, plan.settings,
-                                progress=_ProgressLine(deadline) if self.verbose else None)
+                                progress=_each(listeners) if listeners else None)
 
     def _prepare(self, X: Any, y: Any, sample_weight: Any, deadline: Deadline, role: str = "fit",
                  needs: dict[str, Any] | None = None, data_source: dict[str, str] | None = None,
@@ -380,8 +399,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
         else:
             labels, self.classes_ = _numeric_target(target), None
         self.validation_ = self._run_checks(frame, target)
-        seed = int(np.random.RandomState(self.random_state).randint(0, 2**31 - 1)) \
-            if self.random_state is None else int(self.random_state)
+        seed = _seed_of(self.random_state)
         order = time_order(frame, self.time_column) if self.time_column is not None else None
         search_rows, test_rows = split_test(len(frame), self.test_size, labels, classification, seed, order)
         held_out = _take(frame, labels, weights, test_rows) if len(test_rows) else None
@@ -430,7 +448,13 @@ class AutoML(SynthesisMixin, BaseEstimator):
                 "deadline_unix": None if remaining == float("inf") else time.time() + remaining}
 
     def _resolve_task(self, target: pd.Series) -> str:
-        task = self.task or infer_task(target)
+        if self.task:
+            task, self.task_reason_ = self.task, "given (task=)"
+        else:
+            task, why = explain_task(target)
+            self.task_reason_ = f"inferred from y: {why}; pass task= to override"
+        if self.verbose:
+            print(f"task {task}: {self.task_reason_}", file=sys.stderr, flush=True)
         if task == "regression" and not pd.api.types.is_numeric_dtype(target.dtype):
             raise ValueError(f"regression needs a numeric target, y has dtype {target.dtype}; "
                              "use a classifier, or convert y with pd.to_numeric")
@@ -613,6 +637,33 @@ class AutoML(SynthesisMixin, BaseEstimator):
         proba = self.best_pipeline_.predict_proba(self._pipeline_input(frame, tables))
         return align_proba(proba, self.best_pipeline_.classes_, classes)
 
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """The fitted model's score on ``X, y`` with the metric of the search (``metric_``), greater is better as
+        with scikit-learn's scorers: a loss (RMSE, log loss) is returned negated.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like
+        y : array-like
+            True labels or values.
+        sample_weight : array-like, optional
+
+        Returns
+        -------
+        float
+        """
+        from automl.metrics import align_labels, predict_for_metric, score_predictions
+
+        frame = self._input_frame(X, synthesised=self._synthesised())
+        if self.metric_.scorer is not None:
+            kwargs = {} if sample_weight is None else {"sample_weight": np.asarray(sample_weight, dtype=float)}
+            return float(self.metric_.scorer(self.best_pipeline_, frame, np.asarray(y), **kwargs))
+        labels = align_labels(self.classes_, pd.Series(np.asarray(y).ravel()))
+        pred = predict_for_metric(self.best_pipeline_, frame, self.task_, self.classes_)
+        weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        value = score_predictions(self.metric_, labels, pred, weights, self.classes_)
+        return value if self.metric_.greater_is_better else -value
+
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
@@ -635,7 +686,11 @@ class AutoMLClassifier(ClassifierMixin, AutoML):
         check_label_types(target.to_numpy())
         check_classification_targets(target.to_numpy())
         n_classes = target.nunique()
+        self.task_reason_ = "given (task=)" if self.task else f"AutoMLClassifier: {n_classes} classes"
         return self.task or ("binary" if n_classes <= 2 else "multiclass")
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        return AutoML.score(self, X, y, sample_weight)
 
 
 class AutoMLRegressor(RegressorMixin, AutoML):
@@ -650,7 +705,50 @@ class AutoMLRegressor(RegressorMixin, AutoML):
                 pd.to_numeric(target)
             except (ValueError, TypeError):
                 raise ValueError(f"regression needs a numeric target, y has dtype {target.dtype}") from None
+        self.task_reason_ = "AutoMLRegressor"
         return self_task
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        return AutoML.score(self, X, y, sample_weight)
+
+
+@contextlib.contextmanager
+def engine_log(verbose: int) -> Iterator[None]:
+    """With ``verbose >= 2``, the ``"automl"`` logger at INFO on standard error for the duration (when the user set
+    up no handler of their own); otherwise nothing changes."""
+    if verbose < 2:
+        yield
+        return
+    before = log.level
+    handler = None if log.handlers else logging.StreamHandler()
+    if handler is not None:
+        handler.setFormatter(logging.Formatter("automl: %(message)s"))
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.setLevel(before)
+        if handler is not None:
+            log.removeHandler(handler)
+
+
+def _each(listeners: list[Any]) -> Any:
+    """One progress callback that calls each of ``listeners``."""
+    def call(study: Any, trial: Any) -> None:
+        for listener in listeners:
+            listener(study, trial)
+    return call
+
+
+def _seed_of(random_state: Any) -> int:
+    """One integer seed from ``random_state``: an int as it is, a ``RandomState`` or ``None`` drawn from (as
+    scikit-learn's ``check_random_state`` does)."""
+    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
+        return int(random_state)
+    from sklearn.utils import check_random_state
+
+    return int(check_random_state(random_state).randint(0, 2**31 - 1))
 
 
 def process_peak_bytes() -> int:
@@ -698,10 +796,14 @@ def _imbalanced(labels: np.ndarray) -> bool:
 
 
 class _ProgressLine:
-    """Prints one line per finished trial: elapsed time, trial, family, status, score, best so far."""
+    """Progress of the search on standard error: on a terminal one live bar (elapsed / budget, trials, best score,
+    the last family), rewritten after every trial; elsewhere (a log, a pipe) one plain line per finished trial."""
 
-    def __init__(self, deadline: Deadline):
-        self.deadline = deadline
+    WIDTH = 30
+
+    def __init__(self, deadline: Deadline, stream: Any = None):
+        self.deadline, self.stream = deadline, stream or sys.stderr
+        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
 
     def __call__(self, study: Any, trial: Any) -> None:
         attrs = trial.user_attrs
@@ -711,6 +813,25 @@ class _ProgressLine:
         score = attrs.get("score")
         shown = f"{score:.5g}" if score is not None else "-"
         best_shown = f"{best:.5g}" if best is not None else "-"
+        if self.live:
+            self.stream.write("\r" + self.bar(len(finished), len(complete), best_shown, attrs) + "\x1b[K")
+            self.stream.flush()
+            return
         print(f"[{self.deadline.elapsed():6.1f}s] trial {trial.number:>3} {attrs.get('family', '?'):<22} "
               f"{attrs.get('status', '?'):<8} score {shown:<10} best {best_shown:<10} "
-              f"took {attrs.get('duration') or 0:5.2f}s  ({len(finished)} done)", file=sys.stderr, flush=True)
+              f"took {attrs.get('duration') or 0:5.2f}s  ({len(finished)} done)", file=self.stream, flush=True)
+
+    def bar(self, finished: int, ok: int, best: str, attrs: dict[str, Any]) -> str:
+        """One line: a bar of the time used, the counts, the best score and the last trial's family."""
+        elapsed, budget = self.deadline.elapsed(), self.deadline.seconds
+        share = min(elapsed / budget, 1.0) if budget else 0.0
+        filled = int(round(share * self.WIDTH))
+        total = f"/{budget:.0f}s" if budget else "s"
+        return (f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {elapsed:5.1f}{total} | trials {finished} "
+                f"(ok {ok}) | best {best} | last {attrs.get('family', '?')} {attrs.get('status', '?')}")
+
+    def close(self) -> None:
+        """End the live bar's line."""
+        if self.live:
+            self.stream.write("\n")
+            self.stream.flush()

@@ -17,7 +17,8 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 CLASSIFICATION_TASKS = ("binary", "multiclass")
-SUITE_VARIABLES = {"openml": "AUTOML_DATASETS", "extra": "AUTOML_DATASETS_EXTRA"}  # folder overrides
+SUITE_VARIABLES = {"openml": "AUTOML_DATASETS", "extra": "AUTOML_DATASETS_EXTRA",  # folder overrides
+                   "generated": "AUTOML_DATASETS_GENERATED"}
 SUITES = tuple(SUITE_VARIABLES)
 
 
@@ -45,6 +46,8 @@ def datasets_dir(suite: str = "openml") -> Path:
     override = os.environ.get(SUITE_VARIABLES[suite])
     if override:
         return Path(override).expanduser().resolve()
+    if suite == "generated":  # written by python -m benchmarks.generated
+        return Path(__file__).resolve().parent / ".data" / "generated"
     return Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / suite
 
 

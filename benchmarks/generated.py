@@ -3,6 +3,11 @@
 40 numeric columns (a few informative, with interactions), 6 categorical columns of 5 to 5,000 levels (one of
 1,000 levels carries a per-level effect), 5 % of the cells missing. Deterministic for a seed. Written to CSV once
 per (rows, task, seed) under ``benchmarks/.data/`` (git-ignored) so every system reads the same file.
+
+``python -m benchmarks.generated --rows 100000,400000,1000000 --tasks binary,multiclass,regression [--wide]`` writes
+the tables and a manifest to ``benchmarks/.data/generated/``: the ``generated`` suite of ``benchmarks.run``
+(each run splits a table 75/25, so a 400,000-row table trains on 300,000 rows). ``--wide`` adds a 1,000,000-row
+table of 100 columns (94 numeric).
 """
 from __future__ import annotations
 
@@ -58,3 +63,38 @@ def table_file(rows: int, task: str, seed: int = 0) -> Path:
         X, y = make_table(rows, task, seed)
         X.assign(target=y).to_csv(path, index=False, compression={"method": "gzip", "compresslevel": 1})
     return path
+
+
+SUITE_DIR = DATA_DIR / "generated"
+
+
+def write_suite(sizes: list[int], tasks: list[str], wide: bool = False) -> Path:
+    """Write each (size, task) table and the manifest of the ``generated`` suite; returns the folder."""
+    import json
+
+    SUITE_DIR.mkdir(parents=True, exist_ok=True)
+    shapes = [(rows, task, 40) for rows in sizes for task in tasks] + ([(1_000_000, "binary", 94)] if wide else [])
+    manifest = []
+    for rows, task, numeric in shapes:
+        name = f"gen_{task}_{rows // 1000}k" + ("_wide" if numeric != 40 else "")
+        path = SUITE_DIR / f"{name}.csv.gz"
+        if not path.exists():
+            X, y = make_table(rows, task, seed=0, numeric=numeric)
+            X.assign(target=y).to_csv(path, index=False, compression={"method": "gzip", "compresslevel": 1})
+        manifest.append({"name": name, "file": path.name, "task": task, "target": "target", "rows": rows,
+                         "columns": numeric + len(LEVELS) + 1,
+                         "categorical_columns": [f"cat_{n}" for n in LEVELS] + ([] if task == "regression" else
+                                                                                 ["target"])})
+    (SUITE_DIR / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return SUITE_DIR
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="write the generated scale suite")
+    parser.add_argument("--rows", default="100000,400000,1000000")
+    parser.add_argument("--tasks", default="binary,multiclass,regression")
+    parser.add_argument("--wide", action="store_true")
+    args = parser.parse_args()
+    print(write_suite([int(r) for r in args.rows.split(",")], args.tasks.split(","), args.wide))

@@ -43,7 +43,8 @@ from benchmarks.systems import System, resolve, split_systems  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 QUICK = {"datasets": "credit-g,vehicle,abalone", "budget": 20.0, "seeds": "0"}  # ~4 min with every system
-QUICK_DATASETS = {"openml": QUICK["datasets"], "extra": "credit_scoring,olive_oil_area,ames_housing"}
+QUICK_DATASETS = {"openml": QUICK["datasets"], "extra": "credit_scoring,olive_oil_area,ames_housing",
+                  "generated": "gen_binary_100k"}
 KEY = ["dataset", "seed", "system"]
 MACHINE_NOTE = ("Measured on a 2-core machine shared with other work (the `load_1m` column of the CSV is the "
                 "load average when each run started): times, and scores that depend on how much search fits "

@@ -75,3 +75,23 @@ def test_commands_on_a_saved_model_in_process(credit_model_folder, credit, tmp_p
     assert "no significant difference" in capsys.readouterr().out
     assert main(["predict", str(credit_model_folder), str(tmp_path / "missing.csv")]) == 4  # a data error, no trace
     assert "error:" in capsys.readouterr().err
+
+
+def test_version_json_outputs_and_one_line_errors(credit_model_folder, tmp_path, capsys):
+    import json
+
+    from automl.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.startswith("automl ")
+    assert main(["leaderboard", str(credit_model_folder), "--json", "--top", "2"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 2 and {"rank", "family", "score", "status"} <= set(rows[0])
+    assert main(["profile", str(CREDIT), "--target", "class", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_rows"] == 1000
+    assert main(["validate", str(CREDIT), "--target", "class", "--json", "-q"]) == 0
+    assert json.loads(capsys.readouterr().out)["failed_errors"] == 0
+    code = main(["leaderboard", "--storage", f"sqlite:///{tmp_path / 'none.db'}", "--study", "nope"])
+    err = capsys.readouterr().err
+    assert code == 4 and err.count("\n") == 1 and "no study 'nope'" in err  # one line, no traceback

@@ -12,10 +12,9 @@ import pandas as pd
 ROLES = ("numeric", "boolean", "categorical", "datetime", "text", "id")
 _ID_NAME = re.compile(r"(^|[_\W])(id|uuid|key)$|^id[_\W]", re.IGNORECASE)
 _DATE_HINT = re.compile(r"\d{1,4}[-/:.]\d{1,2}")
-# An integer target with at most this many distinct values is read as classes (cmc's 1/2/3),
-# more as a quantity (wine quality 3..9, abalone's rings), unless its name says it is a class
-# (first-order-theorem-proving's "Class" 1..6) and it has at most MAX_NAMED_CLASSES values.
-# Override with task=.
+# An integer target with at most this many distinct values is read as classes (cmc's 1/2/3), or at most
+# MAX_NAMED_CLASSES when its name says it is a class (first-order-theorem-proving's "Class" 1..6), or, whatever
+# the count, when the values are few next to the rows (see explain_task). Override with task=.
 MAX_INTEGER_CLASSES = 5
 MAX_NAMED_CLASSES = 20
 _CLASS_NAME = re.compile(r"(^|[_\W])(class|label|category|type|kind|grade)($|[_\W])", re.IGNORECASE)
@@ -290,19 +289,43 @@ def _looks_like_dates(values: pd.Series) -> bool:
     return bool(parsed.notna().mean() > 0.95)
 
 
-def infer_task(y: pd.Series) -> str:
-    """``"binary"``, ``"multiclass"`` or ``"regression"`` from the target's values.
+# AutoGluon's rule for whole-number targets: classes when there are at most MULTICLASS_UPPER_LIMIT distinct values
+# and they are few next to the rows (at most 5 % of the rows from LARGE_DATA_ROWS rows, 10 % below). A table of a few
+# thousand rows with labels 0..9 is multiclass.
+MULTICLASS_UPPER_LIMIT = 1000
+LARGE_DATA_ROWS = 1000
+DISTINCT_SHARE_LARGE, DISTINCT_SHARE_SMALL = 0.05, 0.1
 
-    Strings, booleans and categories are classes; numbers are a quantity unless they are whole numbers
-    with at most ``MAX_INTEGER_CLASSES`` distinct values, or at most ``MAX_NAMED_CLASSES`` when the
-    target's name says it is a class (``class``, ``label``, ``category``, ``type``...).
+
+def infer_task(y: pd.Series) -> str:
+    """``"binary"``, ``"multiclass"`` or ``"regression"`` from the target's values (see :func:`explain_task`)."""
+    return explain_task(y)[0]
+
+
+def explain_task(y: pd.Series) -> tuple[str, str]:
+    """The task inferred from the target's values, and why.
+
+    Strings, booleans and categories are classes. Numbers are a quantity unless they are whole numbers and
+    either few next to the rows (AutoGluon's rule: at most 1,000 distinct values, at most 5 % of the rows, 10 %
+    below 1,000 rows), or at most ``MAX_INTEGER_CLASSES`` distinct values, or at most ``MAX_NAMED_CLASSES`` when
+    the target's name says it is a class (``class``, ``label``, ``category``, ``type``...).
     """
     values = y.dropna()
-    n_unique = values.nunique()
-    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
-        integral = bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
-        named = bool(_CLASS_NAME.search(str(y.name or "")))
-        limit = MAX_NAMED_CLASSES if named else MAX_INTEGER_CLASSES
-        if not integral or n_unique > limit:
-            return "regression"
-    return "binary" if n_unique <= 2 else "multiclass"
+    n_unique, rows = int(values.nunique()), max(len(values), 1)
+    kind = "binary" if n_unique <= 2 else "multiclass"
+    if not pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
+        return kind, f"{n_unique} distinct {'labels' if values.dtype == object else str(values.dtype) + ' values'}"
+    integral = bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
+    if not integral:
+        return "regression", "numbers that are not all whole"
+    share = DISTINCT_SHARE_LARGE if rows >= LARGE_DATA_ROWS else DISTINCT_SHARE_SMALL
+    named = bool(_CLASS_NAME.search(str(y.name or "")))
+    if n_unique <= MAX_INTEGER_CLASSES:
+        return kind, f"{n_unique} distinct whole numbers (at most {MAX_INTEGER_CLASSES})"
+    if named and n_unique <= MAX_NAMED_CLASSES:
+        return kind, f"{n_unique} distinct whole numbers in a column named like a class ({y.name!r})"
+    if n_unique <= MULTICLASS_UPPER_LIMIT and n_unique / rows <= share:
+        return kind, (f"{n_unique} distinct whole numbers in {rows} rows ({100 * n_unique / rows:.2g} % of the rows, "
+                      f"at most {share:.0%})")
+    return "regression", (f"{n_unique} distinct whole numbers in {rows} rows: too many to be classes "
+                          f"(more than {share:.0%} of the rows, or more than {MULTICLASS_UPPER_LIMIT})")

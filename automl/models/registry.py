@@ -40,7 +40,8 @@ class ModelFamily:
     name : str
         Leaderboard name (``lightgbm``, ``random_forest``, ...).
     estimators : dict
-        Import path of the estimator per kind (``classifier`` / ``regressor``).
+        The estimator per kind (``classifier`` / ``regressor``): its class, or its import path (the declarations
+        in ``configs/families.yaml`` use paths).
     cost : float
         Rough relative fit cost; the default portfolio runs cheapest first.
     needs : dict
@@ -58,7 +59,7 @@ class ModelFamily:
     """
 
     name: str
-    estimators: dict[str, str]
+    estimators: dict[str, Any]
     cost: float
     needs: dict[str, Any]
     fixed: Any = field(default_factory=dict)
@@ -136,7 +137,10 @@ class ModelFamily:
         return model
 
 
-def _import(path: str) -> Any:
+def _import(path: str | type) -> Any:
+    """The class at a dotted import path (a class given itself is returned as it is)."""
+    if not isinstance(path, str):
+        return path
     module, _, name = path.rpartition(".")
     return getattr(importlib.import_module(module), name)
 

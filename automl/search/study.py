@@ -73,7 +73,11 @@ def load_study(url: str | BaseStorage, name: str, **kwargs: Any) -> optuna.Study
     """
     storage = open_storage(url)
     assert storage is not None
-    return optuna.load_study(study_name=name, storage=storage, **kwargs)
+    try:
+        return optuna.load_study(study_name=name, storage=storage, **kwargs)
+    except KeyError:
+        known = [summary.study_name for summary in optuna.get_all_study_summaries(storage)]
+        raise KeyError(f"no study {name!r} in the storage; it holds {known or 'no study'}") from None
 
 
 def supports_heartbeat(study: optuna.Study) -> bool:
