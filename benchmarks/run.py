@@ -61,6 +61,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="comma-separated, variants as NAME[KEY=VALUE;...]; baselines always run")
     parser.add_argument("--seeds", default=None, help="comma-separated split and system seeds (default 0,1,2)")
     parser.add_argument("--datasets", default=None, help="comma-separated dataset names (default: all)")
+    parser.add_argument("--baselines", default=None,
+                        help="baselines to run beside the systems (the report normalises to lgbm and scores failed "
+                             "runs as constant: keep those two); default constant,lgbm,hgb,rf; e.g. constant,lgbm "
+                             "on very large tables")
     parser.add_argument("--cores", type=int, default=2, help="CPUs per run")
     parser.add_argument("--option", action="append", default=[], metavar="SYSTEM:KEY=VALUE",
                         help="adapter option, e.g. autogluon:presets=best_quality or 'automl[search=random]:cv=3' "

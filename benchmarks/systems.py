@@ -159,8 +159,9 @@ def variant(name: str) -> System:
     return dataclasses.replace(known, name=name, options={**known.options, **options}, base=base)
 
 
-def resolve(names: list[str]) -> list[System]:
-    """The systems named (variants included), plus the baselines that always run, in a stable order.
+def resolve(names: list[str], baselines: tuple[str, ...] | None = None) -> list[System]:
+    """The systems named (variants included), plus the ``baselines`` (all of :data:`BASELINES` by default), in a
+    stable order.
 
     Known systems come in the order of :data:`SYSTEMS`, each followed by its variants in the order given.
 
@@ -171,7 +172,11 @@ def resolve(names: list[str]) -> list[System]:
     ValueError
         For a malformed variant.
     """
-    wanted = {name: variant(name) for name in dict.fromkeys([*names, *BASELINES])}
+    baselines = BASELINES if baselines is None else baselines
+    unknown = [b for b in baselines if b not in BASELINES]
+    if unknown:
+        raise KeyError(f"unknown baselines {unknown}; known: {list(BASELINES)}")
+    wanted = {name: variant(name) for name in dict.fromkeys([*names, *baselines])}
     order = list(SYSTEMS)
     return sorted(wanted.values(), key=lambda s: (order.index(s.base_name), s.base != ""))
 
