@@ -99,7 +99,8 @@ def describe(model: Any) -> dict[str, Any]:
 
     board = model.leaderboard_
     return {"version": f"automl {automl.__version__}", "best": str(getattr(model, "best_family_", "")),
-            "cv_score": float(getattr(model, "best_score_", "nan")), "metric": model.metric_.name, "trials": len(board),
+            "cv_score": float("nan" if getattr(model, "best_score_", None) is None else model.best_score_),
+            "fit_status": getattr(model, "fit_status_", ""), "metric": model.metric_.name, "trials": len(board),
             "trials_ok": int((board["status"] == "ok").sum()) if "status" in board else None,
             "automl_path": str(Path(automl.__file__).resolve().parent)}
 
