@@ -1,0 +1,80 @@
+"""A neural network family: scikit-learn's multi-layer perceptron, searchable by width and depth.
+
+``hidden_layer_sizes`` is a tuple, which a search space cannot declare; these subclasses take ``hidden_units`` and
+``layers`` instead. The regressor standardises its target (the network's loss and initialisation assume values
+near 0 and 1: a price in tens of thousands trains badly otherwise). The fitted state is scikit-learn's, so ONNX
+export converts them as scikit-learn's own MLPs.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+from automl.models.adapters import FamilyAdapter
+
+def _sizes(hidden_units: int, layers: int) -> tuple[int, ...]:
+    return (int(hidden_units),) * int(layers)
+
+
+class NeuralNetClassifier(MLPClassifier):
+    """:class:`~sklearn.neural_network.MLPClassifier` with ``layers`` hidden layers of ``hidden_units`` units."""
+
+    def __init__(self, hidden_units: int = 100, layers: int = 1, activation: str = "relu", alpha: float = 1e-4,
+                 batch_size: Any = "auto", learning_rate_init: float = 1e-3, max_iter: int = 200,
+                 early_stopping: bool = False, n_iter_no_change: int = 10, random_state: Any = None):
+        self.hidden_units = hidden_units
+        self.layers = layers
+        super().__init__(hidden_layer_sizes=_sizes(hidden_units, layers), activation=activation, alpha=alpha,
+                         batch_size=batch_size, learning_rate_init=learning_rate_init, max_iter=max_iter,
+                         early_stopping=early_stopping, n_iter_no_change=n_iter_no_change,
+                         random_state=random_state)
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "NeuralNetClassifier":
+        self.hidden_layer_sizes = _sizes(self.hidden_units, self.layers)
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+class NeuralNetRegressor(MLPRegressor):
+    """:class:`~sklearn.neural_network.MLPRegressor` with ``layers`` hidden layers of ``hidden_units`` units, fitted
+    on the standardised target (predictions are put back on its scale)."""
+
+    def __init__(self, hidden_units: int = 100, layers: int = 1, activation: str = "relu", alpha: float = 1e-4,
+                 batch_size: Any = "auto", learning_rate_init: float = 1e-3, max_iter: int = 200,
+                 early_stopping: bool = False, n_iter_no_change: int = 10, random_state: Any = None):
+        self.hidden_units = hidden_units
+        self.layers = layers
+        super().__init__(hidden_layer_sizes=_sizes(hidden_units, layers), activation=activation, alpha=alpha,
+                         batch_size=batch_size, learning_rate_init=learning_rate_init, max_iter=max_iter,
+                         early_stopping=early_stopping, n_iter_no_change=n_iter_no_change,
+                         random_state=random_state)
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "NeuralNetRegressor":
+        self.hidden_layer_sizes = _sizes(self.hidden_units, self.layers)
+        values = np.asarray(y, dtype=float)
+        self.target_mean_ = float(np.average(values, weights=sample_weight))
+        self.target_scale_ = float(np.sqrt(np.average((values - self.target_mean_) ** 2, weights=sample_weight)))
+        self.target_scale_ = self.target_scale_ if self.target_scale_ > 0 else 1.0
+        return super().fit(X, (values - self.target_mean_) / self.target_scale_, sample_weight=sample_weight)
+
+    def predict(self, X: Any) -> np.ndarray:
+        return super().predict(X) * self.target_scale_ + self.target_mean_
+
+
+class NeuralNetAdapter(FamilyAdapter):
+    """The MLPs: our subclasses are trusted (their state is scikit-learn's: weight arrays); the classifier exports
+    with scikit-learn's MLP converter, the regressor's standardised target has none."""
+
+    trusted_types = ("automl.models.neural.NeuralNetClassifier", "automl.models.neural.NeuralNetRegressor")
+
+    def register_onnx(self) -> None:
+        from skl2onnx import _supported_operators
+
+        names = _supported_operators.sklearn_operator_name_map
+        names.setdefault(NeuralNetClassifier, "SklearnMLPClassifier")
+
+    def export_problem(self, model: Any) -> str | None:
+        if isinstance(model, NeuralNetRegressor):
+            return "the neural network regressor (standardised target) has no ONNX converter"
+        return None
