@@ -24,7 +24,8 @@ def test_fit_succeeds_and_cleaning_lists_exactly_the_defective_columns(name):
     meta = select(load_manifest(), [name])[0]
     frame = load_frame(meta)
     y = frame.pop(meta["target"])
-    model = AutoML(time_budget=60, max_trials=1, families=["linear"], cv=2, random_state=0).fit(frame, y)
+    model = AutoML(time_budget=60, max_trials=1, families=["linear"], cv=2, random_state=0,
+                   task=meta["task"]).fit(frame, y)
     dropped = {e["column"]: e["reason"] for e in model.cleaning_ if e["action"] == "dropped"}
     assert dropped.keys() == EXPECTED_DROPPED[name].keys()
     assert all(dropped[c].startswith(reason) for c, reason in EXPECTED_DROPPED[name].items())
