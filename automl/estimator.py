@@ -505,8 +505,12 @@ class AutoML(SynthesisMixin, BaseEstimator):
 
     def _usable_families(self, weights: np.ndarray | None, needs: dict[str, Any] | None = None) -> list:
         families = get_families(self.families, self.task_)
-        if needs:  # e.g. the FRESH filter after tsfresh (synthesis.py)
-            families = [dataclasses.replace(f, needs={**f.needs, **needs}) for f in families]
+        if needs:  # e.g. the FRESH filter after tsfresh, the synthesis plans to choose from (synthesis.py)
+            option = {}
+            if "plans" in needs:  # the plan is searched like any preprocessing choice, the richest first
+                option = {"plan": {"choice": [needs["plan"], *[p for p in needs["plans"] if p != needs["plan"]]]}}
+            families = [dataclasses.replace(f, needs={**f.needs, **needs}, preprocess={**option, **f.preprocess})
+                        for f in families]
         if weights is None:
             return families
         unweighted = [f.name for f in families if not f.sample_weight]

@@ -82,9 +82,12 @@ class SynthesisMixin:
         n_jobs = 0 if estimate < IN_PROCESS_SECONDS else resolve_n_jobs(self.n_jobs)
         synthesiser = SeriesFeatures(**columns, settings=settings, n_jobs=n_jobs)
         ids = _sorted_ids(X, column_id)
+        from automl.features.timeseries import plan_columns
+
         return self._fit_synthesised(synthesiser, X, _per_series(y, ids, column_id), sample_weight, deadline,
                                      needs={"filter": "fresh"}, preload=["tsfresh"],
-                                     info={"method": "tsfresh", "settings": settings, "n_series": len(ids)})
+                                     info={"method": "tsfresh", "settings": settings, "n_series": len(ids)},
+                                     plans=lambda names: plan_columns(names, settings))
 
     def predict_series(self, X: pd.DataFrame) -> pd.Series:
         """Predictions for long-format series (the columns seen in :meth:`fit_series`), indexed by series id."""
@@ -116,7 +119,10 @@ class SynthesisMixin:
         plan, estimate = choose_plan(synthesiser, raw, synthesis_seconds(deadline))
         check_synthesis_affordable(estimate, deadline, f"featuretools DFS ({plan} plan)")
         synthesiser.set_params(plan=plan)
+        from automl.features.relational import plan_columns
+
         return self._fit_synthesised(synthesiser, raw, y, sample_weight, deadline, needs={}, preload=[],
+                                     plans=lambda names: plan_columns(synthesiser, raw, names, plan),
                                      info={"method": "featuretools", "plan": plan, "target_table": target,
                                            "cutoff_unit": synthesiser.cutoff_unit_,
                                            "estimated_seconds": round(estimate, 3)})
@@ -135,6 +141,14 @@ class SynthesisMixin:
         return {**tables, target: frame}
 
     # -- shared --------------------------------------------------------------------------------------------
+    def _plans_used(self) -> str:
+        """The synthesis plans of the final model's trials (``"standard"``, or ``"none+rich"`` for an ensemble)."""
+        board = self.leaderboard_.set_index("trial")  # type: ignore[attr-defined]
+        family = getattr(self, "best_family_", None)
+        trials = [int(n) for n in (getattr(self, "best_params_", {}) or {}).get("weights", {})] \
+            if family == "ensemble" else [getattr(self, "best_trial_", None)]
+        return "+".join(sorted({str(board.loc[t, "synthesis"]) for t in trials if t in board.index})) or "-"
+
     def _start_synthesis(self) -> Deadline:
         self._validate_params()
         if self.time_budget is None:
@@ -142,8 +156,11 @@ class SynthesisMixin:
         return Deadline(self.time_budget)
 
     def _fit_synthesised(self, synthesiser: Any, raw: Any, y: Any, sample_weight: Any, deadline: Deadline,
-                         needs: dict[str, Any], preload: list[str], info: dict[str, Any]) -> Any:
-        """Synthesise, search on the synthesised frame, and put the synthesiser in front of the best pipeline."""
+                         needs: dict[str, Any], preload: list[str], info: dict[str, Any],
+                         plans: Any = None) -> Any:
+        """Synthesise the richest affordable plan once, search on it, and put the synthesiser in front of the best
+        pipeline. ``plans(names)`` maps each plan (cheaper ones, and for related tables "none") to the columns it
+        makes: every trial chooses one (the ``plan`` option), so the score decides how much synthesis pays."""
         from automl.search.worker import preload as preload_modules
         from automl.search.worker import warm_up
 
@@ -153,15 +170,22 @@ class SynthesisMixin:
         synthesis_time = time.monotonic() - start
         warm_up()  # so the first trial's deadline does not pay for that import
         startup_time = time.monotonic() - start - synthesis_time
+        columns = plans([str(c) for c in frame.columns]) if plans is not None else {}
+        if len(columns) > 1:
+            richest = list(columns)[-1]
+            needs = {**needs, "plans": columns, "plan": richest}
         self._search(frame, y, sample_weight, deadline, needs=needs, spent=deadline.elapsed())
-        modelled = [c.name for c in self.schema_.columns if c.name not in self.schema_.dropped]
+        modelled = _columns_read(self.best_pipeline_) or [c.name for c in self.schema_.columns
+                                                          if c.name not in self.schema_.dropped]
         if hasattr(synthesiser, "keep_only"):
             synthesiser.keep_only(modelled)
         self.best_pipeline_ = Pipeline([("synthesis", synthesiser), *self.best_pipeline_.steps])
         raw_columns = _raw_columns(synthesiser, raw)
         self.feature_names_in_ = np.asarray(raw_columns, dtype=object)
         self.n_features_in_ = len(raw_columns)
-        self.synthesis_ = {**info, "n_features_synthesised": int(frame.shape[1]), "n_features_modelled": len(modelled),
+        self.synthesis_ = {**info, "plans": {k: len(v) for k, v in columns.items()},
+                           "plan_chosen": self._plans_used(),
+                           "n_features_synthesised": int(frame.shape[1]), "n_features_modelled": len(modelled),
                            "synthesis_time": round(synthesis_time, 3), "worker_start_time": round(startup_time, 3),
                            "search_time": round(self.search_time_, 3)}
         self.synthesis_time_ = synthesis_time
@@ -170,6 +194,21 @@ class SynthesisMixin:
             profile["synthesis"] = self.synthesis_
         self.fit_time_ = deadline.elapsed()
         return self
+
+
+def _casters(pipeline: Any) -> list[Any]:
+    """The cast steps of a pipeline, or of each member of an ensemble pipeline."""
+    from automl.pipeline.transformers import ColumnCaster
+
+    steps = dict(getattr(pipeline, "named_steps", {}))
+    if "ensemble" in steps:
+        return [c for member in steps["ensemble"]._members() for c in _casters(member)]
+    return [step for step in steps.values() if isinstance(step, ColumnCaster)]
+
+
+def _columns_read(pipeline: Any) -> list[str]:
+    """Every synthesised column some part of the final model reads (the synthesiser computes only these)."""
+    return sorted({name for caster in _casters(pipeline) for name in (caster.roles or {})})
 
 
 def _raw_columns(synthesiser: Any, raw: Any) -> list[str]:

@@ -41,3 +41,29 @@ def customers_sessions_transactions(n_customers: int, seed: int, first_id: int =
 
 RELATIONSHIPS = [("customers", "customer_id", "sessions", "customer_id"),
                  ("sessions", "session_id", "transactions", "session_id")]
+
+
+def flights_with_lookups(n_flights: int, seed: int) -> dict[str, pd.DataFrame | pd.Series]:
+    """A fact table of flights (the table of X) with lookup tables as parents: planes (by tailnum), airlines (by
+    carrier) and airports (twice: origin and destination). The target ``delayed`` depends on the plane's age, the
+    airline's punctuality and the destination airport's size, none of which the flights table holds."""
+    rng = np.random.default_rng(seed)
+    planes = pd.DataFrame({"tailnum": [f"N{i:03d}" for i in range(40)], "year": rng.integers(1990, 2020, 40),
+                           "seats": rng.integers(50, 300, 40)})
+    airlines = pd.DataFrame({"carrier": list("ABCDEF"), "punctuality": rng.normal(size=6)})
+    airports = pd.DataFrame({"faa": [f"P{i}" for i in range(12)], "size": rng.integers(1, 10, 12)})
+    flights = pd.DataFrame({"flight": np.arange(n_flights), "tailnum": rng.choice(planes.tailnum, n_flights),
+                            "carrier": rng.choice(airlines.carrier, n_flights),
+                            "origin": rng.choice(airports.faa, n_flights), "dest": rng.choice(airports.faa, n_flights),
+                            "distance": rng.integers(100, 3000, n_flights)})
+    age = 2024 - flights.tailnum.map(dict(zip(planes.tailnum, planes.year)))
+    punctual = flights.carrier.map(dict(zip(airlines.carrier, airlines.punctuality)))
+    size = flights.dest.map(dict(zip(airports.faa, airports["size"])))
+    score = 0.08 * (age - 17) - punctual + 0.3 * (size - 5) + rng.normal(scale=0.5, size=n_flights)
+    y = pd.Series((score > 0).astype(int), name="delayed")
+    return {"flights": flights.drop(columns="flight"), "planes": planes, "airlines": airlines, "airports": airports,
+            "y": y}
+
+
+FLIGHT_LOOKUPS = [("planes", "tailnum", "flights", "tailnum"), ("airlines", "carrier", "flights", "carrier")]
+AIRPORTS_TWICE = [("airports", "faa", "flights", "origin"), ("airports", "faa", "flights", "dest")]

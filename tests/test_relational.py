@@ -84,3 +84,31 @@ def test_bad_tables_name_the_remedy():
     with pytest.raises(ValueError, match="repeats on"):
         RelationalFeatures("customers", RELATIONSHIPS).fit({"customers": pd.concat([customers, customers.head(2)]),
                                                             **tables})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layout", ["lookups", "airports_twice"])
+def test_x_as_the_child_of_lookup_tables(layout):
+    from tests.generated import AIRPORTS_TWICE, FLIGHT_LOOKUPS, flights_with_lookups
+
+    data = flights_with_lookups(600, seed=0)
+    if layout == "lookups":
+        tables, relationships = {"planes": data["planes"], "airlines": data["airlines"]}, FLIGHT_LOOKUPS
+        expected = {"planes.year", "airlines.punctuality"}
+    else:
+        tables, relationships = {"airports": data["airports"]}, AIRPORTS_TWICE
+        expected = {"airports[origin].size", "airports[dest].size"}
+    model = AutoML(time_budget=60, max_trials=6, families=["lightgbm", "linear"], cv=3, random_state=0,
+                   ensemble=False).fit(data["flights"], data["y"], tables=tables, relationships=relationships)
+    names = set(model.best_pipeline_.named_steps["synthesis"].feature_names_)
+    assert expected <= names
+    # no feature aggregates the flights back through a parent: at predict time it would count the new rows only
+    assert not any("COUNT(flights" in n or "(flights." in n for n in names)
+    board = model.leaderboard_
+    assert set(board.synthesis) <= {"none", "basic", "standard", "rich"} and len(set(board.synthesis)) >= 1
+    assert model.synthesis_["plans"]["none"] == 5  # the flights table's own columns
+    new = flights_with_lookups(300, seed=1)
+    given = {name: new[name] for name in tables}
+    proba = model.predict_proba(new["flights"], tables=given)[:, 1]
+    # planes and airlines carry most of the signal, the destination's size a little
+    assert roc_auc_score(new["y"], proba) > (0.75 if layout == "lookups" else 0.55)

@@ -50,6 +50,13 @@ class Schema:
         """Modelled columns having one of ``roles``, in input order."""
         return [c.name for c in self.columns if c.role in roles and c.name not in self.dropped]
 
+    def only(self, columns: list[str], reason: str) -> "Schema":
+        """The same schema with every modelled column outside ``columns`` left out (with ``reason``)."""
+        keep = set(columns)
+        dropped = dict(self.dropped)
+        dropped.update({c.name: reason for c in self.columns if c.name not in keep and c.name not in self.dropped})
+        return Schema(columns=self.columns, dropped=dropped, kept_categories=self.kept_categories)
+
     def role_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for c in self.columns:

@@ -175,15 +175,31 @@ class RelationalFeatures(TransformerMixin, BaseEstimator):
         settings = PLANS[plan or self.plan]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # featuretools warns about unused primitives
-            return ft.dfs(entityset=self.entityset(tables), target_dataframe_name=self.target, features_only=True,
-                          ignore_columns={self.target: [self.cutoff_time]} if self.cutoff_time else None,
-                          **settings)
+            features = ft.dfs(entityset=self.entityset(tables), target_dataframe_name=self.target,
+                              features_only=True,
+                              ignore_columns={self.target: [self.cutoff_time]} if self.cutoff_time else None,
+                              **settings)
+        return [f for f in features if not self._aggregates_target(f)]
+
+    def _aggregates_target(self, feature: Any) -> bool:
+        """Whether a feature aggregates rows of the target table itself (through a parent: the number of flights
+        of the row's plane). At predict time those would count the rows given then, not the training rows: a
+        skew between training and serving, so they are left out."""
+        from featuretools.feature_base import AggregationFeature
+
+        chain = [feature, *feature.get_dependencies(deep=True)]
+        return any(isinstance(f, AggregationFeature) and f.relationship_path[-1][1].child_dataframe.ww.name == self.target
+                   for f in chain if isinstance(f, AggregationFeature))
 
     def _calculate(self, features: list[Any], tables: dict[str, pd.DataFrame], rows: Any = None) -> pd.DataFrame:
         import featuretools as ft
 
-        target = tables[self.target] if rows is None else tables[self.target].iloc[rows]
-        ids = target[self.index_[self.target]].to_numpy()
+        whole = tables[self.target]
+        target = whole if rows is None else whole.iloc[rows]
+        index = self.index_[self.target]
+        # a target table that is no table's parent has no key of its own: featuretools numbers its rows 0..n-1
+        positions = np.arange(len(whole)) if rows is None else np.arange(len(whole))[rows]
+        ids = target[index].to_numpy() if index in target.columns else positions
         if self.cutoff_time:
             cutoff: Any = pd.DataFrame({"instance_id": ids, "time": floor_times(self._cutoffs(target),
                                                                                  self.cutoff_unit_)})
@@ -200,6 +216,21 @@ class RelationalFeatures(TransformerMixin, BaseEstimator):
 
     def _cutoffs(self, target: pd.DataFrame) -> pd.Series:
         return pd.to_datetime(target[self.cutoff_time], errors="coerce", format="mixed")
+
+
+def plan_columns(synthesiser: RelationalFeatures, tables: dict[str, pd.DataFrame], names: list[str],
+                 chosen: str) -> dict[str, list[str]]:
+    """For ``none`` (the target table's own columns) and each plan up to ``chosen`` (the one computed): the computed
+    columns it makes. Cheaper plans define a subset of the richer plans' features, so the search chooses among them
+    without running DFS again."""
+    order = list(PLANS)
+    computed = set(names)
+    own = [str(c) for c in tables[synthesiser.target].columns]
+    plans = {"none": [c for c in names if c in own]}
+    for name in order[: order.index(chosen) + 1]:
+        defined = {n for f in synthesiser.define_features(tables, name) for n in f.get_feature_names()}
+        plans[name] = [c for c in names if c in defined and c in computed]
+    return plans
 
 
 def check_tables(tables: Any, target: str, relationships: list[Relationship], cutoff_time: str | None) -> None:

@@ -1,4 +1,14 @@
-"""Cheap synthesis on a single table: features computed from the training rows alone, no target used."""
+"""Synthesis on a single table: features fitted on the training rows only, as steps of each trial's pipeline.
+
+The search chooses among them per trial (the ``synthesis`` preprocessing option in ``configs/families.yaml``,
+"none" included), so a plan is kept only where it scores:
+
+- ``frequency``: each category's share of the training rows (:class:`CategoryFrequencies`);
+- ``group_stats``: numbers against the mean of their group, for the categorical keys (:class:`GroupStatistics`);
+- ``pairs``: ratios and differences of the numeric pairs most related to the target (:class:`NumericPairs`).
+
+Nothing here looks at validation rows: every statistic is learned in ``fit`` on the rows the pipeline trains on.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -53,3 +63,113 @@ class MissingCount(TransformerMixin, BaseEstimator):
 def _keys(col: pd.Series) -> pd.Series:
     """Values as hashable keys, missing ones as one level."""
     return col.astype(object).where(col.notna(), "__missing__").map(str)
+
+
+# Group statistics: at most this many keys (categorical columns with 2..MAX_LEVELS levels, most levels first) and
+# numbers (most distinct values first); a level seen fewer than MIN_GROUP times takes the overall mean.
+MAX_KEYS, MAX_VALUES, MAX_LEVELS, MIN_GROUP = 3, 5, 1000, 5
+
+
+class GroupStatistics(TransformerMixin, BaseEstimator):
+    """For categorical keys and numeric columns: the mean of the number in the row's group, and how far the row's
+    number is from it (0 where it is missing).
+
+    Takes a frame of numeric and categorical columns (the cast step's output); the keys and numbers are chosen in
+    ``fit`` from the training rows. Output has no missing values.
+    """
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> "GroupStatistics":
+        frame = pd.DataFrame(X)
+        numbers = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c].dtype)]
+        texts = [c for c in frame.columns if c not in numbers]
+        levels = {c: int(frame[c].nunique()) for c in texts}
+        self.keys_ = sorted((c for c in texts if 2 <= levels[c] <= MAX_LEVELS), key=lambda c: -levels[c])[:MAX_KEYS]
+        self.values_ = sorted(numbers, key=lambda c: -int(frame[c].nunique()))[:MAX_VALUES]
+        self.overall_ = {v: float(np.nan_to_num(frame[v].mean())) for v in self.values_}
+        self.means_ = {}
+        for key in self.keys_:
+            groups = frame.groupby(_keys(frame[key]), sort=False)
+            for value in self.values_:
+                stats = groups[value].agg(["mean", "count"])
+                kept = stats[stats["count"] >= MIN_GROUP]["mean"].dropna()
+                self.means_[(key, value)] = kept.to_dict()
+        return self
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "means_")
+        frame = pd.DataFrame(X)
+        out = []
+        for key in self.keys_:
+            keys = _keys(frame[key])
+            for value in self.values_:
+                mean = keys.map(self.means_[(key, value)]).astype(float).fillna(self.overall_[value]).to_numpy()
+                number = frame[value].to_numpy(dtype=float)
+                out += [mean, np.nan_to_num(number - mean)]
+        return np.column_stack(out) if out else np.zeros((len(frame), 0))
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        check_is_fitted(self, "means_")
+        return np.asarray([f"{v}__{kind}_by_{k}" for k in self.keys_ for v in self.values_
+                           for kind in ("mean", "minus_mean")], dtype=object)
+
+
+# Numeric pairs: the numbers most related to the target (absolute correlation with it, or with each class for
+# classification), at most PAIR_COLUMNS of them; every pair gives a ratio and a difference.
+PAIR_COLUMNS = 4
+
+
+class NumericPairs(TransformerMixin, BaseEstimator):
+    """Ratios and differences of the numeric columns most related to the target (chosen on the training rows).
+
+    Parameters
+    ----------
+    task : {"binary", "multiclass", "regression"}
+    """
+
+    def __init__(self, task: str = "binary"):
+        self.task = task
+
+    def fit(self, X: Any, y: Any) -> "NumericPairs":
+        values = _filled(np.asarray(X, dtype=float))
+        target = np.asarray(y)
+        if self.task == "regression":
+            targets = [target.astype(float)]
+        else:
+            targets = [(target == c).astype(float) for c in np.unique(target)]
+        strength = np.zeros(values.shape[1])
+        for column in targets:
+            strength = np.maximum(strength, np.abs(_correlations(values, column)))
+        self.columns_ = [int(i) for i in np.argsort(-strength)[:PAIR_COLUMNS] if strength[i] > 0]
+        self.pairs_ = [(a, b) for i, a in enumerate(self.columns_) for b in self.columns_[i + 1:]]
+        self.n_features_in_ = values.shape[1]
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "pairs_")
+        values = _filled(np.asarray(X, dtype=float))
+        out = []
+        for a, b in self.pairs_:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(np.abs(values[:, b]) > 1e-12, values[:, a] / values[:, b], 0.0)
+            out += [np.clip(ratio, -1e9, 1e9), values[:, a] - values[:, b]]
+        return np.column_stack(out) if out else np.zeros((len(values), 0))
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        check_is_fitted(self, "pairs_")
+        return np.asarray([f"x{a}_{op}_x{b}" for a, b in self.pairs_ for op in ("over", "minus")], dtype=object)
+
+
+def _filled(values: np.ndarray) -> np.ndarray:
+    """Missing values as the column's median (0 for a column with none), infinite ones likewise."""
+    values = np.where(np.isfinite(values), values, np.nan)
+    medians = np.nan_to_num(np.nanmedian(values, axis=0)) if values.size else np.zeros(values.shape[1])
+    return np.where(np.isnan(values), medians, values)
+
+
+def _correlations(values: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Pearson correlation of each column with ``target`` (0 for a constant column)."""
+    centred = values - values.mean(axis=0)
+    t = target - target.mean()
+    denominator = np.sqrt((centred ** 2).sum(axis=0) * (t ** 2).sum())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, centred.T @ t / denominator, 0.0)

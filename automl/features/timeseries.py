@@ -161,3 +161,14 @@ def choose_settings(X: pd.DataFrame, seconds: float, **columns: Any) -> tuple[st
         if estimates[name] * SAFETY <= seconds:
             return name, estimates[name]
     return "minimal", efficient / 100  # Minimal: 10 cheap calculators, ~1/275 of Efficient on 100 x 200
+
+
+def plan_columns(names: list[str], chosen: str) -> dict[str, list[str]]:
+    """For each settings name up to ``chosen`` (the one extracted): the extracted columns it makes (a column
+    ``kind__calculator__params`` belongs to the settings that hold its calculator). Cheaper settings are subsets,
+    so the search can choose among them without extracting again."""
+    plans = {}
+    for name in SETTINGS[: SETTINGS.index(chosen) + 1]:
+        calculators = set(fc_parameters(name))
+        plans[name] = [c for c in names if len(c.split("__")) > 1 and c.split("__")[1] in calculators]
+    return plans

@@ -37,6 +37,8 @@ PIPELINE_TYPES = [
     "automl.pipeline.select.RelevanceFilter",
     "automl.features.tabular.CategoryFrequencies",
     "automl.features.tabular.MissingCount",
+    "automl.features.tabular.GroupStatistics",
+    "automl.features.tabular.NumericPairs",
     "automl.features.timeseries.SeriesFeatures",
     "automl.features.relational.RelationalFeatures",
     "numpy.dtype",

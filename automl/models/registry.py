@@ -168,7 +168,7 @@ def _load(path: str) -> dict[str, ModelFamily]:
 
 
 # Preprocessing choices with no ONNX converter: an exportable search does not make them.
-NOT_EXPORTABLE_CHOICES = {"encode": ("target",)}
+NOT_EXPORTABLE_CHOICES = {"encode": ("target",), "synthesis": ("frequency", "group_stats", "pairs")}
 
 
 def _expand_exportable(names: list, known: dict[str, ModelFamily]) -> list:

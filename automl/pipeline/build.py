@@ -12,7 +12,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
 
 from automl.data.schema import Schema
-from automl.features.tabular import CategoryFrequencies, MissingCount
+from automl.features.tabular import CategoryFrequencies, GroupStatistics, MissingCount, NumericPairs
 from automl.models.registry import ModelFamily
 from automl.pipeline.labels import EncodedLabelClassifier
 from automl.pipeline.select import FeatureSelector, RelevanceFilter
@@ -73,7 +73,7 @@ def build_preprocessor(schema: Schema, needs: dict[str, Any], task: str = "binar
         parts += categories
     for name in schema.by_role("text"):
         parts.append((f"text_{name}", TextFeatures(TEXT_MAX_FEATURES, TEXT_COMPONENTS), [name]))
-    parts += _synthesis_parts(schema, needs)
+    parts += _synthesis_parts(schema, needs, task, scale)
     if encode == "native":
         parts += categories
     return ColumnTransformer(parts, remainder="drop", sparse_threshold=0.0, verbose_feature_names_out=False)
@@ -85,16 +85,29 @@ def native_categories(schema: Schema, needs: dict[str, Any]) -> int:
     return len(schema.by_role("categorical")) if needs.get("encode") == "native" else 0
 
 
-def _synthesis_parts(schema: Schema, needs: dict[str, Any]) -> list[tuple[str, Any, list[str]]]:
-    """Cheap tabular synthesis (automl/features/tabular.py) as further parts of the preprocessing."""
+def _synthesis_parts(schema: Schema, needs: dict[str, Any], task: str = "binary",
+                     scale: bool = False) -> list[tuple[str, Any, list[str]]]:
+    """Single-table synthesis (automl/features/tabular.py) as further parts of the preprocessing: the searched
+    ``synthesis`` plan (frequency, group_stats or pairs), and what a family asks for in its ``needs``. Numbers made
+    here are scaled for the families that scale theirs."""
     parts: list[tuple[str, Any, list[str]]] = []
+    plan = needs.get("synthesis", "none")
     categorical = schema.by_role("categorical")
-    if needs.get("frequency") and categorical:
-        parts.append(("frequency", CategoryFrequencies(), categorical))
+    numbers = schema.by_role("numeric", "boolean")
+    if (needs.get("frequency") or plan == "frequency") and categorical:
+        parts.append(("frequency", _scaled(CategoryFrequencies(), scale), categorical))
+    if plan == "group_stats" and categorical and numbers:
+        parts.append(("group_stats", _scaled(GroupStatistics(), scale), categorical + numbers))
+    if plan == "pairs" and len(numbers) >= 2:
+        parts.append(("pairs", _scaled(NumericPairs(task=task), scale), numbers))
     modelled = [c.name for c in schema.columns if c.name not in schema.dropped]
     if needs.get("missing_count") and modelled:
         parts.append(("missing_count", MissingCount(), modelled))
     return parts
+
+
+def _scaled(transformer: Any, scale: bool) -> Any:
+    return make_pipeline(transformer, StandardScaler()) if scale else transformer
 
 
 def _numeric_steps(impute: bool, scale: bool, strategy: str = "median") -> Any:
@@ -152,6 +165,10 @@ def build_pipeline(schema: Schema, config: TrialConfig, task: str, random_state:
         params["class_weight"] = config.class_weight
     model = config.family.make(task, params, random_state=random_state, n_jobs=n_jobs)
     needs = config.needs()
+    plans = needs.get("plans")
+    if plans:  # features synthesised from related tables or series: the trial's plan reads its columns only
+        plan = needs.get("plan", next(iter(plans)))
+        schema = schema.only(plans[plan], f"not in synthesis plan {plan!r}")
     native = native_categories(schema, needs)
     if native:
         if "categorical_last" not in model.get_params():

@@ -334,6 +334,7 @@ class SearchController:
             "duration": round(duration, 4), "error": result.error, "worker": self.worker_id,
             "n_features_synthesised": result.n_features_synthesised, "n_features_selected": result.n_features_selected,
             "fidelity": result.fidelity,
+            "synthesis": config.needs().get("plan") or config.needs().get("synthesis", "none"),
         }
         for key, value in attrs.items():
             trial.set_user_attr(key, value)

@@ -12,7 +12,7 @@ import pandas as pd
 # selection chooses from); n_features_selected: features the model got (first fold).
 COLUMNS = ["rank", "trial", "family", "params", "score", "score_std", "n_folds", "fit_time",
            "predict_time_per_1k", "duration", "n_features_synthesised", "n_features_selected", "status", "error",
-           "fidelity"]
+           "fidelity", "synthesis"]
 STATUS_ORDER = {"ok": 0, "pruned": 1, "timeout": 2, "error": 3, "interrupted": 4, "skipped": 5}
 
 
@@ -33,6 +33,7 @@ def trial_row(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
         "n_features_synthesised": attrs.get("n_features_synthesised"),
         "n_features_selected": attrs.get("n_features_selected"),
         "fidelity": attrs.get("fidelity", 1.0),
+        "synthesis": attrs.get("synthesis", "none"),
         "status": status,
         "error": attrs.get("error", "" if "status" in attrs else
                            "did not finish: its worker stopped (killed, crashed or lost its heartbeat)"),
