@@ -73,6 +73,7 @@ class SynthesisMixin:
         """
         from automl.features.timeseries import IN_PROCESS_SECONDS, SeriesFeatures, check_series_frame, choose_settings
 
+        require("tsfresh", "fit_series (time-series features)")
         deadline = self._start_synthesis()
         columns: dict[str, Any] = {"column_id": column_id, "column_sort": column_sort, "column_kind": column_kind,
                                    "column_value": column_value}
@@ -110,6 +111,7 @@ class SynthesisMixin:
         from automl.data.schema import to_frame
         from automl.features.relational import RelationalFeatures, choose_plan
 
+        require("featuretools", "fit(..., tables=...) (features from related tables)")
         deadline = self._start_synthesis()
         relationships = [(str(a), str(b), str(c), str(d)) for a, b, c, d in relationships or []]
         target = _target_table(tables, relationships)
@@ -209,6 +211,15 @@ def _casters(pipeline: Any) -> list[Any]:
 def _columns_read(pipeline: Any) -> list[str]:
     """Every synthesised column some part of the final model reads (the synthesiser computes only these)."""
     return sorted({name for caster in _casters(pipeline) for name in (caster.roles or {})})
+
+
+def require(library: str, what: str) -> None:
+    """Raise a clear ``ImportError`` when the synthesis extra is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec(library) is None:
+        raise ImportError(f"{what} needs {library}, which is not installed: pip install \"automl[synthesis]\"",
+                          name=library)
 
 
 def _raw_columns(synthesiser: Any, raw: Any) -> list[str]:

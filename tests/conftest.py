@@ -29,12 +29,21 @@ SLOW_FAMILY_COST = 6
 
 
 def family_cases(*cases: tuple) -> list:
-    """``pytest.param`` per case whose first value is a family name; the dear families' cases marked slow."""
+    """``pytest.param`` per case whose first value is a family name: the dear families' cases marked slow, the
+    families whose optional library is not installed skipped with the reason."""
     from automl.models.registry import all_families
 
     families = all_families()
-    return [pytest.param(*case, marks=pytest.mark.slow) if case[0] in families
-            and families[case[0]].cost >= SLOW_FAMILY_COST else pytest.param(*case) for case in cases]
+    out = []
+    for case in cases:
+        family = families.get(case[0])
+        marks = []
+        if family is not None and family.cost >= SLOW_FAMILY_COST:
+            marks.append(pytest.mark.slow)
+        if family is not None and not family.available():
+            marks.append(pytest.mark.skip(reason=family.missing_message()))
+        out.append(pytest.param(*case, marks=marks))
+    return out
 CREDIT = ROOT / "examples" / "data" / "credit-g.csv.gz"
 
 

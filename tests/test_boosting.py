@@ -1,9 +1,10 @@
 """LightGBM and CatBoost early stopping on held-out training rows, inside the pipeline."""
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
-from catboost import CatBoostClassifier, CatBoostRegressor
 from lightgbm import LGBMClassifier, LGBMRegressor
 
 from automl.models.boosting import CatBoostEarlyStopping, LightGBMEarlyStopping
@@ -16,19 +17,28 @@ def _data(n: int) -> tuple[np.ndarray, np.ndarray]:
     return X, (X[:, 0] + 0.3 * rng.normal(size=n) > 0).astype(int)
 
 
+HAS_CATBOOST = importlib.util.find_spec("catboost") is not None
+needs_catboost = pytest.mark.skipif(not HAS_CATBOOST, reason="the catboost extra is not installed")
+
+
+def _catboost(kind: str):  # noqa: ANN202
+    from catboost import CatBoostClassifier, CatBoostRegressor
+
+    cls = CatBoostClassifier if kind == "classifier" else CatBoostRegressor
+    return cls(iterations=1000, learning_rate=0.3, verbose=0, thread_count=1, allow_writing_files=False)
+
+
 # the two libraries' classifier and regressor, with at most 1,000 rounds at a fast learning rate, and their
 # early-stopping wrapper
 LIBRARIES = {
     "lightgbm": (lambda: LGBMClassifier(n_estimators=1000, learning_rate=0.3, verbose=-1),
                  lambda: LGBMRegressor(n_estimators=1000, learning_rate=0.3, verbose=-1), LightGBMEarlyStopping),
-    "catboost": (lambda: CatBoostClassifier(iterations=1000, learning_rate=0.3, verbose=0, thread_count=1,
-                                            allow_writing_files=False),
-                 lambda: CatBoostRegressor(iterations=1000, learning_rate=0.3, verbose=0, thread_count=1,
-                                           allow_writing_files=False), CatBoostEarlyStopping),
+    "catboost": (lambda: _catboost("classifier"), lambda: _catboost("regressor"), CatBoostEarlyStopping),
 }
+CASES = [pytest.param(name, marks=needs_catboost) if name == "catboost" else name for name in sorted(LIBRARIES)]
 
 
-@pytest.mark.parametrize("library", sorted(LIBRARIES))
+@pytest.mark.parametrize("library", CASES)
 def test_stops_before_the_round_limit_on_enough_rows(library):
     classifier, regressor, wrapper = LIBRARIES[library]
     X, y = _data(3000)
@@ -46,7 +56,7 @@ def test_small_data_fits_every_round():
     assert model.best_iteration_ == 40
 
 
-@pytest.mark.parametrize("library", sorted(LIBRARIES))
+@pytest.mark.parametrize("library", CASES)
 def test_sample_weight_is_used(library):
     classifier, _, wrapper = LIBRARIES[library]
     X, y = _data(3000)
@@ -61,9 +71,12 @@ def test_lightgbm_family_is_wrapped():
     assert isinstance(model, LightGBMEarlyStopping) and isinstance(model.estimator, LGBMClassifier)
 
 
+@needs_catboost
 def test_catboost_family_is_wrapped_quiet_and_writes_no_files(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     model = all_families()["catboost"].make("regression", {"iterations": 20}, random_state=0, n_jobs=1)
+    from catboost import CatBoostRegressor
+
     assert isinstance(model, CatBoostEarlyStopping) and isinstance(model.estimator, CatBoostRegressor)
     X, y = _data(200)
     model.fit(X, y.astype(float))

@@ -1,9 +1,12 @@
 """The synthesis commands as a user runs them: related tables and long-format series from files."""
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("featuretools", reason="the synthesis extra is not installed")
+
 from pathlib import Path
 
-import pytest
 import pandas as pd
 
 from tests.generated import customers_sessions_transactions

@@ -90,7 +90,7 @@ def test_every_preprocessing_choice_builds(mixed_frame, name):
             assert pipe.predict(frame.head(3)).shape == (3,)
 
 
-@pytest.mark.parametrize("name", sorted(all_families()))
+@pytest.mark.parametrize("name", family_cases(*[(n,) for n in sorted(all_families())]))
 def test_a_family_is_its_declaration_and_its_adapter(name):
     """Persistence trusts and export registers what each family's adapter declares: every trusted type names an
     importable class, so a typo cannot open the door to an unreviewed type or refuse every saved model."""
@@ -148,3 +148,22 @@ def test_target_encoding_is_cross_fitted_and_not_offered_for_export():
     exportable = {f.name: f for f in get_families("exportable", "binary")}
     assert all("target" not in f.preprocess.get("encode", {}).get("choice", []) for f in exportable.values())
     assert "target" in all_families()["random_forest"].preprocess["encode"]["choice"]
+
+
+def test_a_family_whose_library_is_missing_is_left_out_in_one_line():
+    import dataclasses
+
+    ghost = dataclasses.replace(all_families()["lightgbm"], name="ghost", extra="ghost",
+                                estimators={"classifier": "ghostlib.Model", "regressor": "ghostlib.Model"})
+    assert not ghost.available() and all_families()["lightgbm"].available()
+    assert ghost.missing_message() == ('ghostlib is not installed: the ghost family is left out '
+                                       '(pip install "automl[ghost]")')
+
+
+@pytest.mark.skipif(all_families()["catboost"].available(), reason="catboost is installed here")
+def test_asking_for_a_family_whose_library_is_missing_names_the_extra():
+    from automl.models.registry import get_families
+
+    with pytest.raises(ValueError, match=r'catboost is not installed.*automl\[catboost\]'):
+        get_families(["catboost"], "binary")
+    assert "catboost" not in {f.name for f in get_families(None, "binary")}

@@ -1,9 +1,12 @@
 """Related tables: featuretools DFS before the search, the same features at predict time, cutoff times respected."""
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("featuretools", reason="the synthesis extra is not installed")
+
 import numpy as np
 import pandas as pd
-import pytest
 from sklearn.metrics import roc_auc_score
 
 from automl import AutoML, load, save

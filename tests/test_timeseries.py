@@ -1,9 +1,12 @@
 """Time series: tsfresh extraction chosen by budget, FRESH inside the searched pipeline, fit_series / predict_series."""
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("tsfresh", reason="the synthesis extra is not installed")
+
 import numpy as np
 import pandas as pd
-import pytest
 from sklearn.base import clone
 
 from automl import AutoML, load, save

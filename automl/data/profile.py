@@ -148,26 +148,26 @@ def _numeric_stats(values: pd.Series) -> dict[str, Any]:
     if finite.size == 0:
         return {"min": None, "max": None, "mean": None, "std": None, "quantiles": [], "bins": None,
                 "infinite": int(np.isinf(array).sum())}
-    quantiles = np.quantile(finite, np.linspace(0, 1, 101))
+    ordered = np.sort(finite)
+    quantiles = _sorted_quantiles(ordered, PERCENTILES)
     return {"min": float(finite.min()), "max": float(finite.max()), "mean": float(finite.mean()),
             "std": float(finite.std(ddof=1)) if finite.size > 1 else 0.0,
-            "quantiles": [float(q) for q in quantiles], "bins": numeric_bins(finite),
+            "quantiles": [float(q) for q in quantiles], "bins": numeric_bins(ordered, presorted=True),
             "infinite": int(np.isinf(array).sum())}
 
 
 def numeric_bins(finite: np.ndarray, presorted: bool = False) -> dict[str, list[float]]:
     """Quantile bins (outer edges at ±inf) and the share of ``finite`` values falling in each."""
     levels = np.linspace(0, 1, N_BINS + 1)[1:-1]
-    inner = np.unique(_sorted_quantiles(finite, levels) if presorted else np.quantile(finite, levels))
+    finite = finite if presorted else np.sort(finite)
+    inner = np.unique(_sorted_quantiles(finite, levels))
     edges = np.concatenate([[-np.inf], inner, [np.inf]])
-    if presorted and inner.size:  # np.histogram's bins: [a, b) except the last, which is closed
+    if inner.size:  # np.histogram's bins: [a, b) except the last, which is closed
         cuts = np.concatenate([[0], np.searchsorted(finite, inner[:-1], side="left"),
                                [np.searchsorted(finite, inner[-1], side="left")], [finite.size]])
         counts = np.diff(cuts)
-    else:
-        counts = np.histogram(finite, bins=edges)[0] if inner.size else np.array([finite.size])
-    if not inner.size:
-        edges = np.array([-np.inf, np.inf])
+    else:  # every value the same: one bin
+        counts, edges = np.array([finite.size]), np.array([-np.inf, np.inf])
     return {"edges": [float(e) for e in edges], "fractions": [float(c) / finite.size for c in counts]}
 
 

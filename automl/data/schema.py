@@ -321,7 +321,8 @@ def explain_task(y: pd.Series) -> tuple[str, str]:
     n_unique, rows = int(values.nunique()), max(len(values), 1)
     kind = "binary" if n_unique <= 2 else "multiclass"
     if not pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
-        return kind, f"{n_unique} distinct {'labels' if values.dtype == object else str(values.dtype) + ' values'}"
+        boolean = pd.api.types.is_bool_dtype(values.dtype)
+        return kind, f"{n_unique} distinct {'boolean values' if boolean else 'labels'}"
     integral = bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
     if not integral:
         return "regression", "numbers that are not all whole"

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
+import logging
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -55,7 +57,10 @@ class ModelFamily:
         the default adapter when ``None``.
     strength : float
         Prior of how well its defaults do on large tables (0-1): where defaults are dear, the search starts with
-        the strongest that fit in the time (:func:`automl.search.cost.order_by_value`).
+        the strongest that fit in the time (:func:`automl.search.cost.first_moves`).
+    extra : str or None
+        The optional dependency group that installs its library (``pip install "automl[<extra>]"``), for a family
+        whose library is not in the core install.
     """
 
     name: str
@@ -74,6 +79,7 @@ class ModelFamily:
     wrapper_params: dict[str, Any] = field(default_factory=dict)
     adapter: str | None = None
     strength: float = 0.5
+    extra: str | None = None
     single_thread_below: int = 0
     onnx: bool = False
 
@@ -96,6 +102,19 @@ class ModelFamily:
         """The hyperparameter declarations that apply to ``task``."""
         group = "classification" if kind_of(task) == "classifier" else "regression"
         return {k: v for k, v in self.space.items() if group in v.get("tasks", [group])}
+
+    def available(self) -> bool:
+        """Whether the family's estimators can be imported (its optional library is installed)."""
+        for path in self.estimators.values():
+            if isinstance(path, str) and importlib.util.find_spec(path.split(".")[0]) is None:
+                return False
+        return True
+
+    def missing_message(self) -> str:
+        """One line for a family whose library is not installed."""
+        library = next(p.split(".")[0] for p in self.estimators.values() if isinstance(p, str))
+        hint = f'pip install "automl[{self.extra}]"' if self.extra else f"pip install {library}"
+        return f"{library} is not installed: the {self.name} family is left out ({hint})"
 
     def adapter_object(self) -> FamilyAdapter:
         """The family's adapter (what persistence and export ask of it)."""
@@ -163,7 +182,7 @@ def _load(path: str) -> dict[str, ModelFamily]:
             sample_weight=bool(decl.get("sample_weight", True)), class_weight=decl.get("class_weight", False),
             wrapper=decl.get("wrapper"), wrapper_params=decl.get("wrapper_params") or {},
             single_thread_below=int(decl.get("single_thread_below", 0)), onnx=bool(decl.get("onnx", False)),
-            adapter=decl.get("adapter"), strength=float(decl.get("strength", 0.5)))
+            adapter=decl.get("adapter"), strength=float(decl.get("strength", 0.5)), extra=decl.get("extra"))
     return families
 
 
@@ -191,8 +210,20 @@ def exportable_version(family: ModelFamily) -> ModelFamily:
 
 
 def family_adapters() -> list[FamilyAdapter]:
-    """The adapter of every declared family (persistence trusts their types, export registers their converters)."""
-    return [family.adapter_object() for family in all_families().values()]
+    """The adapter of every declared family whose library is installed (persistence trusts their types, export
+    registers their converters)."""
+    return [family.adapter_object() for family in all_families().values() if family.available()]
+
+
+_WARNED: set[str] = set()
+
+
+def _left_out(family: ModelFamily) -> bool:
+    """Say once per process that a family is left out for want of its library; never keeps it."""
+    if family.name not in _WARNED:
+        _WARNED.add(family.name)
+        logging.getLogger("automl").warning(family.missing_message())
+    return False
 
 
 def all_families() -> dict[str, ModelFamily]:
@@ -218,14 +249,18 @@ def get_families(names: list[str | ModelFamily] | tuple[str | ModelFamily, ...] 
     """
     known = all_families()
     if names is None:
-        chosen = list(known.values())
+        chosen = [f for f in known.values() if f.available() or _left_out(f)]
     else:
         if isinstance(names, (str, ModelFamily)):
             names = [names]
-        names = _expand_exportable(list(names), known)
+        installed = {n: f for n, f in known.items() if f.available()}
+        names = _expand_exportable(list(names), installed)
         unknown = [n for n in names if isinstance(n, str) and n not in known]
         if unknown:
             raise ValueError(f"unknown model families {unknown}; known: {sorted(known)}")
+        missing = [known[n] for n in names if isinstance(n, str) and not known[n].available()]
+        if missing:
+            raise ValueError("; ".join(f.missing_message().replace("is left out", "was asked for") for f in missing))
         chosen = [n if isinstance(n, ModelFamily) else known[n] for n in names]
     usable = [f for f in chosen if f.supports(task)]
     if not usable:

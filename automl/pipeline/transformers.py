@@ -53,7 +53,11 @@ class ColumnCaster(TransformerMixin, BaseEstimator):
             if name in kept:
                 column = pd.Series(_merge_rare(column.to_numpy(dtype=object), kept[name]), index=X.index)
             out[name] = _cast(column, roles[name])
-        # columns as arrays, one frame built at the end: a single row casts in well under a millisecond
+        # columns as arrays, one frame built at the end: a single row casts in well under a millisecond. Text stays
+        # object with None for missing (pandas 3 would infer its string dtype, with NaN, from a bare array)
+        for name, values in out.items():
+            if isinstance(values, np.ndarray) and values.dtype == object:
+                out[name] = pd.Series(values, index=X.index, dtype=object)
         return pd.DataFrame(out, index=X.index)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
