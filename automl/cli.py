@@ -58,6 +58,8 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
                         help="seconds for the whole command, counted from the start of the process: reading the "
                              "data, the fit and writing the model (default 60)")
     parser.add_argument("--metric", default=None, help="metric name (default: roc_auc / log_loss / rmse)")
+    parser.add_argument("--extra-metrics", default=None, metavar="NAMES",
+                        help="further metrics for the leaderboard, comma-separated (e.g. accuracy,f1_macro)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--task", choices=["binary", "multiclass", "regression"], default=None,
                         help="override the inferred task")
@@ -355,7 +357,8 @@ def _search_model(args: argparse.Namespace, budget: float) -> Any:
                   families=args.families.split(",") if args.families else None,
                   portfolio=None if args.portfolio == "none" else args.portfolio, storage=args.storage,
                   study_name=args.study, verbose=_fit_verbosity(args), test_size=args.test_size,
-                  time_column=args.time_column, checks=args.checks, memory_limit=args.memory_limit)
+                  time_column=args.time_column, checks=args.checks, memory_limit=args.memory_limit,
+                  extra_metrics=args.extra_metrics.split(",") if args.extra_metrics else None)
 
 
 def _print_summary(model: Any, out: Path, wall: float, as_json: bool = False) -> None:
@@ -421,8 +424,11 @@ def _json(value: Any) -> str:
 
 
 def _format_board(board: pd.DataFrame) -> str:
+    from automl.search.leaderboard import COLUMNS
 
-    shown = board[["rank", "trial", "family", "score", "score_std", "fit_time", "predict_time_per_1k",
+    # the further metrics (--extra-metrics) sit between score_std and the fixed columns that follow it
+    extra = [c for c in board.columns if c not in COLUMNS and c not in ("worker", "finished_at")]
+    shown = board[["rank", "trial", "family", "score", "score_std", *extra, "fit_time", "predict_time_per_1k",
                    "status", "params"]].copy()
     shown["params"] = shown["params"].astype(str).str.slice(0, 60)
     return shown.to_string(index=False, float_format=lambda v: f"{v:.4f}")

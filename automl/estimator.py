@@ -31,7 +31,7 @@ from automl.data.schema import explain_task, to_frame
 from automl.data.split import split_test, time_order
 from automl.data.target import check_label_types, make_folds, prepare_classes, prepare_sample_weight, prepare_target
 from automl.search.acceptance import acceptance_test
-from automl.metrics import TASKS, align_proba, get_metric
+from automl.metrics import TASKS, align_proba, get_metric, resolve_extra_metrics
 from automl.models.registry import get_families
 from automl.pipeline.threads import predict_single_threaded
 from automl.search.planner import Deadline
@@ -132,6 +132,11 @@ class AutoML(SynthesisMixin, BaseEstimator):
         Gigabytes one trial process may allocate; ``"auto"`` is 70 % of the memory available when ``fit`` starts,
         ``None`` no limit. A trial over it fails with ``MemoryError`` (an ``error`` row that says so) and its family
         is not started again; the search goes on.
+    extra_metrics : list of str or None, default=None
+        Further metrics shown on the leaderboard, one column each, computed from every trial's out-of-fold
+        predictions (and the ensemble's blend of them); names from :func:`automl.metrics.builtin_metric_names`
+        that fit the task, e.g. ``["accuracy", "f1_macro"]`` next to the default ROC AUC. The search still
+        optimises ``metric`` alone.
 
     Attributes
     ----------
@@ -218,6 +223,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
         "cleaning": [dict, None],
         "memory_limit": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"}), None],
         "callbacks": [list, tuple, None],
+        "extra_metrics": [list, tuple, None],
     }
 
     def __init__(self, time_budget: float | None = 60, task: str | None = None, metric: Any = None,
@@ -227,7 +233,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
                  random_state: int | None = None, storage: str | None = None, study_name: str | None = None,
                  verbose: int = 0, test_size: float | int | None = None, time_column: str | None = None,
                  checks: Any = None, cleaning: dict | None = None, memory_limit: float | str | None = "auto",
-                 callbacks: list | None = None):
+                 callbacks: list | None = None, extra_metrics: list[str] | None = None):
         self.time_budget = time_budget
         self.task = task
         self.metric = metric
@@ -249,6 +255,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
         self.cleaning = cleaning
         self.memory_limit = memory_limit
         self.callbacks = callbacks
+        self.extra_metrics = extra_metrics
 
     # -- fit ---------------------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any, sample_weight: Any = None, tables: dict[str, Any] | None = None,
@@ -422,7 +429,8 @@ class AutoML(SynthesisMixin, BaseEstimator):
         problem = Problem(schema=self.schema_, task=self.task_, metric=self.metric_,
                           families=self._usable_families(weights, needs), folds=folds, classes=self.classes_,
                           seed=seed, n_jobs=n_jobs, class_weight=self.class_weight,
-                          memory_limit=resolve_memory_limit(self.memory_limit), levels=self._levels())
+                          memory_limit=resolve_memory_limit(self.memory_limit), levels=self._levels(),
+                          extra_metrics=resolve_extra_metrics(self.extra_metrics, self.task_))
         return FitPlan(TrialData(search_frame, labels, weights), held_out, problem, settings)
 
     def _levels(self) -> dict[str, int]:

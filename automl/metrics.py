@@ -150,6 +150,43 @@ def get_metric(metric: str | Callable[..., float] | None, task: str) -> Metric:
                      "or a scorer callable.")
 
 
+def resolve_extra_metrics(names: list[str] | tuple[str, ...] | None, task: str) -> list[Metric]:
+    """The leaderboard's further metrics (``AutoML(extra_metrics=...)``) for a task.
+
+    Raises
+    ------
+    ValueError
+        For a name that is not a built-in metric (a scorer needs a fitted model, the leaderboard has predictions),
+        does not fit the task, or is given twice.
+    """
+    metrics: list[Metric] = []
+    for name in names or []:
+        if not isinstance(name, str) or _ALIASES.get(name, name) not in _BUILTIN:
+            raise ValueError(f"extra_metrics: {name!r} is not one of {builtin_metric_names()} (the leaderboard "
+                             "scores trials from their out-of-fold predictions)")
+        metric = get_metric(name, task)
+        if metric.name in [m.name for m in metrics]:
+            raise ValueError(f"extra_metrics: {name!r} is given twice")
+        metrics.append(metric)
+    return metrics
+
+
+def score_out_of_fold(metrics: list[Metric], y: np.ndarray, oof: np.ndarray, sample_weight: np.ndarray | None,
+                      classes: np.ndarray | None) -> dict[str, float | None]:
+    """Each metric on the rows ``oof`` predicted (NaN marks a row no fold validated); ``None`` where a metric is
+    undefined on them (one class only, say)."""
+    rows = ~np.isnan(oof.reshape(len(oof), -1)).any(axis=1)
+    out: dict[str, float | None] = {}
+    for metric in metrics:
+        try:
+            value = score_predictions(metric, y[rows], oof[rows], None if sample_weight is None
+                                      else sample_weight[rows], classes)
+        except ValueError:
+            value = float("nan")
+        out[metric.name] = float(value) if np.isfinite(value) else None
+    return out
+
+
 # -- predictions a metric is computed from ----------------------------------------------------------------------
 def align_proba(proba: np.ndarray, model_classes: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """Put probability columns in the order of ``classes`` (zeros for classes a model never saw)."""

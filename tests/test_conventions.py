@@ -96,3 +96,20 @@ def test_progress_is_one_live_bar_on_a_terminal_and_plain_lines_elsewhere():
     assert shown.count("\r") == 2 and shown.endswith("\n") and "/60s | trials 1 (ok 1) | best 0.8" in shown
     assert "last lightgbm ok" in shown
     assert log.getvalue().count("\n") == 2 and "\r" not in log.getvalue()  # two plain lines
+
+
+def test_extra_metrics_are_leaderboard_columns_from_out_of_fold_predictions(credit):
+    X, y = credit
+    params = {**ONE, "max_trials": 2, "families": ["linear", "lightgbm"], "cv": 0.25, "ensemble": False}
+    model = AutoML(random_state=0, extra_metrics=["roc_auc", "accuracy", "log_loss"], **params).fit(X, y)
+    board = model.leaderboard_
+    assert list(board.columns[4:9]) == ["score", "score_std", "roc_auc", "accuracy", "log_loss"]
+    done = board[board["status"] == "ok"]
+    assert len(done) == 2
+    # on one holdout the search metric computed again from the predictions is the trial's score
+    assert np.allclose(done["roc_auc"].astype(float), done["score"].astype(float))
+    assert done["accuracy"].between(0.5, 1).all() and (done["log_loss"] > 0).all()
+    with pytest.raises(ValueError, match="extra_metrics: 'rmse' is for regression|does not apply"):
+        AutoML(extra_metrics=["rmse"], **ONE).fit(X, y)
+    with pytest.raises(ValueError, match="'precision' is not one of"):
+        AutoML(extra_metrics=["precision"], **ONE).fit(X, y)

@@ -20,7 +20,7 @@ import numpy as np
 import optuna
 
 from automl.data.schema import Schema
-from automl.metrics import Metric
+from automl.metrics import Metric, score_out_of_fold
 from automl.models.registry import ModelFamily
 from automl.pipeline.build import TrialConfig
 from automl.search.evaluate import GO, PRUNE, STOP, TrialResult, TrialTask
@@ -76,6 +76,7 @@ class Problem:
     class_weight: Any = None
     memory_limit: int | None = None  # bytes a trial process may allocate
     levels: dict[str, int] = field(default_factory=dict)  # distinct values of each categorical column
+    extra_metrics: list[Metric] = field(default_factory=list)  # further leaderboard columns (out-of-fold)
 
     def shape(self) -> DataShape:
         """The search's size as the cost model reads it."""
@@ -161,6 +162,7 @@ class SearchController:
         self.study: optuna.Study | None = None
         self.trial_data: TrialData | SharedData | None = None  # what trial processes receive (see _shipped)
         self._target: np.ndarray | None = None
+        self._weights: np.ndarray | None = None
         self._score_seconds: float | None = None  # one metric evaluation on the out-of-fold rows
 
     # -- the study -------------------------------------------------------------------------------------
@@ -207,7 +209,7 @@ class SearchController:
     # -- the loop --------------------------------------------------------------------------------------
     def search(self, study: optuna.Study, data: TrialData) -> None:
         """Run trials until the deadline, ``max_trials`` or the strategy's end."""
-        self._target = data.y
+        self._target, self._weights = data.y, data.sample_weight
         warm_up()  # the fork server started with the fit; its imports are not charged to the first trial
         self.planner.measured_overhead(self.runner.round_trip(self._shipped(data), self._trial_deadline(study)))
         self.costs.overhead = self.planner.process_overhead
@@ -335,6 +337,7 @@ class SearchController:
             "n_features_synthesised": result.n_features_synthesised, "n_features_selected": result.n_features_selected,
             "fidelity": result.fidelity,
             "synthesis": config.needs().get("plan") or config.needs().get("synthesis", "none"),
+            "extra_scores": self.extra_scores(result.oof) if result.status == "ok" else None,
         }
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
@@ -349,6 +352,13 @@ class SearchController:
             log.warning("trial %d (%s) failed: %s", trial.number, config.family.name, result.error)
         if self.progress is not None:
             self.progress(study, study.get_trials(deepcopy=False)[trial.number])
+
+    def extra_scores(self, oof: np.ndarray | None) -> dict[str, float | None] | None:
+        """The problem's further metrics on out-of-fold predictions (None when there are none to compute)."""
+        if not self.problem.extra_metrics or oof is None or self._target is None:
+            return None
+        return score_out_of_fold(self.problem.extra_metrics, self._target, oof, self._weights,
+                                 self.problem.classes)
 
     @contextlib.contextmanager
     def _sharing(self, data: TrialData) -> Iterator[None]:

@@ -85,6 +85,12 @@ def score_weights(oof: dict[int, np.ndarray], weights: dict[int, float], y: np.n
     return _safe_score(metric, target, blend, weight, classes)
 
 
+def blend(oof: dict[int, np.ndarray], weights: dict[int, float]) -> np.ndarray:
+    """The weighted average of the trials' out-of-fold predictions (NaN where any of them has none)."""
+    total = sum(weights.values())
+    return np.sum([w / total * oof[n] for n, w in weights.items()], axis=0)
+
+
 def scoring_seconds(oof: np.ndarray | None, y: np.ndarray | None, metric: Metric,
                     classes: np.ndarray | None) -> float | None:
     """Seconds of one evaluation of the metric on out-of-fold predictions (what selection repeats), or ``None``

@@ -49,10 +49,12 @@ def build_leaderboard(trials: list[optuna.trial.FrozenTrial], greater_is_better:
     finished = [t for t in trials if t.state.is_finished()]
     starts = [t.datetime_start for t in trials if t.datetime_start is not None]
     first = min(starts) if starts else None
-    rows = [{**trial_row(t), "finished_at": _seconds_since(t, first)} for t in finished]
-    frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "rank"] + ["worker", "finished_at"])
+    extra = _extra_metric_names(finished)
+    rows = [{**trial_row(t), **_extra_scores(t, extra), "finished_at": _seconds_since(t, first)} for t in finished]
+    columns = COLUMNS[:COLUMNS.index("score_std") + 1] + extra + COLUMNS[COLUMNS.index("score_std") + 1:]
+    frame = pd.DataFrame(rows, columns=[c for c in columns if c != "rank"] + ["worker", "finished_at"])
     if frame.empty:
-        return frame.assign(rank=pd.Series(dtype=int))[COLUMNS + ["worker", "finished_at"]]
+        return frame.assign(rank=pd.Series(dtype=int))[columns + ["worker", "finished_at"]]
     sign = -1.0 if greater_is_better else 1.0
     frame["_status"] = frame["status"].map(STATUS_ORDER).fillna(9)
     frame["_key"] = [sign * s if s is not None and not (isinstance(s, float) and math.isnan(s)) else math.inf
@@ -61,6 +63,21 @@ def build_leaderboard(trials: list[optuna.trial.FrozenTrial], greater_is_better:
     frame = frame.sort_values(["_status", "_key", "trial"], kind="stable").drop(columns=["_status", "_key"])
     frame.insert(0, "rank", range(1, len(frame) + 1))
     return frame.reset_index(drop=True)
+
+
+def _extra_metric_names(trials: list[optuna.trial.FrozenTrial]) -> list[str]:
+    """The further metrics some trial was scored with (``AutoML(extra_metrics=...)``), in their given order."""
+    names: list[str] = []
+    for trial in trials:
+        for name in trial.user_attrs.get("extra_scores") or {}:
+            if name not in names and name not in COLUMNS:
+                names.append(name)
+    return names
+
+
+def _extra_scores(trial: optuna.trial.FrozenTrial, names: list[str]) -> dict[str, Any]:
+    scores = trial.user_attrs.get("extra_scores") or {}
+    return {name: scores.get(name) for name in names}
 
 
 def _seconds_since(trial: optuna.trial.FrozenTrial, first: Any) -> float | None:

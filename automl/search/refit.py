@@ -15,7 +15,7 @@ import optuna
 from sklearn.pipeline import Pipeline
 
 from automl.search.ensemble import (MAX_CANDIDATES, Selection, WeightedEnsembleClassifier, WeightedEnsembleRegressor,
-                                    score_weights, select_ensemble)
+                                    blend, score_weights, select_ensemble)
 from automl.search.leaderboard import params_json
 from automl.search.study import diverse_first
 
@@ -141,17 +141,18 @@ class FinalModel:
         else:
             ensemble = WeightedEnsembleClassifier.from_fitted(models, weights, self.problem.classes)
         shown = {str(n): round(selection.weights[n], 4) for n in members}
-        number = self._record(selection.score, shown)
+        oof = {n: self.search.results[n].oof for n in members}
+        number = self._record(selection.score, shown, self.search.extra_scores(blend(oof, selection.weights)))
         return Refit(number, "ensemble", {"weights": shown}, selection.score, Pipeline([("ensemble", ensemble)]), False)
 
     def _better(self, a: float, b: float) -> bool:
         return a > b if self.problem.metric.greater_is_better else a < b
 
-    def _record(self, score: float, weights: dict[str, float]) -> int:
+    def _record(self, score: float, weights: dict[str, float], extra_scores: dict[str, Any] | None) -> int:
         """Add the ensemble to the study as a finished trial, so the leaderboard shows it."""
         attrs = {"family": "ensemble", "params_json": params_json({"weights": weights}), "status": "ok",
                  "score": score, "score_std": None, "n_folds": len(self.problem.folds), "fit_time": None,
                  "predict_time_per_1k": None, "duration": None, "source": "ensemble",
-                 "error": "", "worker": self.search.worker_id}
+                 "error": "", "worker": self.search.worker_id, "extra_scores": extra_scores}
         self.study.add_trial(optuna.trial.create_trial(value=score, params={}, distributions={}, user_attrs=attrs))
         return self.study.get_trials(deepcopy=False)[-1].number
