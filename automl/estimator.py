@@ -676,6 +676,86 @@ class AutoML(SynthesisMixin, BaseEstimator):
         value = score_predictions(self.metric_, labels, pred, weights, self.classes_)
         return value if self.metric_.greater_is_better else -value
 
+    # -- explanations (automl/explain.py) ---------------------------------------------------------------
+    @property
+    def feature_importances_(self) -> np.ndarray:
+        """The final models' own importances of the input columns, in the order of ``feature_names_in_``, summing
+        to 1 (scikit-learn's convention): LightGBM's split gain, the forests' and CatBoost's importances, the size
+        of linear coefficients, carried back through the preprocessing (a one-hot column gets the sum of its
+        levels) and averaged over an ensemble's members by weight. A column the data stage dropped has 0.
+
+        Raises
+        ------
+        AttributeError
+            When no model of the final pipeline has importances of its own (kNN, neural networks, histogram
+            gradient boosting), or it was fitted with synthesis from related tables or series: use
+            :meth:`permutation_importance`.
+        """
+        from automl.explain import native_importances
+
+        check_is_fitted(self, "best_pipeline_")
+        columns = [str(c) for c in self.feature_names_in_]
+        return native_importances(self.best_pipeline_, columns).reindex(columns).to_numpy()
+
+    def permutation_importance(self, X: Any, y: Any, *, n_repeats: int = 5, random_state: int | None = None,
+                               max_rows: int | None = 10_000, sample_weight: Any = None,
+                               tables: dict[str, Any] | None = None) -> pd.DataFrame:
+        """How much the search metric drops when each column of ``X`` is shuffled: a model-agnostic importance
+        (any family, ensembles, synthesis from related ``tables``), best measured on rows the model did not fit.
+
+        Parameters
+        ----------
+        X : DataFrame
+            Rows with the columns seen in ``fit``.
+        y : array-like
+            Their true labels or values.
+        n_repeats : int, default=5
+            Shuffles per column.
+        random_state : int or None, default=None
+        max_rows : int or None, default=10000
+            Rows drawn at random when ``X`` has more (``None``: all).
+        sample_weight : array-like, optional
+        tables : dict of str to DataFrame, optional
+            The related tables, for a model fitted with ``tables=``.
+
+        Returns
+        -------
+        DataFrame
+            Indexed by column, most important first: ``importance`` (mean drop, greater is more important
+            whatever the metric's direction) and ``std`` over the repeats.
+        """
+        from automl.explain import permutation_importances
+
+        check_is_fitted(self, "best_pipeline_")
+        return permutation_importances(self, X, y, n_repeats=n_repeats, random_state=random_state,
+                                       max_rows=max_rows, sample_weight=sample_weight, tables=tables)
+
+    def shap_values(self, X: Any) -> pd.DataFrame:
+        """Per row and input column, how much the column moved the prediction from the average one (TreeSHAP;
+        needs the ``explain`` extra), for a final model that is one tree-based pipeline.
+
+        Returns
+        -------
+        DataFrame
+            One row per row of ``X``, one column per input column (binary: contributions to the raw score of
+            ``classes_[1]``; multiclass: columns ``(class, column)``; regression: to the value).
+            ``attrs["base_value"]`` is the average output: base value plus a row's contributions is its raw output.
+
+        Raises
+        ------
+        ImportError
+            Without the ``shap`` package.
+        ValueError
+            For an ensemble, a model that is not tree-based, or synthesis from related tables or series.
+        """
+        from automl.explain import shap_values
+
+        if self._synthesised():
+            raise ValueError("SHAP values of a model fitted with feature synthesis are not computed; use "
+                             "permutation_importance(X, y, tables=...)")
+        frame = self._input_frame(X)
+        return shap_values(self.best_pipeline_, frame, [str(c) for c in self.feature_names_in_], self.classes_)
+
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True

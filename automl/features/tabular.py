@@ -44,12 +44,18 @@ class CategoryFrequencies(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return np.asarray([f"{name}__frequency" for name in self.feature_names_in_], dtype=object)
 
+    def feature_sources(self) -> list[tuple[str, ...]]:
+        """The input column of each output (:mod:`automl.explain`)."""
+        return [(str(name),) for name in self.feature_names_in_]
+
 
 class MissingCount(TransformerMixin, BaseEstimator):
     """One column: how many of the row's values are missing."""
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> "MissingCount":
-        self.n_features_in_ = pd.DataFrame(X).shape[1]
+        frame = pd.DataFrame(X)
+        self.n_features_in_ = frame.shape[1]
+        self.columns_ = [str(c) for c in frame.columns]
         return self
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
@@ -58,6 +64,10 @@ class MissingCount(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return np.asarray(["n_missing"], dtype=object)
+
+    def feature_sources(self) -> list[tuple[str, ...]]:
+        """The count reads every column (:mod:`automl.explain`)."""
+        return [tuple(getattr(self, "columns_", []))]
 
 
 def _keys(col: pd.Series) -> pd.Series:
@@ -112,6 +122,10 @@ class GroupStatistics(TransformerMixin, BaseEstimator):
         return np.asarray([f"{v}__{kind}_by_{k}" for k in self.keys_ for v in self.values_
                            for kind in ("mean", "minus_mean")], dtype=object)
 
+    def feature_sources(self) -> list[tuple[str, ...]]:
+        """Each output reads its number and its key (:mod:`automl.explain`)."""
+        return [(str(v), str(k)) for k in self.keys_ for v in self.values_ for _ in ("mean", "minus_mean")]
+
 
 # Numeric pairs: the numbers most related to the target (absolute correlation with it, or with each class for
 # classification), at most PAIR_COLUMNS of them; every pair gives a ratio and a difference.
@@ -142,6 +156,7 @@ class NumericPairs(TransformerMixin, BaseEstimator):
         self.columns_ = [int(i) for i in np.argsort(-strength)[:PAIR_COLUMNS] if strength[i] > 0]
         self.pairs_ = [(a, b) for i, a in enumerate(self.columns_) for b in self.columns_[i + 1:]]
         self.n_features_in_ = values.shape[1]
+        self.input_names_ = [str(c) for c in X.columns] if hasattr(X, "columns") else None
         return self
 
     def transform(self, X: Any) -> np.ndarray:
@@ -156,7 +171,14 @@ class NumericPairs(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self, "pairs_")
-        return np.asarray([f"x{a}_{op}_x{b}" for a, b in self.pairs_ for op in ("over", "minus")], dtype=object)
+        names = getattr(self, "input_names_", None) or [f"x{i}" for i in range(self.n_features_in_)]
+        return np.asarray([f"{names[a]}__{op}__{names[b]}" for a, b in self.pairs_ for op in ("over", "minus")],
+                          dtype=object)
+
+    def feature_sources(self) -> list[tuple[str, ...]]:
+        """Each ratio and difference reads its two columns (:mod:`automl.explain`)."""
+        names = getattr(self, "input_names_", None) or [f"x{i}" for i in range(self.n_features_in_)]
+        return [(names[a], names[b]) for a, b in self.pairs_ for _ in ("over", "minus")]
 
 
 def _filled(values: np.ndarray) -> np.ndarray:

@@ -1,5 +1,5 @@
 """One self-contained HTML report of a model folder: leaderboard, score vs time of the search, permutation
-importances, confusion matrix or residuals, the data profile and the cleaning report.
+importances and the models' own, confusion matrix or residuals, the data profile and the cleaning report.
 
 Plots are drawn with matplotlib and inlined as base64 PNGs, so the file opens anywhere without its folder.
 Importances and the confusion matrix / residuals are computed on labelled rows passed in (held-out rows,
@@ -13,7 +13,6 @@ import io
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 N_REPEATS = 5
@@ -51,6 +50,7 @@ def build_report(folder: str | Path, data: tuple[pd.DataFrame, pd.Series] | None
     else:
         sections.append("<h2>Importances and errors</h2><p class=note>No labelled rows: pass data to the "
                         "report, or save the model with its training sample.</p>")
+    sections.append(_native_importances(model))
     sections += [_profile(model), _cleaning(model)]
     title = f"automl model report: {html.escape(str(model.best_family_))} ({html.escape(model.task_)})"
     return (f"<!doctype html><html><head><meta charset=utf-8><title>{title}</title><style>{STYLE}</style>"
@@ -104,27 +104,30 @@ def _search_plot(model: Any) -> str:
 
 def _importances(model: Any, X: pd.DataFrame, y: pd.Series, random_state: int, source: str) -> str:
     plt = _pyplot()
-    from sklearn.inspection import permutation_importance
-
-    from automl.metrics import align_labels, checked_builtin, predict_for_metric, score_predictions
-
-    metric = checked_builtin(model.metric_)
-    sign = 1.0 if metric.greater_is_better else -1.0
-    labels = align_labels(model.classes_, y)
-
-    def scorer(estimator: Any, rows: pd.DataFrame, target: Any) -> float:
-        pred = predict_for_metric(estimator, rows, model.task_, model.classes_)
-        return sign * score_predictions(metric, target, pred, None, model.classes_)
-
-    result = permutation_importance(model, X, labels, scoring=scorer, n_repeats=N_REPEATS,
-                                    random_state=random_state, n_jobs=1)
-    order = np.argsort(result.importances_mean)[::-1][:25]
-    fig, ax = plt.subplots(figsize=(7, 0.25 * len(order) + 1))
-    ax.barh([str(X.columns[i]) for i in order][::-1], result.importances_mean[order][::-1],
-            xerr=result.importances_std[order][::-1], color="#4a7ab5")
+    table = model.permutation_importance(X, y, n_repeats=N_REPEATS, random_state=random_state, max_rows=None)
+    top = table.head(25)
+    fig, ax = plt.subplots(figsize=(7, 0.25 * len(top) + 1))
+    ax.barh(list(top.index)[::-1], top["importance"].to_numpy()[::-1], xerr=top["std"].to_numpy()[::-1],
+            color="#4a7ab5")
     ax.set_xlabel(f"drop in {model.metric_.name} when the column is shuffled")
     return (f"<h2>Permutation importances</h2><p class=note>{N_REPEATS} shuffles per column on {len(X)} rows of "
             f"{html.escape(source)}</p>" + _png(fig))
+
+
+def _native_importances(model: Any) -> str:
+    """The models' own importances (no data needed), or why there are none."""
+    try:
+        values = pd.Series(model.feature_importances_, index=[str(c) for c in model.feature_names_in_])
+    except AttributeError as exc:
+        return f"<h2>The models' own importances</h2><p class=note>{html.escape(str(exc))}</p>"
+    top = values.sort_values(ascending=False).head(25)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 0.25 * len(top) + 1))
+    ax.barh(list(top.index)[::-1], top.to_numpy()[::-1], color="#7a9a4a")
+    ax.set_xlabel("share of importance (split gain, impurity decrease or coefficient size)")
+    return ("<h2>The models' own importances</h2><p class=note>What the fitted models rely on, carried back to the "
+            "input columns (automl.explain); biased towards columns with many distinct values, so read it with "
+            "the permutation importances above.</p>" + _png(fig))
 
 
 def _errors(model: Any, X: pd.DataFrame, y: pd.Series, source: str) -> str:

@@ -124,6 +124,10 @@ class DatetimeParts(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return np.asarray([f"{n}__{p}" for n in self.feature_names_in_ for p in _DATE_PARTS], dtype=object)
 
+    def feature_sources(self) -> list[tuple[str, ...]]:
+        """The input column of each output (:mod:`automl.explain`)."""
+        return [(str(n),) for n in self.feature_names_in_ for _ in _DATE_PARTS]
+
 
 class TextFeatures(TransformerMixin, BaseEstimator):
     """Dense features of one free-text column: TF-IDF, reduced by truncated SVD when it is wide.
