@@ -137,6 +137,13 @@ class AutoML(SynthesisMixin, BaseEstimator):
         predictions (and the ensemble's blend of them); names from :func:`automl.metrics.builtin_metric_names`
         that fit the task, e.g. ``["accuracy", "f1_macro"]`` next to the default ROC AUC. The search still
         optimises ``metric`` alone.
+    calibration : {"sigmoid", "isotonic"} or None, default=None
+        Classification: calibrate the final model's probabilities (Platt scaling or isotonic regression per
+        class), fitted on its out-of-fold probabilities from the search, never on rows it was fitted on.
+    threshold : str or None, default=None
+        Binary classification: predict ``classes_[1]`` above the probability threshold that optimises this label
+        metric (``"balanced_accuracy"``, ``"f1_macro"``, ``"accuracy"``) on the out-of-fold probabilities, instead
+        of 0.5; ``postprocess_`` records it. Useful with imbalanced classes.
 
     Attributes
     ----------
@@ -224,6 +231,8 @@ class AutoML(SynthesisMixin, BaseEstimator):
         "memory_limit": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"}), None],
         "callbacks": [list, tuple, None],
         "extra_metrics": [list, tuple, None],
+        "calibration": [StrOptions({"sigmoid", "isotonic"}), None],
+        "threshold": [str, None],
     }
 
     def __init__(self, time_budget: float | None = 60, task: str | None = None, metric: Any = None,
@@ -233,7 +242,8 @@ class AutoML(SynthesisMixin, BaseEstimator):
                  random_state: int | None = None, storage: str | None = None, study_name: str | None = None,
                  verbose: int = 0, test_size: float | int | None = None, time_column: str | None = None,
                  checks: Any = None, cleaning: dict | None = None, memory_limit: float | str | None = "auto",
-                 callbacks: list | None = None, extra_metrics: list[str] | None = None):
+                 callbacks: list | None = None, extra_metrics: list[str] | None = None,
+                 calibration: str | None = None, threshold: str | None = None):
         self.time_budget = time_budget
         self.task = task
         self.metric = metric
@@ -256,6 +266,8 @@ class AutoML(SynthesisMixin, BaseEstimator):
         self.memory_limit = memory_limit
         self.callbacks = callbacks
         self.extra_metrics = extra_metrics
+        self.calibration = calibration
+        self.threshold = threshold
 
     # -- fit ---------------------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any, sample_weight: Any = None, tables: dict[str, Any] | None = None,
@@ -361,6 +373,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
         self.study_ = outcome.study
         self.leaderboard_ = controller.leaderboard()
         self._set_best(outcome, plan.data)
+        self._postprocess(outcome, plan.data)
         self.acceptance_ = self._acceptance_test(plan)
         self.fit_time_ = deadline.elapsed()
         self.search_time_, self.refit_time_ = outcome.search_time, outcome.refit_time
@@ -400,6 +413,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
         target = prepare_target(y, len(frame))
         weights = prepare_sample_weight(sample_weight, len(frame))
         self.task_ = self._resolve_task(target)
+        self._check_postprocessing()
         classification = self.task_ != "regression"
         if classification:
             labels, self.classes_ = prepare_classes(target)
@@ -554,6 +568,41 @@ class AutoML(SynthesisMixin, BaseEstimator):
             warnings.warn(why, UserWarning, stacklevel=3)
         self.fit_summary_ = {"status": self.fit_status_, "trials": counts, "reason": why, "remedy": None}
         self.best_pipeline_ = predict_single_threaded(final.pipeline)
+
+    def _check_postprocessing(self) -> None:
+        """``calibration`` and ``threshold`` against the task, before any work."""
+        if self.calibration is None and self.threshold is None:
+            return
+        if self.task_ == "regression":
+            raise ValueError("calibration= and threshold= apply to classification; this is a regression task")
+        if self.threshold is not None:
+            if self.task_ != "binary":
+                raise ValueError(f"threshold= tunes the decision threshold of a binary task; this one is {self.task_}")
+            metric = get_metric(self.threshold, "binary")
+            if metric.needs_proba or metric.func is None:
+                raise ValueError(f"threshold={self.threshold!r}: the threshold is tuned for a metric of labels "
+                                 "('balanced_accuracy', 'f1_macro', 'accuracy')")
+
+    def _postprocess(self, outcome: Any, data: TrialData) -> None:
+        """Calibration and the decision threshold (opt-in), fitted on the final model's out-of-fold probabilities."""
+        from sklearn.pipeline import Pipeline
+
+        from automl.pipeline.postprocess import PostProcessedClassifier
+        from automl.search.refit import final_out_of_fold
+
+        self.postprocess_: dict[str, Any] | None = None
+        if (self.calibration is None and self.threshold is None) or self.fit_status_ == "constant":
+            return
+        oof = final_out_of_fold(outcome)
+        if oof is None or np.isnan(oof).all():
+            warnings.warn("calibration/threshold skipped: the final model's out-of-fold probabilities are not in "
+                          "this process (a refit of other workers' trials)", UserWarning, stacklevel=3)
+            return
+        wrapped = PostProcessedClassifier.from_out_of_fold(self.best_pipeline_, oof, data.y, self.classes_,
+                                                           self.calibration, self.threshold)
+        self.best_pipeline_ = Pipeline([("postprocess", wrapped)])
+        self.postprocess_ = {"calibration": self.calibration, "threshold": wrapped.threshold_,
+                             "threshold_metric": self.threshold, "rows": int((~np.isnan(oof).any(axis=1)).sum())}
 
     def _constant_pipeline(self) -> Any:
         from sklearn.pipeline import Pipeline
@@ -739,7 +788,8 @@ class AutoML(SynthesisMixin, BaseEstimator):
         DataFrame
             One row per row of ``X``, one column per input column (binary: contributions to the raw score of
             ``classes_[1]``; multiclass: columns ``(class, column)``; regression: to the value).
-            ``attrs["base_value"]`` is the average output: base value plus a row's contributions is its raw output.
+            ``attrs["base_value"]`` is the average output: base value plus a row's contributions is its raw output
+            (before ``calibration``, which maps it monotonically).
 
         Raises
         ------

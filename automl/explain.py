@@ -141,6 +141,9 @@ def model_importances(model: Any) -> np.ndarray | None:
 
 def members(final: Pipeline) -> list[tuple[Pipeline, float]]:
     """The single pipelines of a final model with their weights (an ensemble's members, or itself with 1)."""
+    from automl.pipeline.postprocess import without_postprocessing
+
+    final = without_postprocessing(final)
     steps = dict(final.steps)
     if "ensemble" in steps:
         ensemble = steps["ensemble"]

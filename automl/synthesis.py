@@ -200,9 +200,10 @@ class SynthesisMixin:
 
 def _casters(pipeline: Any) -> list[Any]:
     """The cast steps of a pipeline, or of each member of an ensemble pipeline."""
+    from automl.pipeline.postprocess import without_postprocessing
     from automl.pipeline.transformers import ColumnCaster
 
-    steps = dict(getattr(pipeline, "named_steps", {}))
+    steps = dict(getattr(without_postprocessing(pipeline), "named_steps", {}))
     if "ensemble" in steps:
         return [c for member in steps["ensemble"]._members() for c in _casters(member)]
     return [step for step in steps.values() if isinstance(step, ColumnCaster)]

@@ -83,6 +83,9 @@ def _members(pipeline: Any) -> tuple[list[Member], np.ndarray | None]:
                 raise NotExportable("an ensemble member saw fewer classes than the ensemble; not exportable")
             members.append(replace(inner[0], weight=float(weight)))
         return members, classes
+    if "postprocess" in steps:
+        raise NotExportable("calibrated probabilities or a tuned decision threshold (calibration=, threshold=) have "
+                            "no ONNX converter here; fit without them to export")
     if "synthesis" in steps:
         raise NotExportable("features synthesised from related tables or time series (featuretools / tsfresh) "
                             "have no ONNX converter; export a model fitted on a flat table")

@@ -28,6 +28,7 @@ import pandas as pd
 PIPELINE_TYPES = [
     "automl.models.boosting.EarlyStopping",  # model folders saved before each library had its own wrapper
     "automl.pipeline.labels.EncodedLabelClassifier",
+    "automl.pipeline.postprocess.PostProcessedClassifier",
     "automl.search.ensemble.WeightedEnsembleClassifier",
     "automl.search.ensemble.WeightedEnsembleRegressor",
     "automl.pipeline.transformers.ColumnCaster",

@@ -11,6 +11,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import optuna
 from sklearn.pipeline import Pipeline
 
@@ -141,7 +142,7 @@ class FinalModel:
         else:
             ensemble = WeightedEnsembleClassifier.from_fitted(models, weights, self.problem.classes)
         shown = {str(n): round(selection.weights[n], 4) for n in members}
-        oof = {n: self.search.results[n].oof for n in members}
+        oof = {n: o for n in members if (o := self.search.results[n].oof) is not None}  # all of them: selected by it
         number = self._record(selection.score, shown, self.search.extra_scores(blend(oof, selection.weights)))
         return Refit(number, "ensemble", {"weights": shown}, selection.score, Pipeline([("ensemble", ensemble)]), False)
 
@@ -156,3 +157,16 @@ class FinalModel:
                  "error": "", "worker": self.search.worker_id, "extra_scores": extra_scores}
         self.study.add_trial(optuna.trial.create_trial(value=score, params={}, distributions={}, user_attrs=attrs))
         return self.study.get_trials(deepcopy=False)[-1].number
+
+
+def final_out_of_fold(outcome: Any) -> np.ndarray | None:
+    """The out-of-fold predictions of the final model: its trial's, or the weighted blend of an ensemble's
+    members'; ``None`` when this process did not run them (a refit of another worker's trials)."""
+    final, results = outcome.final, outcome.results
+    if final.family == "ensemble":
+        weights = {int(n): float(w) for n, w in final.params.get("weights", {}).items()}
+        oof: dict[int, np.ndarray] = {n: results[n].oof for n in weights
+                                      if n in results and results[n].oof is not None}
+        return blend(oof, weights) if len(oof) == len(weights) else None
+    result = results.get(final.trial)
+    return None if result is None else result.oof
