@@ -598,7 +598,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
             warnings.warn("calibration/threshold skipped: the final model's out-of-fold probabilities are not in "
                           "this process (a refit of other workers' trials)", UserWarning, stacklevel=3)
             return
-        wrapped = PostProcessedClassifier.from_out_of_fold(self.best_pipeline_, oof, data.y, self.classes_,
+        wrapped = PostProcessedClassifier.from_out_of_fold(self.best_pipeline_, oof, data.y, np.asarray(self.classes_),
                                                            self.calibration, self.threshold)
         self.best_pipeline_ = Pipeline([("postprocess", wrapped)])
         self.postprocess_ = {"calibration": self.calibration, "threshold": wrapped.threshold_,
