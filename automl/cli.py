@@ -60,6 +60,10 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metric", default=None, help="metric name (default: roc_auc / log_loss / rmse)")
     parser.add_argument("--extra-metrics", default=None, metavar="NAMES",
                         help="further metrics for the leaderboard, comma-separated (e.g. accuracy,f1_macro)")
+    parser.add_argument("--calibration", choices=["sigmoid", "isotonic"], default=None,
+                        help="calibrate the final model's probabilities on its out-of-fold predictions")
+    parser.add_argument("--threshold", default=None, metavar="METRIC",
+                        help="binary: tune the decision threshold for this label metric (e.g. balanced_accuracy)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--task", choices=["binary", "multiclass", "regression"], default=None,
                         help="override the inferred task")
@@ -358,7 +362,8 @@ def _search_model(args: argparse.Namespace, budget: float) -> Any:
                   portfolio=None if args.portfolio == "none" else args.portfolio, storage=args.storage,
                   study_name=args.study, verbose=_fit_verbosity(args), test_size=args.test_size,
                   time_column=args.time_column, checks=args.checks, memory_limit=args.memory_limit,
-                  extra_metrics=args.extra_metrics.split(",") if args.extra_metrics else None)
+                  extra_metrics=args.extra_metrics.split(",") if args.extra_metrics else None,
+                  calibration=args.calibration, threshold=args.threshold)
 
 
 def _print_summary(model: Any, out: Path, wall: float, as_json: bool = False) -> None:

@@ -92,6 +92,7 @@ def test_automl_threshold_and_calibration_are_used_by_predict_and_survive_saving
     assert (balanced_accuracy_score(new_y, tuned.predict(new_X))
             > balanced_accuracy_score(new_y, plain.predict(new_X)) + 0.03)
     loaded = load(save(tuned, tmp_path / "m"))
+    assert loaded.postprocess_ == info
     assert (loaded.predict(new_X) == tuned.predict(new_X)).all()
     assert np.allclose(loaded.predict_proba(new_X), tuned.predict_proba(new_X))
 

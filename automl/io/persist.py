@@ -111,6 +111,7 @@ def save(model: Any, path: str | Path, data: tuple[pd.DataFrame, Any] | None = N
                  "score": model.best_score_},
         "fit_time": model.fit_time_,
         "synthesis": getattr(model, "synthesis_", None),
+        "postprocess": getattr(model, "postprocess_", None),
         "versions": library_versions(),
     }
     if data is not None:
@@ -207,6 +208,7 @@ def load(path: str | Path, trusted: list[str] | None = None) -> Any:
     model.fit_time_ = meta["fit_time"]
     if meta.get("synthesis"):
         model.synthesis_ = meta["synthesis"]
+    model.postprocess_ = meta.get("postprocess")
     model.leaderboard_ = pd.read_csv(folder / "leaderboard.csv", keep_default_na=False,
                                      na_values=[""])
     return model
