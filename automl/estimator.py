@@ -37,7 +37,7 @@ from automl.pipeline.threads import predict_single_threaded
 from automl.search.planner import Deadline
 from automl.search.controller import Problem, SearchController, SearchSettings
 from automl.search.leaderboard import why_no_model
-from automl.search.planner import fold_cap
+from automl.search.planner import BAG_MIN_FOLDS, fold_cap
 from automl.search.portfolio import load_portfolio
 from automl.search.strategies import SEARCHES
 from automl.search.worker import TrialData, start_server
@@ -144,6 +144,12 @@ class AutoML(SynthesisMixin, BaseEstimator):
         Binary classification: predict ``classes_[1]`` above the probability threshold that optimises this label
         metric (``"balanced_accuracy"``, ``"f1_macro"``, ``"accuracy"``) on the out-of-fold probabilities, instead
         of 0.5; ``postprocess_`` records it. Useful with imbalanced classes.
+    bagging : bool or "auto", default="auto"
+        Keep the fold models of the cross-validation as a trial's model, averaged, instead of one refit on all
+        rows (families declared ``bag``: boosting, linear, kNN, the neural network; the forests are bagged
+        already). ``"auto"``: with 5 folds or more (up to 5,000 rows by default), where a single model's
+        variance costs most and the out-of-fold predictions ensemble selection weighs are then those of the
+        models it combines. Predictions cost one pipeline per fold.
 
     Attributes
     ----------
@@ -233,6 +239,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
         "extra_metrics": [list, tuple, None],
         "calibration": [StrOptions({"sigmoid", "isotonic"}), None],
         "threshold": [str, None],
+        "bagging": ["boolean", StrOptions({"auto"})],
     }
 
     def __init__(self, time_budget: float | None = 60, task: str | None = None, metric: Any = None,
@@ -243,7 +250,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
                  verbose: int = 0, test_size: float | int | None = None, time_column: str | None = None,
                  checks: Any = None, cleaning: dict | None = None, memory_limit: float | str | None = "auto",
                  callbacks: list | None = None, extra_metrics: list[str] | None = None,
-                 calibration: str | None = None, threshold: str | None = None):
+                 calibration: str | None = None, threshold: str | None = None, bagging: bool | str = "auto"):
         self.time_budget = time_budget
         self.task = task
         self.metric = metric
@@ -268,6 +275,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
         self.extra_metrics = extra_metrics
         self.calibration = calibration
         self.threshold = threshold
+        self.bagging = bagging
 
     # -- fit ---------------------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any, sample_weight: Any = None, tables: dict[str, Any] | None = None,
@@ -444,7 +452,8 @@ class AutoML(SynthesisMixin, BaseEstimator):
                           families=self._usable_families(weights, needs), folds=folds, classes=self.classes_,
                           seed=seed, n_jobs=n_jobs, class_weight=self.class_weight,
                           memory_limit=resolve_memory_limit(self.memory_limit), levels=self._levels(),
-                          extra_metrics=resolve_extra_metrics(self.extra_metrics, self.task_))
+                          extra_metrics=resolve_extra_metrics(self.extra_metrics, self.task_),
+                          bagging=len(folds) >= (BAG_MIN_FOLDS if self.bagging == "auto" else 2) and bool(self.bagging))
         return FitPlan(TrialData(search_frame, labels, weights), held_out, problem, settings)
 
     def _levels(self) -> dict[str, int]:

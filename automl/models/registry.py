@@ -61,6 +61,8 @@ class ModelFamily:
     extra : str or None
         The optional dependency group that installs its library (``pip install "automl[<extra>]"``), for a family
         whose library is not in the core install.
+    bag : bool
+        On small data, a trial's model is the average of its fold models instead of one refit.
     """
 
     name: str
@@ -80,6 +82,7 @@ class ModelFamily:
     adapter: str | None = None
     strength: float = 0.5
     extra: str | None = None
+    bag: bool = False
     single_thread_below: int = 0
     onnx: bool = False
 
@@ -182,7 +185,8 @@ def _load(path: str) -> dict[str, ModelFamily]:
             sample_weight=bool(decl.get("sample_weight", True)), class_weight=decl.get("class_weight", False),
             wrapper=decl.get("wrapper"), wrapper_params=decl.get("wrapper_params") or {},
             single_thread_below=int(decl.get("single_thread_below", 0)), onnx=bool(decl.get("onnx", False)),
-            adapter=decl.get("adapter"), strength=float(decl.get("strength", 0.5)), extra=decl.get("extra"))
+            adapter=decl.get("adapter"), strength=float(decl.get("strength", 0.5)), extra=decl.get("extra"),
+            bag=bool(decl.get("bag", False)))
     return families
 
 

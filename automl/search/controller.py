@@ -77,6 +77,7 @@ class Problem:
     memory_limit: int | None = None  # bytes a trial process may allocate
     levels: dict[str, int] = field(default_factory=dict)  # distinct values of each categorical column
     extra_metrics: list[Metric] = field(default_factory=list)  # further leaderboard columns (out-of-fold)
+    bagging: bool = False  # a bagging family's trial model is the average of its fold models (small data)
 
     def shape(self) -> DataShape:
         """The search's size as the cost model reads it."""
@@ -102,7 +103,8 @@ class Problem:
         return TrialTask(config=config, schema=self.schema, task=self.task, metric=self.metric, classes=self.classes,
                          folds=self.folds if cross_validate else [], random_state=self.seed,
                          n_jobs=config.family.threads(self.n_rows, self.n_jobs), refit=refit,
-                         memory_limit=self.memory_limit, rungs=rungs, refit_fraction=refit_fraction)
+                         memory_limit=self.memory_limit, rungs=rungs, refit_fraction=refit_fraction,
+                         bag=cross_validate and self.bagging and config.family.bag and len(self.folds) > 1)
 
     def config_of(self, trial: optuna.trial.FrozenTrial) -> TrialConfig:
         """The configuration a finished trial evaluated, read back from its parameters."""
@@ -315,7 +317,7 @@ class SearchController:
         if result.status == "ok" and result.refit_model is not None:
             if self.fallback is None:
                 self.fallback = (trial.number, result.refit_model)
-            elif result.rungs:
+            elif result.rungs or result.bagged:
                 self.models[trial.number] = result.refit_model
             result.refit_model = None
             self._keep_best_models(study, trial.number)

@@ -91,6 +91,24 @@ def blend(oof: dict[int, np.ndarray], weights: dict[int, float]) -> np.ndarray:
     return np.sum([w / total * oof[n] for n, w in weights.items()], axis=0)
 
 
+def flatten(models: list[Any], weights: list[float]) -> tuple[list[Any], list[float]]:
+    """Members and weights with every averaged model (a bag of fold models, ``Pipeline([("ensemble", ...)])``)
+    replaced by its own members at their share of its weight: an ensemble holds plain pipelines only."""
+    members: list[Any] = []
+    shares: list[float] = []
+    for model, weight in zip(models, weights):
+        steps = dict(getattr(model, "steps", []))
+        if len(steps) == 1 and "ensemble" in steps:
+            inner = steps["ensemble"]
+            for member, share in zip(inner._members(), inner.weights or []):
+                members.append(member)
+                shares.append(weight * share)
+        else:
+            members.append(model)
+            shares.append(weight)
+    return members, shares
+
+
 def scoring_seconds(oof: np.ndarray | None, y: np.ndarray | None, metric: Metric,
                     classes: np.ndarray | None) -> float | None:
     """Seconds of one evaluation of the metric on out-of-fold predictions (what selection repeats), or ``None``

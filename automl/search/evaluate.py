@@ -8,11 +8,13 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
+from sklearn.pipeline import Pipeline
 
 from automl.data.schema import Schema
 from automl.metrics import Metric, predict_for_metric, score_predictions
 from automl.pipeline.build import TrialConfig, build_pipeline
 from automl.pipeline.select import selected_counts
+from automl.search.ensemble import WeightedEnsembleClassifier, WeightedEnsembleRegressor
 
 # report(step, score, seconds) -> what to do next: GO on, PRUNE (the trial ends without a result), or STOP (the
 # trial ends with what it has: on row-subsample rungs, a model at the fidelity reached). A bool is read as GO /
@@ -42,6 +44,8 @@ class TrialTask:
     rungs: tuple[float, ...] = (1.0,)
     # the refit trains on this share of the rows (a trial that ended at a lower rung)
     refit_fraction: float = 1.0
+    # small data: the trial's model is the average of its fold models (no refit)
+    bag: bool = False
 
 
 @dataclass
@@ -63,6 +67,8 @@ class TrialResult:
     # on rungs: the scores are of growing training sets, the last one is the trial's; fidelity is its share of rows
     rungs: bool = False
     fidelity: float = 1.0
+    # the model is the average of the fold models (TrialTask.bag), in ``refit_model``
+    bagged: bool = False
 
     @property
     def score(self) -> float | None:
@@ -111,6 +117,7 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
     result.oof = np.full((len(y), width) if width else len(y), np.nan)
     stage = "fold 0"
     pipe = None
+    fold_models: list[Any] = []
     try:
         for step, (train, valid, fraction) in enumerate(plan):
             stage = f"rung {step} ({fraction:.3g} of the rows)" if result.rungs else f"fold {step}"
@@ -120,6 +127,8 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
             start = time.perf_counter()
             pipe = fit_pipeline(task, X.iloc[train], y[train], w_train)
             result.fit_times.append(time.perf_counter() - start)
+            if task.bag:
+                fold_models.append(pipe)
             if step == 0:
                 result.n_features_synthesised, result.n_features_selected = selected_counts(pipe)
             start = time.perf_counter()
@@ -147,6 +156,9 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
             # large data, one holdout: the last fitted pipeline is the trial's model (a refit would cost as much
             # again for a fifth more rows); the search keeps those of its best trials for the final model
             result.refit_model, result.refit_time = pipe, 0.0
+        elif task.bag and len(fold_models) > 1:
+            # small data: the fold models, averaged, are the trial's model; its out-of-fold predictions are theirs
+            result.refit_model, result.refit_time, result.bagged = bag_of(fold_models, task.classes), 0.0, True
         elif task.refit:
             stage = "refit"
             start = time.perf_counter()
@@ -159,6 +171,14 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
         result.error = f"{type(exc).__name__} in {stage}: {exc}{limit}"[:2000]
         result.traceback = traceback.format_exc(limit=8)
     return result
+
+
+def bag_of(models: list[Any], classes: np.ndarray | None) -> Any:
+    """Fitted pipelines averaged with equal weights, as a final model is (``Pipeline([("ensemble", ...)])``)."""
+    weights = [1.0 / len(models)] * len(models)
+    if classes is None:
+        return Pipeline([("ensemble", WeightedEnsembleRegressor.from_fitted(models, weights))])
+    return Pipeline([("ensemble", WeightedEnsembleClassifier.from_fitted(models, weights, classes))])
 
 
 def _refit(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None) -> Any:

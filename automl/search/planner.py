@@ -57,6 +57,8 @@ SYNTHESIS_LIMIT = 0.8
 # Below this many seconds left when the folds are made, automatic validation uses at most FEW_FOLDS folds.
 FEW_FOLDS_BELOW = 20.0
 FEW_FOLDS = 3
+# bagging="auto" keeps the fold models of a cross-validation with at least this many folds (small data)
+BAG_MIN_FOLDS = 5
 # The CLI keeps this much (plus SAVE_SHARE of the budget) for writing the model folder: the skops dump of
 # large forests takes a second or two.
 SAVE_RESERVE = 1.0

@@ -16,7 +16,7 @@ import optuna
 from sklearn.pipeline import Pipeline
 
 from automl.search.ensemble import (MAX_CANDIDATES, Selection, WeightedEnsembleClassifier, WeightedEnsembleRegressor,
-                                    blend, score_weights, select_ensemble)
+                                    blend, flatten, score_weights, select_ensemble)
 from automl.search.leaderboard import params_json
 from automl.search.study import diverse_first
 
@@ -136,7 +136,7 @@ class FinalModel:
         models = [self._refit_one(by_number[n]) for n in members]
         if any(m is None for m in models):
             return None
-        weights = [selection.weights[n] for n in members]
+        models, weights = flatten(models, [selection.weights[n] for n in members])
         if self.problem.task == "regression":
             ensemble = WeightedEnsembleRegressor.from_fitted(models, weights)
         else:
