@@ -20,7 +20,16 @@ EXPECTED_FAILED: dict[str, str] = {
 }
 
 
+# A regressor's score() is the search metric with losses negated (-RMSE by default), not R^2: the check's
+# "score > 0.5" reads R^2.
+REGRESSOR_EXPECTED_FAILED: dict[str, str] = {
+    "check_regressors_train": "score() is the search metric, negated when a loss (-RMSE), not R^2",
+}
+
+
 def _expected_failed(estimator):  # noqa: ANN001
+    if isinstance(estimator, AutoMLRegressor):
+        return {**EXPECTED_FAILED, **REGRESSOR_EXPECTED_FAILED}
     return EXPECTED_FAILED
 
 

@@ -22,8 +22,9 @@ def test_credit_g_binary_with_string_labels(credit):
     board = model.leaderboard_
     assert list(board.columns[: len(COLUMNS)]) == COLUMNS
     ok = board[board.status == "ok"]
+    # six trials: the first six families in default order (random forest comes seventh)
     assert set(ok.family) - {"ensemble"} == {"linear", "knn", "hist_gradient_boosting", "lightgbm", "extra_trees",
-                                             "random_forest"}
+                                             "mlp"}
     assert ok.score.is_monotonic_decreasing  # roc_auc: best first
     assert (ok.score > 0.65).all() and (ok.n_folds == 3).all()
     assert board["rank"].tolist() == list(range(1, len(board) + 1))
@@ -98,9 +99,10 @@ def test_explicit_metric_name_and_scorer(credit):
 def test_sample_weight_reaches_models_and_metric(credit):
     X, y = credit
     weights = np.where(y == "bad", 5.0, 1.0)
-    model = AutoML(search="defaults", **FAST).fit(X, y, sample_weight=weights)
+    families = ["linear", "knn", "lightgbm", "random_forest", "mlp"]
+    model = AutoML(search="defaults", **{**FAST, "families": families}).fit(X, y, sample_weight=weights)
     ok = set(model.leaderboard_[model.leaderboard_.status == "ok"].family)
-    assert {"linear", "knn", "lightgbm", "random_forest"} <= ok  # every family takes the weights
+    assert set(families) <= ok  # every family takes the weights
     unweighted = AutoML(search="defaults", families=["linear"], **FAST).fit(X, y)
     weighted = AutoML(search="defaults", families=["linear"], **FAST).fit(X, y, sample_weight=weights)
     # heavier "bad" rows move the model toward predicting "bad"
