@@ -6,7 +6,7 @@ each send one request after another (``--rows`` rows of the training sample per 
 
 Usage::
 
-    python -m benchmarks.serve_load MODEL_DIR [--seconds 30] [--clients 4] [--rows 1] [--log] [--onnx]
+    python -m benchmarks.serve_load MODEL_DIR [--seconds 30] [--clients 4] [--rows 1] [--log] [--onnx] [--workers 2]
 
 Without MODEL_DIR, a model is fitted first on the bundled credit-g data (linear + LightGBM, 30 s). The
 figures go to standard output and to ``benchmarks/results/serve_load.md``.
@@ -49,8 +49,11 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
 
 
-def start_server(model: Path, port: int, log: Path | None, onnx: Path | None = None) -> subprocess.Popen:
+def start_server(model: Path, port: int, log: Path | None, onnx: Path | None = None, workers: int = 1
+                 ) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "automl.cli", "serve", str(model), "--port", str(port)]
+    if workers > 1:
+        cmd += ["--workers", str(workers)]
     if log is not None:
         cmd += ["--log", str(log)]
     if onnx is not None:
@@ -137,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1, help="rows per request")
     parser.add_argument("--log", action="store_true", help="serve with a request log (in a temporary folder)")
     parser.add_argument("--onnx", action="store_true", help="export the model and serve the ONNX export")
+    parser.add_argument("--workers", type=int, default=1, help="server processes (automl serve --workers)")
     args = parser.parse_args(argv)
     seconds = min(args.seconds, MAX_SECONDS)
     with tempfile.TemporaryDirectory() as tmp:
@@ -145,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
             fit_model(model)
         port = free_port()
         server = start_server(model, port, Path(tmp) / "requests.jsonl" if args.log else None,
-                              Path(tmp) / "model.onnx" if args.onnx else None)
+                              Path(tmp) / "model.onnx" if args.onnx else None, args.workers)
+        load = os.getloadavg()[0]  # other work on the machine, before the load test adds its own
         try:
             result = run_clients(f"http://127.0.0.1:{port}", payloads_from(model, args.rows), args.clients, seconds)
         finally:
@@ -154,19 +159,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.log:
             result["logged_lines"] = sum(1 for _ in open(Path(tmp) / "requests.jsonl"))
     result.update({"clients": args.clients, "rows_per_request": args.rows, "request_log": args.log,
-                   "runtime": "onnx" if args.onnx else "python"})
+                   "runtime": "onnx" if args.onnx else "python", "workers": args.workers, "load_before": load})
     print(json.dumps(result, indent=2))
     _append_markdown(result)
     return 1 if result["errors"] else 0
 
 
 def _append_markdown(result: dict[str, Any]) -> None:
-    header = ("| date (UTC) | runtime | clients | rows/request | log | requests | req/s | p50 ms | p99 ms | max ms "
-              "| errors |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
-    line = (f"| {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} | {result['runtime']} | {result['clients']} "
-            f"| {result['rows_per_request']} "
+    header = ("| date (UTC) | runtime | workers | clients | rows/request | log | requests | req/s | p50 ms | p99 ms "
+              "| max ms | errors | load before |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+    line = (f"| {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} | {result['runtime']} | {result['workers']} "
+            f"| {result['clients']} | {result['rows_per_request']} "
             f"| {'yes' if result['request_log'] else 'no'} | {result['requests']} | {result['requests_per_s']} "
-            f"| {result['p50_ms']} | {result['p99_ms']} | {result['max_ms']} | {result['errors']} |\n")
+            f"| {result['p50_ms']} | {result['p99_ms']} | {result['max_ms']} | {result['errors']} "
+            f"| {result['load_before']:.2f} |\n")
     if not RESULTS.exists():
         RESULTS.write_text("# automl serve load test (loopback, 2 cores shared by client and server)\n\n" + header)
     with open(RESULTS, "a") as out:
