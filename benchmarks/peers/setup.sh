@@ -5,14 +5,16 @@
 #   bash benchmarks/peers/setup.sh flaml         # only FLAML
 #
 # Environments go to benchmarks/.venvs/<peer> (or $AUTOML_BENCH_VENVS/<peer>); git ignores them.
-# AutoGluon is installed with its LightGBM, CatBoost and XGBoost models but without the torch-based
-# neural networks (fastai, NN_TORCH): PyPI's torch wheel brings the CUDA libraries (gigabytes) and the
-# CPU-only wheel index is not a package registry we use. Set AUTOGLUON_EXTRAS=all for the full install.
+# AutoGluon is installed as users install it, with every model (its torch networks included): torch is
+# pinned first to the CPU wheel this machine keeps on disk (torch==2.13.0), so AutoGluon does not pull a
+# CUDA build of several GB. AUTOGLUON_EXTRAS=lightgbm,catboost,xgboost gives the lighter install without
+# the networks (say so when reporting against it).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 venvs="${AUTOML_BENCH_VENVS:-$here/.venvs}"
 python="${PYTHON:-python3}"
-autogluon_extras="${AUTOGLUON_EXTRAS:-lightgbm,catboost,xgboost}"
+autogluon_extras="${AUTOGLUON_EXTRAS:-all}"
+torch_pin="${TORCH_PIN:-torch==2.13.0}"
 
 declare -A requirement=(
     [flaml]="flaml[automl]"
@@ -25,6 +27,9 @@ make_venv() {  # make_venv NAME: a fresh venv with the peer and the libraries it
     rm -rf "$dir"
     "$python" -m venv "$dir"
     "$dir/bin/python" -m pip install --quiet --upgrade pip
+    if [ "$name" = autogluon ] && [ "$autogluon_extras" = all ]; then
+        "$dir/bin/python" -m pip install --quiet "$torch_pin"
+    fi
     "$dir/bin/python" -m pip install --quiet "${requirement[$name]}" pandas numpy
     "$dir/bin/python" -m pip freeze > "$dir/requirements-frozen.txt"
     "$dir/bin/python" -c "import importlib.metadata as m; print('$name', m.version('${requirement[$name]%%[*}'))"
