@@ -82,10 +82,10 @@ class SynthesisMixin:
         check_synthesis_affordable(estimate, deadline, "tsfresh (Minimal settings)")
         n_jobs = 0 if estimate < IN_PROCESS_SECONDS else resolve_n_jobs(self.n_jobs)
         synthesiser = SeriesFeatures(**columns, settings=settings, n_jobs=n_jobs)
-        ids = _sorted_ids(X, column_id)
+        ids = sorted_ids(X, column_id)
         from automl.features.timeseries import plan_columns
 
-        return self._fit_synthesised(synthesiser, X, _per_series(y, ids, column_id), sample_weight, deadline,
+        return self._fit_synthesised(synthesiser, X, per_series(y, ids, column_id), sample_weight, deadline,
                                      needs={"filter": "fresh"}, preload=["tsfresh"],
                                      info={"method": "tsfresh", "settings": settings, "n_series": len(ids)},
                                      plans=lambda names: plan_columns(names, settings))
@@ -101,7 +101,7 @@ class SynthesisMixin:
     def _series_ids(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "best_pipeline_")
         column_id = self.best_pipeline_.named_steps["synthesis"].column_id
-        return _sorted_ids(X, column_id)
+        return sorted_ids(X, column_id)
 
     # -- related tables ------------------------------------------------------------------------------------
     def _fit_relational(self, X: Any, y: Any, sample_weight: Any, tables: dict[str, pd.DataFrame],
@@ -131,16 +131,13 @@ class SynthesisMixin:
 
     def _pipeline_input(self, frame: pd.DataFrame, tables: dict[str, pd.DataFrame] | None) -> Any:
         """What ``best_pipeline_`` takes: the frame, or the frame with its related tables for a DFS model."""
-        synthesis = dict(getattr(self.best_pipeline_, "named_steps", {})).get("synthesis")
-        target = getattr(synthesis, "target", None)
-        if synthesis is None or target is None:
-            if tables is not None:
-                raise ValueError("this model was fitted on a single table: predict takes no tables")
+        from automl.model_input import TABLES, ModelInput
+
+        model_input = ModelInput.of(self)
+        model_input.check_tables(tables, "pass them as tables={name: DataFrame}")
+        if model_input.kind != TABLES:
             return frame
-        if tables is None:
-            expected = sorted({t for r in synthesis.relationships for t in (r[0], r[2])} - {target})
-            raise ValueError(f"this model was fitted with related tables {expected}: pass them as tables={{...}}")
-        return {**tables, target: frame}
+        return {**(tables or {}), str(model_input.target_table): frame}
 
     # -- shared --------------------------------------------------------------------------------------------
     def _plans_used(self) -> str:
@@ -177,7 +174,7 @@ class SynthesisMixin:
             richest = list(columns)[-1]
             needs = {**needs, "plans": columns, "plan": richest}
         self._search(frame, y, sample_weight, deadline, needs=needs, spent=deadline.elapsed())
-        modelled = _columns_read(self.best_pipeline_) or [c.name for c in self.schema_.columns
+        modelled = columns_read(self.best_pipeline_) or [c.name for c in self.schema_.columns
                                                           if c.name not in self.schema_.dropped]
         if hasattr(synthesiser, "keep_only"):
             synthesiser.keep_only(modelled)
@@ -209,7 +206,7 @@ def _casters(pipeline: Any) -> list[Any]:
     return [step for step in steps.values() if isinstance(step, ColumnCaster)]
 
 
-def _columns_read(pipeline: Any) -> list[str]:
+def columns_read(pipeline: Any) -> list[str]:
     """Every synthesised column some part of the final model reads (the synthesiser computes only these)."""
     return sorted({name for caster in _casters(pipeline) for name in (caster.roles or {})})
 
@@ -241,12 +238,12 @@ def _target_table(tables: Any, relationships: list[tuple[str, str, str, str]]) -
     return named[0]
 
 
-def _sorted_ids(X: pd.DataFrame, column_id: str) -> np.ndarray:
+def sorted_ids(X: pd.DataFrame, column_id: str) -> np.ndarray:
     """Series ids in the order tsfresh returns their features."""
     return X[column_id].drop_duplicates().sort_values().to_numpy()
 
 
-def _per_series(y: Any, ids: np.ndarray, column_id: str) -> pd.Series:
+def per_series(y: Any, ids: np.ndarray, column_id: str) -> pd.Series:
     """One target per series id, in the order of the sorted ids."""
     if isinstance(y, pd.DataFrame) and y.shape[1] == 1:
         y = y.iloc[:, 0]

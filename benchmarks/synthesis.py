@@ -18,7 +18,7 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 
 from automl import AutoML
 from tests.generated import RELATIONSHIPS, customers_sessions_transactions
-from tests.test_timeseries import sine_or_sawtooth
+from tests.generated import sine_or_sawtooth
 
 
 def _row(case: str, variant: str, model: AutoML, score: float, budget: float, wall: float) -> dict:

@@ -93,3 +93,37 @@ def credit_model_folder(credit, tmp_path_factory):
     model = AutoML(time_budget=60, max_trials=2, families=["linear", "lightgbm"], search="defaults", cv=2,
                    random_state=0, ensemble=False).fit(X, y)
     return save(model, tmp_path_factory.mktemp("models") / "credit", data=(X, y))
+
+
+# A search that fits a synthesised model in a few seconds: LightGBM's defaults, 3 folds.
+SYNTHESIS_SEARCH = dict(time_budget=20, families=["lightgbm"], search="defaults", max_trials=2, cv=3, ensemble=False,
+                        random_state=0)
+
+
+@pytest.fixture(scope="session")
+def relational_model_folder(tmp_path_factory):
+    """A model fitted with related tables (150 customers -> sessions -> transactions, DFS with cutoff times), saved.
+    New customers: ``customers_sessions_transactions(n, seed=1, first_id=10_000)``."""
+    pytest.importorskip("featuretools", reason="the synthesis extra is not installed")
+    from automl import AutoML
+    from automl.io.persist import save
+    from tests.generated import RELATIONSHIPS, customers_sessions_transactions
+
+    customers, sessions, transactions, y = customers_sessions_transactions(150, seed=0)
+    model = AutoML(**SYNTHESIS_SEARCH).fit(customers, y, tables={"sessions": sessions, "transactions": transactions},
+                                           relationships=RELATIONSHIPS, cutoff_time="as_of")
+    return save(model, tmp_path_factory.mktemp("models") / "relational")
+
+
+@pytest.fixture(scope="session")
+def series_model_folder(tmp_path_factory):
+    """A model fitted on 80 long-format series (sine or sawtooth, tsfresh), saved. New series:
+    ``sine_or_sawtooth(n, seed=2, first_id=5000)``."""
+    pytest.importorskip("tsfresh", reason="the synthesis extra is not installed")
+    from automl import AutoML
+    from automl.io.persist import save
+    from tests.generated import sine_or_sawtooth
+
+    readings, labels = sine_or_sawtooth(80, seed=0)
+    model = AutoML(**SYNTHESIS_SEARCH).fit_series(readings, labels, column_id="id", column_sort="time")
+    return save(model, tmp_path_factory.mktemp("models") / "series")

@@ -1,4 +1,5 @@
-"""Data the tests generate: related tables whose target depends on an aggregate of transactions."""
+"""Data the tests generate: related tables whose target depends on an aggregate of transactions; long-format series
+whose class is their shape."""
 from __future__ import annotations
 
 import numpy as np
@@ -67,3 +68,18 @@ def flights_with_lookups(n_flights: int, seed: int) -> dict[str, pd.DataFrame | 
 
 FLIGHT_LOOKUPS = [("planes", "tailnum", "flights", "tailnum"), ("airlines", "carrier", "flights", "carrier")]
 AIRPORTS_TWICE = [("airports", "faa", "flights", "origin"), ("airports", "faa", "flights", "dest")]
+
+
+def sine_or_sawtooth(n_series: int, seed: int, length: int = 60, first_id: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+    """Long-format series: a noisy sine or a noisy sawtooth of random period and phase, plus a pure-noise signal."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(length)
+    frames, labels = [], {}
+    for i in range(first_id, first_id + n_series):
+        saw = bool(rng.integers(0, 2))
+        cycle = t / rng.uniform(8, 20) + rng.uniform(0, 1)
+        shape = 2 * (cycle % 1) - 1 if saw else np.sin(2 * np.pi * cycle)
+        frames.append(pd.DataFrame({"id": i, "time": t, "value": shape + rng.normal(scale=0.3, size=length),
+                                    "noise": rng.normal(size=length)}))
+        labels[i] = "sawtooth" if saw else "sine"
+    return pd.concat(frames, ignore_index=True), pd.Series(labels)

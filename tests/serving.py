@@ -33,3 +33,10 @@ def running(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def json_rows(frame: Any) -> list[dict[str, Any]]:
+    """A DataFrame's rows as a client sends them: JSON objects, dates in ISO 8601, numbers at full precision."""
+    import json
+
+    return json.loads(frame.to_json(orient="records", date_format="iso", double_precision=15))

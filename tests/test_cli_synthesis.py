@@ -11,7 +11,7 @@ import pandas as pd
 
 from tests.generated import customers_sessions_transactions
 from tests.test_cli import run
-from tests.test_timeseries import sine_or_sawtooth
+from tests.generated import sine_or_sawtooth
 
 pytestmark = pytest.mark.slow  # real searches, seconds each
 

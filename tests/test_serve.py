@@ -72,6 +72,8 @@ def test_health_needs_no_token_and_metadata_has_the_schema(served):
     ("too many", 413, "at most 50"),
     ("too big", 413, "bytes"),
     ("nested", 422, "objects or lists"),
+    ("with tables", 422, 'fitted on a single table: it takes no "tables"'),
+    ("as series", 422, 'not "series"'),
 ])
 def test_bad_payloads_get_4xx_with_a_message(served, credit, payload, status, message):
     client, _ = served
@@ -86,6 +88,10 @@ def test_bad_payloads_get_4xx_with_a_message(served, credit, payload, status, me
     elif payload == "nested":
         rows[0]["purpose"] = {"a": 1}
         payload = {"rows": rows}
+    elif payload == "with tables":
+        payload = {"rows": rows, "tables": {"sessions": []}}
+    elif payload == "as series":
+        payload = {"series": rows}
     answer = client.post("/predict", json=payload)
     assert answer.status_code == status, answer.text
     assert message in answer.json()["detail"]

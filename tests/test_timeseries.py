@@ -6,27 +6,12 @@ import pytest
 pytest.importorskip("tsfresh", reason="the synthesis extra is not installed")
 
 import numpy as np
-import pandas as pd
 from sklearn.base import clone
 
 from automl import AutoML, load, save
 from automl.features.timeseries import SeriesFeatures
 from automl.pipeline.select import RelevanceFilter
-
-
-def sine_or_sawtooth(n_series: int, seed: int, length: int = 60, first_id: int = 0) -> tuple[pd.DataFrame, pd.Series]:
-    """Long-format series: a noisy sine or a noisy sawtooth of random period and phase, plus a pure-noise signal."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(length)
-    frames, labels = [], {}
-    for i in range(first_id, first_id + n_series):
-        saw = bool(rng.integers(0, 2))
-        cycle = t / rng.uniform(8, 20) + rng.uniform(0, 1)
-        shape = 2 * (cycle % 1) - 1 if saw else np.sin(2 * np.pi * cycle)
-        frames.append(pd.DataFrame({"id": i, "time": t, "value": shape + rng.normal(scale=0.3, size=length),
-                                    "noise": rng.normal(size=length)}))
-        labels[i] = "sawtooth" if saw else "sine"
-    return pd.concat(frames, ignore_index=True), pd.Series(labels)
+from tests.generated import sine_or_sawtooth
 
 
 def test_fresh_keeps_signal_features_and_drops_noise_features():

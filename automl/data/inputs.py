@@ -22,6 +22,10 @@ ERRORS = ("raise", "coerce")
 SHOWN_ROWS = 10  # rows named in an error message
 
 
+# how ``predict(errors="coerce")`` helps with an unreadable value; left out where nothing can coerce (related tables)
+COERCE_HINT = ", or pass errors='coerce' to treat them as missing"
+
+
 class InputError(ValueError):
     """Rows a fitted model cannot take; ``column`` and ``rows`` say where."""
 
@@ -99,8 +103,8 @@ def check_rows(frame: pd.DataFrame, roles: dict[str, str], errors: str = "raise"
             expected = {"numeric": "a number", "boolean": "true/false, yes/no or 1/0",
                         "datetime": "a date"}[role]
             raise InputError(f"column {name!r} is {role}: rows {bad[:SHOWN_ROWS].tolist()} hold "
-                             f"{column.iloc[int(bad[0])]!r}, not {expected}. Fix or blank those values, or pass "
-                             "errors='coerce' to treat them as missing", name, bad.tolist())
+                             f"{column.iloc[int(bad[0])]!r}, not {expected}. Fix or blank those values{COERCE_HINT}",
+                             name, bad.tolist())
         if len(bad):
             coerced[name] = int(len(bad))
         if role == "numeric" and not allow_infinite:

@@ -43,6 +43,10 @@ SAFETY = 1.5
 # it tries to parse id and text columns as dates).
 LOGICAL_TYPES = {"numeric": "Double", "boolean": "BooleanNullable", "categorical": "Categorical",
                  "datetime": "Datetime", "text": "NaturalLanguage", "id": "Unknown"}
+# The role a value of each logical type is read with at predict time (:func:`automl.data.inputs.check_rows`); other
+# types (categories, identifiers, text, a user's own) take any scalar.
+READ_AS = {"Double": "numeric", "Integer": "numeric", "IntegerNullable": "numeric", "BooleanNullable": "boolean",
+           "Boolean": "boolean", "Datetime": "datetime"}
 
 Relationship = tuple[str, str, str, str]
 
@@ -104,7 +108,37 @@ class RelationalFeatures(TransformerMixin, BaseEstimator):
         import featuretools as ft
 
         check_is_fitted(self, "features_json_")
-        return self._calculate(ft.load_features(self.features_json_), X).reindex(columns=self.feature_names_)
+        tables = self._held_to_layout(X)
+        return self._calculate(ft.load_features(self.features_json_), tables).reindex(columns=self.feature_names_)
+
+    def _held_to_layout(self, tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+        """New tables as ``fit`` saw them: each with its training columns (others dropped; an empty table keeps
+        them), values read with their logical types, so a bad value is an error naming the table, column and rows
+        (not one from inside woodwork), and an empty table's dates stay dates.
+
+        Raises
+        ------
+        ValueError
+            For a table ``fit`` did not see, a missing column or a value its type cannot read.
+        """
+        from automl.data.inputs import COERCE_HINT, InputError, check_rows
+
+        if not isinstance(tables, dict):
+            raise TypeError("related tables must be a dict of {name: DataFrame}")
+        unknown = sorted(set(tables) - set(self.logical_types_))
+        if unknown:
+            raise ValueError(f"tables {unknown} were not seen in fit; the tables are {sorted(self.logical_types_)}")
+        out = {}
+        for name, frame in tables.items():
+            types = self.logical_types_[name]
+            if len(frame) == 0:
+                frame = frame.reindex(columns=list(types))
+            try:
+                checked = check_rows(frame, {c: READ_AS.get(t, "categorical") for c, t in types.items()}).frame
+            except InputError as exc:
+                raise ValueError(f"table {name!r}: {str(exc).replace(COERCE_HINT, '')}") from None
+            out[name] = checked[list(types)]
+        return out
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self, "feature_names_")

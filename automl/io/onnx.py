@@ -431,12 +431,12 @@ def export_model(folder: str, out: str, data: pd.DataFrame | None = None,
     from automl.io.persist import load, load_sample, model_version
 
     model = load(folder)
+    proto = to_onnx(model.best_pipeline_, name=f"automl_{model.best_family_}")  # what cannot convert says so first
     if data is None:
         sample = load_sample(folder)
         if sample is None:
             raise ValueError(f"{folder} keeps no training sample to check the export on: pass data (--data)")
         data = sample[0]
-    proto = to_onnx(model.best_pipeline_, name=f"automl_{model.best_family_}")
     roles = json_roles(proto)
     parity = check_parity(model.best_pipeline_, proto, sample_rows(data, roles), tolerance)
     helper_props = {p.key: p.value for p in proto.metadata_props}

@@ -21,12 +21,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from automl.serve import v2
 from automl.serve.metrics import DriftGauge, Metrics, gauge
-from automl.serve.schemas import Health, InferRequest, Predictions, Probabilities, row_schema, rows_body
+from automl.serve.schemas import Health, InferRequest, Predictions, Probabilities, request_schemas, row_schema
 from automl.serve.service import INLINE_BYTES, MAX_BYTES, MAX_ROWS, RequestLog, ServedModel, Service
 from automl.serve.validate import PayloadError
 
 OPEN_PATHS = frozenset({"/health", "/metrics", "/v2/health/live", "/v2/health/ready"})
-ROW_REF = "#/components/schemas/Row"
 PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -66,9 +65,21 @@ def create_app(model: str | Path, token: str | None = None, log: str | Path | No
     """
     if not 0.0 <= split <= 1.0:
         raise ValueError(f"split={split}: give the challenger's share of traffic in [0, 1]")
-    service = Service(ServedModel.open(model, "a", onnx), ServedModel.open(challenger, "b") if challenger else None,
-                      split, RequestLog(Path(log) if log else None), max_rows, seed)
+    primary = ServedModel.open(model, "a", onnx)
+    second = ServedModel.open(challenger, "b") if challenger else None
+    if second is not None:
+        check_same_input(primary, second)
+    service = Service(primary, second, split, RequestLog(Path(log) if log else None), max_rows, seed)
     return build_app(service, token, max_bytes, Metrics(Path(metrics_share) if metrics_share else None))
+
+
+def check_same_input(primary: ServedModel, challenger: ServedModel) -> None:
+    """Refuse an A/B test of models that take different request bodies (rows, rows with tables, series): a
+    request is drawn for either."""
+    a, b = primary.model_input, challenger.model_input
+    if (a.kind, a.tables, a.column_id) != (b.kind, b.tables, b.column_id):
+        raise ValueError(f"the model takes {a.describe()}, the challenger {b.describe()}: an A/B test needs models "
+                         "that take the same request body")
 
 
 def check_token(header: str | None, token: str | None) -> bool:
@@ -91,10 +102,11 @@ def build_app(service: Service, token: str | None, max_bytes: int, metrics: Metr
     async def body_of(request: Request) -> bytes:
         return await read_body(request, max_bytes)
 
-    _prediction_routes(app, service, metrics, body_of)
+    components, body = _request_schemas(service.primary)
+    _prediction_routes(app, service, metrics, body_of, body)
     _information_routes(app, service, metrics)
     app.include_router(v2.router(service, body_of, metrics.count_rows))
-    app.openapi = _openapi(app, service, token is not None)  # type: ignore[method-assign]
+    app.openapi = _openapi(app, components, token is not None)  # type: ignore[method-assign]
     app.add_middleware(Gate, token=token, metrics=metrics, router=app.router)
     return app
 
@@ -112,8 +124,15 @@ def _error_answers(app: FastAPI) -> None:
     app.add_exception_handler(TypeError, unusable)  # type: ignore[arg-type]
 
 
-def _prediction_routes(app: FastAPI, service: Service, metrics: Metrics,
-                       body_of: Callable[[Request], Any]) -> None:
+def _request_schemas(served: ServedModel) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The schema components of ``served``'s request body and the prediction routes' ``openapi_extra``."""
+    row = row_schema(served.roles, served.columns, dict(served.model.schema_.dropped))
+    synthesis = served.features.synthesis if served.features is not None else None
+    return request_schemas(served.model_input, row, synthesis)
+
+
+def _prediction_routes(app: FastAPI, service: Service, metrics: Metrics, body_of: Callable[[Request], Any],
+                       body: dict[str, Any]) -> None:
     async def predict_route(request: Request, proba: bool) -> JSONResponse:
         body = await body_of(request)
         kind = request.headers.get("content-type", "")
@@ -124,12 +143,11 @@ def _prediction_routes(app: FastAPI, service: Service, metrics: Metrics,
         metrics.count_rows(answer["model"], len(answer["predictions"]))
         return JSONResponse(answer)
 
-    @app.post("/predict", response_model=Predictions, openapi_extra=rows_body(ROW_REF),
-              summary="Predict rows (JSON or CSV)")
+    @app.post("/predict", response_model=Predictions, openapi_extra=body, summary="Predict rows (JSON or CSV)")
     async def predict(request: Request) -> JSONResponse:
         return await predict_route(request, proba=False)
 
-    @app.post("/predict_proba", response_model=Probabilities, openapi_extra=rows_body(ROW_REF),
+    @app.post("/predict_proba", response_model=Probabilities, openapi_extra=body,
               summary="Class probabilities of rows (JSON or CSV)")
     async def predict_proba(request: Request) -> JSONResponse:
         return await predict_route(request, proba=True)
@@ -236,20 +254,20 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def _openapi(app: FastAPI, service: Service, with_token: bool) -> Callable[[], dict[str, Any]]:
-    """``app.openapi``: FastAPI's schema plus the row schema of the training columns, the infer request and,
-    with a token, the bearer scheme."""
+def _openapi(app: FastAPI, request: dict[str, Any], with_token: bool) -> Callable[[], dict[str, Any]]:
+    """``app.openapi``: FastAPI's schema plus the schemas of the request body (``request``: the row schema of the
+    training columns, or those of a synthesised model's tables or readings), the infer request and, with a token,
+    the bearer scheme."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        primary = service.primary
-        components["Row"] = row_schema(primary.roles, primary.columns, dict(primary.model.schema_.dropped))
-        request = InferRequest.model_json_schema(ref_template="#/components/schemas/{model}")
-        components.update(request.pop("$defs", {}))
-        components["InferRequest"] = request
+        components.update(request)
+        infer = InferRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(infer.pop("$defs", {}))
+        components["InferRequest"] = infer
         if with_token:
             schema["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
             for path, operations in schema["paths"].items():

@@ -1,23 +1,24 @@
 """The prediction service for a model folder, without HTTP: loading the models, predicting, logging, the
 traffic split. :mod:`automl.serve.app` puts it behind FastAPI (run with uvicorn or ``automl serve``).
 
-Endpoints: ``POST /predict`` and ``POST /predict_proba`` (JSON ``{"rows": [...]}`` or a CSV body),
-``GET /health``, ``GET /metadata`` (schema, metric, version), ``GET /monitor`` (drift against the training
-profile, read from the request log). Every payload is checked against the training schema; bad input gets
-a 4xx answer naming the problem. Each predicted row is logged as one JSON line. With a challenger model, a
-fraction of the requests is answered by it, and the log says which model answered.
+Endpoints: ``POST /predict`` and ``POST /predict_proba`` (JSON ``{"rows": [...]}`` or a CSV body; a model fitted
+with related tables or on series takes the body :mod:`automl.serve.synthesised` describes), ``GET /health``,
+``GET /metadata`` (schema, input, metric, version), ``GET /monitor`` (drift against the training profile, read from
+the request log). Every payload is checked against the training schema; bad input gets a 4xx answer naming the
+problem. Each predicted row (or series) is logged as one JSON line. With a challenger model, a fraction of the
+requests is answered by it, and the log says which model answered.
 """
 from __future__ import annotations
 
 import asyncio
 import fcntl
-import hashlib
 import json
 import os
 import random
 import threading
 import time
 from dataclasses import dataclass, field
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from automl.model_input import FeatureModel, ModelInput
 from automl.serve.batch import BATCH_ROWS, Batcher, Prediction
-from automl.serve.validate import PayloadError, json_value, parse_body, validate_rows
+from automl.serve.synthesised import ids_json, logged_inputs, request_input, synthesised_prediction
+from automl.serve.validate import Payload, PayloadError, json_value, parse_payload, row_dicts, row_hash, validate_rows
 
 MAX_ROWS = 10_000
 MAX_BYTES = 10 * 1024 * 1024
@@ -45,6 +48,7 @@ class ServedModel:
     roles: dict[str, str]
     columns: list[str]
     onnx: Any = None
+    features: FeatureModel | None = None  # a model fitted with related tables or on series, in two halves
     batcher: Batcher = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -62,6 +66,8 @@ class ServedModel:
         columns = [str(c) for c in getattr(model, "feature_names_in_", [c.name for c in schema.columns])]
         single_threaded(model.best_pipeline_)
         served = cls(name, folder, model, model_version(folder), roles, columns)
+        if served.model_input.synthesised:
+            served.features = FeatureModel(model)
         if onnx is not None:
             from automl.io.onnx import OnnxPredictor
 
@@ -71,6 +77,11 @@ class ServedModel:
                 raise ValueError(f"{onnx} was exported from model version {served.onnx.model_version}, not from "
                                  f"{folder} (version {served.version}): export this model again")
         return served
+
+    @property
+    def model_input(self) -> ModelInput:
+        """What the model takes: rows, rows with related tables, or long-format series."""
+        return ModelInput.of(self.model)
 
     @property
     def classes(self) -> list[Any] | None:
@@ -113,7 +124,7 @@ class ServedModel:
                 "greater_is_better": model.metric_.greater_is_better,
                 "validation_score": json_value(model.best_score_), "family": model.best_family_,
                 "classes": None if model.classes_ is None else [json_value(c) for c in model.classes_],
-                "schema": [{"name": c, "role": r} for c, r in self.roles.items()],
+                "schema": [{"name": c, "role": r} for c, r in self.roles.items()], "input": asdict(self.model_input),
                 "dropped_columns": dict(model.schema_.dropped)}
 
 
@@ -204,12 +215,41 @@ class Service:
     def answer(self, body: bytes, content_type: str, proba: bool) -> dict[str, Any]:
         """Validate, predict and log one ``/predict`` or ``/predict_proba`` request; the JSON answer."""
         started = time.perf_counter()
-        return self.answer_frame(parse_body(body, content_type), proba, self.pick(), started)
+        payload, served = parse_payload(body, content_type), self.pick()
+        if served.features is not None:
+            return self.answer_synthesised(payload, proba, served, started)
+        return self.answer_frame(payload.rows_alone(), proba, served, started)
 
     async def answer_async(self, body: bytes, content_type: str, proba: bool) -> dict[str, Any]:
-        """:meth:`answer` in the event loop, for small bodies (see :meth:`answer_frame_async`)."""
+        """:meth:`answer` in the event loop, for small bodies (see :meth:`answer_frame_async`); feature synthesis,
+        which is dear, in a worker thread."""
         started = time.perf_counter()
-        return await self.answer_frame_async(parse_body(body, content_type), proba, self.pick(), started)
+        payload, served = parse_payload(body, content_type), self.pick()
+        if served.features is not None:
+            return await asyncio.to_thread(self.answer_synthesised, payload, proba, served, started)
+        return await self.answer_frame_async(payload.rows_alone(), proba, served, started)
+
+    def answer_synthesised(self, payload: Payload, proba: bool, served: ServedModel, started: float
+                           ) -> dict[str, Any]:
+        """Validate, synthesise the features, predict and log a request to a model fitted with related tables or
+        on series (:mod:`automl.serve.synthesised`); the JSON answer, with the series ids for a series model.
+
+        Raises
+        ------
+        PayloadError
+            With the HTTP status and a message naming what is missing or unreadable.
+        """
+        model = served.features
+        assert model is not None
+        self._check_proba(proba, served)
+        X, tables = request_input(payload, model.input, self.max_rows)
+        features, prediction = synthesised_prediction(model, X, tables, proba)
+        rows, synthesised, hashes = logged_inputs(model, X, features)
+        latency = (time.perf_counter() - started) * 1000
+        self.log.write(_records(rows, served, prediction, latency, synthesised, hashes))
+        out = _answer_json(served, prediction)
+        ids = ids_json(model, X)
+        return out if ids is None else {**out, "ids": ids}
 
     async def answer_frame_async(self, frame: pd.DataFrame, proba: bool, served: ServedModel, started: float
                                  ) -> dict[str, Any]:
@@ -241,40 +281,47 @@ class Service:
     def checked(self, frame: pd.DataFrame, proba: bool, served: ServedModel) -> pd.DataFrame:
         """The parsed rows held to ``served``'s training schema, in its column order (:func:`validate_rows`)."""
         frame = validate_rows(frame, served.roles, served.columns, self.max_rows)
+        self._check_proba(proba, served)
+        return frame
+
+    @staticmethod
+    def _check_proba(proba: bool, served: ServedModel) -> None:
         if proba and served.model.classes_ is None:
             raise PayloadError(400, "a regression model gives no probabilities: use /predict")
-        return frame
 
     def finish(self, frame: pd.DataFrame, served: ServedModel, prediction: Prediction, started: float
                ) -> dict[str, Any]:
         """Log the predicted rows; the JSON answer."""
         latency = (time.perf_counter() - started) * 1000
-        self.log.write(_records(frame, served, prediction, latency))
-        out: dict[str, Any] = {"model": served.name, "model_version": served.version,
-                               "predictions": [json_value(v) for v in prediction.labels.tolist()]}
-        if prediction.probabilities is not None:
-            out["classes"] = served.classes
-            out["probabilities"] = np.round(prediction.probabilities, 6).tolist()
-        return out
+        self.log.write(_records(row_dicts(frame, list(served.roles)), served, prediction, latency))
+        return _answer_json(served, prediction)
 
 
-def _records(frame: pd.DataFrame, served: ServedModel, prediction: Prediction, latency_ms: float
-             ) -> list[dict[str, Any]]:
-    """One log line per row: time, the row and its hash, prediction, latency, model version."""
+def _answer_json(served: ServedModel, prediction: Prediction) -> dict[str, Any]:
+    """The answer to a prediction request: which model, its version, the predictions (and probabilities)."""
+    out: dict[str, Any] = {"model": served.name, "model_version": served.version,
+                           "predictions": [json_value(v) for v in prediction.labels.tolist()]}
+    if prediction.probabilities is not None:
+        out["classes"] = served.classes
+        out["probabilities"] = np.round(prediction.probabilities, 6).tolist()
+    return out
+
+
+def _records(rows: list[dict[str, Any]], served: ServedModel, prediction: Prediction, latency_ms: float,
+             features: list[dict[str, Any]] | None = None, hashes: list[str] | None = None) -> list[dict[str, Any]]:
+    """One log line per predicted row: time, model, the row and its hash, the synthesised ``features`` (for a model
+    fitted with related tables or on series), prediction, latency."""
     now = datetime.now(timezone.utc).isoformat()
-    names = list(served.roles)
-    # a list per column, not DataFrame.to_dict: 30 us against 700 us for one row of 20 columns
-    columns = [[json_value(v) for v in frame[name].tolist()] for name in names]
     labels = prediction.labels.tolist()
     probabilities = prediction.probabilities
     latency = round(latency_ms, 3)
     records = []
-    for i, values in enumerate(zip(*columns)):
-        row = dict(zip(names, values))
-        text = json.dumps(row, sort_keys=True, default=str)
+    for i, row in enumerate(rows):
         record = {"time": now, "model": served.name, "model_version": served.version, "row": row,
-                  "input_hash": hashlib.sha256(text.encode()).hexdigest()[:16],
+                  "input_hash": hashes[i] if hashes is not None else row_hash(row),
                   "prediction": json_value(labels[i]), "latency_ms": latency}
+        if features is not None:
+            record["features"] = features[i]
         if probabilities is not None:
             record["probabilities"] = [round(float(p), 6) for p in probabilities[i]]
         records.append(record)

@@ -7,6 +7,9 @@ An infer request carries one input per column (``{"name": column, "shape": [n], 
 [...]}``); its rows are checked and logged as ``/predict`` checks and logs them, and the primary model answers
 (no A/B split). Outputs: ``predictions`` (one per row) and, for a classifier, ``probabilities`` (``[n, k]``,
 row-major, the classes in its ``parameters``).
+
+A model fitted with related tables or on long-format series takes more than one tensor per column of one table:
+its metadata and infer routes answer 422 saying so and naming the ``/predict`` body it takes.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from automl.serve.schemas import InferResponse, ModelMetadata, datatype, infer_body
 from automl.serve.service import INLINE_BYTES, ServedModel, Service
+from automl.serve.synthesised import v2_refusal
 from automl.serve.validate import PayloadError
 
 DATATYPES = ("BOOL", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64", "FP16", "FP32",
@@ -147,6 +151,7 @@ def router(service: Service, read_body: Callable[[Request], Awaitable[bytes]],
     """
     served = service.primary
     name = model_name(served)
+    refusal = v2_refusal(served.model_input)
     routes = APIRouter(prefix="/v2", tags=["Open Inference Protocol (v2)"])
 
     def check(model: str, version: str | None = None) -> None:
@@ -154,6 +159,8 @@ def router(service: Service, read_body: Callable[[Request], Awaitable[bytes]],
             raise PayloadError(404, f"no model {model!r} here: this server serves {name!r}")
         if version is not None and version != served.version:
             raise PayloadError(404, f"model {name!r} has version {served.version}, not {version!r}")
+        if refusal is not None:
+            raise PayloadError(422, refusal)
 
     @routes.get("/health/live", summary="Liveness (no token needed)")
     def live() -> dict[str, bool]:
