@@ -40,6 +40,7 @@ def register() -> None:
     from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
     from automl.models.registry import family_adapters
+    from automl.pipeline.encoders import ArrayOrdinalEncoder
     from automl.pipeline.select import FeatureSelector, RelevanceFilter
 
     for adapter in family_adapters():
@@ -49,8 +50,9 @@ def register() -> None:
                                 overwrite=True)
     update_registered_converter(OneHotEncoder, "AutomlOneHotEncoder", _one_hot_shape, _convert_one_hot,
                                 overwrite=True)
-    update_registered_converter(OrdinalEncoder, "AutomlOrdinalEncoder", _ordinal_shape, _convert_ordinal,
-                                overwrite=True)
+    for encoder in (OrdinalEncoder, ArrayOrdinalEncoder):  # the same encoding (ArrayOrdinalEncoder reads faster)
+        update_registered_converter(encoder, f"Automl{encoder.__name__}", _ordinal_shape, _convert_ordinal,
+                                    overwrite=True)
     for selector in (FeatureSelector, RelevanceFilter):
         update_registered_converter(selector, f"Automl{selector.__name__}", _selector_shape, _convert_selector,
                                     overwrite=True)

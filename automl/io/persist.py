@@ -27,6 +27,7 @@ import pandas as pd
 # see automl/models/adapters.py): :func:`trusted_types`.
 PIPELINE_TYPES = [
     "automl.models.boosting.EarlyStopping",  # model folders saved before each library had its own wrapper
+    "automl.pipeline.encoders.ArrayOrdinalEncoder",
     "automl.pipeline.labels.EncodedLabelClassifier",
     "automl.pipeline.postprocess.PostProcessedClassifier",
     "automl.search.ensemble.WeightedEnsembleClassifier",

@@ -9,11 +9,12 @@ from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
+from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 
 from automl.data.schema import Schema
 from automl.features.tabular import CategoryFrequencies, GroupStatistics, MissingCount, NumericPairs
 from automl.models.registry import ModelFamily
+from automl.pipeline.encoders import ArrayOrdinalEncoder
 from automl.pipeline.labels import EncodedLabelClassifier
 from automl.pipeline.select import FeatureSelector, RelevanceFilter
 from automl.pipeline.transformers import ColumnCaster, DatetimeParts, TextFeatures
@@ -128,8 +129,8 @@ def _categorical_steps(encode: str, impute: bool, task: str = "binary", random_s
         return make_pipeline(SimpleImputer(strategy="constant", fill_value="__missing__"),
                              TargetEncoder(target_type=target_type, cv=folds))
     if encode == "native":
-        return OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan,
-                              dtype=np.float64)
+        return ArrayOrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
+                                   encoded_missing_value=np.nan, dtype=np.float64)
     if encode == "onehot":
         return make_pipeline(
             SimpleImputer(strategy="constant", fill_value="__missing__"),
@@ -138,8 +139,8 @@ def _categorical_steps(encode: str, impute: bool, task: str = "binary", random_s
     # Ordinal codes for trees: unseen categories at predict time map to -1 (or to NaN for models that
     # route missing values themselves), missing values likewise.
     missing = -1 if impute else np.nan
-    return OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=missing,
-                          encoded_missing_value=missing, dtype=np.float64)
+    return ArrayOrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=missing,
+                               encoded_missing_value=missing, dtype=np.float64)
 
 
 def build_pipeline(schema: Schema, config: TrialConfig, task: str, random_state: int | None,
