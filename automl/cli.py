@@ -184,9 +184,22 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
 
 
+# how a command is given related tables, for the messages of automl.model_input.ModelInput.check_tables
+TABLE_HOW = "give each with --table [NAME=]FILE (a table is named by its file name unless NAME= is given)"
+
+
 def _add_table_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--table", action="append", default=[], metavar="[NAME=]FILE",
                         help="a table related to DATA (repeatable); named by its file name unless NAME= is given")
+
+
+def read_tables(specs: list[str], model: Any) -> dict[str, pd.DataFrame] | None:
+    """The related tables of ``--table`` options, checked against what ``model`` was fitted with (None: none)."""
+    from automl.model_input import ModelInput
+
+    tables = _read_tables(specs) if specs else None
+    ModelInput.of(model).check_tables(tables, TABLE_HOW)
+    return tables
 
 
 def _read_tables(specs: list[str]) -> dict[str, pd.DataFrame]:
@@ -278,15 +291,10 @@ def cmd_fit_series(args: argparse.Namespace) -> int:
     started = args.started
     _check_before_fit(args)
     _start_trial_server()
-    readings, labels = read_table(args.data), read_table(args.labels)
-    if args.id not in labels.columns:
-        raise ValueError(f"{args.labels} has no column {args.id!r}; its columns are {list(labels.columns)}")
-    target = args.target or next((c for c in labels.columns if c != args.id), None)
-    if target is None or target not in labels.columns:
-        raise ValueError(f"{args.labels} needs a target column besides {args.id!r} (or give --target)")
-    y = labels.set_index(args.id)[target]
+    readings = read_table(args.data)
+    y = series_labels(read_table(args.labels), args.labels, args.id, args.target)
     model = _search_model(args, fit_budget(args.time_budget, started))
-    print(f"automl: {readings[args.id].nunique()} series, {len(readings)} rows from {args.data}; target {target!r}; "
+    print(f"automl: {readings[args.id].nunique()} series, {len(readings)} rows from {args.data}; target {y.name!r}; "
           f"budget {args.time_budget:g}s", file=sys.stderr)
     model.fit_series(readings, y, column_id=args.id, column_sort=args.sort)
     if _no_model(model, args):
@@ -294,6 +302,16 @@ def cmd_fit_series(args: argparse.Namespace) -> int:
     out = save(model, args.out)
     _print_summary(model, out, time.monotonic() - started, getattr(args, "json", False))
     return 0
+
+
+def series_labels(labels: pd.DataFrame, path: str, column_id: str, target: str | None) -> pd.Series:
+    """One label per series from a labels file (the id column and the target), indexed by series id."""
+    if column_id not in labels.columns:
+        raise ValueError(f"{path} has no column {column_id!r} (the series id); its columns are {list(labels.columns)}")
+    target = target or next((c for c in labels.columns if c != column_id), None)
+    if target is None or target not in labels.columns:
+        raise ValueError(f"{path} needs a target column besides {column_id!r} (or give --target)")
+    return labels.set_index(column_id)[target]
 
 
 def _fit_verbosity(args: argparse.Namespace) -> int:
@@ -444,6 +462,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     from automl.io.persist import load
     from automl.io.readers import read_table
+    from automl.model_input import ModelInput
 
     model = load(args.model)
     frame = read_table(args.data)
@@ -456,11 +475,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if extra:
             print(f"automl: ignoring columns not used in training: {extra}", file=sys.stderr)
         frame = frame[expected]
-    tables = _read_tables(args.table) if args.table else None
+    tables = read_tables(args.table, model)
     out = pd.DataFrame({"prediction": model.predict(frame, tables=tables, errors=args.errors)})
-    synthesis = model.best_pipeline_.named_steps.get("synthesis")
-    if hasattr(synthesis, "column_id"):  # series: one prediction per id, in the order of the sorted ids
-        out.insert(0, synthesis.column_id, model._series_ids(frame))
+    column_id = ModelInput.of(model).column_id
+    if column_id is not None:  # series: one prediction per id, in the order of the sorted ids
+        out.insert(0, column_id, model._series_ids(frame))
     if args.proba and model.classes_ is not None:
         proba = model.predict_proba(frame, tables=tables, errors=args.errors)
         for i, label in enumerate(model.classes_):

@@ -40,15 +40,18 @@ def add_commands(sub: Any) -> None:
     monitor.add_argument("model", help="model folder written by 'automl fit'")
     monitor.add_argument("--log", required=True, help="request log written by 'automl serve --log'")
     monitor.add_argument("--labels", default=None, help="CSV of true labels: an input_hash column and the label, "
-                                                        "or one label per logged row in order")
+                                                        "a series model's id column and the label, or one label per "
+                                                        "logged row in order")
     monitor.add_argument("--json", action="store_true", help="print the whole report as JSON")
 
     compare = sub.add_parser("compare", help="A/B: two models on the same labelled rows, with a paired "
                                              "bootstrap confidence interval on the metric")
     compare.add_argument("model_a", help="model folder A")
     compare.add_argument("model_b", help="model folder B")
-    compare.add_argument("data", help="labelled rows (CSV, Parquet, ARFF) used to train neither model")
-    compare.add_argument("--target", required=True, help="label column")
+    compare.add_argument("data", help="labelled rows (CSV, Parquet, ARFF) used to train neither model; for models "
+                                      "fitted on series, their readings")
+    compare.add_argument("--target", default=None, help="label column (of --labels for series)")
+    _add_labelled_options(compare)
     compare.add_argument("--metric", default=None, help="built-in metric (default: model A's)")
     compare.add_argument("--n-boot", type=int, default=1000, help="bootstrap rounds (default 1000)")
     compare.add_argument("--seed", type=int, default=0)
@@ -59,7 +62,41 @@ def add_commands(sub: Any) -> None:
     report.add_argument("--out", default="report.html")
     report.add_argument("--data", default=None, help="labelled held-out rows for importances and errors "
                                                      "(default: the training sample kept in the folder)")
-    report.add_argument("--target", default=None, help="label column of --data")
+    report.add_argument("--target", default=None, help="label column of --data (of --labels for series)")
+    _add_labelled_options(report)
+
+
+def _add_labelled_options(parser: argparse.ArgumentParser) -> None:
+    """What labelled data is besides rows, for models fitted with related tables or on series."""
+    parser.add_argument("--table", action="append", default=[], metavar="[NAME=]FILE",
+                        help="a table related to the labelled rows, for a model fitted with related tables "
+                             "(repeatable); named by its file name unless NAME= is given")
+    parser.add_argument("--labels", default=None,
+                        help="for a model fitted on series: a file with one row per series, its id column and the "
+                             "label (the data file holds the readings)")
+
+
+def read_labelled(path: str, args: argparse.Namespace, model: Any) -> tuple[Any, Any, Any]:
+    """The labelled data of ``path`` for ``model``: rows and their labels (``--target``) with the related tables of
+    ``--table``, or readings and one label per series (``--labels``, indexed by series id)."""
+    from automl.cli import read_tables, series_labels
+    from automl.io.readers import read_table
+    from automl.model_input import SERIES, ModelInput
+
+    frame, model_input = read_table(path), ModelInput.of(model)
+    if model_input.kind == SERIES:
+        if not args.labels:
+            raise ValueError(f"this model was fitted on series: give their labels with --labels FILE (one row per "
+                             f"series: {model_input.column_id!r} and the label)")
+        return frame, series_labels(read_table(args.labels), args.labels, str(model_input.column_id),
+                                    args.target), None
+    if args.labels:
+        raise ValueError("--labels is for a model fitted on series (automl fit-series): give the label column of "
+                         f"{path} with --target")
+    if not args.target or args.target not in frame.columns:
+        raise ValueError(f"give --target, a column of {path}: {list(frame.columns)}")
+    y = frame.pop(args.target)
+    return frame, y, read_tables(args.table, model)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -106,11 +143,13 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
     from automl.io.persist import load
     from automl.io.readers import read_table
+    from automl.model_input import ModelInput
     from automl.serve.monitor import labels_for, monitor_report, prediction_reference, read_log
 
     model = load(args.model)
     records = read_log(args.log, model="a")
-    labels = labels_for(records, read_table(args.labels)) if args.labels else None
+    key = ModelInput.of(model).column_id  # a series model's labels may be joined on its id
+    labels = labels_for(records, read_table(args.labels), key) if args.labels else None
     report = monitor_report(model, records, labels, reference=prediction_reference(model, args.model))
     if args.json:
         print(json.dumps(report, indent=2, default=str))
@@ -140,15 +179,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     import json
 
     from automl.io.persist import load
-    from automl.io.readers import read_table
-    from automl.serve.compare import compare_models
+    from automl.model_input import ModelInput
+    from automl.serve.compare import comparable_input, compare_models
 
-    frame = read_table(args.data)
-    if args.target not in frame.columns:
-        raise ValueError(f"no column {args.target!r} in {args.data}; columns are {list(frame.columns)}")
-    y = frame.pop(args.target)
-    result = compare_models(load(args.model_a), load(args.model_b), frame, y, metric=args.metric,
-                            n_boot=args.n_boot, random_state=args.seed)
+    model_a, model_b = load(args.model_a), load(args.model_b)
+    comparable_input(model_a, model_b)
+    # the data is read for the model that synthesises features, if either does (the other reads the rows alone)
+    reader = model_b if ModelInput.of(model_b).synthesised and not ModelInput.of(model_a).synthesised else model_a
+    frame, y, tables = read_labelled(args.data, args, reader)
+    result = compare_models(model_a, model_b, frame, y, metric=args.metric, n_boot=args.n_boot,
+                            random_state=args.seed, tables=tables)
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))
         return 0
@@ -160,16 +200,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from automl.io.readers import read_table
+    from automl.io.persist import load
     from automl.io.report import write_report
 
-    data = None
+    data = tables = None
     if args.data:
-        frame = read_table(args.data)
-        if not args.target or args.target not in frame.columns:
-            raise ValueError(f"give --target, a column of {args.data}: {list(frame.columns)}")
-        data = (frame, frame.pop(args.target))
-    path = write_report(args.model, args.out, data)
+        frame, y, tables = read_labelled(args.data, args, load(args.model))
+        data = (frame, y)
+    elif args.table or args.labels:
+        raise ValueError("--table and --labels describe --data: give the labelled rows with --data FILE")
+    path = write_report(args.model, args.out, data, tables)
     print(f"report written to {path} ({path.stat().st_size // 1024} kB)")
     return 0
 

@@ -183,9 +183,14 @@ def native_importances(final: Pipeline, columns: list[str]) -> pd.Series:
 
 def permutation_importances(model: Any, X: pd.DataFrame, y: Any, *, n_repeats: int = 5,
                             random_state: int | None = None, max_rows: int | None = 10_000,
-                            sample_weight: Any = None, tables: dict[str, Any] | None = None) -> pd.DataFrame:
+                            sample_weight: Any = None, tables: dict[str, Any] | None = None,
+                            predictor: Any = None) -> pd.DataFrame:
     """The drop in ``model``'s search metric when each column of ``X`` is shuffled (scikit-learn's
     ``permutation_importance``), on at most ``max_rows`` rows drawn at random.
+
+    ``predictor`` predicts the rows instead of ``model`` (with ``tables`` bound when given): a
+    :class:`automl.model_input.FeatureModel`, to shuffle the synthesised features of a model fitted with related
+    tables or on series, computed once, rather than its raw input.
 
     Returns
     -------
@@ -196,6 +201,7 @@ def permutation_importances(model: Any, X: pd.DataFrame, y: Any, *, n_repeats: i
     from sklearn.inspection import permutation_importance
 
     from automl.metrics import align_labels, checked_builtin, predict_for_metric, score_predictions
+    from automl.model_input import predictor as bound_predictor
 
     frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X, columns=getattr(model, "feature_names_in_", None))
     labels = align_labels(model.classes_, y)
@@ -207,8 +213,9 @@ def permutation_importances(model: Any, X: pd.DataFrame, y: Any, *, n_repeats: i
     metric = checked_builtin(model.metric_)
     sign = 1.0 if metric.greater_is_better else -1.0
 
+    predicted = predictor if predictor is not None else bound_predictor(model, tables)
+
     def scorer(estimator: Any, rows: pd.DataFrame, target: Any, sample_weight: Any = None) -> float:
-        predicted = _PredictWithTables(estimator, tables) if tables else estimator
         pred = predict_for_metric(predicted, rows, model.task_, model.classes_)
         return sign * score_predictions(metric, target, pred, sample_weight, model.classes_)
 
@@ -217,19 +224,6 @@ def permutation_importances(model: Any, X: pd.DataFrame, y: Any, *, n_repeats: i
     out = pd.DataFrame({"importance": result.importances_mean, "std": result.importances_std},
                        index=pd.Index([str(c) for c in frame.columns], name="column"))
     return out.sort_values("importance", ascending=False)
-
-
-class _PredictWithTables:
-    """A model fitted with related tables, predicting the rows of ``X`` with those tables."""
-
-    def __init__(self, model: Any, tables: dict[str, Any]):
-        self.model, self.tables, self.classes_ = model, tables, model.classes_
-
-    def predict(self, X: Any) -> np.ndarray:
-        return self.model.predict(X, tables=self.tables)
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        return self.model.predict_proba(X, tables=self.tables)
 
 
 # -- SHAP -----------------------------------------------------------------------------------------------------------

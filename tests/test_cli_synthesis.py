@@ -50,3 +50,38 @@ def test_fit_series_and_predict(tmp_path: Path):
     table = pd.read_csv(tmp_path / "p.csv")
     assert list(table.columns) == ["id", "prediction"] and list(table.id) == sorted(labels.index)
     assert (table.prediction.to_numpy() == labels.loc[table.id].to_numpy()).mean() > 0.8
+
+
+def test_predict_names_the_related_tables_a_saved_model_needs(relational_model_folder, tmp_path: Path):
+    from automl import load
+
+    customers, sessions, transactions, _ = customers_sessions_transactions(30, seed=1, first_id=10_000)
+    customers.to_csv(tmp_path / "customers.csv", index=False)
+    sessions.to_csv(tmp_path / "sessions.csv", index=False)
+    transactions.to_csv(tmp_path / "purchases.csv", index=False)
+    command = ["predict", str(relational_model_folder), str(tmp_path / "customers.csv")]
+    none = run(*command)
+    assert none.returncode == 4 and "related tables ['sessions', 'transactions']: give each with --table" in none.stderr
+    misnamed = run(*command, "--table", str(tmp_path / "sessions.csv"), "--table", str(tmp_path / "purchases.csv"))
+    assert misnamed.returncode == 4 and "missing ['transactions'] and not this model's ['purchases']" in misnamed.stderr
+    named = run(*command, "--table", str(tmp_path / "sessions.csv"),
+                "--table", f"transactions={tmp_path / 'purchases.csv'}", "--proba", "--out", str(tmp_path / "p.csv"))
+    assert named.returncode == 0, named.stderr
+    table = pd.read_csv(tmp_path / "p.csv")
+    expected = load(relational_model_folder).predict_proba(customers, tables={"sessions": sessions,
+                                                                              "transactions": transactions})
+    assert list(table.columns) == ["prediction", "proba_0", "proba_1"]
+    assert abs(table[["proba_0", "proba_1"]].to_numpy() - expected).max() < 1e-9
+
+
+def test_predict_series_with_probabilities_one_row_per_id(series_model_folder, tmp_path: Path):
+    readings, _ = sine_or_sawtooth(12, seed=2, first_id=5000)
+    readings.sample(frac=1.0, random_state=0).to_csv(tmp_path / "readings.csv", index=False)
+    done = run("predict", str(series_model_folder), str(tmp_path / "readings.csv"), "--proba")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "id,prediction,proba_sawtooth,proba_sine" and [int(x.split(",")[0]) for x in lines[1:]] \
+        == list(range(5000, 5012))
+    with_table = run("predict", str(series_model_folder), str(tmp_path / "readings.csv"), "--table",
+                     str(tmp_path / "readings.csv"))
+    assert with_table.returncode == 4 and "it takes no related tables" in with_table.stderr

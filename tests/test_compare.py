@@ -55,3 +55,53 @@ def test_cli_compare(credit_model_folder, weaker_folder, credit, tmp_path):
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert out["rows"] == 400 and out["verdict"] == "B is better"
+
+
+@pytest.fixture(scope="module")
+def customers_files(tmp_path_factory):
+    """New customers with their label and their related tables, as files (the compare command's data)."""
+    from tests.generated import customers_sessions_transactions
+
+    folder = tmp_path_factory.mktemp("customers")
+    customers, sessions, transactions, y = customers_sessions_transactions(120, seed=1, first_id=10_000)
+    customers.assign(big_spender=y).to_csv(folder / "customers.csv", index=False)
+    sessions.to_csv(folder / "sessions.csv", index=False)
+    transactions.to_csv(folder / "transactions.csv", index=False)
+    return folder
+
+
+@pytest.mark.slow
+def test_cli_compare_a_dfs_model_with_one_on_the_target_table_alone(relational_model_folder, customers_files,
+                                                                     tmp_path):
+    from tests.conftest import SYNTHESIS_SEARCH
+    from tests.generated import customers_sessions_transactions
+
+    customers, _, _, y = customers_sessions_transactions(150, seed=0)  # the DFS model's training customers
+    alone = save(AutoML(**SYNTHESIS_SEARCH).fit(customers, y), tmp_path / "alone")
+    tables = ["--table", str(customers_files / "sessions.csv"), "--table", str(customers_files / "transactions.csv")]
+    done = _cli("compare", str(alone), str(relational_model_folder), str(customers_files / "customers.csv"),
+                "--target", "big_spender", *tables, "--n-boot", "200", "--json")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["rows"] == 120 and out["score_b"] > 0.85 and out["verdict"] == "B is better"  # the tables tell
+
+
+@pytest.mark.slow
+def test_cli_compare_series_models_on_readings_and_labels(series_model_folder, relational_model_folder, tmp_path):
+    from tests.generated import sine_or_sawtooth
+
+    readings, labels = sine_or_sawtooth(40, seed=2, first_id=5000)
+    readings.to_csv(tmp_path / "readings.csv", index=False)
+    labels.rename_axis("id").rename("shape").reset_index().to_csv(tmp_path / "labels.csv", index=False)
+    data = [str(tmp_path / "readings.csv"), "--labels", str(tmp_path / "labels.csv")]
+    done = _cli("compare", str(series_model_folder), str(series_model_folder), *data, "--n-boot", "100", "--json")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["rows"] == 40 and out["difference"] == 0 and out["score_a"] > 0.8  # one label per series
+    mixed = _cli("compare", str(relational_model_folder), str(series_model_folder), *data)
+    assert mixed.returncode == 4 and "compare models that read the same labelled data" in mixed.stderr
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "automl.cli", *args], capture_output=True, text=True, timeout=180,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})

@@ -16,18 +16,25 @@ from hypothesis import strategies as st
 
 from automl.serve.app import create_app
 from automl.serve.monitor import psi
-from tests.serving import running
+from tests.generated import customers_sessions_transactions, sine_or_sawtooth
+from tests.serving import json_rows, running
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _serve_rows(folder: Path, rows: pd.DataFrame, log: Path) -> dict:
     """Send ``rows`` through a real server in batches; return its /monitor answer."""
-    app = create_app(folder, log=log)
     payload = json.loads(rows.to_json(orient="records"))
+    return _serve(folder, [{"rows": payload[start:start + 100]} for start in range(0, len(payload), 100)], log)
+
+
+def _serve(folder: Path, bodies: list[dict], log: Path) -> dict:
+    """Send each request body to a real server of ``folder``; return its /monitor answer."""
+    app = create_app(folder, log=log)
     with running(app) as url, httpx.Client(base_url=url, timeout=60) as client:
-        for start in range(0, len(payload), 100):
-            assert client.post("/predict", json={"rows": payload[start:start + 100]}).status_code == 200
+        for body in bodies:
+            answer = client.post("/predict", json=body)
+            assert answer.status_code == 200, answer.text
         return client.get("/monitor").json()
 
 
@@ -105,3 +112,48 @@ def test_a_live_score_well_below_validation_says_retrain(credit_model_folder, li
     report = monitor_report(load(credit_model_folder), read_log(log), flipped)
     assert report["score"]["degraded"] and report["retrain"]
     assert report["drifted_features"] == [] and report["reasons"][0].startswith("score: live roc_auc")
+
+
+def _customers_body(n: int, seed: int, spend: float = 1.0) -> tuple[dict, pd.Series]:
+    """A request body of ``n`` new customers with their tables (amounts times ``spend``), and their labels."""
+    customers, sessions, transactions, y = customers_sessions_transactions(n, seed=seed, first_id=10_000)
+    transactions = transactions.assign(amount=transactions.amount * spend)
+    tables = {"sessions": json_rows(sessions), "transactions": json_rows(transactions)}
+    return {"rows": json_rows(customers), "tables": tables}, y
+
+
+@pytest.mark.slow
+def test_a_relational_model_is_monitored_on_the_synthesised_features(relational_model_folder, tmp_path):
+    body, labels = _customers_body(60, seed=1)
+    log = tmp_path / "relational.jsonl"
+    report = _serve(relational_model_folder, [body], log)
+    assert report["rows"] == 60 and {"age", "plan", "MEAN(transactions.amount)"} <= set(report["features"])
+    label_file = tmp_path / "labels.csv"
+    labels.to_frame("big_spender").to_csv(label_file, index=False)  # one label per logged row, in order
+    done = _cli("monitor", str(relational_model_folder), "--log", str(log), "--labels", str(label_file), "--json")
+    score = json.loads(done.stdout)["score"]  # predicted again from the logged features
+    assert score["metric"] == "roc_auc" and score["n"] == 60 and score["live"] > 0.8, done.stderr
+
+    spent, _ = _customers_body(60, seed=2, spend=10.0)  # everyone spends ten times more
+    shifted = _serve(relational_model_folder, [spent], tmp_path / "shifted.jsonl")
+    assert shifted["retrain"] and "MEAN(transactions.amount)" in shifted["drifted_features"]
+    assert "age" not in shifted["drifted_features"]
+
+
+@pytest.mark.slow
+def test_a_series_model_is_monitored_per_series_with_labels_joined_on_the_id(series_model_folder, tmp_path):
+    readings, labels = sine_or_sawtooth(60, seed=2, first_id=5000)
+    log = tmp_path / "series.jsonl"
+    report = _serve(series_model_folder, [{"series": json_rows(readings)}], log)
+    assert report["rows"] == 60 and any(name.startswith("value__") for name in report["features"])
+    label_file = tmp_path / "labels.csv"
+    labels.rename_axis("id").rename("shape").reset_index().sample(frac=1.0, random_state=0).to_csv(label_file,
+                                                                                                   index=False)
+    done = _cli("monitor", str(series_model_folder), "--log", str(log), "--labels", str(label_file), "--json")
+    score = json.loads(done.stdout)["score"]  # (PSI over 10 bins of 80 training series is noisy: no exit code here)
+    assert score["n"] == 60 and score["live"] > 0.8, done.stderr  # joined on 'id', whatever the labels' order
+
+    louder = readings.assign(value=readings.value * 5)
+    shifted = _serve(series_model_folder, [{"series": json_rows(louder)}], tmp_path / "louder.jsonl")
+    strongest = max(shifted["features"], key=lambda name: shifted["features"][name]["psi"] or 0.0)
+    assert shifted["retrain"] and strongest.startswith("value__") and shifted["features"][strongest]["psi"] > 1.0

@@ -53,3 +53,47 @@ def test_cli_report(credit_model_folder, tmp_path):
                           capture_output=True, text=True, timeout=180, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr
     assert out.read_text().startswith("<!doctype html>") and len(_images(out.read_text())) == 4
+
+
+def _write_customers(folder: Path, n: int, seed: int) -> list[str]:
+    """New customers with their label, and their related tables, as files; the report's data options."""
+    from tests.generated import customers_sessions_transactions
+
+    customers, sessions, transactions, y = customers_sessions_transactions(n, seed=seed, first_id=10_000)
+    customers.assign(big_spender=y).to_csv(folder / "customers.csv", index=False)
+    sessions.to_csv(folder / "sessions.csv", index=False)
+    transactions.to_csv(folder / "transactions.csv", index=False)
+    return ["--data", str(folder / "customers.csv"), "--target", "big_spender",
+            "--table", str(folder / "sessions.csv"), "--table", str(folder / "transactions.csv")]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "automl.cli", *args], capture_output=True, text=True, timeout=180,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+@pytest.mark.slow
+def test_cli_report_of_a_relational_model_shuffles_its_synthesised_features(relational_model_folder, tmp_path):
+    data = _write_customers(tmp_path, 40, seed=1)
+    out = tmp_path / "report.html"
+    done = _cli("report", str(relational_model_folder), "--out", str(out), *data)
+    assert done.returncode == 0, done.stderr
+    text = out.read_text()
+    assert "5 shuffles per synthesised feature on 40 rows of the labelled rows given" in text
+    assert "<h2>Confusion matrix</h2>" in text and "MEAN(transactions.amount)" in text  # the profile's columns
+    assert len(_images(text)) == 3  # search, importances, confusion matrix: DFS models have no own importances
+    missing = _cli("report", str(relational_model_folder), "--out", str(out), *data[:4])
+    assert missing.returncode == 4 and "related tables ['sessions', 'transactions']: give each with --table" \
+        in missing.stderr
+    bare = _cli("report", str(relational_model_folder), "--out", str(out))  # no labelled rows: no crash either
+    assert bare.returncode == 0 and "No labelled rows" in out.read_text()
+
+
+@pytest.mark.slow
+def test_report_of_a_series_model_scores_one_row_per_series(series_model_folder):
+    from tests.generated import sine_or_sawtooth
+
+    readings, labels = sine_or_sawtooth(30, seed=2, first_id=5000)
+    text = build_report(series_model_folder, (readings, labels.sample(frac=1.0, random_state=0)))
+    assert "5 shuffles per synthesised feature on 30 rows" in text and "<h2>Confusion matrix</h2>" in text
+    assert len(_images(text)) == 3

@@ -4,12 +4,17 @@ importances and the models' own, confusion matrix or residuals, the data profile
 Plots are drawn with matplotlib and inlined as base64 PNGs, so the file opens anywhere without its folder.
 Importances and the confusion matrix / residuals are computed on labelled rows passed in (held-out rows,
 best) or else on the training sample kept in the model folder (optimistic: the model has seen those rows).
+
+For a model fitted with related tables or on series (whose folder keeps no sample: the rows alone are not its
+input), the labelled rows come with their related tables, or are readings with one label per series; the features
+are synthesised once and the permutation importances shuffle them, the columns the model reads.
 """
 from __future__ import annotations
 
 import base64
 import html
 import io
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +29,7 @@ th{background:#f3f3f3}h2{margin-top:1.6em;border-bottom:1px solid #ddd}.note{col
 
 
 def build_report(folder: str | Path, data: tuple[pd.DataFrame, pd.Series] | None = None,
-                 random_state: int = 0) -> str:
+                 random_state: int = 0, tables: dict[str, pd.DataFrame] | None = None) -> str:
     """The HTML text of the report of the model folder ``folder``.
 
     Parameters
@@ -32,9 +37,12 @@ def build_report(folder: str | Path, data: tuple[pd.DataFrame, pd.Series] | None
     folder : str or Path
         Model folder written by ``automl fit``.
     data : (DataFrame, Series), optional
-        Labelled rows for the importances and the error plots; the folder's training sample otherwise.
+        Labelled rows for the importances and the error plots; the folder's training sample otherwise. For a model
+        fitted on series: the readings, and the labels as a Series indexed by series id.
     random_state : int
         Seed of the permutations.
+    tables : dict of str to DataFrame, optional
+        The related tables of ``data``'s rows, for a model fitted with related tables.
     """
     from automl.io.persist import load, load_sample
 
@@ -45,8 +53,8 @@ def build_report(folder: str | Path, data: tuple[pd.DataFrame, pd.Series] | None
         source = "the training sample kept with the model (optimistic: the model was fitted on these rows)"
     sections = [_summary(model), _leaderboard(model.leaderboard_), _search_plot(model)]
     if data is not None:
-        X, y = data
-        sections += [_importances(model, X, y, random_state, source), _errors(model, X, y, source)]
+        scored = Scored.of(model, *data, tables)
+        sections += [_importances(model, scored, random_state, source), _errors(model, scored, source)]
     else:
         sections.append("<h2>Importances and errors</h2><p class=note>No labelled rows: pass data to the "
                         "report, or save the model with its training sample.</p>")
@@ -57,11 +65,37 @@ def build_report(folder: str | Path, data: tuple[pd.DataFrame, pd.Series] | None
             f"</head><body><h1>{title}</h1>{''.join(sections)}</body></html>")
 
 
-def write_report(folder: str | Path, out: str | Path, data: tuple[pd.DataFrame, pd.Series] | None = None) -> Path:
+def write_report(folder: str | Path, out: str | Path, data: tuple[pd.DataFrame, pd.Series] | None = None,
+                 tables: dict[str, pd.DataFrame] | None = None) -> Path:
     """Write :func:`build_report` to ``out``; returns the path."""
     path = Path(out)
-    path.write_text(build_report(folder, data), encoding="utf-8")
+    path.write_text(build_report(folder, data, tables=tables), encoding="utf-8")
     return path
+
+
+@dataclass
+class Scored:
+    """What the importances and error plots score: what predicts, the rows it reads, their labels, and what a
+    column of those rows is (the model and its input columns; or, for a model fitted with related tables or on
+    series, its :class:`~automl.model_input.FeatureModel` and the synthesised features, computed once)."""
+
+    predictor: Any
+    rows: pd.DataFrame
+    labels: pd.Series
+    column: str
+
+    @classmethod
+    def of(cls, model: Any, X: pd.DataFrame, y: Any, tables: dict[str, pd.DataFrame] | None) -> "Scored":
+        from automl.model_input import FeatureModel, ModelInput
+
+        model_input = ModelInput.of(model)
+        how = "pass them with the labelled rows (automl report --table)"
+        model_input.check_tables(tables, how)
+        if not model_input.synthesised:
+            return cls(model, X, pd.Series(y), "column")
+        features = FeatureModel(model)
+        return cls(features, features.features(X, tables, how), model_input.labels_in_order(X, y),
+                   "synthesised feature")
 
 
 # -- sections ------------------------------------------------------------------------------------------------
@@ -102,16 +136,19 @@ def _search_plot(model: Any) -> str:
     return "<h2>Score vs time of the search</h2>" + _png(fig)
 
 
-def _importances(model: Any, X: pd.DataFrame, y: pd.Series, random_state: int, source: str) -> str:
+def _importances(model: Any, scored: Scored, random_state: int, source: str) -> str:
+    from automl.explain import permutation_importances
+
     plt = _pyplot()
-    table = model.permutation_importance(X, y, n_repeats=N_REPEATS, random_state=random_state, max_rows=None)
+    table = permutation_importances(model, scored.rows, scored.labels, n_repeats=N_REPEATS,
+                                    random_state=random_state, max_rows=None, predictor=scored.predictor)
     top = table.head(25)
     fig, ax = plt.subplots(figsize=(7, 0.25 * len(top) + 1))
     ax.barh(list(top.index)[::-1], top["importance"].to_numpy()[::-1], xerr=top["std"].to_numpy()[::-1],
             color="#4a7ab5")
-    ax.set_xlabel(f"drop in {model.metric_.name} when the column is shuffled")
-    return (f"<h2>Permutation importances</h2><p class=note>{N_REPEATS} shuffles per column on {len(X)} rows of "
-            f"{html.escape(source)}</p>" + _png(fig))
+    ax.set_xlabel(f"drop in {model.metric_.name} when the {scored.column} is shuffled")
+    return (f"<h2>Permutation importances</h2><p class=note>{N_REPEATS} shuffles per {scored.column} on "
+            f"{len(scored.rows)} rows of {html.escape(source)}</p>" + _png(fig))
 
 
 def _native_importances(model: Any) -> str:
@@ -130,13 +167,13 @@ def _native_importances(model: Any) -> str:
             "the permutation importances above.</p>" + _png(fig))
 
 
-def _errors(model: Any, X: pd.DataFrame, y: pd.Series, source: str) -> str:
+def _errors(model: Any, scored: Scored, source: str) -> str:
     plt = _pyplot()
 
     from automl.metrics import align_labels
 
-    labels = align_labels(model.classes_, y)
-    predicted = model.predict(X)
+    labels = align_labels(model.classes_, scored.labels)
+    predicted = scored.predictor.predict(scored.rows)
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     if model.classes_ is not None:
         from sklearn.metrics import ConfusionMatrixDisplay
@@ -149,7 +186,7 @@ def _errors(model: Any, X: pd.DataFrame, y: pd.Series, source: str) -> str:
         ax.set_xlabel("predicted")
         ax.set_ylabel("true - predicted")
         title = "Residuals"
-    return f"<h2>{title}</h2><p class=note>on {len(X)} rows of {html.escape(source)}</p>" + _png(fig)
+    return f"<h2>{title}</h2><p class=note>on {len(scored.rows)} rows of {html.escape(source)}</p>" + _png(fig)
 
 
 def _profile(model: Any) -> str:

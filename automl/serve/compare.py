@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from automl.metrics import align_labels, bootstrap, checked_builtin, get_metric, predict_for_metric, score_predictions
+from automl.model_input import SERIES, ModelInput, predictor
 
 
 @dataclass
@@ -42,7 +43,8 @@ class Comparison:
 
 
 def compare_models(model_a: Any, model_b: Any, X: pd.DataFrame, y: pd.Series, metric: str | None = None,
-                   n_boot: int = 1000, confidence: float = 0.95, random_state: int = 0) -> Comparison:
+                   n_boot: int = 1000, confidence: float = 0.95, random_state: int = 0,
+                   tables: dict[str, pd.DataFrame] | None = None) -> Comparison:
     """Score two fitted models on the same rows, with a paired bootstrap interval on B - A.
 
     Each bootstrap round resamples the rows once and scores both models on that same resample, so the
@@ -53,21 +55,31 @@ def compare_models(model_a: Any, model_b: Any, X: pd.DataFrame, y: pd.Series, me
     model_a, model_b : AutoML
         Fitted (or loaded) models of the same task.
     X, y : DataFrame, Series
-        Labelled rows, not used in training either model.
+        Labelled rows, not used in training either model. For models fitted on series: the readings, and one
+        label per series as a Series indexed by series id.
     metric : str, optional
         A built-in metric name; model A's metric by default.
     n_boot : int
         Bootstrap rounds.
     confidence : float
         Coverage of the interval.
+    tables : dict of str to DataFrame, optional
+        The related tables of ``X``'s rows, for a model fitted with related tables (a model fitted on ``X``'s table
+        alone ignores them: the two can be compared on the same rows).
+
+    Raises
+    ------
+    ValueError
+        For models of different tasks, or one fitted on series and one not.
     """
     if model_a.task_ != model_b.task_:
         raise ValueError(f"model A is {model_a.task_}, model B {model_b.task_}: compare models of one task")
+    input_a = comparable_input(model_a, model_b)
     chosen = checked_builtin(get_metric(metric, model_a.task_) if metric else model_a.metric_)
     classes = model_a.classes_
-    labels = align_labels(classes, y)
-    pred_a = predict_for_metric(model_a, X, model_a.task_, classes)
-    pred_b = predict_for_metric(model_b, X, model_b.task_, classes)
+    labels = align_labels(classes, input_a.labels_in_order(X, y))
+    pred_a = predict_for_metric(predictor(model_a, tables), X, model_a.task_, classes)
+    pred_b = predict_for_metric(predictor(model_b, tables), X, model_b.task_, classes)
 
     def difference(rows: np.ndarray) -> float:  # both models scored on the same resample of the rows
         return (score_predictions(chosen, labels[rows], pred_b[rows], None, classes)
@@ -82,3 +94,12 @@ def compare_models(model_a: Any, model_b: Any, X: pd.DataFrame, y: pd.Series, me
     low, high = np.percentile(differences, [tail, 100 - tail])
     return Comparison(chosen.name, chosen.greater_is_better, len(labels), score_a, score_b, score_b - score_a,
                       float(low), float(high), confidence, len(differences))
+
+
+def comparable_input(model_a: Any, model_b: Any) -> ModelInput:
+    """Model A's input, when B reads the same rows: both fitted on series (with one id column) or neither."""
+    a, b = ModelInput.of(model_a), ModelInput.of(model_b)
+    if (a.kind == SERIES) != (b.kind == SERIES) or a.column_id != b.column_id:
+        raise ValueError(f"model A takes {a.describe()}, model B {b.describe()}: compare models that read the same "
+                         "labelled data")
+    return a

@@ -9,6 +9,11 @@ crossed anywhere gives the ``retrain`` signal.
 Thresholds (:data:`THRESHOLDS`): PSI >= 0.2 is the usual "significant shift"; the KS test flags when its
 p-value is below 0.001 *and* its statistic is at least 0.1, so that large samples do not flag shifts too
 small to matter; fewer than 50 logged rows give no verdict.
+
+A model fitted with related tables or on series logs, per prediction, the synthesised columns it reads
+(``features``): those are what its training profile describes, so they are checked (with the target table's own
+modelled columns, which DFS passes through), and the live score is computed from them, as the request's related
+rows or readings are not logged. A series model's labels may be joined on its series id column.
 """
 from __future__ import annotations
 
@@ -143,7 +148,7 @@ def monitor_report(model: Any, records: list[dict[str, Any]], labels: pd.Series 
     profile = getattr(model, "profile_", None)
     if profile is None:
         raise ValueError("the model folder has no profile.json: refit with this version to monitor drift")
-    rows = pd.DataFrame([r.get("row", {}) for r in records])
+    rows = logged_inputs(records)
     features = feature_drift(profile, rows) if len(rows) else {}
     predicted = None if reference is None else \
         {**column_drift(reference, pd.Series([r.get("prediction") for r in records])),
@@ -159,16 +164,30 @@ def monitor_report(model: Any, records: list[dict[str, Any]], labels: pd.Series 
             "score": live, "retrain": bool(reasons), "reasons": reasons}
 
 
+def logged_inputs(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per record: the logged row with the synthesised ``features`` of a model fitted with related tables or
+    on series."""
+    return pd.DataFrame([{**(r.get("row") or {}), **(r.get("features") or {})} for r in records])
+
+
 def live_score(model: Any, rows: pd.DataFrame, labels: pd.Series) -> dict[str, Any]:
-    """The model's metric on the logged rows against their labels, beside the validation score."""
+    """The model's metric on the logged rows against their labels, beside the validation score (predicted again from
+    the logged features for a model fitted with related tables or on series)."""
     from automl.metrics import align_labels, checked_builtin, predict_for_metric, score_predictions
+    from automl.model_input import FeatureModel, ModelInput
 
     if len(labels) != len(rows):
         raise ValueError(f"{len(labels)} labels for {len(rows)} logged rows: give one label per logged row")
-    frame = rows.reindex(columns=[str(c) for c in model.feature_names_in_]) \
-        if getattr(model, "feature_names_in_", None) is not None else rows
+    predictor: Any = model
+    if ModelInput.of(model).synthesised:
+        predictor = FeatureModel(model)
+        frame = rows.reindex(columns=predictor.columns)
+    elif getattr(model, "feature_names_in_", None) is not None:
+        frame = rows.reindex(columns=[str(c) for c in model.feature_names_in_])
+    else:
+        frame = rows
     metric = checked_builtin(model.metric_)
-    pred = predict_for_metric(model, frame, model.task_, model.classes_)
+    pred = predict_for_metric(predictor, frame, model.task_, model.classes_)
     value = score_predictions(metric, align_labels(model.classes_, labels), pred, None, model.classes_)
     validation = float(model.best_score_)
     loss = (validation - value) if model.metric_.greater_is_better else (value - validation)
@@ -177,17 +196,24 @@ def live_score(model: Any, rows: pd.DataFrame, labels: pd.Series) -> dict[str, A
             "degraded": bool(degraded)}
 
 
-def labels_for(records: list[dict[str, Any]], labels: pd.DataFrame) -> pd.Series:
-    """Labels in log order: joined on ``input_hash`` when the file has that column, else one per logged row
-    in order (its last column)."""
-    if "input_hash" in labels.columns:
-        column = [c for c in labels.columns if c != "input_hash"][-1]
-        by_hash = dict(zip(labels["input_hash"].astype(str), labels[column]))
-        missing = sum(1 for r in records if r.get("input_hash") not in by_hash)
-        if missing:
-            raise ValueError(f"{missing} logged rows have no label (joined on input_hash)")
-        return pd.Series([by_hash[r["input_hash"]] for r in records])
+def labels_for(records: list[dict[str, Any]], labels: pd.DataFrame, key: str | None = None) -> pd.Series:
+    """Labels in log order: joined on ``input_hash`` when the file has that column, or on the logged row's ``key``
+    column (a series model's id) when it has that one, else one per logged row in order (its last column)."""
+    for column in ("input_hash", key):
+        if column is not None and column in labels.columns:
+            return _joined(records, labels, column)
     return labels.iloc[:, -1].reset_index(drop=True)
+
+
+def _joined(records: list[dict[str, Any]], labels: pd.DataFrame, key: str) -> pd.Series:
+    """The labels of the logged rows, joined on ``key`` (``input_hash``, or a column of the logged rows) as text."""
+    column = [c for c in labels.columns if c != key][-1]
+    by_key = dict(zip(labels[key].astype(str), labels[column]))
+    keys = [str(r.get(key) if key == "input_hash" else (r.get("row") or {}).get(key)) for r in records]
+    missing = sum(1 for k in keys if k not in by_key)
+    if missing:
+        raise ValueError(f"{missing} logged rows have no label (joined on {key})")
+    return pd.Series([by_key[k] for k in keys])
 
 
 def monitor_service(service: Any) -> dict[str, Any]:
