@@ -166,6 +166,17 @@ def test_cli_export_writes_a_checked_file(credit_model_folder, tmp_path, credit)
     assert list(OnnxPredictor(str(out)).predict(X)) == list(load(credit_model_folder).predict(X))
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("folder", ["relational_model_folder", "series_model_folder"])
+def test_models_with_synthesised_features_are_refused_with_the_reason(folder, request, tmp_path):
+    out = tmp_path / "m.onnx"  # the folders keep no sample: the reason comes before any parity check
+    done = subprocess.run([sys.executable, "-m", "automl.cli", "export", str(request.getfixturevalue(folder)),
+                           "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3 and not out.exists()
+    assert "features synthesised from related tables or time series (featuretools / tsfresh) have no ONNX " \
+           "converter" in done.stderr
+
+
 def test_search_restricted_to_exportable_families_exports(regression_frame):
     from automl import AutoMLRegressor
 
