@@ -7,6 +7,8 @@ import json
 import httpx
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from automl.io.persist import load
 from automl.model_input import FeatureModel
@@ -74,6 +76,10 @@ def _bad_date(body):
     body["tables"]["sessions"][1]["started"] = "yesterday"
 
 
+def _null_key(body):
+    body["tables"]["sessions"][2]["customer_id"] = None
+
+
 def _missing_column(body):
     for row in body["rows"]:
         del row["age"]
@@ -87,6 +93,7 @@ SHAPE = 'send {"rows": [{...}, ...], "tables": {"sessions": [{...}, ...], "trans
     (_drop_table, "missing ['transactions']"),
     (_extra_table, "not this model's ['visits']"),
     (_bad_date, "table 'sessions': column 'started' is datetime: rows [1] hold 'yesterday', not a date"),
+    (_null_key, "table 'sessions': key 'customer_id' is missing on rows [2]; every row needs its key"),
     (_missing_column, "the rows lack the columns ['age']; every row needs ['customer_id', 'age', 'plan', 'as_of']"),
     (lambda body: body.update(series=body.pop("rows")), "this model takes rows of 'customers'"),
 ])
@@ -122,6 +129,28 @@ def test_a_customer_without_sessions_is_predicted(relational, relational_model_f
     assert answer.status_code == 200, answer.text
     lines = [json.loads(line) for line in _log_tail(relational[1], 2)]
     assert [r["features"]["COUNT(sessions)"] for r in lines] == [0, 0]
+
+
+CELLS = st.one_of(st.none(), st.integers(-10**12, 10**12), st.floats(allow_nan=False), st.text(max_size=5),
+                  st.booleans(), st.just("2024-01-01"), st.just(""), st.lists(st.integers(), max_size=2))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_cell_of_any_table_gets_an_answer_or_a_4xx_never_an_error(relational, new_customers, data):
+    client, _ = relational
+    body = _body(*new_customers)
+    part = data.draw(st.sampled_from(["rows", "sessions", "transactions"]))
+    rows = body["rows"] if part == "rows" else body["tables"][part]
+    row = rows[data.draw(st.integers(0, len(rows) - 1))]
+    column = data.draw(st.sampled_from([*row, "extra"]))
+    if column in row and data.draw(st.booleans()):
+        del row[column]
+    else:
+        row[column] = data.draw(CELLS)
+    answer = client.post("/predict", json=body)
+    assert answer.status_code in (200, 422), answer.text
+    assert answer.status_code == 200 or answer.json()["detail"]
 
 
 def _log_tail(log, n):

@@ -137,8 +137,20 @@ class RelationalFeatures(TransformerMixin, BaseEstimator):
                 checked = check_rows(frame, {c: READ_AS.get(t, "categorical") for c, t in types.items()}).frame
             except InputError as exc:
                 raise ValueError(f"table {name!r}: {str(exc).replace(COERCE_HINT, '')}") from None
+            self._check_keys(name, checked)
             out[name] = checked[list(types)]
         return out
+
+    def _check_keys(self, name: str, frame: pd.DataFrame) -> None:
+        """Raise when a key of table ``name`` (its own, or its parent's) is missing on some rows: such a row
+        belongs to nothing, and featuretools cannot index it."""
+        keys = {key for parent, parent_key, child, child_key in self.relationships or []
+                for table, key in ((parent, parent_key), (child, child_key)) if table == name}
+        for key in sorted(keys):
+            missing = np.flatnonzero(frame[key].isna().to_numpy())
+            if len(missing):
+                raise ValueError(f"table {name!r}: key {key!r} is missing on rows {missing[:10].tolist()}; every row "
+                                 "needs its key")
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self, "feature_names_")

@@ -95,8 +95,18 @@ def synthesised_prediction(model: FeatureModel, X: pd.DataFrame, tables: dict[st
         features = model.features(X, tables, how=f"send {json_shape(model.input)}")
         probabilities = model.predict_proba(features) if proba else None
         return features, Prediction(model.predict(features), probabilities)
-    except (ValueError, TypeError, KeyError) as exc:
+    except unreadable_input() as exc:
         raise PayloadError(422, f"features cannot be synthesised from this input: {exc}") from None
+
+
+def unreadable_input() -> tuple[type[Exception], ...]:
+    """What the synthesis raises for input it cannot read: ours (ValueError, TypeError, KeyError) and woodwork's
+    type conversions (a value a column's logical type cannot hold, past the checks of the types fit learned)."""
+    try:
+        from woodwork.exceptions import TypeConversionError
+    except ImportError:
+        return ValueError, TypeError, KeyError
+    return ValueError, TypeError, KeyError, TypeConversionError
 
 
 def logged_inputs(model: FeatureModel, X: pd.DataFrame, features: pd.DataFrame
