@@ -240,7 +240,8 @@ class Service:
             With the HTTP status and a message naming what is missing or unreadable.
         """
         model = served.features
-        assert model is not None
+        if model is None:
+            raise TypeError(f"model {served.name!r} synthesises no features: answer it with answer_frame")
         self._check_proba(proba, served)
         X, tables = request_input(payload, model.input, self.max_rows)
         features, prediction = synthesised_prediction(model, X, tables, proba)
