@@ -150,6 +150,12 @@ class AutoML(SynthesisMixin, BaseEstimator):
         already). ``"auto"``: with 5 folds or more (up to 5,000 rows by default), where a single model's
         variance costs most and the out-of-fold predictions ensemble selection weighs are then those of the
         models it combines. Predictions cost one pipeline per fold.
+    synthesis_plan : {"search", "richest"}, default="search"
+        With related tables (``fit(..., tables=...)``) or series (:meth:`fit_series`): ``"search"`` lets every
+        trial choose a synthesis plan up to the richest affordable one, which is computed once (for related tables
+        also ``"none"``, the columns of ``X`` alone), so the score decides how much synthesis pays; ``"richest"``
+        makes every trial use the richest affordable plan (what the engine did before the plan was searched;
+        ``benchmarks/synthesis_real.py`` compares the two). Ignored by a plain ``fit``.
 
     Attributes
     ----------
@@ -240,6 +246,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
         "calibration": [StrOptions({"sigmoid", "isotonic"}), None],
         "threshold": [str, None],
         "bagging": ["boolean", StrOptions({"auto"})],
+        "synthesis_plan": [StrOptions({"search", "richest"})],
     }
 
     def __init__(self, time_budget: float | None = 60, task: str | None = None, metric: Any = None,
@@ -250,7 +257,8 @@ class AutoML(SynthesisMixin, BaseEstimator):
                  verbose: int = 0, test_size: float | int | None = None, time_column: str | None = None,
                  checks: Any = None, cleaning: dict | None = None, memory_limit: float | str | None = "auto",
                  callbacks: list | None = None, extra_metrics: list[str] | None = None,
-                 calibration: str | None = None, threshold: str | None = None, bagging: bool | str = "auto"):
+                 calibration: str | None = None, threshold: str | None = None, bagging: bool | str = "auto",
+                 synthesis_plan: str = "search"):
         self.time_budget = time_budget
         self.task = task
         self.metric = metric
@@ -276,6 +284,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
         self.calibration = calibration
         self.threshold = threshold
         self.bagging = bagging
+        self.synthesis_plan = synthesis_plan
 
     # -- fit ---------------------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any, sample_weight: Any = None, tables: dict[str, Any] | None = None,
@@ -538,7 +547,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
         families = get_families(self.families, self.task_)
         if needs:  # e.g. the FRESH filter after tsfresh, the synthesis plans to choose from (synthesis.py)
             option = {}
-            if "plans" in needs:  # the plan is searched like any preprocessing choice, the richest first
+            if len(needs.get("plans") or ()) > 1:  # the plan is searched like any preprocessing choice, richest first
                 option = {"plan": {"choice": [needs["plan"], *[p for p in needs["plans"] if p != needs["plan"]]]}}
             families = [dataclasses.replace(f, needs={**f.needs, **needs}, preprocess={**option, **f.preprocess})
                         for f in families]

@@ -26,6 +26,7 @@ class SynthesisMixin:
     # provided by AutoML
     time_budget: float | None
     n_jobs: int | None
+    synthesis_plan: str
     schema_: Any
     best_pipeline_: Any
     search_time_: float
@@ -159,7 +160,8 @@ class SynthesisMixin:
                          plans: Any = None) -> Any:
         """Synthesise the richest affordable plan once, search on it, and put the synthesiser in front of the best
         pipeline. ``plans(names)`` maps each plan (cheaper ones, and for related tables "none") to the columns it
-        makes: every trial chooses one (the ``plan`` option), so the score decides how much synthesis pays."""
+        makes: every trial chooses one (the ``plan`` option), so the score decides how much synthesis pays; with
+        ``synthesis_plan="richest"``, or a single plan, every trial uses the computed one."""
         from automl.search.worker import preload as preload_modules
         from automl.search.worker import warm_up
 
@@ -170,9 +172,7 @@ class SynthesisMixin:
         warm_up()  # so the first trial's deadline does not pay for that import
         startup_time = time.monotonic() - start - synthesis_time
         columns = plans([str(c) for c in frame.columns]) if plans is not None else {}
-        if len(columns) > 1:
-            richest = list(columns)[-1]
-            needs = {**needs, "plans": columns, "plan": richest}
+        needs = {**needs, **plan_needs(columns, search=self.synthesis_plan == "search")}
         self._search(frame, y, sample_weight, deadline, needs=needs, spent=deadline.elapsed())
         modelled = columns_read(self.best_pipeline_) or [c.name for c in self.schema_.columns
                                                           if c.name not in self.schema_.dropped]
@@ -193,6 +193,22 @@ class SynthesisMixin:
             profile["synthesis"] = self.synthesis_
         self.fit_time_ = deadline.elapsed()
         return self
+
+
+def plan_needs(columns: dict[str, list[str]], search: bool) -> dict[str, Any]:
+    """The trials' needs for the synthesis plans ``columns`` (cheapest first, the computed one last).
+
+    Every trial reads the columns of its ``plan`` and names it on the leaderboard. With ``search`` and more than one
+    plan, ``plans`` holds them all and each trial chooses; otherwise it holds the computed plan alone, which every
+    trial uses (a series fit whose only affordable tsfresh settings are Minimal has that one plan, and its trials
+    use Minimal features, not ``none``).
+    """
+    if not columns:
+        return {}
+    richest = list(columns)[-1]
+    if search and len(columns) > 1:
+        return {"plans": columns, "plan": richest}
+    return {"plans": {richest: columns[richest]}, "plan": richest}
 
 
 def _casters(pipeline: Any) -> list[Any]:

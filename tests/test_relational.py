@@ -115,3 +115,18 @@ def test_x_as_the_child_of_lookup_tables(layout):
     proba = model.predict_proba(new["flights"], tables=given)[:, 1]
     # planes and airlines carry most of the signal, the destination's size a little
     assert roc_auc_score(new["y"], proba) > (0.75 if layout == "lookups" else 0.55)
+
+
+@pytest.mark.slow
+def test_synthesis_plan_richest_makes_every_trial_use_the_computed_plan():
+    customers, sessions, transactions, y = customers_sessions_transactions(200, seed=0)
+    # a random search samples the plan on every trial but the first (with "search": none, basic, ... rich)
+    model = AutoML(time_budget=40, synthesis_plan="richest", **{**SEARCH, "max_trials": 6, "search": "random"}).fit(
+        customers, y, tables={"sessions": sessions, "transactions": transactions}, relationships=RELATIONSHIPS,
+        cutoff_time="as_of")
+    computed = model.synthesis_["plan"]
+    assert computed in ("basic", "standard", "rich") and "none" in model.synthesis_["plans"]
+    assert set(model.leaderboard_.synthesis) == {computed} and model.synthesis_["plan_chosen"] == computed
+    assert not model.leaderboard_.params.str.contains("preprocess.plan").any()  # nothing to choose
+    with pytest.raises(ValueError, match="synthesis_plan"):
+        AutoML(synthesis_plan="none").fit(customers, y)

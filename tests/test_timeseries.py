@@ -10,6 +10,7 @@ from sklearn.base import clone
 
 from automl import AutoML, load, save
 from automl.features.timeseries import SeriesFeatures
+from automl.synthesis import plan_needs
 from automl.pipeline.select import RelevanceFilter
 from tests.generated import sine_or_sawtooth
 
@@ -63,3 +64,26 @@ def test_series_input_errors_name_the_remedy():
     with pytest.raises(ValueError, match="must be numeric"):
         model.fit_series(X.assign(tag="a"), y, column_id="id", column_sort="time")
 
+
+
+@pytest.mark.slow
+def test_a_fit_whose_only_affordable_settings_are_minimal_records_minimal_not_none(monkeypatch):
+    import automl.features.timeseries as timeseries
+
+    # what a budget too small for Efficient settings chooses, without depending on this machine's speed
+    monkeypatch.setattr(timeseries, "choose_settings", lambda X, seconds, **columns: ("minimal", 0.05))
+    X, y = sine_or_sawtooth(60, seed=0, length=40)
+    model = AutoML(time_budget=30, families=["linear"], search="defaults", portfolio=None, max_trials=2, cv=2,
+                   ensemble=False, random_state=0).fit_series(X, y, column_id="id", column_sort="time")
+    assert model.synthesis_["settings"] == "minimal" and model.synthesis_["plans"] == {"minimal": 20}
+    # the model reads tsfresh Minimal features: its record says so, on every trial and for the final model
+    assert set(model.leaderboard_.synthesis) == {"minimal"}
+    assert model.synthesis_["plan_chosen"] == "minimal"
+
+
+def test_plan_needs_searches_only_a_real_choice():
+    plans = {"minimal": ["a"], "efficient": ["a", "b"]}
+    assert plan_needs(plans, search=True) == {"plans": plans, "plan": "efficient"}
+    assert plan_needs(plans, search=False) == {"plans": {"efficient": ["a", "b"]}, "plan": "efficient"}
+    assert plan_needs({"minimal": ["a"]}, search=True) == {"plans": {"minimal": ["a"]}, "plan": "minimal"}
+    assert plan_needs({}, search=True) == {}
