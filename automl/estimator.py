@@ -203,7 +203,9 @@ class AutoML(SynthesisMixin, BaseEstimator):
         refit.
     synthesis_ : dict
         After ``fit(..., tables=...)`` or :meth:`fit_series`: the method and its plan or settings, features
-        synthesised and modelled, seconds in synthesis and in the search (also in ``profile_["synthesis"]``).
+        synthesised and modelled, the plan the final model reads (``plan_chosen``), seconds in choosing the plan
+        (``choice_time``: timing a sample; ``estimated_seconds`` is its estimate of the synthesis), in synthesis and
+        in the search (also in ``profile_["synthesis"]``).
     n_features_in_, feature_names_in_
         As in scikit-learn.
 

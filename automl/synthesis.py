@@ -79,7 +79,9 @@ class SynthesisMixin:
         columns: dict[str, Any] = {"column_id": column_id, "column_sort": column_sort, "column_kind": column_kind,
                                    "column_value": column_value}
         check_series_frame(X, **columns)
+        start = time.monotonic()
         settings, estimate = choose_settings(X, synthesis_seconds(deadline), **columns)
+        choice_time = time.monotonic() - start
         check_synthesis_affordable(estimate, deadline, "tsfresh (Minimal settings)")
         n_jobs = 0 if estimate < IN_PROCESS_SECONDS else resolve_n_jobs(self.n_jobs)
         synthesiser = SeriesFeatures(**columns, settings=settings, n_jobs=n_jobs)
@@ -88,7 +90,8 @@ class SynthesisMixin:
 
         return self._fit_synthesised(synthesiser, X, per_series(y, ids, column_id), sample_weight, deadline,
                                      needs={"filter": "fresh"}, preload=["tsfresh"],
-                                     info={"method": "tsfresh", "settings": settings, "n_series": len(ids)},
+                                     info={"method": "tsfresh", "settings": settings, "n_series": len(ids),
+                                           "estimated_seconds": round(estimate, 3), "choice_time": round(choice_time, 3)},
                                      plans=lambda names: plan_columns(names, settings))
 
     def predict_series(self, X: pd.DataFrame) -> pd.Series:
@@ -119,7 +122,9 @@ class SynthesisMixin:
         raw = {**tables, target: to_frame(X)}
         synthesiser = RelationalFeatures(target=target, relationships=relationships, cutoff_time=cutoff_time,
                                          time_index=time_index, logical_types=logical_types)
+        start = time.monotonic()
         plan, estimate = choose_plan(synthesiser, raw, synthesis_seconds(deadline))
+        choice_time = time.monotonic() - start
         check_synthesis_affordable(estimate, deadline, f"featuretools DFS ({plan} plan)")
         synthesiser.set_params(plan=plan)
         from automl.features.relational import plan_columns
@@ -128,7 +133,7 @@ class SynthesisMixin:
                                      plans=lambda names: plan_columns(synthesiser, raw, names, plan),
                                      info={"method": "featuretools", "plan": plan, "target_table": target,
                                            "cutoff_unit": synthesiser.cutoff_unit_,
-                                           "estimated_seconds": round(estimate, 3)})
+                                           "estimated_seconds": round(estimate, 3), "choice_time": round(choice_time, 3)})
 
     def _pipeline_input(self, frame: pd.DataFrame, tables: dict[str, pd.DataFrame] | None) -> Any:
         """What ``best_pipeline_`` takes: the frame, or the frame with its related tables for a DFS model."""

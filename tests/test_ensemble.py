@@ -95,3 +95,15 @@ def test_an_ensemble_pipeline_is_a_plain_estimator_that_refits_all_its_members(c
     assert all(m.named_steps["model"].estimator_ is not None for m in members)
     assert twin.predict_proba(X.tail(5)).shape == (5, 2)
     assert not np.allclose(twin.predict_proba(X.tail(50)), model.predict_proba(X.tail(50)))
+
+
+def test_the_ensemble_row_names_the_synthesis_plans_of_its_members():
+    import optuna
+
+    from automl.search.refit import members_synthesis
+
+    study = optuna.create_study()
+    for plan in ("rich", "none", "rich"):
+        study.add_trial(optuna.trial.create_trial(value=0.5, user_attrs={"synthesis": plan}))
+    assert members_synthesis(study, [0, 2]) == "rich"  # was "none": the row had no synthesis of its own
+    assert members_synthesis(study, [2, 1]) == "none+rich"

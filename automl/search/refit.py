@@ -154,9 +154,17 @@ class FinalModel:
         attrs = {"family": "ensemble", "params_json": params_json({"weights": weights}), "status": "ok",
                  "score": score, "score_std": None, "n_folds": len(self.problem.folds), "fit_time": None,
                  "predict_time_per_1k": None, "duration": None, "source": "ensemble",
-                 "error": "", "worker": self.search.worker_id, "extra_scores": extra_scores}
+                 "error": "", "worker": self.search.worker_id, "extra_scores": extra_scores,
+                 "synthesis": members_synthesis(self.study, [int(n) for n in weights])}
         self.study.add_trial(optuna.trial.create_trial(value=score, params={}, distributions={}, user_attrs=attrs))
         return self.study.get_trials(deepcopy=False)[-1].number
+
+
+def members_synthesis(study: optuna.Study, members: list[int]) -> str:
+    """The ``synthesis`` of an ensemble's leaderboard row: its members' plans (``"rich"``, ``"none+rich"``), which
+    are what the ensemble reads; without it the row showed ``"none"`` whatever they were."""
+    by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
+    return "+".join(sorted({str(by_number[n].user_attrs.get("synthesis", "none")) for n in members if n in by_number}))
 
 
 def final_out_of_fold(outcome: Any) -> np.ndarray | None:
