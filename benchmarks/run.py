@@ -141,11 +141,17 @@ def _print_row(row: RunRow) -> None:
           f"rss={row.peak_rss_mb:.0f}MB load={row.load_1m:.1f} {row.error[:200]}", file=sys.stderr, flush=True)
 
 
+def systems_of(args: argparse.Namespace) -> list[System]:
+    """The systems of the command line: ``--systems`` with their ``--option``s, and the ``--baselines``."""
+    baselines = None if args.baselines is None else tuple(split_list(args.baselines))
+    return with_options(resolve(split_systems(args.systems), baselines), args.option)
+
+
 def run_missing(args: argparse.Namespace, csv_path: Path, suite: list[dict[str, Any]]) -> None:
     """Run every (dataset, seed, system) that the CSV does not hold yet (all of them with ``--fresh``)."""
     entries = select(suite, split_list(args.datasets))
     seeds = [int(s) for s in split_list(args.seeds)]
-    systems = with_options(resolve(split_systems(args.systems)), args.option)
+    systems = systems_of(args)
     done = set() if args.fresh else completed_runs(csv_path)
     print(f"{len(entries)} datasets x seeds {seeds} x {[s.name for s in systems]}, budget {args.budget:g}s, "
           f"{args.cores} cores, {len(done)} runs already in {csv_path.name}", file=sys.stderr, flush=True)

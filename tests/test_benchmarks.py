@@ -121,6 +121,15 @@ def test_baselines_always_run_and_options_merge() -> None:
         resolve(["h2o"])
 
 
+def test_the_command_line_chooses_the_baselines() -> None:
+    from benchmarks.run import parse_args, systems_of
+
+    chosen = [s.name for s in systems_of(parse_args(["--systems", "automl", "--baselines", "constant,lgbm"]))]
+    assert chosen == ["automl", "lgbm", "constant"]
+    every = [s.name for s in systems_of(parse_args(["--systems", "automl"]))]
+    assert {"hgb", "rf"} <= set(every)
+
+
 def test_variants_are_systems_of_their_own_with_the_options_in_brackets() -> None:
     names = split_systems("automl_cli, automl[search=defaults;portfolio=none],automl,automl[search=random]")
     assert names == ["automl_cli", "automl[search=defaults;portfolio=none]", "automl", "automl[search=random]"]
