@@ -90,7 +90,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
         families that export to ONNX (``automl export``).
     portfolio : "default", None, path or list of dict, default="default"
         Configurations tried after each family's defaults, before any tuning: ``"default"`` is the built-in
-        ``configs/portfolio.yaml`` (chosen on the OpenML suite by ``benchmarks/portfolio.py``), ``None`` tries
+        ``configs/portfolio.yaml`` (chosen on the training collection by ``benchmarks/portfolio.py``), ``None`` tries
         the defaults only; or a YAML file / list of ``{"family": ..., "params": {...}}`` entries.
     max_trials : int or None, default=None
         Stop after this many trials (with a fixed ``random_state`` the result is reproducible).

@@ -2,7 +2,8 @@
 
 Each entry names a family and values for some of its tunable parameters (the others keep the library's
 defaults). The built-in portfolio is ``configs/portfolio.yaml``, chosen by ``benchmarks/portfolio.py`` from
-measurements on the OpenML suite; a user may pass their own entries, or none.
+measurements on the training collection (not the suite the benchmark reports on); a user may pass their own
+entries, or none.
 """
 from __future__ import annotations
 
