@@ -96,13 +96,15 @@ class GroupStatistics(TransformerMixin, BaseEstimator):
         self.keys_ = sorted((c for c in texts if 2 <= levels[c] <= MAX_LEVELS), key=lambda c: -levels[c])[:MAX_KEYS]
         self.values_ = sorted(numbers, key=lambda c: -int(frame[c].nunique()))[:MAX_VALUES]
         self.overall_ = {v: float(np.nan_to_num(frame[v].mean())) for v in self.values_}
-        self.means_ = {}
+        # key column -> number column -> level -> mean: text keys only, so skops can save it
+        self.means_: dict[str, dict[str, dict[str, float]]] = {}
         for key in self.keys_:
             groups = frame.groupby(_keys(frame[key]), sort=False)
+            self.means_[str(key)] = {}
             for value in self.values_:
                 stats = groups[value].agg(["mean", "count"])
                 kept = stats[stats["count"] >= MIN_GROUP]["mean"].dropna()
-                self.means_[(key, value)] = kept.to_dict()
+                self.means_[str(key)][str(value)] = {str(level): float(m) for level, m in kept.items()}
         return self
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
@@ -112,7 +114,7 @@ class GroupStatistics(TransformerMixin, BaseEstimator):
         for key in self.keys_:
             keys = _keys(frame[key])
             for value in self.values_:
-                mean = keys.map(self.means_[(key, value)]).astype(float).fillna(self.overall_[value]).to_numpy()
+                mean = keys.map(self.means_[str(key)][str(value)]).astype(float).fillna(self.overall_[value]).to_numpy()
                 number = frame[value].to_numpy(dtype=float)
                 out += [mean, np.nan_to_num(number - mean)]
         return np.column_stack(out) if out else np.zeros((len(frame), 0))

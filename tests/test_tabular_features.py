@@ -1,0 +1,36 @@
+"""Single-table synthesis steps: fitted on training rows, saved and loaded with the rest of a pipeline."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from automl.features.tabular import CategoryFrequencies, GroupStatistics, MissingCount, NumericPairs
+from automl.io.persist import trusted_types
+
+
+@pytest.mark.parametrize("step", [GroupStatistics(), NumericPairs(task="binary"), CategoryFrequencies(),
+                                  MissingCount()], ids=lambda s: type(s).__name__)
+def test_a_fitted_synthesis_step_saves_and_loads_with_the_same_output(step, credit, tmp_path):
+    from skops.io import dump, load
+
+    X, y = credit
+    X = X.copy()
+    X.loc[X.index[:30], "credit_amount"] = np.nan
+    labels = (y == "good").astype(int).to_numpy()
+    if isinstance(step, NumericPairs):  # it reads the numbers only (the pipeline gives it those)
+        X = X.select_dtypes("number")
+    step.fit(X, labels)
+    before = np.asarray(step.transform(X.head(40)), dtype=float)
+    dump(step, tmp_path / "step.skops")  # a dict keyed by tuples (GroupStatistics once had one) cannot be saved
+    loaded = load(tmp_path / "step.skops", trusted=trusted_types())
+    np.testing.assert_allclose(np.asarray(loaded.transform(X.head(40)), dtype=float), before)
+    assert before.shape[0] == 40 and before.shape[1] > 0
+
+
+def test_group_statistics_are_computed_on_the_training_rows_only(credit):
+    X, _ = credit
+    step = GroupStatistics().fit(X.head(500))
+    key, value = step.keys_[0], step.values_[0]
+    group = X.head(500)[key].iloc[0]
+    members = X.head(500)[X.head(500)[key] == group][value]
+    assert step.means_[key][value][str(group)] == pytest.approx(members.mean())
