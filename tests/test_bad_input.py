@@ -59,6 +59,7 @@ def test_infinite_values_named(small):
     assert model.predict(X).shape == (40,)
 
 
+@pytest.mark.slow
 def test_all_missing_and_constant_columns_are_dropped_and_reported(small):
     X, y = small
     X = X.assign(empty=np.nan, same=7, label="k")

@@ -39,6 +39,7 @@ def test_bagging_follows_the_folds_the_option_and_the_family(credit, cv, bagging
     assert len(_members(model)) == expected
 
 
+@pytest.mark.slow
 def test_an_ensemble_of_bagged_trials_holds_plain_pipelines_weighted_to_one(credit):
     X, y = credit
     model = AutoML(families=["linear", "lightgbm"], max_trials=2, cv=5, **FAST).fit(X, y)

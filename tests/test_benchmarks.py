@@ -269,6 +269,7 @@ def test_harness_reports_a_failing_fit(tmp_path: Path) -> None:
     assert result["status"] == "error" and "RuntimeError: no luck" in result["error"]
 
 
+@pytest.mark.slow
 def test_contained_process_group_is_killed_at_the_limit(tmp_path: Path) -> None:
     child = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); " \
             "time.sleep(60)"
@@ -276,6 +277,7 @@ def test_contained_process_group_is_killed_at_the_limit(tmp_path: Path) -> None:
     assert outcome.timed_out and outcome.returncode != 0 and outcome.peak_rss_mb > 0
 
 
+@pytest.mark.slow
 def test_an_interrupted_runner_ends_the_process_group(tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
     child = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"

@@ -50,6 +50,7 @@ def test_reads_parquet_and_arff(tmp_path: Path):
     assert table["x"].isna().sum() == 1 and table["c"].tolist()[:2] == ["a", "b"]
 
 
+@pytest.mark.slow
 def test_bad_target_column_is_a_clear_error(tmp_path: Path):
     result = run("fit", str(CREDIT), "--target", "nope", "--time-budget", "5", "--out", str(tmp_path / "m"))
     assert result.returncode != 0 and "no column 'nope'" in result.stderr

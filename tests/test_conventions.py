@@ -37,6 +37,7 @@ def test_score_uses_the_search_metric_greater_is_better(credit, regression_frame
     assert regression.score(Xr, yr) == pytest.approx(-root_mean_squared_error(yr, regression.predict(Xr)))
 
 
+@pytest.mark.slow
 def test_callbacks_see_every_finished_trial_and_random_state_takes_a_generator(credit):
     X, y = credit
     seen = []

@@ -93,6 +93,7 @@ def test_shap_values_add_up_to_the_raw_output_of_the_model():
     assert values["signal"].abs().mean() > values["noise"].abs().mean()
 
 
+@pytest.mark.slow
 def test_shap_values_refuse_an_ensemble_and_a_model_that_is_not_a_tree():
     pytest.importorskip("shap")
     X, y = _signal_and_noise()

@@ -56,6 +56,7 @@ def test_multiclass_defaults_to_log_loss(mixed_frame):
     assert model.predict_proba(X).shape == (len(X), 3)
 
 
+@pytest.mark.slow
 def test_regression_rmse_and_values(regression_frame):
     X, y = regression_frame
     model = AutoMLRegressor(families=["linear", "lightgbm", "random_forest"], **FAST).fit(X, y)

@@ -76,6 +76,7 @@ def _imbalanced(n: int = 1500, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
     return frame, pd.Series(np.where(score > 2.0, "rare", "common"), name="y")
 
 
+@pytest.mark.slow
 def test_automl_threshold_and_calibration_are_used_by_predict_and_survive_saving(tmp_path):
     X, y = _imbalanced()
     plain = AutoML(**ONE).fit(X, y)
