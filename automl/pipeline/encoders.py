@@ -13,10 +13,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.preprocessing import OrdinalEncoder
-from sklearn.utils._missing import is_scalar_nan
 
 # Batches up to this many rows are coded by lookups; a Python loop over more rows is slower than scikit-learn.
 LOOKUP_ROWS = 256
+
+
+def is_scalar_nan(value: Any) -> bool:
+    """Whether ``value`` is a float NaN (scikit-learn's notion of a missing category; None is a category)."""
+    return isinstance(value, (float, np.floating)) and value != value
 
 
 def as_object_array(X: Any) -> Any:
