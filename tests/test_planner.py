@@ -103,6 +103,22 @@ def test_one_large_holdout_fold_trains_on_growing_rungs():
     # told what the rung itself took (1 s: 0.5 s fitting, 0.5 s predicting the validation rows; the other second
     # was starting the process): the rungs left cost 0.5 * (1/4 + 1) / (1/16) + 2 * 0.5 = 11 s more, 13 s in all
     assert plan.projected_overrun(0.0, 2.0, 1, limit=10.0, step_seconds=(0.5, 0.5)) == pytest.approx(13.0)
+    # a fit that grows as rows ** 0.5 (boosting: much of it per-round work): 0.5 * (4 ** 0.5 + 16 ** 0.5) + 1 = 4 s
+    # more, 6 s in all, which fits a 10 s limit
+    assert plan.projected_overrun(0.0, 2.0, 1, limit=5.0, step_seconds=(0.5, 0.5),
+                                  rows_exponent=0.5) == pytest.approx(6.0)
+    assert plan.projected_overrun(0.0, 2.0, 1, limit=10.0, step_seconds=(0.5, 0.5), rows_exponent=0.5) is None
+
+
+def test_rung_projections_use_the_calibrated_growth_of_each_family_kept_between_the_floor_and_linear():
+    from automl.search.cost import ROWS_EXPONENT_MIN, CostModel, priors
+
+    table = priors()
+    assert CostModel.rows_exponent("lightgbm") == pytest.approx(max(table["lightgbm"]["rows"], ROWS_EXPONENT_MIN))
+    assert CostModel.rows_exponent("lightgbm") < 1.0  # measured sublinear
+    assert CostModel.rows_exponent("hist_gradient_boosting") == ROWS_EXPONENT_MIN  # 0.27 measured: floored
+    assert CostModel.rows_exponent("knn") == 1.0  # 1.24 measured: capped at linear
+    assert CostModel.rows_exponent("no_such_family") == 1.0
 
 
 def test_the_cost_model_predicts_before_any_trial_and_learns_from_trials():

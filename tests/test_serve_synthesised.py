@@ -131,7 +131,8 @@ def test_a_customer_without_sessions_is_predicted(relational, relational_model_f
     assert [r["features"]["COUNT(sessions)"] for r in lines] == [0, 0]
 
 
-CELLS = st.one_of(st.none(), st.integers(-10**12, 10**12), st.floats(allow_nan=False), st.text(max_size=5),
+CELLS = st.one_of(st.none(), st.integers(-10**12, 10**12), st.floats(allow_nan=False, allow_infinity=False),
+                  st.text(max_size=5),
                   st.booleans(), st.just("2024-01-01"), st.just(""), st.lists(st.integers(), max_size=2))
 
 

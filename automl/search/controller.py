@@ -286,12 +286,13 @@ class SearchController:
         start = time.monotonic()
         limit = self.planner.trial_limit(start, self._trial_deadline(study))
         projected: list[float] = []
+        exponent = self.costs.rows_exponent(config.family.name)
 
         def on_report(step: int, score: float, seconds: tuple[float, float]) -> str:
             trial.report(score, step)
             # stop a trial as soon as its steps so far show it cannot finish before its limit: on rungs it keeps
             # the model of the rung it reached (a model on a subsample), on folds it has none
-            overrun = self.planner.projected_overrun(start, time.monotonic(), step + 1, limit, seconds)
+            overrun = self.planner.projected_overrun(start, time.monotonic(), step + 1, limit, seconds, exponent)
             if overrun is not None:
                 projected.append(overrun)
                 return STOP

@@ -25,6 +25,9 @@ TEXT_WIDTH = 20
 DATE_PARTS = 5
 # A family without a calibration costs like this one (scaled by its declared cost relative to it).
 REFERENCE_FAMILY = "lightgbm"
+# The least a rung projection lets a fit grow with its rows: boosting's calibrated exponents are 0.27-0.55, but
+# a projection too low kills a trial at its limit, losing the rung model it had.
+ROWS_EXPONENT_MIN = 0.6
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,13 @@ class CostModel:
     def estimate(self, family: ModelFamily) -> float:
         """The corrected prediction of the family's default trial."""
         return self.default_trial(family) * self.correction(family.name)
+
+    @staticmethod
+    def rows_exponent(family: str) -> float:
+        """How a fit of ``family`` grows with its rows (seconds ~ rows ** exponent), from the calibration, kept in
+        [ROWS_EXPONENT_MIN, 1]: 1 (linear) for a family not calibrated."""
+        measured = priors().get(family, {}).get("rows", 1.0)
+        return float(min(max(measured, ROWS_EXPONENT_MIN), 1.0))
 
 
 # Where defaults are dear, only families at least this strong start with their defaults; the others are left to the

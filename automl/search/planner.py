@@ -186,13 +186,16 @@ class TimePlanner:
         return skips_in_a_row >= MAX_SKIPS_IN_A_ROW
 
     def projected_overrun(self, start: float, now: float, folds_done: int, limit: float,
-                          step_seconds: tuple[float, float] | None = None) -> float | None:
+                          step_seconds: tuple[float, float] | None = None,
+                          rows_exponent: float = 1.0) -> float | None:
         """After ``folds_done`` steps (folds or rungs): the projected duration of all of them when it passes
         ``limit`` (stop the trial now), else ``None``.
 
         With ``step_seconds``, what the last step took in the trial process as (fitting, the rest), each step left
-        costs its fit scaled by its weight (a rung fits its share of the rows) plus the rest (the same validation
-        rows each time), on top of the time spent so far. Without it, the time so far is scaled to every step.
+        costs its fit scaled by its weight to the power ``rows_exponent`` (a rung fits its share of the rows; a
+        boosting fit grows more slowly than its rows: much of it is per-round work) plus the rest (the same
+        validation rows each time), on top of the time spent so far. Without it, the time so far is scaled to
+        every step.
         """
         if folds_done >= len(self.step_weights):
             return None
@@ -200,7 +203,7 @@ class TimePlanner:
         if step_seconds is not None:
             fitting, rest = step_seconds
             last = weights[max(folds_done, 1) - 1]
-            total = (now - start) + sum(fitting * w / last + rest for w in weights[folds_done:])
+            total = (now - start) + sum(fitting * (w / last) ** rows_exponent + rest for w in weights[folds_done:])
         else:
             total = (now - start) * sum(weights) / sum(weights[:max(folds_done, 1)])
         return total if start + total > limit else None
