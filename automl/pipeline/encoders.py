@@ -3,8 +3,8 @@
 scikit-learn's encoders check their input column by column (an indexing, a conversion and a validation each,
 ~0.1-0.3 ms a column whatever the number of rows): on one row of credit-g's 13 categorical columns that was most
 of a ~6 ms prediction. :class:`ArrayOrdinalEncoder` converts a frame once and codes a small batch of text
-categories by dictionary lookups; it encodes exactly as scikit-learn does (same parameters, same fitted
-attributes, the same ONNX converter), and larger batches go through scikit-learn itself.
+categories by dictionary lookups; it encodes exactly as scikit-learn does (same parameters, the same
+``categories_``, the same ONNX converter), and larger batches go through scikit-learn itself.
 """
 from __future__ import annotations
 
@@ -31,8 +31,9 @@ def as_object_array(X: Any) -> Any:
 class ArrayOrdinalEncoder(OrdinalEncoder):
     """:class:`~sklearn.preprocessing.OrdinalEncoder` that encodes a DataFrame as one object array.
 
-    Parameters are scikit-learn's. After fitting on a DataFrame, ``feature_names_in_`` holds its columns, and
-    ``transform`` refuses a frame whose columns differ (by name or order) with a ``ValueError``.
+    Parameters are scikit-learn's. scikit-learn sees an array, so ``feature_names_in_`` is not set: after fitting
+    on a DataFrame, ``columns_`` holds its columns, ``get_feature_names_out()`` returns them, and ``transform``
+    refuses a frame whose columns differ (by name or order) with a ``ValueError``.
     """
 
     def fit(self, X: Any, y: Any = None) -> "ArrayOrdinalEncoder":
