@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from automl.cli_inputs import add_table_options, read_table_files, read_tables, series_labels
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -106,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("data", help="CSV (optionally .gz), TSV, Parquet or ARFF file")
     fit.add_argument("--target", required=True, help="name of the target column")
     fit.add_argument("--out", default="model", help="folder to write the model to (default: model/)")
-    _add_table_options(fit)
+    add_table_options(fit)
     fit.add_argument("--relationship", action="append", default=[], metavar="PARENT.KEY=CHILD.KEY",
                      help="how two tables link, e.g. customers.customer_id=sessions.customer_id (repeatable); "
                           "the table of DATA is named by its file name")
@@ -130,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--errors", choices=["raise", "coerce"], default="raise",
                          help="a value the model cannot read (a word in a numeric column): an error naming the "
                               "column and rows (raise, the default), or treated as missing with a warning (coerce)")
-    _add_table_options(predict)
+    add_table_options(predict)
 
     board = sub.add_parser("leaderboard", help="print the leaderboard of a saved model or of a study")
     board.add_argument("model", nargs="?", help="model folder written by 'automl fit'")
@@ -185,38 +187,6 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
 
 
 # how a command is given related tables, for the messages of automl.model_input.ModelInput.check_tables
-TABLE_HOW = "give each with --table [NAME=]FILE (a table is named by its file name unless NAME= is given)"
-
-
-def _add_table_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--table", action="append", default=[], metavar="[NAME=]FILE",
-                        help="a table related to DATA (repeatable); named by its file name unless NAME= is given")
-
-
-def read_tables(specs: list[str], model: Any) -> dict[str, pd.DataFrame] | None:
-    """The related tables of ``--table`` options, checked against what ``model`` was fitted with (None: none)."""
-    from automl.model_input import ModelInput
-
-    tables = _read_tables(specs) if specs else None
-    ModelInput.of(model).check_tables(tables, TABLE_HOW)
-    return tables
-
-
-def _read_tables(specs: list[str]) -> dict[str, pd.DataFrame]:
-    from automl.io.readers import read_table
-
-    tables = {}
-    for spec in specs:
-        name, _, path = spec.rpartition("=")
-        tables[name or _table_name(path)] = read_table(path)
-    return tables
-
-
-def _table_name(path: str) -> str:
-    """``data/sessions.csv.gz`` -> ``sessions``."""
-    return Path(path).name.split(".")[0]
-
-
 def _relationship(text: str) -> tuple[str, str, str, str]:
     try:
         parent, child = text.split("=")
@@ -271,7 +241,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     print(f"automl: {len(frame)} rows x {frame.shape[1]} columns from {args.data}; target {args.target!r}; "
           f"budget {args.time_budget:g}s", file=sys.stderr)
     if args.table:
-        model.fit(frame, y, tables=_read_tables(args.table), cutoff_time=args.cutoff_time,
+        model.fit(frame, y, tables=read_table_files(args.table), cutoff_time=args.cutoff_time,
                   relationships=[_relationship(r) for r in args.relationship])
     else:
         # recorded in the study, so that 'automl worker' on another machine can read the same file
@@ -302,16 +272,6 @@ def cmd_fit_series(args: argparse.Namespace) -> int:
     out = save(model, args.out)
     _print_summary(model, out, time.monotonic() - started, getattr(args, "json", False))
     return 0
-
-
-def series_labels(labels: pd.DataFrame, path: str, column_id: str, target: str | None) -> pd.Series:
-    """One label per series from a labels file (the id column and the target), indexed by series id."""
-    if column_id not in labels.columns:
-        raise ValueError(f"{path} has no column {column_id!r} (the series id); its columns are {list(labels.columns)}")
-    target = target or next((c for c in labels.columns if c != column_id), None)
-    if target is None or target not in labels.columns:
-        raise ValueError(f"{path} needs a target column besides {column_id!r} (or give --target)")
-    return labels.set_index(column_id)[target]
 
 
 def _fit_verbosity(args: argparse.Namespace) -> int:

@@ -79,7 +79,7 @@ def _add_labelled_options(parser: argparse.ArgumentParser) -> None:
 def read_labelled(path: str, args: argparse.Namespace, model: Any) -> tuple[Any, Any, Any]:
     """The labelled data of ``path`` for ``model``: rows and their labels (``--target``) with the related tables of
     ``--table``, or readings and one label per series (``--labels``, indexed by series id)."""
-    from automl.cli import read_tables, series_labels
+    from automl.cli_inputs import read_tables, series_labels
     from automl.io.readers import read_table
     from automl.model_input import SERIES, ModelInput
 

@@ -28,6 +28,7 @@ from automl.search.leaderboard import build_leaderboard, params_json
 from automl.search.cost import CostModel, DataShape, encoded_width, first_moves
 from automl.search.planner import TRIAL_SHARE, Deadline, TimePlanner, TrialCost
 from automl.search.portfolio import portfolio_points
+from automl.search.refit import FinalModel, Refit
 from automl.search.space import FAMILY, config_from_params, suggest_config
 from automl.search.strategies import Strategy, get_strategy
 from automl.search.study import (HEARTBEAT_INTERVAL, INTERRUPTED, RUNNING, WAITING, diverse_first, fail_stale_trials,
@@ -110,18 +111,6 @@ class Problem:
         """The configuration a finished trial evaluated, read back from its parameters."""
         return config_from_params(trial.params, self.families, self.task, self.class_weight,
                                   trial.user_attrs.get("fixed"))
-
-
-@dataclass
-class Refit:
-    """The final model and where it came from."""
-
-    trial: int | None
-    family: str
-    params: dict[str, Any]
-    score: float | None
-    pipeline: Any
-    fallback_used: bool
 
 
 @dataclass
@@ -419,8 +408,6 @@ class SearchController:
     # -- the whole stage -------------------------------------------------------------------------------
     def run(self, data: TrialData, search: bool = True) -> SearchOutcome:
         """Open the study, search (unless ``search=False``), refit: the whole search stage of ``fit``."""
-        from automl.search.refit import FinalModel
-
         start = time.monotonic()
         with optuna_quiet(), self._sharing(data):
             self.study = self.open_study()

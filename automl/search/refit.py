@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,10 +22,22 @@ from automl.search.leaderboard import params_json
 from automl.search.study import diverse_first
 
 if TYPE_CHECKING:
-    from automl.search.controller import Refit, SearchController
+    from automl.search.controller import SearchController
     from automl.search.worker import TrialData
 
 log = logging.getLogger("automl")
+
+
+@dataclass
+class Refit:
+    """The final model and where it came from."""
+
+    trial: int | None
+    family: str
+    params: dict[str, Any]
+    score: float | None
+    pipeline: Any
+    fallback_used: bool
 
 
 class FinalModel:
@@ -48,9 +61,7 @@ class FinalModel:
         if controller.fallback is not None:
             self.fitted[controller.fallback[0]] = controller.fallback[1]
 
-    def build(self) -> "Refit":
-        from automl.search.controller import Refit
-
+    def build(self) -> Refit:
         if self.search.settings.ensemble:
             ensemble = self._ensemble()
             if ensemble is not None:
@@ -64,9 +75,7 @@ class FinalModel:
             return Refit(None, "constant", {}, None, None, True)
         return self._single(self.study.trials[fallback[0]], fallback[1], fallback_used=True)
 
-    def _single(self, trial: optuna.trial.FrozenTrial, model: Any, fallback_used: bool) -> "Refit":
-        from automl.search.controller import Refit
-
+    def _single(self, trial: optuna.trial.FrozenTrial, model: Any, fallback_used: bool) -> Refit:
         config = self.problem.config_of(trial)
         return Refit(trial.number, config.family.name, config.describe(), trial.value, model, fallback_used)
 
@@ -130,8 +139,6 @@ class FinalModel:
         return self._fit_ensemble(selection, by_number)
 
     def _fit_ensemble(self, selection: Selection, by_number: dict[int, Any]) -> "Refit | None":
-        from automl.search.controller import Refit
-
         members = sorted(selection.weights, key=lambda n: -selection.weights[n])
         models = [self._refit_one(by_number[n]) for n in members]
         if any(m is None for m in models):
