@@ -137,10 +137,15 @@ def row_schema(roles: dict[str, str], columns: list[str], dropped: dict[str, Any
 
 def rows_body(row_ref: str) -> dict[str, Any]:
     """``openapi_extra`` of the prediction routes: a JSON body of rows, or CSV."""
-    json_body = {"type": "object", "required": ["rows"],
-                 "properties": {"rows": {"type": "array", "items": {"$ref": row_ref}, "minItems": 1}}}
-    csv_body = {"type": "string", "description": "CSV with a header line naming the training columns"}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": json_body},
+    return _list_or_csv_body("rows", row_ref, "CSV with a header line naming the training columns")
+
+
+def _list_or_csv_body(key: str, item_ref: str, csv_description: str) -> dict[str, Any]:
+    """A request body ``{key: [items...]}`` (at least one) as JSON, or a CSV of the items."""
+    body = {"type": "object", "required": [key],
+            "properties": {key: {"type": "array", "items": {"$ref": item_ref}, "minItems": 1}}}
+    csv_body = {"type": "string", "description": csv_description}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": body},
                                                           "text/csv": {"schema": csv_body}}}}
 
 
@@ -221,8 +226,4 @@ def tables_body(row_ref: str, table_refs: dict[str, str]) -> dict[str, Any]:
 
 def series_body(reading_ref: str) -> dict[str, Any]:
     """``openapi_extra`` of the prediction routes of a model fitted on series: readings as JSON, or CSV."""
-    body = {"type": "object", "required": ["series"],
-            "properties": {"series": {"type": "array", "items": {"$ref": reading_ref}, "minItems": 1}}}
-    csv_body = {"type": "string", "description": "CSV of readings with a header line naming their columns"}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": body},
-                                                          "text/csv": {"schema": csv_body}}}}
+    return _list_or_csv_body("series", reading_ref, "CSV of readings with a header line naming their columns")
