@@ -25,6 +25,44 @@ def synthesis_step(pipeline: Any) -> Any:
     return dict(getattr(pipeline, "named_steps", {})).get("synthesis")
 
 
+def _casters(pipeline: Any) -> list[Any]:
+    """The cast steps of a pipeline, or of each member of an ensemble pipeline."""
+    from automl.pipeline.postprocess import without_postprocessing
+    from automl.pipeline.transformers import ColumnCaster
+
+    steps = dict(getattr(without_postprocessing(pipeline), "named_steps", {}))
+    if "ensemble" in steps:
+        return [c for member in steps["ensemble"]._members() for c in _casters(member)]
+    return [step for step in steps.values() if isinstance(step, ColumnCaster)]
+
+
+def columns_read(pipeline: Any) -> list[str]:
+    """Every synthesised column some part of the final model reads (the synthesiser computes only these)."""
+    return sorted({name for caster in _casters(pipeline) for name in (caster.roles or {})})
+
+
+def sorted_ids(X: pd.DataFrame, column_id: str) -> np.ndarray:
+    """Series ids in the order tsfresh returns their features."""
+    return X[column_id].drop_duplicates().sort_values().to_numpy()
+
+
+def per_series(y: Any, ids: np.ndarray, column_id: str) -> pd.Series:
+    """One target per series id, in the order of the sorted ids."""
+    if isinstance(y, pd.DataFrame) and y.shape[1] == 1:
+        y = y.iloc[:, 0]
+    if isinstance(y, pd.Series) and not isinstance(y.index, pd.RangeIndex):
+        unknown = pd.Index(ids).difference(y.index)
+        if len(unknown):
+            raise ValueError(f"y has no target for {len(unknown)} series (first ids: {list(unknown[:5])}); give one "
+                             f"value per {column_id!r}, as a Series indexed by it")
+        return y.loc[ids].reset_index(drop=True)
+    values = pd.Series(np.asarray(y))
+    if len(values) != len(ids):
+        raise ValueError(f"the series frame holds {len(ids)} series ({column_id!r}) but y has {len(values)} values; "
+                         "pass y as a Series indexed by the series id")
+    return values
+
+
 @dataclass(frozen=True)
 class ModelInput:
     """What a fitted model's ``predict`` takes.
@@ -121,8 +159,6 @@ class ModelInput:
     def labels_in_order(self, X: pd.DataFrame, y: Any) -> pd.Series:
         """The labels of ``X`` in the order the model predicts: one per series id, sorted, for a series model
         (``y`` a Series indexed by id); as given otherwise."""
-        from automl.synthesis import per_series, sorted_ids
-
         if self.kind == SERIES:
             return per_series(y, sorted_ids(X, str(self.column_id)), str(self.column_id))
         return pd.Series(np.asarray(y)).reset_index(drop=True)
@@ -145,8 +181,6 @@ class FeatureModel:
     """
 
     def __init__(self, model: Any):
-        from automl.synthesis import columns_read
-
         self.input = ModelInput.of(model)
         if not self.input.synthesised:
             raise ValueError("this model synthesises no features: predict from its rows")
@@ -182,8 +216,6 @@ class FeatureModel:
 
     def ids(self, readings: pd.DataFrame) -> np.ndarray:
         """The series ids of ``readings`` in the order of :meth:`features` (sorted)."""
-        from automl.synthesis import sorted_ids
-
         return sorted_ids(readings, str(self.input.column_id))
 
 

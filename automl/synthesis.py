@@ -17,6 +17,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from automl._resources import resolve_n_jobs
+from automl.model_input import TABLES, ModelInput, columns_read, per_series, sorted_ids
 from automl.search.planner import Deadline, check_synthesis_affordable, synthesis_seconds
 
 
@@ -137,8 +138,6 @@ class SynthesisMixin:
 
     def _pipeline_input(self, frame: pd.DataFrame, tables: dict[str, pd.DataFrame] | None) -> Any:
         """What ``best_pipeline_`` takes: the frame, or the frame with its related tables for a DFS model."""
-        from automl.model_input import TABLES, ModelInput
-
         model_input = ModelInput.of(self)
         model_input.check_tables(tables, "pass them as tables={name: DataFrame}")
         if model_input.kind != TABLES:
@@ -216,22 +215,6 @@ def plan_needs(columns: dict[str, list[str]], search: bool) -> dict[str, Any]:
     return {"plans": {richest: columns[richest]}, "plan": richest}
 
 
-def _casters(pipeline: Any) -> list[Any]:
-    """The cast steps of a pipeline, or of each member of an ensemble pipeline."""
-    from automl.pipeline.postprocess import without_postprocessing
-    from automl.pipeline.transformers import ColumnCaster
-
-    steps = dict(getattr(without_postprocessing(pipeline), "named_steps", {}))
-    if "ensemble" in steps:
-        return [c for member in steps["ensemble"]._members() for c in _casters(member)]
-    return [step for step in steps.values() if isinstance(step, ColumnCaster)]
-
-
-def columns_read(pipeline: Any) -> list[str]:
-    """Every synthesised column some part of the final model reads (the synthesiser computes only these)."""
-    return sorted({name for caster in _casters(pipeline) for name in (caster.roles or {})})
-
-
 def require(library: str, what: str) -> None:
     """Raise a clear ``ImportError`` when the synthesis extra is not installed."""
     import importlib.util
@@ -257,25 +240,3 @@ def _target_table(tables: Any, relationships: list[tuple[str, str, str, str]]) -
         raise ValueError(f"the relationships must name exactly one table besides {sorted(tables)}: the table of X "
                          f"(e.g. ('customers', 'customer_id', 'sessions', 'customer_id')); they name {sorted(set(named))}")
     return named[0]
-
-
-def sorted_ids(X: pd.DataFrame, column_id: str) -> np.ndarray:
-    """Series ids in the order tsfresh returns their features."""
-    return X[column_id].drop_duplicates().sort_values().to_numpy()
-
-
-def per_series(y: Any, ids: np.ndarray, column_id: str) -> pd.Series:
-    """One target per series id, in the order of the sorted ids."""
-    if isinstance(y, pd.DataFrame) and y.shape[1] == 1:
-        y = y.iloc[:, 0]
-    if isinstance(y, pd.Series) and not isinstance(y.index, pd.RangeIndex):
-        unknown = pd.Index(ids).difference(y.index)
-        if len(unknown):
-            raise ValueError(f"y has no target for {len(unknown)} series (first ids: {list(unknown[:5])}); give one "
-                             f"value per {column_id!r}, as a Series indexed by it")
-        return y.loc[ids].reset_index(drop=True)
-    values = pd.Series(np.asarray(y))
-    if len(values) != len(ids):
-        raise ValueError(f"the series frame holds {len(ids)} series ({column_id!r}) but y has {len(values)} values; "
-                         "pass y as a Series indexed by the series id")
-    return values
