@@ -19,6 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 from automl._resources import resolve_n_jobs
 from automl.model_input import TABLES, ModelInput, columns_read, per_series, sorted_ids
 from automl.search.planner import Deadline, check_synthesis_affordable, synthesis_seconds
+from automl.search.step_cache import STEP_CACHE, step_cache
 
 
 class SynthesisMixin:
@@ -51,7 +52,8 @@ class SynthesisMixin:
 
         The tsfresh settings are chosen from the budget (Minimal, Efficient or Comprehensive: the richest whose
         measured cost fits in about a third of the budget); FRESH selection (Benjamini-Yekutieli) runs in every trial's
-        pipeline, on the training folds only.
+        pipeline, on the training folds only. A fold's FRESH result is kept for the fit and reused by later trials
+        whose filter gets the same input (:mod:`automl.search.step_cache`).
 
         Parameters
         ----------
@@ -89,11 +91,13 @@ class SynthesisMixin:
         ids = sorted_ids(X, column_id)
         from automl.features.timeseries import plan_columns
 
-        return self._fit_synthesised(synthesiser, X, per_series(y, ids, column_id), sample_weight, deadline,
-                                     needs={"filter": "fresh"}, preload=["tsfresh"],
-                                     info={"method": "tsfresh", "settings": settings, "n_series": len(ids),
-                                           "estimated_seconds": round(estimate, 3), "choice_time": round(choice_time, 3)},
-                                     plans=lambda names: plan_columns(names, settings))
+        with step_cache() as cache:  # FRESH fitted once per fold and input, reused by later trials
+            return self._fit_synthesised(synthesiser, X, per_series(y, ids, column_id), sample_weight, deadline,
+                                         needs={"filter": "fresh", STEP_CACHE: cache}, preload=["tsfresh"],
+                                         info={"method": "tsfresh", "settings": settings, "n_series": len(ids),
+                                               "estimated_seconds": round(estimate, 3),
+                                               "choice_time": round(choice_time, 3)},
+                                         plans=lambda names: plan_columns(names, settings))
 
     def predict_series(self, X: pd.DataFrame) -> pd.Series:
         """Predictions for long-format series (the columns seen in :meth:`fit_series`), indexed by series id."""

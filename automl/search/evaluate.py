@@ -15,6 +15,7 @@ from automl.metrics import Metric, predict_for_metric, score_predictions
 from automl.pipeline.build import TrialConfig, build_pipeline
 from automl.pipeline.select import selected_counts
 from automl.search.ensemble import WeightedEnsembleClassifier, WeightedEnsembleRegressor
+from automl.search.step_cache import CACHED_STEP, STEP_CACHE, fit_reusing_step
 
 # report(step, score, seconds) -> what to do next: GO on, PRUNE (the trial ends without a result), or STOP (the
 # trial ends with what it has: on row-subsample rungs, a model at the fidelity reached). A bool is read as GO /
@@ -89,9 +90,13 @@ class TrialResult:
 
 
 def fit_pipeline(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None) -> Any:
-    """Build and fit the trial's pipeline on ``X, y`` (weights go to the model step)."""
+    """Build and fit the trial's pipeline on ``X, y`` (weights go to the model step); its FRESH filter comes from
+    the fit's step cache when the trials' needs name one (:mod:`automl.search.step_cache`)."""
     pipe = build_pipeline(task.schema, task.config, task.task, task.random_state, task.n_jobs)
     fit_params = {} if sample_weight is None else {"model__sample_weight": sample_weight}
+    location = task.config.needs().get(STEP_CACHE)
+    if location and CACHED_STEP in pipe.named_steps:  # the FRESH filter of an earlier trial, on the same input
+        return fit_reusing_step(pipe, X, y, fit_params, str(location))
     return pipe.fit(X, y, **fit_params)
 
 
