@@ -61,8 +61,8 @@ class Case:
 
 
 # -- NAFLD -----------------------------------------------------------------------------------------------------
-def nafld_case(seed: int) -> Case:
-    """Subjects with their labs and events before the index date; died within 5 years, stratified 75/25 split."""
+def nafld_split(seed: int) -> tuple[pd.DataFrame, pd.DataFrame, Any, Any, dict[str, pd.DataFrame], int]:
+    """Training and test subjects, their labels, the child tables on or before the cutoff, and the cutoff day."""
     root = datasets_dir("extra") / "relational" / "nafld"
     labels = pd.read_csv(root / "labels_death_5y.csv.gz")
     subjects = pd.read_csv(root / "nafld1_subjects.csv.gz").drop(columns=["futime", "status"])
@@ -74,7 +74,18 @@ def nafld_case(seed: int) -> Case:
     target = subjects.merge(labels[["id", "died_within_5y"]], on="id")
     train, test = train_test_split(target, test_size=0.25, stratify=target.died_within_5y, random_state=seed)
     y_train, y_test = train.pop("died_within_5y").to_numpy(), test.pop("died_within_5y").to_numpy()
-    train, test = train.reset_index(drop=True), test.reset_index(drop=True)
+    return train.reset_index(drop=True), test.reset_index(drop=True), y_train, y_test, children, cutoff
+
+
+def nafld_tables(seed: int) -> dict[str, pd.DataFrame]:
+    """What a relational fit on NAFLD synthesises from: the child tables and the training subjects."""
+    train, _, _, _, children, _ = nafld_split(seed)
+    return {**children, "subjects": train}
+
+
+def nafld_case(seed: int) -> Case:
+    """Subjects with their labs and events before the index date; died within 5 years, stratified 75/25 split."""
+    train, test, y_train, y_test, children, cutoff = nafld_split(seed)
 
     def relational(model: AutoML) -> AutoML:
         return model.fit(train, y_train, tables=children, relationships=NAFLD_RELATIONSHIPS)
