@@ -707,7 +707,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
             column and the rows.
         """
         frame = self._input_frame(X, errors, synthesised=self._synthesised())
-        return self.best_pipeline_.predict(self._pipeline_input(frame, tables))
+        return self._predicting(frame).predict(self._pipeline_input(frame, tables))
 
     @available_if(_may_predict_proba)
     def predict_proba(self, X: Any, tables: dict[str, Any] | None = None, errors: str = "raise") -> np.ndarray:
@@ -715,8 +715,27 @@ class AutoML(SynthesisMixin, BaseEstimator):
         :meth:`predict`)."""
         frame = self._input_frame(X, errors, synthesised=self._synthesised())
         classes = self.classes_ if self.classes_ is not None else self.best_pipeline_.classes_
-        proba = self.best_pipeline_.predict_proba(self._pipeline_input(frame, tables))
+        proba = self._predicting(frame).predict_proba(self._pipeline_input(frame, tables))
         return align_proba(proba, self.best_pipeline_.classes_, classes)
+
+    def _predicting(self, frame: pd.DataFrame) -> Any:
+        """What predicts ``frame``: ``best_pipeline_``, or its compiled form (:mod:`automl.pipeline.fast`) for a batch
+        of at most ``FAST_ROWS`` rows once a first small batch went the ordinary way (a single call does not pay
+        for compiling). Not kept when the model is pickled or saved."""
+        from automl.pipeline.fast import FAST_ROWS, FastPredictor, check_rows
+
+        if len(frame) > FAST_ROWS or self._synthesised():
+            return self.best_pipeline_
+        key = id(self.best_pipeline_)
+        cached = self.__dict__.get("_compiled")
+        if cached is None or cached[0] != key:
+            self.__dict__["_compiled"] = (key, None, False)
+            return self.best_pipeline_
+        if not cached[2]:  # the second small batch: compile, checked on these rows and a row of missing values
+            self.__dict__["_compiled"] = cached = (key, FastPredictor.compile(self.best_pipeline_, check_rows(frame)),
+                                                   True)
+        return cached[1] if cached[1] is not None else self.best_pipeline_
+
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """The fitted model's score on ``X, y`` with the metric of the search (``metric_``), greater is better as
@@ -836,6 +855,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
         # An in-memory Optuna study holds locks and cannot be pickled; the leaderboard keeps its content.
         state = super().__getstate__()
         state.pop("study_", None)
+        state.pop("_compiled", None)  # the compiled predictor is rebuilt on demand
         return state
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from automl.features.tabular import CategoryFrequencies, GroupStatistics, MissingCount, NumericPairs
@@ -34,3 +35,17 @@ def test_group_statistics_are_computed_on_the_training_rows_only(credit):
     group = X.head(500)[key].iloc[0]
     members = X.head(500)[X.head(500)[key] == group][value]
     assert step.means_[key][value][str(group)] == pytest.approx(members.mean())
+
+
+def test_numeric_pairs_fill_a_missing_number_with_the_training_median_whatever_the_batch():
+    """A row's features may not depend on the other rows of its batch (train/serve skew): a missing number is the
+    training median, alone or among others."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(loc=5, size=200)})
+    y = (X["a"] + X["b"] > 5).astype(int)
+    pairs = NumericPairs(task="binary").fit(X, y)
+    batch = pd.DataFrame({"a": [np.nan, 10.0, 20.0], "b": [1.0, 100.0, 200.0]})
+    alone = pairs.transform(batch.head(1))
+    np.testing.assert_array_equal(alone, pairs.transform(batch)[:1])
+    assert not np.isnan(alone).any()
+    np.testing.assert_allclose(pairs.medians_, X.median().to_numpy())

@@ -11,6 +11,8 @@ Nothing here looks at validation rows: every statistic is learned in ``fit`` on 
 """
 from __future__ import annotations
 
+import warnings
+
 from typing import Any
 
 import numpy as np
@@ -146,7 +148,8 @@ class NumericPairs(TransformerMixin, BaseEstimator):
         self.task = task
 
     def fit(self, X: Any, y: Any) -> "NumericPairs":
-        values = _filled(np.asarray(X, dtype=float))
+        self.medians_ = _medians(np.asarray(X, dtype=float))
+        values = _filled(np.asarray(X, dtype=float), self.medians_)
         target = np.asarray(y)
         if self.task == "regression":
             targets = [target.astype(float)]
@@ -163,7 +166,8 @@ class NumericPairs(TransformerMixin, BaseEstimator):
 
     def transform(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "pairs_")
-        values = _filled(np.asarray(X, dtype=float))
+        # the training medians fill a missing number (models saved before medians_ existed: the batch's own)
+        values = _filled(np.asarray(X, dtype=float), getattr(self, "medians_", None))
         out = []
         for a, b in self.pairs_:
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -183,10 +187,20 @@ class NumericPairs(TransformerMixin, BaseEstimator):
         return [(names[a], names[b]) for a, b in self.pairs_ for _ in ("over", "minus")]
 
 
-def _filled(values: np.ndarray) -> np.ndarray:
-    """Missing values as the column's median (0 for a column with none), infinite ones likewise."""
+def _medians(values: np.ndarray) -> np.ndarray:
+    """Each column's median of its finite values (0 for a column with none)."""
     values = np.where(np.isfinite(values), values, np.nan)
-    medians = np.nan_to_num(np.nanmedian(values, axis=0)) if values.size else np.zeros(values.shape[1])
+    if not values.size:
+        return np.zeros(values.shape[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column: no median, 0
+        return np.nan_to_num(np.nanmedian(values, axis=0))
+
+
+def _filled(values: np.ndarray, medians: np.ndarray | None = None) -> np.ndarray:
+    """Missing and infinite values as ``medians`` (the training columns' medians; the batch's own when None)."""
+    medians = _medians(values) if medians is None else medians
+    values = np.where(np.isfinite(values), values, np.nan)
     return np.where(np.isnan(values), medians, values)
 
 

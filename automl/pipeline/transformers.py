@@ -43,6 +43,17 @@ class ColumnCaster(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        out = self.cast_columns(X)
+        # columns as arrays, one frame built at the end: a single row casts in well under a millisecond. Text stays
+        # object with None for missing (pandas 3 would infer its string dtype, with NaN, from a bare array)
+        for name, values in out.items():
+            if isinstance(values, np.ndarray) and values.dtype == object:
+                out[name] = pd.Series(values, index=X.index, dtype=object)
+        return pd.DataFrame(out, index=X.index)
+
+    def cast_columns(self, X: pd.DataFrame) -> dict[str, Any]:
+        """The cast columns of ``X`` by name, as arrays (datetimes as Series), before :meth:`transform` makes them a
+        frame: what a compiled pipeline reads (:mod:`automl.pipeline.fast`)."""
         check_is_fitted(self, "columns_")
         roles = self.roles or {}
         # getattr: casters saved before ``categories`` existed load without the attribute
@@ -53,12 +64,7 @@ class ColumnCaster(TransformerMixin, BaseEstimator):
             if name in kept:
                 column = pd.Series(_merge_rare(column.to_numpy(dtype=object), kept[name]), index=X.index)
             out[name] = _cast(column, roles[name])
-        # columns as arrays, one frame built at the end: a single row casts in well under a millisecond. Text stays
-        # object with None for missing (pandas 3 would infer its string dtype, with NaN, from a bare array)
-        for name, values in out.items():
-            if isinstance(values, np.ndarray) and values.dtype == object:
-                out[name] = pd.Series(values, index=X.index, dtype=object)
-        return pd.DataFrame(out, index=X.index)
+        return out
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return np.asarray(self.columns_, dtype=object)

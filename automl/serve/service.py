@@ -26,7 +26,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from automl.metrics import align_proba
 from automl.model_input import FeatureModel, ModelInput
+from automl.pipeline.fast import FAST_ROWS, FastPredictor, check_rows
 from automl.serve.batch import BATCH_ROWS, Batcher, Prediction
 from automl.serve.synthesised import ids_json, logged_inputs, request_input, synthesised_prediction
 from automl.serve.validate import Payload, PayloadError, json_value, parse_payload, row_dicts, row_hash, validate_rows
@@ -49,6 +51,7 @@ class ServedModel:
     columns: list[str]
     onnx: Any = None
     features: FeatureModel | None = None  # a model fitted with related tables or on series, in two halves
+    fast: Any = None  # the pipeline compiled for small batches (automl/pipeline/fast.py), when it compiles
     batcher: Batcher = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -68,6 +71,8 @@ class ServedModel:
         served = cls(name, folder, model, model_version(folder), roles, columns)
         if served.model_input.synthesised:
             served.features = FeatureModel(model)
+        elif onnx is None:
+            served.fast = compiled(model, folder, columns)
         if onnx is not None:
             from automl.io.onnx import OnnxPredictor
 
@@ -103,11 +108,24 @@ class ServedModel:
                 out = self.onnx.run(frame)
                 labels = out["label"] if "label" in out else out["variable"].ravel()
                 return Prediction(np.asarray(labels), out["probabilities"] if proba else None)
+            if self.fast is not None and len(frame) <= FAST_ROWS:
+                return self._predict_compiled(frame, proba)
             # probabilities only when asked: twice the work
             probabilities = np.asarray(self.model.predict_proba(frame)) if proba else None
             return Prediction(np.asarray(self.model.predict(frame)), probabilities)
         except ValueError as exc:  # e.g. a finite value so large that scaling it overflows to infinity
             raise PayloadError(422, f"the model cannot predict these rows: {exc}") from None
+
+    def _predict_compiled(self, frame: pd.DataFrame, proba: bool) -> Prediction:
+        """Labels (and probabilities) from the compiled pipeline, for rows :func:`validate_rows` checked already."""
+        fast, model = self.fast, self.model
+        if not proba:
+            return Prediction(np.asarray(fast.predict(frame)), None)
+        probabilities = align_proba(fast.predict_proba(frame), model.best_pipeline_.classes_, model.classes_)
+        # an ensemble's label is its most probable class: no second pass for it
+        labels = np.asarray(model.classes_)[np.argmax(probabilities, axis=1)] if fast.weights is not None \
+            else np.asarray(fast.predict(frame))
+        return Prediction(labels, probabilities)
 
     def reference(self) -> dict[str, Any] | None:
         """The prediction-drift reference of this model (computed once)."""
@@ -126,6 +144,17 @@ class ServedModel:
                 "classes": None if model.classes_ is None else [json_value(c) for c in model.classes_],
                 "schema": [{"name": c, "role": r} for c, r in self.roles.items()], "input": asdict(self.model_input),
                 "dropped_columns": dict(model.schema_.dropped)}
+
+
+def compiled(model: Any, folder: Path, columns: list[str]) -> Any:
+    """``model``'s final pipeline compiled for small batches (:class:`~automl.pipeline.fast.FastPredictor`), checked
+    on the training sample the folder keeps; None when it keeps none or nothing compiles."""
+    from automl.io.persist import load_sample
+
+    sample = load_sample(folder)
+    if sample is None:
+        return None
+    return FastPredictor.compile(model.best_pipeline_, check_rows(sample[0][columns]))
 
 
 def single_threaded(estimator: Any, seen: set[int] | None = None) -> None:

@@ -1,0 +1,174 @@
+"""The compiled prediction path (automl/pipeline/fast.py) answers exactly as the pipelines it compiles."""
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from automl import AutoML
+from automl.data.schema import infer_schema
+from automl.models.registry import all_families
+from automl.pipeline.build import TrialConfig, build_pipeline
+from automl.pipeline.fast import CompiledMember, FastPredictor, check_rows
+from automl.search.ensemble import WeightedEnsembleClassifier, WeightedEnsembleRegressor
+from sklearn.base import is_classifier
+from sklearn.pipeline import Pipeline
+
+COLOURS = ["red", "green", "blue"]
+SIZES = [f"s{i}" for i in range(12)]
+
+
+def _training(n: int = 300, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({
+        "x1": rng.normal(size=n),
+        "x2": np.where(rng.random(n) < 0.15, np.nan, rng.normal(size=n)),
+        "colour": rng.choice(COLOURS + [None], size=n),
+        "size": rng.choice(SIZES, size=n),  # rare levels: one-hot's "infrequent" column
+        "flag": rng.random(n) < 0.5,
+    })
+    signal = frame["x1"].to_numpy() + (frame["colour"] == "red") - 0.5 * (frame["size"] == "s1")
+    return frame, signal + rng.normal(scale=0.5, size=n)
+
+
+# family, task, preprocessing options: every compiled part (passthrough, imputer + indicator, scaler, ordinal,
+# one-hot with infrequent levels, target and frequency encodings) and the model shortcuts (forests, logistic)
+CASES = [
+    ("linear", "binary", {}),
+    ("linear", "multiclass", {"encode": "target"}),
+    ("linear", "regression", {"encode": "onehot", "synthesis": "frequency"}),
+    ("random_forest", "binary", {}),
+    ("extra_trees", "regression", {"select": "f_test", "select_fraction": 0.5}),
+    ("lightgbm", "multiclass", {}),
+    ("lightgbm", "binary", {"encode": "native"}),
+    ("knn", "binary", {"synthesis": "pairs"}),  # a part that runs its own transform
+    ("hist_gradient_boosting", "regression", {"synthesis": "group_stats"}),
+]
+
+
+def _target(signal: np.ndarray, task: str) -> np.ndarray:
+    if task == "regression":
+        return signal
+    edges = [0.5] if task == "binary" else [-0.3, 0.5, 1.2]
+    labels = np.array(["no", "yes"] if task == "binary" else ["a", "b", "c", "d"], dtype=object)
+    return labels[np.digitize(signal, edges)]
+
+
+@pytest.fixture(scope="module")
+def fitted() -> list[tuple[str, Pipeline, pd.DataFrame]]:
+    frame, signal = _training()
+    schema, frame = infer_schema(frame)
+    out = []
+    for family, task, options in CASES:
+        config = TrialConfig(family=all_families()[family], preprocess=options)
+        pipe = build_pipeline(schema, config, task, random_state=0, n_jobs=1).fit(frame, _target(signal, task))
+        out.append((f"{family}-{task}-{options}", pipe, frame))
+    return out
+
+
+def _rows(draw_rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(draw_rows, columns=["x1", "x2", "colour", "size", "flag"])
+
+
+number = st.one_of(st.floats(-1e6, 1e6, allow_nan=False), st.just(np.nan), st.just(np.inf), st.none())
+category = st.one_of(st.sampled_from(COLOURS + SIZES), st.just("never-seen"), st.none())
+row = st.fixed_dictionaries({"x1": number, "x2": number, "colour": category, "size": category,
+                             "flag": st.one_of(st.booleans(), st.none())})
+
+
+def _same_answers(pipe: Pipeline, fast: FastPredictor, X: pd.DataFrame) -> None:
+    expected = pipe.predict(X)
+    got = fast.predict(X)
+    if is_classifier(pipe):
+        np.testing.assert_array_equal(got, expected)
+        np.testing.assert_allclose(fast.predict_proba(X), pipe.predict_proba(X), rtol=1e-9, atol=1e-12)
+    else:
+        np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(row, min_size=1, max_size=5))
+def test_compiled_pipelines_answer_as_the_pipelines_do(fitted, rows):
+    X = _rows(rows)
+    for name, pipe, train in fitted:
+        fast = FastPredictor.compile(pipe, check_rows(train))
+        assert fast is not None and fast.compiled == 1, name
+        try:
+            expected = pipe.predict(X)
+        except ValueError:  # the pipeline refuses these rows (a model that takes no missing values): so must we
+            with pytest.raises(ValueError):
+                fast.predict(X)
+            continue
+        assert len(expected) == len(X)
+        _same_answers(pipe, fast, X)
+
+
+def test_every_part_of_the_plain_pipelines_compiles(fitted):
+    """Numeric and categorical parts become numpy steps; only the synthesis parts run their own transform."""
+    for name, pipe, _ in fitted:
+        member = CompiledMember.compile(pipe)
+        own = [part.__name__ == "own_transform" for part in member.parts]
+        assert any(own) == ("pairs" in name or "group_stats" in name), name
+
+
+@pytest.mark.parametrize("task", ["binary", "regression"])
+def test_an_ensemble_compiles_member_by_member(fitted, task):
+    members = [pipe for name, pipe, _ in fitted if f"-{task}-" in name]
+    train = fitted[0][2]
+    weights = list(np.linspace(1, 2, len(members)) / np.linspace(1, 2, len(members)).sum())
+    ensemble = (WeightedEnsembleRegressor.from_fitted(members, weights) if task == "regression" else
+                WeightedEnsembleClassifier.from_fitted(members, weights, classes=np.array(["no", "yes"], dtype=object)))
+    final = Pipeline([("ensemble", ensemble)])
+    fast = FastPredictor.compile(final, check_rows(train))
+    assert fast is not None and fast.compiled == len(members)
+    assert len(fast.casters) == 1  # the members cast alike: one cast per request
+    X = train.sample(20, random_state=1)
+    _same_answers(final, fast, X)
+
+
+def test_a_member_whose_compiled_features_differ_runs_the_ordinary_way(fitted, monkeypatch):
+    """The check on compiling is the safety net: a wrong compiled step (injected here) is caught and the member
+    keeps its ordinary predict, so the answers stay right."""
+    import automl.pipeline.fast as fast_module
+
+    name, pipe, train = next(case for case in fitted if case[0].startswith("linear-binary"))
+    right = fast_module._imputer
+
+    def off_by_one(imputer):
+        fill = right(imputer)
+        return lambda X: fill(X) + 1.0
+
+    monkeypatch.setattr(fast_module, "_imputer", off_by_one)
+    other = next(case[1] for case in fitted if case[0].startswith("lightgbm-binary"))  # imputes nothing
+    ensemble = WeightedEnsembleClassifier.from_fitted([pipe, other], [0.5, 0.5],
+                                                      classes=np.array(["no", "yes"], dtype=object))
+    final = Pipeline([("ensemble", ensemble)])
+    fast = FastPredictor.compile(final, check_rows(train))
+    assert fast is not None and fast.compiled == 1 and fast.members[0] is pipe
+    _same_answers(final, fast, train.head(10))
+
+
+def test_a_pipeline_of_another_shape_does_not_compile(fitted):
+    name, pipe, train = fitted[0]
+    assert FastPredictor.compile(Pipeline([("postprocess", pipe)]), check_rows(train)) is None
+
+
+def test_automl_predicts_small_batches_compiled_and_still_pickles():
+    frame, signal = _training(400, seed=3)
+    y = _target(signal, "binary")
+    model = AutoML(families=["linear", "random_forest"], search="defaults", max_trials=2, cv=2, time_budget=60,
+                   random_state=0).fit(frame, y)
+    rows = frame.head(3)
+    first = model.predict_proba(rows)  # the first small batch goes the ordinary way
+    assert model.__dict__["_compiled"][1] is None
+    second = model.predict_proba(rows)  # the second compiles
+    assert isinstance(model.__dict__["_compiled"][1], FastPredictor)
+    np.testing.assert_allclose(second, first, rtol=1e-9)
+    np.testing.assert_array_equal(model.predict(rows), model.best_pipeline_.predict(rows))
+    copy = pickle.loads(pickle.dumps(model))
+    assert "_compiled" not in copy.__dict__
+    np.testing.assert_allclose(copy.predict_proba(rows), first, rtol=1e-9)
