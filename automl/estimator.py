@@ -41,7 +41,7 @@ from automl.search.planner import BAG_MIN_FOLDS, fold_cap
 from automl.search.portfolio import load_portfolio
 from automl.search.strategies import SEARCHES
 from automl.search.worker import TrialData, start_server
-from automl.synthesis import SynthesisMixin
+from automl.synthesis import SynthesisMixin, plan_options
 
 log = logging.getLogger("automl")
 # Classes whose smallest is below this share of the largest count as imbalanced: the portfolio then
@@ -548,9 +548,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
     def _usable_families(self, weights: np.ndarray | None, needs: dict[str, Any] | None = None) -> list:
         families = get_families(self.families, self.task_)
         if needs:  # e.g. the FRESH filter after tsfresh, the synthesis plans to choose from (synthesis.py)
-            option = {}
-            if len(needs.get("plans") or ()) > 1:  # the plan is searched like any preprocessing choice, richest first
-                option = {"plan": {"choice": [needs["plan"], *[p for p in needs["plans"] if p != needs["plan"]]]}}
+            option = plan_options(needs)
             families = [dataclasses.replace(f, needs={**f.needs, **needs}, preprocess={**option, **f.preprocess})
                         for f in families]
         if weights is None:
@@ -735,7 +733,6 @@ class AutoML(SynthesisMixin, BaseEstimator):
             self.__dict__["_compiled"] = cached = (key, FastPredictor.compile(self.best_pipeline_, check_rows(frame)),
                                                    True)
         return cached[1] if cached[1] is not None else self.best_pipeline_
-
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """The fitted model's score on ``X, y`` with the metric of the search (``metric_``), greater is better as

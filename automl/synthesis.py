@@ -51,8 +51,11 @@ class SynthesisMixin:
         """Extract tsfresh features from long-format series, then search as :meth:`fit` does.
 
         The tsfresh settings are chosen from the budget (Minimal, Efficient or Comprehensive: the richest whose
-        measured cost fits in about a third of the budget); FRESH selection (Benjamini-Yekutieli) runs in every trial's
-        pipeline, on the training folds only. A fold's FRESH result is kept for the fit and reused by later trials
+        measured cost fits in about a third of the budget), and each trial chooses among them and ``none``: the raw
+        values, the last values of each series (as many as the longest series has, at most
+        :data:`automl.features.timeseries.MAX_RAW_VALUES`; NaN before a shorter series' first value). FRESH selection
+        (Benjamini-Yekutieli) runs in the pipeline of every trial that reads tsfresh features, on the training folds
+        only. A fold's FRESH result is kept for the fit and reused by later trials
         whose filter gets the same input (:mod:`automl.search.step_cache`).
 
         Parameters
@@ -75,7 +78,8 @@ class SynthesisMixin:
         >>> model = AutoML(time_budget=60).fit_series(readings, labels, column_id="id", column_sort="time")  # doctest: +SKIP
         >>> model.predict_series(new_readings)   # doctest: +SKIP
         """
-        from automl.features.timeseries import IN_PROCESS_SECONDS, SeriesFeatures, check_series_frame, choose_settings
+        from automl.features.timeseries import (IN_PROCESS_SECONDS, SeriesFeatures, check_series_frame, choose_settings,
+                                               raw_value_count)
 
         require("tsfresh", "fit_series (time-series features)")
         deadline = self._start_synthesis()
@@ -87,7 +91,8 @@ class SynthesisMixin:
         choice_time = time.monotonic() - start
         check_synthesis_affordable(estimate, deadline, "tsfresh (Minimal settings)")
         n_jobs = 0 if estimate < IN_PROCESS_SECONDS else resolve_n_jobs(self.n_jobs)
-        synthesiser = SeriesFeatures(**columns, settings=settings, n_jobs=n_jobs)
+        synthesiser = SeriesFeatures(**columns, settings=settings, n_jobs=n_jobs,
+                                     raw_values=raw_value_count(X, column_id))  # the "none" plan: raw values
         ids = sorted_ids(X, column_id)
         from automl.features.timeseries import plan_columns
 
@@ -167,9 +172,10 @@ class SynthesisMixin:
                          needs: dict[str, Any], preload: list[str], info: dict[str, Any],
                          plans: Any = None) -> Any:
         """Synthesise the richest affordable plan once, search on it, and put the synthesiser in front of the best
-        pipeline. ``plans(names)`` maps each plan (cheaper ones, and for related tables "none") to the columns it
-        makes: every trial chooses one (the ``plan`` option), so the score decides how much synthesis pays; with
-        ``synthesis_plan="richest"``, or a single plan, every trial uses the computed one."""
+        pipeline. ``plans(names)`` maps each plan (cheaper ones, and "none": the target table's own columns, or the
+        series' raw values) to the columns it makes: every trial chooses one (the ``plan`` option), so the score
+        decides how much synthesis pays; with ``synthesis_plan="richest"``, or a single plan, every trial uses the
+        computed one."""
         from automl.search.worker import preload as preload_modules
         from automl.search.worker import warm_up
 
@@ -217,6 +223,23 @@ def plan_needs(columns: dict[str, list[str]], search: bool) -> dict[str, Any]:
     if search and len(columns) > 1:
         return {"plans": columns, "plan": richest}
     return {"plans": {richest: columns[richest]}, "plan": richest}
+
+
+def plan_options(needs: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The searched preprocessing options the synthesis plans of ``needs`` add to every family.
+
+    ``plan``, when there is a choice: the computed plan first (the family defaults use it), then the others. With a
+    ``none`` plan and the FRESH filter (series: the raw values), ``filter`` is ``"none"`` on the trials that choose
+    ``none``: FRESH tests every time step and class (seconds per fold on a long series) and the raw values are the
+    model's input as they are, not features to sift.
+    """
+    plans = list(needs.get("plans") or ())
+    if len(plans) < 2:
+        return {}
+    options: dict[str, dict[str, Any]] = {"plan": {"choice": [needs["plan"], *[p for p in plans if p != needs["plan"]]]}}
+    if "none" in plans and needs.get("filter") == "fresh":
+        options["filter"] = {"choice": ["none"], "when": {"plan": ["none"]}}
+    return options
 
 
 def require(library: str, what: str) -> None:

@@ -10,7 +10,8 @@ from sklearn.base import clone
 
 from automl import AutoML, load, save
 from automl.features.timeseries import SeriesFeatures
-from automl.synthesis import plan_needs
+from automl.features.timeseries import MAX_RAW_VALUES, plan_columns, raw_value_count
+from automl.synthesis import plan_needs, plan_options
 from automl.pipeline.select import RelevanceFilter
 from tests.generated import sine_or_sawtooth
 
@@ -75,7 +76,8 @@ def test_a_fit_whose_only_affordable_settings_are_minimal_records_minimal_not_no
     X, y = sine_or_sawtooth(60, seed=0, length=40)
     model = AutoML(time_budget=30, families=["linear"], search="defaults", portfolio=None, max_trials=2, cv=2,
                    ensemble=False, random_state=0).fit_series(X, y, column_id="id", column_sort="time")
-    assert model.synthesis_["settings"] == "minimal" and model.synthesis_["plans"] == {"minimal": 20}
+    # 2 signals: 10 Minimal calculators each, and 40 raw values each for "none"
+    assert model.synthesis_["settings"] == "minimal" and model.synthesis_["plans"] == {"none": 80, "minimal": 20}
     # the model reads tsfresh Minimal features: its record says so, on every trial and for the final model
     assert set(model.leaderboard_.synthesis) == {"minimal"}
     assert model.synthesis_["plan_chosen"] == "minimal"
@@ -87,3 +89,62 @@ def test_plan_needs_searches_only_a_real_choice():
     assert plan_needs(plans, search=False) == {"plans": {"efficient": ["a", "b"]}, "plan": "efficient"}
     assert plan_needs({"minimal": ["a"]}, search=True) == {"plans": {"minimal": ["a"]}, "plan": "minimal"}
     assert plan_needs({}, search=True) == {}
+
+
+def test_the_none_plan_of_series_is_their_last_raw_values_padded_with_nan():
+    import pandas as pd
+
+    readings = pd.DataFrame({"id": [7, 7, 7, 3, 3], "time": [2, 0, 1, 1, 0], "value": [30.0, 10.0, 20.0, 2.0, 1.0]})
+    assert raw_value_count(readings, "id") == 3
+    features = SeriesFeatures("id", "time", settings="minimal", raw_values=3).fit(readings)
+    raw = features.transform(readings).filter(like="__raw__")
+    assert list(raw.columns) == ["value__raw__lag_0", "value__raw__lag_1", "value__raw__lag_2"]
+    assert raw.loc[7].tolist() == [30.0, 20.0, 10.0]  # lag 0 is the last value in time order, not in row order
+    assert raw.loc[3, ["value__raw__lag_0", "value__raw__lag_1"]].tolist() == [2.0, 1.0]
+    assert np.isnan(raw.loc[3, "value__raw__lag_2"])  # the shorter series lacks it
+    longer = pd.DataFrame({"id": [1] * 5, "time": range(5), "value": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    assert features.transform(longer).filter(like="__raw__").loc[1].tolist() == [5.0, 4.0, 3.0]  # held to 3
+    plans = plan_columns(features.feature_names_, "minimal")
+    assert list(plans) == ["none", "minimal"] and plans["none"] == list(raw.columns)
+    assert len(plans["minimal"]) == 10 and not set(plans["minimal"]) & set(plans["none"])
+
+
+def test_raw_values_are_capped_and_kept_when_the_model_reads_only_them():
+    X, _ = sine_or_sawtooth(4, seed=0, length=MAX_RAW_VALUES + 5)
+    assert raw_value_count(X, "id") == MAX_RAW_VALUES
+    X, _ = sine_or_sawtooth(6, seed=0, length=12)
+    features = SeriesFeatures("id", "time", settings="minimal", raw_values=12).fit(X)
+    features.keep_only(["noise__raw__lag_0", "value__raw__lag_11"])
+    out = features.transform(X)
+    assert out[["noise__raw__lag_0", "value__raw__lag_11"]].notna().all().all()
+    assert out["value__mean"].isna().all()  # tsfresh features the model does not read are not computed
+
+
+def test_trials_that_choose_the_raw_values_skip_fresh():
+    needs = {"filter": "fresh", "plans": {"none": ["a"], "minimal": ["b"]}, "plan": "minimal"}
+    options = plan_options(needs)
+    assert options["plan"] == {"choice": ["minimal", "none"]}  # the computed plan first: the defaults use it
+    assert options["filter"] == {"choice": ["none"], "when": {"plan": ["none"]}}
+    assert plan_options({**needs, "filter": None}) == {"plan": {"choice": ["minimal", "none"]}}  # related tables
+    assert plan_options({**needs, "plans": {"minimal": ["b"]}}) == {}  # nothing to choose
+
+
+def test_a_trial_on_the_raw_values_has_no_fresh_filter_and_one_on_tsfresh_features_has():
+    import dataclasses
+
+    from automl.data.schema import infer_schema
+    from automl.models.registry import get_families
+    from automl.pipeline.build import build_pipeline
+    from automl.search.space import config_from_params
+    import pandas as pd
+
+    needs = {"filter": "fresh", "plans": {"none": ["r"], "minimal": ["m"]}, "plan": "minimal"}
+    family = get_families(["linear"], "binary")[0]
+    family = dataclasses.replace(family, needs={**family.needs, **needs},
+                                 preprocess={**plan_options(needs), **family.preprocess})
+    schema, _ = infer_schema(pd.DataFrame({"r": [0.1, 0.2, 0.3], "m": [1.0, 2.0, 3.0]}))
+    for plan, has_filter in (("none", False), ("minimal", True)):
+        params = {"family": "linear", "linear.preprocess.plan": plan, "linear.preprocess.filter": "none"}
+        config = config_from_params(params, [family], "binary", None, fixed_only=list(params))
+        steps = build_pipeline(schema, config, "binary", 0, 1).named_steps
+        assert ("filter" in steps) is has_filter, plan

@@ -25,6 +25,12 @@ CALIBRATION_SERIES = 8
 SAFETY = 1.5
 # Below this many seconds of extraction tsfresh runs in-process (n_jobs=0): its process pool costs ~2.5 s to start.
 IN_PROCESS_SECONDS = 20.0
+# The "none" plan (no tsfresh features) gives the model the raw values: the last values of each series and signal,
+# at most this many (the longest real series here, ACSF1, has 1,460; 100 series x 2,048 floats is 1.6 MB).
+MAX_RAW_VALUES = 2048
+# Raw value columns are named ``<signal>__raw__lag_<j>``: lag 0 is a series' last value. "raw" is no tsfresh
+# calculator, so :func:`plan_columns` tells them apart from the extracted features.
+RAW = "raw"
 
 
 def fc_parameters(settings: str) -> Any:
@@ -53,6 +59,9 @@ class SeriesFeatures(TransformerMixin, BaseEstimator):
     settings : {"minimal", "efficient", "comprehensive"}, default="efficient"
     n_jobs : int, default=0
         tsfresh's worker processes (0: in this process).
+    raw_values : int, default=0
+        Also output the last ``raw_values`` values of each series and signal, as columns
+        ``<signal>__raw__lag_<j>`` (lag 0: the last value); a shorter series has NaN at the lags it lacks.
 
     Attributes
     ----------
@@ -63,13 +72,14 @@ class SeriesFeatures(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, column_id: str = "id", column_sort: str | None = None, column_kind: str | None = None,
-                 column_value: str | None = None, settings: str = "efficient", n_jobs: int = 0):
+                 column_value: str | None = None, settings: str = "efficient", n_jobs: int = 0, raw_values: int = 0):
         self.column_id = column_id
         self.column_sort = column_sort
         self.column_kind = column_kind
         self.column_value = column_value
         self.settings = settings
         self.n_jobs = n_jobs
+        self.raw_values = raw_values
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> "SeriesFeatures":
         self.fit_transform(X, y)
@@ -80,21 +90,23 @@ class SeriesFeatures(TransformerMixin, BaseEstimator):
         from tsfresh.feature_extraction.settings import from_columns
 
         frame = self._extract(X, default_fc_parameters=fc_parameters(self.settings))
+        self.kind_to_fc_parameters_ = _plain(from_columns([str(c) for c in frame.columns]))
+        frame = pd.concat([frame, self._raw(X)], axis=1)
         self.feature_names_ = [str(c) for c in frame.columns]
-        self.kind_to_fc_parameters_ = _plain(from_columns(self.feature_names_))
         return frame
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         check_is_fitted(self, "feature_names_")
         frame = self._extract(X, kind_to_fc_parameters=self.kind_to_fc_parameters_)
-        return frame.reindex(columns=self.feature_names_)
+        return pd.concat([frame, self._raw(X)], axis=1).reindex(columns=self.feature_names_)
 
     def keep_only(self, names: list[str]) -> "SeriesFeatures":
-        """Compute only ``names`` from now on (the columns the fitted model reads); others come out missing."""
+        """Compute only ``names`` from now on (the columns the fitted model reads); other extracted features come
+        out missing (raw values cost nothing to read and come out as they are)."""
         from tsfresh.feature_extraction.settings import from_columns
 
         check_is_fitted(self, "feature_names_")
-        kept = [n for n in self.feature_names_ if n in set(names)]
+        kept = [n for n in self.feature_names_ if n in set(names) and not is_raw(n)]
         self.kind_to_fc_parameters_ = _plain(from_columns(kept)) if kept else {}
         return self
 
@@ -114,6 +126,56 @@ class SeriesFeatures(TransformerMixin, BaseEstimator):
                                      n_jobs=self.n_jobs, disable_progressbar=True, **calculators)
         # infinite values (a ratio over a constant series) become missing; the models handle those
         return frame.replace([np.inf, -np.inf], np.nan).astype("float64")
+
+    def _raw(self, X: pd.DataFrame) -> pd.DataFrame:
+        """The last :attr:`raw_values` values of each series and signal (one row per series id, sorted)."""
+        ids = pd.Index(X[self.column_id].drop_duplicates().sort_values())
+        if self.raw_values <= 0:
+            return pd.DataFrame(index=ids)
+        ordered = X.sort_values(self.column_sort, kind="stable") if self.column_sort is not None else X
+        parts = [last_values(signal, self.column_id, value, int(self.raw_values), ids).add_prefix(f"{kind}__")
+                 for kind, signal, value in self._signals(ordered)]
+        return pd.concat(parts, axis=1) if parts else pd.DataFrame(index=ids)
+
+    def _signals(self, X: pd.DataFrame) -> list[tuple[str, pd.DataFrame, str]]:
+        """``(name, rows, value column)`` per signal, in tsfresh's formats (wide, or stacked with a kind column)."""
+        if self.column_kind is not None:
+            value = self.column_value or next(c for c in X.columns if c not in {self.column_id, self.column_sort,
+                                                                                  self.column_kind})
+            return [(str(kind), rows, value) for kind, rows in X.groupby(self.column_kind, sort=True)]
+        named = {self.column_id, self.column_sort}
+        values = [self.column_value] if self.column_value is not None else [c for c in X.columns if c not in named]
+        return [(str(value), X, value) for value in values]
+
+
+def last_values(rows: pd.DataFrame, column_id: str, value: str, count: int, ids: pd.Index) -> pd.DataFrame:
+    """The last ``count`` values of ``value`` per series, rows in order: one row per id of ``ids``, columns
+    ``raw__lag_0`` (the last value) to ``raw__lag_<count - 1>``, NaN where a series is shorter (or absent).
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"id": [1, 1, 1, 2], "v": [1.0, 2.0, 3.0, 9.0]})
+    >>> last_values(rows, "id", "v", 2, pd.Index([1, 2])).to_numpy().tolist()
+    [[3.0, 2.0], [9.0, nan]]
+    """
+    lag = rows.groupby(column_id, sort=False).cumcount(ascending=False).to_numpy()
+    recent = rows.loc[lag < count, [column_id, value]].assign(_lag=lag[lag < count])
+    table = recent.pivot(index=column_id, columns="_lag", values=value)
+    table = table.reindex(index=ids, columns=range(count)).astype("float64")
+    table.columns = [f"{RAW}__lag_{j}" for j in range(count)]
+    return table.replace([np.inf, -np.inf], np.nan)
+
+
+def is_raw(name: str) -> bool:
+    """Whether a column of :class:`SeriesFeatures` is a raw value (not an extracted feature)."""
+    parts = name.split("__")
+    return len(parts) == 3 and parts[1] == RAW and parts[2].startswith("lag_")
+
+
+def raw_value_count(X: pd.DataFrame, column_id: str) -> int:
+    """How many raw values the "none" plan gives per signal: the longest series' length, at most
+    :data:`MAX_RAW_VALUES`."""
+    return int(min(X.groupby(column_id, sort=False).size().max(), MAX_RAW_VALUES)) if len(X) else 0
 
 
 def _plain(parameters: Any) -> dict[str, Any]:
@@ -166,11 +228,14 @@ def choose_settings(X: pd.DataFrame, seconds: float, **columns: Any) -> tuple[st
 
 
 def plan_columns(names: list[str], chosen: str) -> dict[str, list[str]]:
-    """For each settings name up to ``chosen`` (the one extracted): the extracted columns it makes (a column
-    ``kind__calculator__params`` belongs to the settings that hold its calculator). Cheaper settings are subsets,
-    so the search can choose among them without extracting again."""
-    plans = {}
+    """The columns of each plan: ``none``, the raw values (when there are any), then each settings name up to
+    ``chosen`` (the one extracted) with the extracted columns it makes (a column ``kind__calculator__params`` belongs
+    to the settings that hold its calculator). Cheaper settings are subsets, so the search can choose among them
+    without extracting again."""
+    raw = [c for c in names if is_raw(c)]
+    plans = {"none": raw} if raw else {}
     for name in SETTINGS[: SETTINGS.index(chosen) + 1]:
         calculators = set(fc_parameters(name))
-        plans[name] = [c for c in names if len(c.split("__")) > 1 and c.split("__")[1] in calculators]
+        plans[name] = [c for c in names if not is_raw(c) and len(c.split("__")) > 1
+                       and c.split("__")[1] in calculators]
     return plans
