@@ -36,7 +36,8 @@ def _training(n: int = 300, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
 
 
 # family, task, preprocessing options: every compiled part (passthrough, imputer + indicator, scaler, ordinal,
-# one-hot with infrequent levels, target and frequency encodings) and the model shortcuts (forests, logistic)
+# one-hot with infrequent levels, target and frequency encodings) and the model shortcuts (forests and histogram
+# gradient boosting as flat trees, logistic probabilities)
 CASES = [
     ("linear", "binary", {}),
     ("linear", "multiclass", {"encode": "target"}),
@@ -47,6 +48,8 @@ CASES = [
     ("lightgbm", "binary", {"encode": "native"}),
     ("knn", "binary", {"synthesis": "pairs"}),  # a part that runs its own transform
     ("hist_gradient_boosting", "regression", {"synthesis": "group_stats"}),
+    ("hist_gradient_boosting", "binary", {}),
+    ("hist_gradient_boosting", "multiclass", {"encode": "onehot"}),
 ]
 
 
@@ -97,6 +100,8 @@ def test_compiled_pipelines_answer_as_the_pipelines_do(fitted, rows):
     for name, pipe, train in fitted:
         fast = FastPredictor.compile(pipe, check_rows(train))
         assert fast is not None and fast.compiled == 1, name
+        trees = fast.members[0].trees
+        assert (trees is not None) == any(f in name for f in ("forest", "trees", "gradient")), name
         try:
             expected = pipe.predict(X)
         except ValueError:  # the pipeline refuses these rows (a model that takes no missing values): so must we

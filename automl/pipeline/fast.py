@@ -11,8 +11,9 @@ fitted final pipeline once into plain numpy steps read from the fitted transform
 - categorical parts (ordinal, one-hot, target and frequency encodings, with their imputers) become one lookup
   table per column, built by running the fitted part itself on every category the part knows, on a missing value
   and on an unseen one: what it answers is what the table holds;
-- the selection is the fitted mask; the model is called on the array as the pipeline would call it; a forest's
-  trees are averaged in the same order as scikit-learn does, without its thread dispatch.
+- the selection is the fitted mask; the model is called on the array as the pipeline would call it, except forests
+  and histogram gradient boosting, whose trees are walked all at once (:mod:`automl.pipeline.fast_trees`), and
+  logistic regression, whose probabilities are computed without its input checks.
 
 Any other part (dates, text, group statistics, numeric pairs) runs its own ``transform`` on the cast columns.
 Each member is checked when compiled: its compiled features must equal the pipeline's on the check rows, or that
@@ -28,7 +29,6 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor, RandomForestClassifier, RandomForestRegressor
 from scipy.special import expit
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -37,6 +37,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.utils.extmath import softmax
 
 from automl.metrics import align_proba
+from automl.pipeline.fast_trees import CompiledBoosting, CompiledForest, compile_trees
 from automl.pipeline.labels import EncodedLabelClassifier
 from automl.pipeline.select import _MaskSelector
 from automl.pipeline.transformers import ColumnCaster
@@ -47,7 +48,6 @@ log = logging.getLogger(__name__)
 FAST_ROWS = 256
 # an unseen category, for probing what an encoder does with one
 _UNSEEN = "\x00automl-unseen-category\x00"
-_FORESTS = (RandomForestClassifier, ExtraTreesClassifier, RandomForestRegressor, ExtraTreesRegressor)
 
 Columns = dict[str, Any]  # cast column name -> 1-D array (a Series for datetimes)
 PartFunction = Callable[[Columns, Callable[[], pd.DataFrame]], np.ndarray]
@@ -228,6 +228,11 @@ class CompiledMember:
     parts: list[PartFunction]
     masks: list[np.ndarray]
     model: Any
+    trees: CompiledForest | CompiledBoosting | None = None  # the model's trees walked together (fast_trees.py)
+    cast_key: tuple[Any, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.cast_key = caster_key(self.caster)
 
     @classmethod
     def compile(cls, pipeline: Pipeline) -> "CompiledMember":
@@ -244,7 +249,9 @@ class CompiledMember:
         parts = [_part_function(transformer, list(columns), roles)
                  for _, transformer, columns in preprocess.transformers_
                  if transformer != "drop" and len(columns) and not isinstance(columns, slice)]
-        return cls(pipeline, caster, parts, [np.asarray(s.support_, dtype=bool) for s in selectors], model)
+        inner = model.estimator_ if isinstance(model, EncodedLabelClassifier) else model
+        return cls(pipeline, caster, parts, [np.asarray(s.support_, dtype=bool) for s in selectors], model,
+                   compile_trees(inner))
 
     def features(self, cols: Columns, frame: Callable[[], pd.DataFrame]) -> np.ndarray:
         """The model's input for the cast columns ``cols`` (``frame`` builds them as a frame when a part needs one)."""
@@ -253,47 +260,39 @@ class CompiledMember:
             X = X[:, mask]
         return X
 
+    def _inner(self) -> Any:
+        return self.model.estimator_ if isinstance(self.model, EncodedLabelClassifier) else self.model
+
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        model = self.model
-        if isinstance(model, EncodedLabelClassifier):
-            proba = _model_proba(model.estimator_, X)
-            seen = np.asarray(model.estimator_.classes_, dtype=int)
-            if len(seen) == len(model.classes_):
-                return proba
-            full = np.zeros((proba.shape[0], len(model.classes_)))
-            full[:, seen] = proba
-            return full
-        return _model_proba(model, X)
+        """Probabilities in the order of the pipeline's ``classes_``."""
+        inner = self._inner()
+        proba = self.trees.answer(X) if self.trees is not None else None
+        if proba is None:
+            proba = _logistic_proba(inner, X) if type(inner) is LogisticRegression and X.dtype == np.float64 \
+                else inner.predict_proba(X)
+        if not isinstance(self.model, EncodedLabelClassifier):
+            return proba
+        seen = np.asarray(inner.classes_, dtype=int)
+        if len(seen) == len(self.model.classes_):
+            return proba
+        full = np.zeros((proba.shape[0], len(self.model.classes_)))
+        full[:, seen] = proba
+        return full
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        model = self.model
-        if isinstance(model, EncodedLabelClassifier):
-            return model.classes_[np.argmax(self.predict_proba(X), axis=1)] if _argmax_predicts(model.estimator_) \
-                else model.predict(X)
-        if isinstance(model, (RandomForestRegressor, ExtraTreesRegressor)) and model.n_outputs_ == 1 \
-                and np.isfinite(X).all():
-            return _forest_average(model, X)[:, 0]
-        return model.predict(X)
+        """Labels (in the pipeline's classes) or values."""
+        inner = self._inner()
+        if isinstance(self.model, EncodedLabelClassifier):
+            codes = self.trees.codes(X) if self.trees is not None else None
+            if codes is None:
+                return self.model.predict(X)
+            return self.model.classes_[np.asarray(inner.classes_, dtype=int)[codes]]
+        values = self.trees.answer(X) if self.trees is not None else None
+        return self.model.predict(X) if values is None else values[:, 0]
 
     @property
     def classes_(self) -> Any:
         return self.pipeline.classes_
-
-
-def _argmax_predicts(model: Any) -> bool:
-    """Whether the model's ``predict`` is the argmax of its probabilities (scikit-learn's rule for forests and
-    logistic regression)."""
-    return (isinstance(model, (RandomForestClassifier, ExtraTreesClassifier)) and model.n_outputs_ == 1) \
-        or type(model) is LogisticRegression
-
-
-def _model_proba(model: Any, X: np.ndarray) -> np.ndarray:
-    if isinstance(model, (RandomForestClassifier, ExtraTreesClassifier)) and model.n_outputs_ == 1 \
-            and np.isfinite(X).all():  # missing values: scikit-learn's checks decide what the forest does
-        return _forest_average(model, X)
-    if type(model) is LogisticRegression and isinstance(X, np.ndarray) and X.dtype == np.float64:
-        return _logistic_proba(model, X)
-    return model.predict_proba(X)
 
 
 def _logistic_proba(model: LogisticRegression, X: np.ndarray) -> np.ndarray:
@@ -303,19 +302,6 @@ def _logistic_proba(model: LogisticRegression, X: np.ndarray) -> np.ndarray:
         positive = expit(decision.reshape(-1))
         return np.stack([1 - positive, positive], axis=1)
     return softmax(decision, copy=False)
-
-
-def _forest_average(forest: Any, X: np.ndarray) -> np.ndarray:
-    """The forest's average of its trees' answers, summed in tree order as scikit-learn does, in this thread."""
-    X32 = np.asarray(X, dtype=np.float32)
-    classifier = hasattr(forest, "classes_")
-    total = None
-    for tree in forest.estimators_:
-        answer = tree.predict_proba(X32, check_input=False) if classifier else \
-            tree.predict(X32, check_input=False).reshape(-1, 1)
-        total = answer.copy() if total is None else total + answer
-    assert total is not None
-    return total / len(forest.estimators_)
 
 
 def _answers(member: Any, X: Any) -> np.ndarray:
@@ -379,11 +365,11 @@ class FastPredictor:
                    for expected, got in pairs):
             log.debug("member runs the ordinary way: its compiled features or answers differ on the check rows")
             return member
-        self.casters.setdefault(caster_key(compiled.caster), compiled.caster)
+        self.casters.setdefault(compiled.cast_key, compiled.caster)
         return compiled
 
     def _cast(self, X: pd.DataFrame, members: list[Any]) -> tuple[Columns, Callable[[], pd.DataFrame]]:
-        casters = {caster_key(m.caster) for m in members if isinstance(m, CompiledMember)}
+        casters = {m.cast_key for m in members if isinstance(m, CompiledMember)}
         if len(casters) != 1:
             raise NotCompilable("members that cast differently")
         caster = next(m.caster for m in members if isinstance(m, CompiledMember))
@@ -404,7 +390,7 @@ class FastPredictor:
             if not isinstance(member, CompiledMember):
                 outputs.append(np.asarray(member.predict_proba(X) if proba else member.predict(X)))
                 continue
-            key = caster_key(member.caster)
+            key = member.cast_key
             if key not in cast:
                 cast[key] = self._cast(X, [member])
             features = member.features(*cast[key])
