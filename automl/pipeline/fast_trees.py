@@ -37,7 +37,8 @@ class FlatTrees:
     def join(cls, trees: list[dict[str, np.ndarray]]) -> "FlatTrees":
         """One flat set of the ``trees`` (each a dict of per-node arrays, children as indices within the tree)."""
         offsets = np.cumsum([0] + [len(t["feature"]) for t in trees[:-1]])
-        parts = {key: [] for key in ("feature", "threshold", "left", "right", "missing_left", "values")}
+        parts: dict[str, list[np.ndarray]] = {key: [] for key in ("feature", "threshold", "left", "right",
+                                                                  "missing_left", "values")}
         depth = 0
         for tree, offset in zip(trees, offsets):
             for key in ("feature", "threshold", "missing_left", "values"):
