@@ -1,0 +1,111 @@
+"""Single-row prediction latency of the chosen pipeline, the ordinary way and compiled (automl/pipeline/fast.py).
+
+For each dataset of a suite: fit ``AutoML(time_budget=BUDGET)`` on the benchmark's training split (seed 0, all
+default settings), then time ``predict_proba`` (``predict`` for regression) on single test rows: first the ordinary
+pipeline (``best_pipeline_`` behind the same input checks), then ``AutoML``'s own call, which compiles the pipeline on
+its second small batch. Medians over ``--rows`` rows, after a warm-up; the compile time is reported apart. The
+compiled answers are compared with the ordinary ones on every timed row and on the whole test split.
+
+Usage::
+
+    python -m benchmarks.predict_latency [--suite openml] [--budget 30] [--rows 200] [--datasets a,b]
+
+Writes ``benchmarks/results/predict_latency_<suite>_<budget>s.csv`` and ``.md``. Run it alone on a quiet machine.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.datasets import datasets_dir, load_frame, load_manifest, select, split_frame
+from benchmarks.markdown import to_markdown
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def median_ms(call: Callable[[pd.DataFrame], Any], rows: list[pd.DataFrame]) -> float:
+    """Median milliseconds of ``call`` over the one-row frames ``rows``."""
+    times = []
+    for row in rows:
+        start = time.perf_counter()
+        call(row)
+        times.append(time.perf_counter() - start)
+    return 1000.0 * statistics.median(times)
+
+
+def measure(meta: dict[str, Any], root: Path, budget: float, n_rows: int) -> dict[str, Any]:
+    from automl import AutoML
+    from automl.pipeline.fast import FastPredictor
+
+    frame = load_frame(meta, root)
+    train, test = split_frame(frame, meta, seed=0)
+    target = meta["target"]
+    model = AutoML(time_budget=budget, random_state=0).fit(train.drop(columns=[target]), train[target])
+    X = test.drop(columns=[target]).reset_index(drop=True)
+    rows = [X.iloc[[i]] for i in range(min(n_rows, len(X)))]
+    classify = model.task_ != "regression"
+    ordinary_call = (lambda r: model.best_pipeline_.predict_proba(model._input_frame(r))) if classify else \
+        (lambda r: model.best_pipeline_.predict(model._input_frame(r)))
+    automl_call = model.predict_proba if classify else model.predict
+    ordinary_call(rows[0])  # warm-up
+    ordinary = median_ms(ordinary_call, rows)
+    automl_call(rows[0])  # the first small batch: the ordinary way
+    start = time.perf_counter()
+    automl_call(rows[0])  # the second: compiles
+    compile_s = time.perf_counter() - start
+    compiled = model.__dict__.get("_compiled", (None, None, None))[1]
+    fast = median_ms(automl_call, rows)
+    differences = [float(np.max(np.abs(np.asarray(automl_call(r), dtype=float) -
+                                       np.asarray(ordinary_call(r), dtype=float)))) for r in rows]
+    members = len(compiled.members) if isinstance(compiled, FastPredictor) else 1
+    return {"dataset": meta["name"], "task": model.task_, "rows": len(train), "family": model.best_family_,
+            "members": members, "compiled_members": compiled.compiled if isinstance(compiled, FastPredictor) else 0,
+            "ordinary_ms": round(ordinary, 3), "compiled_ms": round(fast, 3), "speedup": round(ordinary / fast, 1),
+            "compile_s": round(compile_s, 2), "max_abs_difference": max(differences)}
+
+
+def write(results: pd.DataFrame, name: str, budget: float) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    results.to_csv(RESULTS / f"{name}.csv", index=False)
+    ok = results.dropna(subset=["compiled_ms"])
+    lines = [f"# Single-row prediction latency, ordinary vs compiled ({name})", "",
+             f"`AutoML(time_budget={budget:g})`, default settings, seed-0 split; median of single-row `predict_proba` "
+             "(`predict` for regression) over test rows, after a warm-up; the ordinary column is `best_pipeline_` "
+             "behind the same input checks.", "",
+             f"- median ordinary: {ok['ordinary_ms'].median():.2f} ms; median compiled: {ok['compiled_ms'].median():.2f} ms",
+             f"- models at most 5 ms: ordinary {int((ok['ordinary_ms'] <= 5).sum())} of {len(ok)}, compiled "
+             f"{int((ok['compiled_ms'] <= 5).sum())} of {len(ok)}",
+             f"- largest difference between the two answers: {ok['max_abs_difference'].max():.2e}", "",
+             to_markdown(results)]
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--suite", default="openml")
+    parser.add_argument("--budget", type=float, default=30.0)
+    parser.add_argument("--rows", type=int, default=200)
+    parser.add_argument("--datasets", default="")
+    args = parser.parse_args()
+    root = datasets_dir(args.suite)
+    entries = select(load_manifest(root), [d for d in args.datasets.split(",") if d])
+    name = f"predict_latency_{args.suite}_{args.budget:g}s"
+    results = []
+    for meta in entries:
+        try:
+            row = measure(meta, root, args.budget, args.rows)
+        except Exception as error:  # noqa: BLE001 - one dataset's failure is reported, the rest go on
+            row = {"dataset": meta["name"], "error": repr(error)[:200]}
+        print(row, flush=True)
+        results.append(row)
+        write(pd.DataFrame(results), name, args.budget)
+
+
+if __name__ == "__main__":
+    main()
