@@ -150,12 +150,15 @@ class AutoML(SynthesisMixin, BaseEstimator):
         already). ``"auto"``: with 5 folds or more (up to 5,000 rows by default), where a single model's
         variance costs most and the out-of-fold predictions ensemble selection weighs are then those of the
         models it combines. Predictions cost one pipeline per fold.
-    synthesis_plan : {"search", "richest"}, default="search"
-        With related tables (``fit(..., tables=...)``) or series (:meth:`fit_series`): ``"search"`` lets every
-        trial choose a synthesis plan up to the richest affordable one, which is computed once (for related tables
-        also ``"none"``, the columns of ``X`` alone), so the score decides how much synthesis pays; ``"richest"``
-        makes every trial use the richest affordable plan (what the engine did before the plan was searched;
-        ``benchmarks/synthesis_real.py`` compares the two). Ignored by a plain ``fit``.
+    synthesis_plan : {"search", "richest", "none"}, default="search"
+        ``"search"`` lets every trial choose its feature synthesis: on one table among none, frequency, group
+        statistics and numeric pairs (each family's ``synthesis`` option); with related tables
+        (``fit(..., tables=...)``) or series (:meth:`fit_series`) a plan up to the richest affordable one, which
+        is computed once (also ``"none"``: the columns of ``X`` alone, or a series' raw values), so the score
+        decides how much synthesis pays. ``"richest"`` makes every trial use the richest affordable plan of related
+        tables or series (what the engine did before the plan was searched; ``benchmarks/synthesis_real.py``
+        compares the two; on one table it is ``"search"``). ``"none"`` switches synthesis off: no single-table
+        synthesis, and only the ``none`` plan of related tables or series.
 
     Attributes
     ----------
@@ -248,7 +251,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
         "calibration": [StrOptions({"sigmoid", "isotonic"}), None],
         "threshold": [str, None],
         "bagging": ["boolean", StrOptions({"auto"})],
-        "synthesis_plan": [StrOptions({"search", "richest"})],
+        "synthesis_plan": [StrOptions({"search", "richest", "none"})],
     }
 
     def __init__(self, time_budget: float | None = 60, task: str | None = None, metric: Any = None,
@@ -547,6 +550,9 @@ class AutoML(SynthesisMixin, BaseEstimator):
 
     def _usable_families(self, weights: np.ndarray | None, needs: dict[str, Any] | None = None) -> list:
         families = get_families(self.families, self.task_)
+        if self.synthesis_plan == "none":  # single-table synthesis off: every family's option fixed to none
+            families = [dataclasses.replace(f, preprocess={**f.preprocess, "synthesis": {"choice": ["none"]}})
+                        if "synthesis" in f.preprocess else f for f in families]
         if needs:  # e.g. the FRESH filter after tsfresh, the synthesis plans to choose from (synthesis.py)
             option = plan_options(needs)
             families = [dataclasses.replace(f, needs={**f.needs, **needs}, preprocess={**option, **f.preprocess})

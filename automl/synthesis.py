@@ -186,7 +186,7 @@ class SynthesisMixin:
         warm_up()  # so the first trial's deadline does not pay for that import
         startup_time = time.monotonic() - start - synthesis_time
         columns = plans([str(c) for c in frame.columns]) if plans is not None else {}
-        needs = {**needs, **plan_needs(columns, search=self.synthesis_plan == "search")}
+        needs = {**needs, **plan_needs(columns, search=self.synthesis_plan)}
         self._search(frame, y, sample_weight, deadline, needs=needs, spent=deadline.elapsed())
         modelled = columns_read(self.best_pipeline_) or [c.name for c in self.schema_.columns
                                                           if c.name not in self.schema_.dropped]
@@ -209,18 +209,21 @@ class SynthesisMixin:
         return self
 
 
-def plan_needs(columns: dict[str, list[str]], search: bool) -> dict[str, Any]:
+def plan_needs(columns: dict[str, list[str]], search: bool | str) -> dict[str, Any]:
     """The trials' needs for the synthesis plans ``columns`` (cheapest first, the computed one last).
 
-    Every trial reads the columns of its ``plan`` and names it on the leaderboard. With ``search`` and more than one
-    plan, ``plans`` holds them all and each trial chooses; otherwise it holds the computed plan alone, which every
-    trial uses (a series fit whose only affordable tsfresh settings are Minimal has that one plan, and its trials
-    use Minimal features, not ``none``).
+    Every trial reads the columns of its ``plan`` and names it on the leaderboard. ``search`` is
+    ``synthesis_plan`` (or a bool: ``True`` for ``"search"``). With ``"search"`` and more than one plan, ``plans``
+    holds them all and each trial chooses; with ``"none"``, the ``none`` plan alone (the columns of ``X``, or a
+    series' raw values); otherwise the computed plan alone, which every trial uses (a series fit whose only
+    affordable tsfresh settings are Minimal has that one plan, and its trials use Minimal features, not ``none``).
     """
     if not columns:
         return {}
+    if search == "none" and "none" in columns:
+        return {"plans": {"none": columns["none"]}, "plan": "none"}
     richest = list(columns)[-1]
-    if search and len(columns) > 1:
+    if search in (True, "search") and len(columns) > 1:
         return {"plans": columns, "plan": richest}
     return {"plans": {richest: columns[richest]}, "plan": richest}
 
