@@ -45,7 +45,8 @@ CASES = [
     ("random_forest", "binary", {}),
     ("extra_trees", "regression", {"select": "f_test", "select_fraction": 0.5}),
     ("lightgbm", "multiclass", {}),
-    ("lightgbm", "binary", {"encode": "native"}),
+    ("lightgbm", "regression", {"encode": "onehot"}),
+    ("lightgbm", "binary", {"encode": "native"}),  # categorical splits: the model is called as it is
     ("knn", "binary", {"synthesis": "pairs"}),  # a part that runs its own transform
     ("hist_gradient_boosting", "regression", {"synthesis": "group_stats"}),
     ("hist_gradient_boosting", "binary", {}),
@@ -69,8 +70,13 @@ def fitted() -> list[tuple[str, Pipeline, pd.DataFrame]]:
     for family, task, options in CASES:
         config = TrialConfig(family=all_families()[family], preprocess=options)
         pipe = build_pipeline(schema, config, task, random_state=0, n_jobs=1).fit(frame, _target(signal, task))
-        out.append((f"{family}-{task}-{options}", pipe, frame))
+        out.append((f"{family}-{task}-{config.needs().get('encode')}-{options}", pipe, frame))
     return out
+
+
+@pytest.fixture(scope="module")
+def compiled(fitted) -> list[tuple[str, Pipeline, FastPredictor]]:
+    return [(name, pipe, FastPredictor.compile(pipe, check_rows(train))) for name, pipe, train in fitted]
 
 
 def _rows(draw_rows: list[dict]) -> pd.DataFrame:
@@ -93,22 +99,28 @@ def _same_answers(pipe: Pipeline, fast: FastPredictor, X: pd.DataFrame) -> None:
         np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9)
 
 
+def test_every_pipeline_compiles_with_its_trees(compiled):
+    """Every member compiles; forests, boosting and LightGBM walk flat trees, except LightGBM on native categories
+    (categorical splits are not compiled)."""
+    for name, _, fast in compiled:
+        assert fast is not None and fast.compiled == 1, name
+        walks_trees = any(f in name for f in ("forest", "trees", "gradient", "lightgbm")) and "-native-" not in name
+        assert (fast.members[0].trees is not None) == walks_trees, name
+
+
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(row, min_size=1, max_size=5))
-def test_compiled_pipelines_answer_as_the_pipelines_do(fitted, rows):
+def test_compiled_pipelines_answer_as_the_pipelines_do(compiled, rows):
     X = _rows(rows)
-    for name, pipe, train in fitted:
-        fast = FastPredictor.compile(pipe, check_rows(train))
-        assert fast is not None and fast.compiled == 1, name
-        trees = fast.members[0].trees
-        assert (trees is not None) == any(f in name for f in ("forest", "trees", "gradient")), name
+    for name, pipe, fast in compiled:
         try:
             expected = pipe.predict(X)
         except ValueError:  # the pipeline refuses these rows (a model that takes no missing values): so must we
             with pytest.raises(ValueError):
                 fast.predict(X)
             continue
-        assert len(expected) == len(X)
+        assert len(expected) == len(X), name
         _same_answers(pipe, fast, X)
 
 
@@ -162,6 +174,7 @@ def test_a_pipeline_of_another_shape_does_not_compile(fitted):
     assert FastPredictor.compile(Pipeline([("postprocess", pipe)]), check_rows(train)) is None
 
 
+@pytest.mark.slow
 def test_automl_predicts_small_batches_compiled_and_still_pickles():
     frame, signal = _training(400, seed=3)
     y = _target(signal, "binary")
@@ -177,3 +190,32 @@ def test_automl_predicts_small_batches_compiled_and_still_pickles():
     copy = pickle.loads(pickle.dumps(model))
     assert "_compiled" not in copy.__dict__
     np.testing.assert_allclose(copy.predict_proba(rows), first, rtol=1e-9)
+
+
+@pytest.mark.parametrize("options", [{}, {"zero_as_missing": True}, {"use_missing": False}])
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_lightgbm_flat_trees_follow_its_missing_value_rules(options, task):
+    """LightGBM sends NaN and zeros by each node's missing type (None: NaN is 0; Zero: 0 and NaN are missing; NaN:
+    NaN is missing); the flat trees answer as its predict does, also on the 'exactly at a threshold' values."""
+    import lightgbm
+
+    from automl.pipeline.fast_trees import CompiledLightGBM, compile_trees
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(600, 4))
+    X[rng.random(X.shape) < 0.15] = np.nan
+    X[rng.random(X.shape) < 0.15] = 0.0
+    signal = np.nan_to_num(X[:, 0]) + np.isnan(X[:, 1]) - (X[:, 2] == 0)
+    cls = lightgbm.LGBMRegressor if task == "regression" else lightgbm.LGBMClassifier
+    y = signal if task == "regression" else np.digitize(signal, [0.0] if task == "binary" else [-0.5, 0.5])
+    model = cls(n_estimators=30, num_leaves=15, min_child_samples=5, verbose=-1, **options).fit(X, y)
+    compiled = compile_trees(model)
+    assert isinstance(compiled, CompiledLightGBM)
+    splits = compiled.trees.left != np.arange(len(compiled.trees.left))  # a leaf points to itself
+    thresholds = compiled.trees.threshold[splits][:50]
+    probe = np.vstack([X[:200], np.column_stack([thresholds] * 4), np.full((1, 4), np.nan), np.zeros((1, 4))])
+    expected = model.predict(probe) if task == "regression" else model.predict_proba(probe)
+    got = compiled.answer(probe)
+    np.testing.assert_allclose(got[:, 0] if task == "regression" else got, expected, rtol=1e-9, atol=1e-12)
+    if task != "regression":
+        np.testing.assert_array_equal(model.classes_[compiled.codes(probe)], model.predict(probe))

@@ -37,7 +37,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.utils.extmath import softmax
 
 from automl.metrics import align_proba
-from automl.pipeline.fast_trees import CompiledBoosting, CompiledForest, compile_trees
+from automl.pipeline.fast_trees import CompiledBoosting, CompiledForest, CompiledLightGBM, compile_trees
 from automl.pipeline.labels import EncodedLabelClassifier
 from automl.pipeline.select import _MaskSelector
 from automl.pipeline.transformers import ColumnCaster
@@ -228,7 +228,7 @@ class CompiledMember:
     parts: list[PartFunction]
     masks: list[np.ndarray]
     model: Any
-    trees: CompiledForest | CompiledBoosting | None = None  # the model's trees walked together (fast_trees.py)
+    trees: CompiledForest | CompiledBoosting | CompiledLightGBM | None = None  # trees walked together (fast_trees.py)
     cast_key: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:

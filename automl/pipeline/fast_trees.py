@@ -15,9 +15,14 @@ from typing import Any
 import numpy as np
 from sklearn.ensemble import (ExtraTreesClassifier, ExtraTreesRegressor, HistGradientBoostingClassifier,
                               HistGradientBoostingRegressor, RandomForestClassifier, RandomForestRegressor)
+from sklearn.utils.extmath import softmax
 
 _FORESTS = (RandomForestClassifier, ExtraTreesClassifier, RandomForestRegressor, ExtraTreesRegressor)
 _BOOSTING = (HistGradientBoostingClassifier, HistGradientBoostingRegressor)
+# LightGBM reads |x| <= this as zero (kZeroThreshold, a float32 1e-35)
+_LIGHTGBM_ZERO = float(np.float32(1e-35))
+# LightGBM objectives whose prediction is the raw score
+_IDENTITY_OBJECTIVES = ("regression", "regression_l1", "huber", "fair", "quantile", "mape")
 
 
 @dataclass
@@ -32,23 +37,27 @@ class FlatTrees:
     values: np.ndarray  # (nodes, width): a leaf's answer
     roots: np.ndarray
     depth: int
+    nan_to_zero: np.ndarray | None = None  # LightGBM: NaN read as 0 at this node (missing type None or Zero)
+    zero_missing: np.ndarray | None = None  # LightGBM: 0 is the missing value at this node (missing type Zero)
 
     @classmethod
     def join(cls, trees: list[dict[str, np.ndarray]]) -> "FlatTrees":
         """One flat set of the ``trees`` (each a dict of per-node arrays, children as indices within the tree)."""
         offsets = np.cumsum([0] + [len(t["feature"]) for t in trees[:-1]])
-        parts: dict[str, list[np.ndarray]] = {key: [] for key in ("feature", "threshold", "left", "right",
-                                                                  "missing_left", "values")}
+        keys = ("feature", "threshold", "missing_left", "values", "nan_to_zero", "zero_missing")
+        parts: dict[str, list[np.ndarray]] = {key: [] for key in (*keys, "left", "right")}
         depth = 0
         for tree, offset in zip(trees, offsets):
-            for key in ("feature", "threshold", "missing_left", "values"):
-                parts[key].append(tree[key])
+            for key in keys:
+                parts[key].append(tree.get(key, np.zeros(len(tree["feature"]), dtype=bool)))
             parts["left"].append(tree["left"] + offset)
             parts["right"].append(tree["right"] + offset)
             depth = max(depth, int(tree["depth"]))
         joined = {key: np.concatenate(value) for key, value in parts.items()}
+        lightgbm = bool(joined["nan_to_zero"].any() or joined["zero_missing"].any())
         return cls(joined["feature"], joined["threshold"], joined["left"], joined["right"], joined["missing_left"],
-                   joined["values"], offsets.astype(np.int64), depth)
+                   joined["values"], offsets.astype(np.int64), depth,
+                   joined["nan_to_zero"] if lightgbm else None, joined["zero_missing"] if lightgbm else None)
 
     def leaf_values(self, X: np.ndarray) -> np.ndarray:
         """The answer of every tree for every row: (rows, trees, width)."""
@@ -56,7 +65,12 @@ class FlatTrees:
         node = np.tile(self.roots, (len(X), 1))
         for _ in range(self.depth):
             x = X[rows, self.feature[node]]
-            left = np.where(np.isnan(x), self.missing_left[node], x <= self.threshold[node])
+            missing = np.isnan(x)
+            if self.nan_to_zero is not None and self.zero_missing is not None:  # LightGBM's NumericalDecision
+                zeroed = missing & self.nan_to_zero[node]
+                x = np.where(zeroed, 0.0, x)
+                missing = (missing & ~zeroed) | (self.zero_missing[node] & (x >= -_LIGHTGBM_ZERO) & (x <= _LIGHTGBM_ZERO))
+            left = np.where(missing, self.missing_left[node], x <= self.threshold[node])
             node = np.where(left, self.left[node], self.right[node])
         return self.values[node]
 
@@ -139,9 +153,96 @@ class CompiledBoosting:
         return self.model._loss.link.inverse(raw.ravel()).reshape(-1, 1)
 
 
-def compile_trees(model: Any) -> CompiledForest | CompiledBoosting | None:
-    """The model as flat trees, or None when it is not a one-output forest or a boosting model with numeric splits
-    only."""
+def _lightgbm_tree(root: dict[str, Any]) -> dict[str, np.ndarray]:
+    """One tree of LightGBM's ``dump_model`` as node arrays (numeric splits only: NotImplementedError otherwise)."""
+    nodes: list[dict[str, Any]] = []
+    depth = 0
+    stack: list[tuple[dict[str, Any], int, int, str]] = [(root, -1, 0, "")]  # node, parent index, depth, side
+    while stack:
+        node, parent, level, side = stack.pop()
+        index = len(nodes)
+        nodes.append(node)
+        if parent >= 0:
+            nodes[parent][f"_{side}"] = index
+        depth = max(depth, level)
+        if "leaf_value" not in node:
+            if node.get("decision_type") != "<=":
+                raise NotImplementedError("a categorical split")
+            stack += [(node["right_child"], index, level + 1, "right"), (node["left_child"], index, level + 1, "left")]
+    own = np.arange(len(nodes))
+    leaf = np.array(["leaf_value" in n for n in nodes])
+    kind = [n.get("missing_type", "None") for n in nodes]
+    return {"feature": np.array([n.get("split_feature", 0) for n in nodes], dtype=np.int64),
+            "threshold": np.array([float(n.get("threshold", 0.0)) for n in nodes]),
+            "left": np.where(leaf, own, [n.get("_left", 0) for n in nodes]).astype(np.int64),
+            "right": np.where(leaf, own, [n.get("_right", 0) for n in nodes]).astype(np.int64),
+            "missing_left": np.array([bool(n.get("default_left", False)) for n in nodes]),
+            "nan_to_zero": np.array([k != "NaN" for k in kind]) & ~leaf,
+            "zero_missing": np.array([k == "Zero" for k in kind]) & ~leaf,
+            "values": np.array([float(n.get("leaf_value", 0.0)) for n in nodes]).reshape(-1, 1),
+            "depth": np.asarray(depth)}
+
+
+@dataclass
+class CompiledLightGBM:
+    """A LightGBM model (numeric splits, the trees its ``predict`` uses) as :class:`FlatTrees`."""
+
+    trees: FlatTrees
+    per_iteration: int
+    objective: str
+    sigmoid: float
+    classifier: bool
+
+    def raw(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        with np.errstate(invalid="ignore"):  # LightGBM reads a dense row sparsely: a value this near 0 is 0
+            X = np.where(np.abs(X) <= _LIGHTGBM_ZERO, 0.0, X)
+        leaves = self.trees.leaf_values(X)[:, :, 0]
+        return leaves.reshape(len(X), -1, self.per_iteration).sum(axis=1)
+
+    def answer(self, X: np.ndarray) -> np.ndarray:
+        """Class probabilities (classifier) or predictions (regressor, one column)."""
+        raw = self.raw(X)
+        if self.objective == "binary":
+            positive = 1.0 / (1.0 + np.exp(-self.sigmoid * raw[:, 0]))
+            return np.stack([1.0 - positive, positive], axis=1)
+        if self.objective == "multiclass":
+            return softmax(raw, copy=False)
+        return raw
+
+    def codes(self, X: np.ndarray) -> np.ndarray:
+        """The predicted class index of each row (LightGBM's rule: the most probable)."""
+        return np.argmax(self.answer(X), axis=1)
+
+
+def _compile_lightgbm(model: Any) -> CompiledLightGBM | None:
+    dump = model.booster_.dump_model()  # the best iteration when it stopped early, as its predict uses
+    objective, *settings = str(dump["objective"]).split()
+    options = dict(item.split(":", 1) for item in settings if ":" in item)
+    classifier = hasattr(model, "classes_")
+    if not ((classifier and objective in ("binary", "multiclass"))
+            or (not classifier and objective in _IDENTITY_OBJECTIVES)):
+        return None
+    if any("leaf_coeff" in str(tree.keys()) for tree in dump["tree_info"]) or dump.get("average_output"):
+        return None
+    try:
+        trees = [_lightgbm_tree(tree["tree_structure"]) for tree in dump["tree_info"]]
+    except NotImplementedError:
+        return None
+    if not trees:
+        return None
+    return CompiledLightGBM(FlatTrees.join(trees), int(dump["num_tree_per_iteration"]), objective,
+                            float(options.get("sigmoid", 1.0)), classifier)
+
+
+def compile_trees(model: Any) -> CompiledForest | CompiledBoosting | CompiledLightGBM | None:
+    """The model as flat trees, or None when it is not a one-output forest, a histogram gradient boosting model
+    or a LightGBM model with numeric splits only (a LightGBM early-stopping wrapper counts as its LightGBM)."""
+    inner = getattr(model, "estimator_", None)
+    if inner is not None and type(inner).__module__.startswith("lightgbm"):
+        model = inner
+    if type(model).__module__.startswith("lightgbm") and hasattr(model, "booster_"):
+        return _compile_lightgbm(model)
     if isinstance(model, _FORESTS) and model.n_outputs_ == 1:
         classifier = hasattr(model, "classes_")
         return CompiledForest(FlatTrees.join([_sklearn_tree(e, classifier) for e in model.estimators_]), classifier)
