@@ -9,6 +9,7 @@ import os
 import sys
 import time
 import warnings
+import weakref
 from numbers import Integral, Real
 from typing import Any, Iterator
 
@@ -63,6 +64,11 @@ class FitPlan:
     held_out: tuple[pd.DataFrame, np.ndarray, np.ndarray | None] | None
     problem: Problem
     settings: SearchSettings
+
+
+# Each estimator's compiled predictor (automl/pipeline/fast.py), beside it: (id of the pipeline it compiles, the
+# predictor or None, whether compiling was tried). Weak keys: it goes with the estimator.
+_COMPILED: "weakref.WeakKeyDictionary[Any, tuple[int, Any, bool]]" = weakref.WeakKeyDictionary()
 
 
 class AutoML(SynthesisMixin, BaseEstimator):
@@ -725,20 +731,26 @@ class AutoML(SynthesisMixin, BaseEstimator):
     def _predicting(self, frame: pd.DataFrame) -> Any:
         """What predicts ``frame``: ``best_pipeline_``, or its compiled form (:mod:`automl.pipeline.fast`) for a batch
         of at most ``FAST_ROWS`` rows once a first small batch went the ordinary way (a single call does not pay
-        for compiling). Not kept when the model is pickled or saved."""
+        for compiling). Kept beside the estimator, not in it (``predict`` leaves the estimator as it was; nothing
+        is pickled or saved)."""
         from automl.pipeline.fast import FAST_ROWS, FastPredictor, check_rows
 
         if len(frame) > FAST_ROWS or self._synthesised():
             return self.best_pipeline_
         key = id(self.best_pipeline_)
-        cached = self.__dict__.get("_compiled")
+        cached = _COMPILED.get(self)
         if cached is None or cached[0] != key:
-            self.__dict__["_compiled"] = (key, None, False)
+            _COMPILED[self] = (key, None, False)
             return self.best_pipeline_
         if not cached[2]:  # the second small batch: compile, checked on these rows and a row of missing values
-            self.__dict__["_compiled"] = cached = (key, FastPredictor.compile(self.best_pipeline_, check_rows(frame)),
-                                                   True)
+            cached = _COMPILED[self] = (key, FastPredictor.compile(self.best_pipeline_, check_rows(frame)), True)
         return cached[1] if cached[1] is not None else self.best_pipeline_
+
+    def _compiled_predictor(self) -> Any:
+        """The compiled form of ``best_pipeline_`` that small batches use (None before the second small batch, or
+        when nothing of the pipeline compiles)."""
+        cached = _COMPILED.get(self)
+        return cached[1] if cached is not None and cached[0] == id(self.best_pipeline_) else None
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """The fitted model's score on ``X, y`` with the metric of the search (``metric_``), greater is better as
@@ -858,7 +870,6 @@ class AutoML(SynthesisMixin, BaseEstimator):
         # An in-memory Optuna study holds locks and cannot be pickled; the leaderboard keeps its content.
         state = super().__getstate__()
         state.pop("study_", None)
-        state.pop("_compiled", None)  # the compiled predictor is rebuilt on demand
         return state
 
 

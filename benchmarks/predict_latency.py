@@ -59,7 +59,7 @@ def measure(meta: dict[str, Any], root: Path, budget: float, n_rows: int) -> dic
     start = time.perf_counter()
     automl_call(rows[0])  # the second: compiles
     compile_s = time.perf_counter() - start
-    compiled = model.__dict__.get("_compiled", (None, None, None))[1]
+    compiled = model._compiled_predictor()
     fast = median_ms(automl_call, rows)
     differences = [float(np.max(np.abs(np.asarray(automl_call(r), dtype=float) -
                                        np.asarray(ordinary_call(r), dtype=float)))) for r in rows]

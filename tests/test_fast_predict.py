@@ -182,13 +182,15 @@ def test_automl_predicts_small_batches_compiled_and_still_pickles():
                    random_state=0).fit(frame, y)
     rows = frame.head(3)
     first = model.predict_proba(rows)  # the first small batch goes the ordinary way
-    assert model.__dict__["_compiled"][1] is None
-    second = model.predict_proba(rows)  # the second compiles
-    assert isinstance(model.__dict__["_compiled"][1], FastPredictor)
+    assert model._compiled_predictor() is None
+    state = dict(vars(model))
+    second = model.predict_proba(rows)  # the second compiles, beside the estimator: predict changes nothing in it
+    assert isinstance(model._compiled_predictor(), FastPredictor)
+    assert vars(model).keys() == state.keys() and all(vars(model)[k] is v for k, v in state.items())
     np.testing.assert_allclose(second, first, rtol=1e-9)
     np.testing.assert_array_equal(model.predict(rows), model.best_pipeline_.predict(rows))
     copy = pickle.loads(pickle.dumps(model))
-    assert "_compiled" not in copy.__dict__
+    assert copy._compiled_predictor() is None  # not pickled: compiled again on demand
     np.testing.assert_allclose(copy.predict_proba(rows), first, rtol=1e-9)
 
 
