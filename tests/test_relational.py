@@ -130,7 +130,7 @@ def test_synthesis_plan_richest_makes_every_trial_use_the_computed_plan():
     assert set(model.leaderboard_.synthesis) == {computed} and model.synthesis_["plan_chosen"] == computed
     assert not model.leaderboard_.params.str.contains("preprocess.plan").any()  # nothing to choose
     with pytest.raises(ValueError, match="synthesis_plan"):
-        AutoML(synthesis_plan="none").fit(customers, y)
+        AutoML(synthesis_plan="everything").fit(customers, y)
 
 
 def test_the_dfs_estimate_counts_the_fixed_cost_of_a_call_once_not_once_per_sample():
