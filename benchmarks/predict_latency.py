@@ -1,7 +1,7 @@
 """Single-row prediction latency of the chosen pipeline, the ordinary way and compiled (automl/pipeline/fast.py).
 
-For each dataset of a suite: fit ``AutoML(time_budget=BUDGET)`` on the benchmark's training split (seed 0, all
-default settings), then time ``predict_proba`` (``predict`` for regression) on single test rows: first the ordinary
+For each dataset of a suite: fit ``AutoML(time_budget=BUDGET, task=<the manifest's task>)`` on the benchmark's
+training split (seed 0, other settings default), then time ``predict_proba`` (``predict`` for regression) on single test rows: first the ordinary
 pipeline (``best_pipeline_`` behind the same input checks), then ``AutoML``'s own call, which compiles the pipeline on
 its second small batch. Medians over ``--rows`` rows, after a warm-up; the compile time is reported apart. The
 compiled answers are compared with the ordinary ones on every timed row and on the whole test split.
@@ -46,7 +46,7 @@ def measure(meta: dict[str, Any], root: Path, budget: float, n_rows: int) -> dic
     frame = load_frame(meta, root)
     train, test = split_frame(frame, meta, seed=0)
     target = meta["target"]
-    model = AutoML(time_budget=budget, random_state=0).fit(train.drop(columns=[target]), train[target])
+    model = AutoML(time_budget=budget, task=meta["task"], random_state=0).fit(train.drop(columns=[target]), train[target])
     X = test.drop(columns=[target]).reset_index(drop=True)
     rows = [X.iloc[[i]] for i in range(min(n_rows, len(X)))]
     classify = model.task_ != "regression"
