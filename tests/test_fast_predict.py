@@ -194,6 +194,7 @@ def test_automl_predicts_small_batches_compiled_and_still_pickles():
     np.testing.assert_allclose(copy.predict_proba(rows), first, rtol=1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("options", [{}, {"zero_as_missing": True}, {"use_missing": False}])
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
 def test_lightgbm_flat_trees_follow_its_missing_value_rules(options, task):

@@ -51,6 +51,7 @@ def test_numeric_pairs_fill_a_missing_number_with_the_training_median_whatever_t
     np.testing.assert_allclose(pairs.medians_, X.median().to_numpy())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("plan", ["search", "none"])
 def test_synthesis_plan_none_switches_single_table_synthesis_off(plan):
     """``synthesis_plan="none"`` fixes every trial's single-table synthesis to none; the default searches it."""
