@@ -2,7 +2,7 @@
 
 On one row, a pipeline's preprocessing (the column cast, a ColumnTransformer of imputers, scalers and encoders,
 the feature selection) costs 5-12 ms, almost all of it pandas indexing, input validation and joblib dispatch,
-while its model takes 0.2 ms; an ensemble of 21 bagged members took 130 ms a row. :class:`FastPredictor` compiles a
+while its model takes 0.2 ms; an ensemble of 21 bagged members took 104 ms a row. :class:`FastPredictor` compiles a
 fitted final pipeline once into plain numpy steps read from the fitted transformers:
 
 - the cast runs once per request for every member that casts alike (an ensemble's members all do);
@@ -11,13 +11,14 @@ fitted final pipeline once into plain numpy steps read from the fitted transform
 - categorical parts (ordinal, one-hot, target and frequency encodings, with their imputers) become one lookup
   table per column, built by running the fitted part itself on every category the part knows, on a missing value
   and on an unseen one: what it answers is what the table holds;
-- the selection is the fitted mask; the model is called on the array as the pipeline would call it, except forests
-  and histogram gradient boosting, whose trees are walked all at once (:mod:`automl.pipeline.fast_trees`), and
-  logistic regression, whose probabilities are computed without its input checks.
+- the selection is the fitted mask; the model is called on the array as the pipeline would call it, except forests,
+  histogram gradient boosting and LightGBM (numeric splits), whose trees are walked all at once
+  (:mod:`automl.pipeline.fast_trees`), and logistic regression, whose probabilities are computed without its input
+  checks.
 
 Any other part (dates, text, group statistics, numeric pairs) runs its own ``transform`` on the cast columns.
-Each member is checked when compiled: its compiled features must equal the pipeline's on the check rows, or that
-member is predicted the ordinary way. Batches above :data:`FAST_ROWS` rows always go the ordinary way, where the
+Each member is checked when compiled: its compiled features and answers must equal the pipeline's on the check rows,
+or that member is predicted the ordinary way. Batches above :data:`FAST_ROWS` rows always go the ordinary way, where the
 overhead is shared by many rows.
 """
 from __future__ import annotations
