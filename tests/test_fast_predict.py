@@ -51,6 +51,7 @@ CASES = [
     ("hist_gradient_boosting", "regression", {"synthesis": "group_stats"}),
     ("hist_gradient_boosting", "binary", {}),
     ("hist_gradient_boosting", "multiclass", {"encode": "onehot"}),
+    ("catboost", "regression", {}),  # symmetric trees read from CatBoost's JSON model
 ]
 
 
@@ -104,7 +105,8 @@ def test_every_pipeline_compiles_with_its_trees(compiled):
     (categorical splits are not compiled)."""
     for name, _, fast in compiled:
         assert fast is not None and fast.compiled == 1, name
-        walks_trees = any(f in name for f in ("forest", "trees", "gradient", "lightgbm")) and "-native-" not in name
+        walks_trees = any(f in name for f in ("forest", "trees", "gradient", "lightgbm", "catboost")) \
+            and "-native-" not in name
         assert (fast.members[0].trees is not None) == walks_trees, name
 
 
@@ -143,8 +145,61 @@ def test_an_ensemble_compiles_member_by_member(fitted, task):
     fast = FastPredictor.compile(final, check_rows(train))
     assert fast is not None and fast.compiled == len(members)
     assert len(fast.casters) == 1  # the members cast alike: one cast per request
+    with_trees = [i for i, m in enumerate(fast.members) if m.trees is not None]
+    assert len(with_trees) >= 2 and fast.banked == with_trees  # their trees are walked together
     X = train.sample(20, random_state=1)
     _same_answers(final, fast, X)
+
+
+def test_members_that_know_different_categories_keep_their_own_codes():
+    """Members share a column's category codes only when they know the same categories: fold models fitted on
+    rows without some levels (as bagging gives) still encode every value as their own encoder does."""
+    frame, signal = _training(400, seed=3)
+    schema, frame = infer_schema(frame)
+    y = _target(signal, "binary")
+    members = []
+    for keep in (frame["size"] != "s3", frame["colour"] != "blue", np.ones(len(frame), dtype=bool)):
+        config = TrialConfig(family=all_families()["linear"], preprocess={"encode": "onehot"})
+        members.append(build_pipeline(schema, config, "binary", random_state=0, n_jobs=1)
+                       .fit(frame[keep], y[np.asarray(keep)]))
+    ensemble = WeightedEnsembleClassifier.from_fitted(members, [0.2, 0.3, 0.5],
+                                                      classes=np.array(["no", "yes"], dtype=object))
+    final = Pipeline([("ensemble", ensemble)])
+    fast = FastPredictor.compile(final, check_rows(frame))
+    assert fast is not None and fast.compiled == 3
+    _same_answers(final, fast, frame.head(40))
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_catboost_symmetric_trees_answer_as_its_predict(task):
+    """CatBoost's trees read from its JSON model: float32 borders, the leaf index's bit order, missing values by each
+    feature's treatment (Min: not above any border; Max: above every one), several outputs, scale and bias; walked
+    with other models' trees in one bank, each answers as alone."""
+    from catboost import CatBoostClassifier, CatBoostRegressor
+
+    from automl.pipeline.fast_trees import CompiledCatBoost, TreeBank, compile_trees
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(500, 4))
+    X[rng.random(X.shape) < 0.15] = np.nan
+    signal = np.nan_to_num(X[:, 0]) + np.isnan(X[:, 1]) - 0.5 * np.nan_to_num(X[:, 2])
+    models = []
+    for depth, nan_mode in ((4, "Min"), (6, "Max")):
+        options = {"iterations": 40, "depth": depth, "nan_mode": nan_mode, "verbose": 0, "thread_count": 1,
+                   "random_seed": 0}
+        if task == "regression":
+            models.append(CatBoostRegressor(**options).fit(X, signal))
+        else:
+            edges = [0.0] if task == "binary" else [-0.5, 0.5]
+            models.append(CatBoostClassifier(**options).fit(X, np.digitize(signal, edges)))
+    compiled = [compile_trees(m) for m in models]
+    assert all(isinstance(c, CompiledCatBoost) for c in compiled)
+    probe = np.vstack([X[:100], np.full((1, 4), np.nan), compiled[0].trees.border[:20, :1].repeat(4, axis=1)])
+    bank = TreeBank.of(compiled, [4, 4])
+    for model, alone, together in zip(models, compiled, bank.answers([probe, probe])):
+        expected = model.predict(probe).reshape(-1, 1) if task == "regression" else model.predict_proba(probe)
+        np.testing.assert_allclose(alone.answer(probe), expected, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(together, expected, rtol=1e-9, atol=1e-12)
 
 
 def test_a_member_whose_compiled_features_differ_runs_the_ordinary_way(fitted, monkeypatch):

@@ -7,12 +7,14 @@ fitted final pipeline once into plain numpy steps read from the fitted transform
 
 - the cast runs once per request for every member that casts alike (an ensemble's members all do);
 - numeric parts (passthrough, median/mean/constant imputation with its missing indicators, standard scaling)
-  become array arithmetic on the fitted statistics;
+  become array arithmetic on the fitted statistics (the block of raw numbers is gathered once per request);
 - categorical parts (ordinal, one-hot, target and frequency encodings, with their imputers) become one lookup
   table per column, built by running the fitted part itself on every category the part knows, on a missing value
-  and on an unseen one: what it answers is what the table holds;
+  and on an unseen one: what it answers is what the table holds; a request's values become codes once for every
+  member that knows the same categories, and each member reads its cells in one gather;
 - the selection is the fitted mask; the model is called on the array as the pipeline would call it, except forests,
-  histogram gradient boosting and LightGBM (numeric splits), whose trees are walked all at once
+  histogram gradient boosting, LightGBM (numeric splits) and CatBoost (numeric features), whose trees are walked all
+  at once, the trees of every such member of an ensemble in one walk per kind of tree
   (:mod:`automl.pipeline.fast_trees`), and logistic regression, whose probabilities are computed without its input
   checks.
 
@@ -23,6 +25,7 @@ overhead is shared by many rows.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -38,7 +41,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.utils.extmath import softmax
 
 from automl.metrics import align_proba
-from automl.pipeline.fast_trees import CompiledBoosting, CompiledForest, CompiledLightGBM, compile_trees
+from automl.pipeline.fast_trees import CompiledTrees, TreeBank, compile_trees
 from automl.pipeline.labels import EncodedLabelClassifier
 from automl.pipeline.select import _MaskSelector
 from automl.pipeline.transformers import ColumnCaster
@@ -50,7 +53,21 @@ FAST_ROWS = 256
 # an unseen category, for probing what an encoder does with one
 _UNSEEN = "\x00automl-unseen-category\x00"
 
-Columns = dict[str, Any]  # cast column name -> 1-D array (a Series for datetimes)
+
+
+class Columns(dict):  # type: ignore[type-arg]
+    """The cast columns of a batch (name -> 1-D array; a Series for datetimes), and what members compute from them
+    alike (the numeric block of the same columns, a column's category codes under the same categories): bag
+    members of one family differ in fitted statistics, not in these, so they share them."""
+
+    def shared(self, key: tuple[Any, ...], compute: Callable[..., Any], *args: Any) -> Any:
+        """The value kept under ``key`` (a tuple, never a column name), ``compute(*args)`` on first use."""
+        value = self.get(key)
+        if value is None:
+            value = self[key] = compute(*args)
+        return value
+
+
 PartFunction = Callable[[Columns, Callable[[], pd.DataFrame]], np.ndarray]
 
 
@@ -69,7 +86,7 @@ def caster_key(caster: ColumnCaster) -> tuple[Any, ...]:
 
 def cast_columns(caster: ColumnCaster, X: pd.DataFrame) -> Columns:
     """The cast columns of ``X`` as arrays, categorical ones with ``None`` for missing (datetimes as Series)."""
-    return {str(name): values for name, values in caster.cast_columns(X).items()}
+    return Columns((str(name), values) for name, values in caster.cast_columns(X).items())
 
 
 # -- numeric parts ------------------------------------------------------------------------------------------------
@@ -79,9 +96,10 @@ def _numeric_function(transformer: Any, columns: list[str]) -> PartFunction:
     steps = [] if transformer == "passthrough" else (
         [s for _, s in transformer.steps] if isinstance(transformer, Pipeline) else [transformer])
     operations = [_numeric_step(step) for step in steps]
+    key = ("numeric", *columns)
 
     def run(cols: Columns, frame: Callable[[], pd.DataFrame]) -> np.ndarray:
-        X = np.column_stack([np.asarray(cols[c], dtype=float) for c in columns])
+        X = cols.shared(key, lambda: np.column_stack([np.asarray(cols[c], dtype=float) for c in columns]))
         for operation in operations:
             X = operation(X)
         return X
@@ -143,19 +161,11 @@ def _known_values(transformer: Any, n_columns: int) -> list[list[Any]]:
     raise NotCompilable(f"{type(transformer).__name__} keeps no categories to probe")
 
 
-@dataclass
-class _Lookup:
-    """One column's encodings: value -> its output cells, an unseen value's cells, the output columns it sets."""
-
-    cells: dict[Any, np.ndarray]
-    unseen: np.ndarray
-    owned: np.ndarray
-
-
 def _categorical_function(transformer: Any, columns: list[str]) -> PartFunction:
     """A per-column encoder as lookup tables: the part is run once on every value each column knows (one column
     varying at a time, the others at their first value), a missing and an unseen value; the output columns that
-    move with a column's value belong to it, the others are constant."""
+    move with a column's value belong to it, the others are constant. A batch's values become codes (a column's
+    row in its table; shared by members that know the same values) and all owned cells are read in one gather."""
     known = _known_values(transformer, len(columns))
     probes = [values + [None, _UNSEEN] for values in known]
     base = [values[0] for values in probes]
@@ -168,27 +178,52 @@ def _categorical_function(transformer: Any, columns: list[str]) -> PartFunction:
     probe_frame = pd.DataFrame(np.vstack(blocks), columns=columns, dtype=object)
     out = np.asarray(transformer.transform(probe_frame), dtype=float)
     constant = out[0].copy()
-    lookups, start, claimed = [], 0, np.zeros(out.shape[1], dtype=bool)
-    for values in probes:
+    start, claimed = 0, np.zeros(out.shape[1], dtype=bool)
+    # (column, its codes' key, value -> row of its table) of the columns that own output cells
+    coded: list[tuple[str, tuple[str, str, str], dict[Any, int]]] = []
+    tables: list[np.ndarray] = []
+    owned_columns: list[np.ndarray] = []
+    first: list[int] = []
+    stride: list[int] = []
+    owner: list[int] = []
+    for name, values in zip(columns, probes):
         rows = out[start:start + len(values)]
         start += len(values)
         owned = np.flatnonzero(~np.all(_same(rows, rows[0]), axis=0))
         if claimed[owned].any():
             raise NotCompilable("an encoder whose output columns read several input columns")
         claimed[owned] = True
-        cells = {v: rows[i, owned] for i, v in enumerate(values[:-1])}
-        lookups.append(_Lookup(cells, rows[-1, owned], owned))
+        if not len(owned):
+            continue
+        index = {v: i for i, v in enumerate(values[:-1])}  # known values and None; unseen: the last row
+        digest = hashlib.sha256(repr(values[:-2]).encode()).hexdigest()
+        offset = sum(t.size for t in tables)
+        first += [offset + k for k in range(len(owned))]
+        stride += [len(owned)] * len(owned)
+        owner += [len(coded)] * len(owned)
+        coded.append((name, ("codes", name, digest), index))
+        tables.append(rows[:, owned])
+        owned_columns.append(owned)
+    cells = np.concatenate([t.ravel() for t in tables]) if tables else np.zeros(0)
+    targets = np.concatenate(owned_columns) if owned_columns else np.zeros(0, dtype=int)
+    first_cell, cell_stride, cell_owner = np.array(first, dtype=np.int64), np.array(stride), np.array(owner)
 
     def run(cols: Columns, frame: Callable[[], pd.DataFrame]) -> np.ndarray:
         n = len(cols[columns[0]])
         X = np.tile(constant, (n, 1))
-        for name, lookup in zip(columns, lookups):
-            if not len(lookup.owned):
-                continue
-            X[:, lookup.owned] = [lookup.cells.get(_key(v), lookup.unseen) for v in cols[name]]
+        if not coded:
+            return X
+        codes = np.column_stack([cols.shared(key, _codes, cols[name], index) for name, key, index in coded])
+        X[:, targets] = cells[first_cell + codes[:, cell_owner] * cell_stride]
         return X
 
     return run
+
+
+def _codes(values: Any, index: dict[Any, int]) -> np.ndarray:
+    """Each value's row in a lookup table: its position in ``index``, the row after the last for an unseen one."""
+    unseen = len(index)
+    return np.fromiter((index.get(_key(v), unseen) for v in values), dtype=np.int64, count=len(values))
 
 
 def _key(value: Any) -> Any:
@@ -229,7 +264,7 @@ class CompiledMember:
     parts: list[PartFunction]
     masks: list[np.ndarray]
     model: Any
-    trees: CompiledForest | CompiledBoosting | CompiledLightGBM | None = None  # trees walked together (fast_trees.py)
+    trees: CompiledTrees | None = None  # every tree walked at once (fast_trees.py)
     cast_key: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
@@ -264,10 +299,11 @@ class CompiledMember:
     def _inner(self) -> Any:
         return self.model.estimator_ if isinstance(self.model, EncodedLabelClassifier) else self.model
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Probabilities in the order of the pipeline's ``classes_``."""
+    def predict_proba(self, X: np.ndarray, answer: np.ndarray | None = None) -> np.ndarray:
+        """Probabilities in the order of the pipeline's ``classes_`` (``answer``: the trees' answer for ``X``, when
+        a :class:`~automl.pipeline.fast_trees.TreeBank` walked them already)."""
         inner = self._inner()
-        proba = self.trees.answer(X) if self.trees is not None else None
+        proba = answer if answer is not None else self.trees.answer(X) if self.trees is not None else None
         if proba is None:
             proba = _logistic_proba(inner, X) if type(inner) is LogisticRegression and X.dtype == np.float64 \
                 else inner.predict_proba(X)
@@ -280,15 +316,16 @@ class CompiledMember:
         full[:, seen] = proba
         return full
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        """Labels (in the pipeline's classes) or values."""
+    def predict(self, X: np.ndarray, answer: np.ndarray | None = None) -> np.ndarray:
+        """Labels (in the pipeline's classes) or values (``answer`` as in :meth:`predict_proba`)."""
         inner = self._inner()
         if isinstance(self.model, EncodedLabelClassifier):
-            codes = self.trees.codes(X) if self.trees is not None else None
+            codes = np.argmax(answer, axis=1) if answer is not None else \
+                self.trees.codes(X) if self.trees is not None else None
             if codes is None:
                 return self.model.predict(X)
             return self.model.classes_[np.asarray(inner.classes_, dtype=int)[codes]]
-        values = self.trees.answer(X) if self.trees is not None else None
+        values = answer if answer is not None else self.trees.answer(X) if self.trees is not None else None
         return self.model.predict(X) if values is None else values[:, 0]
 
     @property
@@ -328,6 +365,8 @@ class FastPredictor:
     classes: Any
     casters: dict[tuple[Any, ...], ColumnCaster] = field(default_factory=dict)
     compiled: int = 0
+    bank: TreeBank | None = None  # the trees of every member that has some, walked together
+    banked: list[int] = field(default_factory=list)  # which members the bank holds
 
     @classmethod
     def compile(cls, pipeline: Any, checks: list[pd.DataFrame]) -> "FastPredictor | None":
@@ -346,7 +385,40 @@ class FastPredictor:
         for member in members:
             fast.members.append(fast._checked(member, checks))
         fast.compiled = sum(isinstance(m, CompiledMember) for m in fast.members)
+        if fast.compiled:
+            fast._bank_trees(checks)
         return fast if fast.compiled else None
+
+    def _bank_trees(self, checks: list[pd.DataFrame]) -> None:
+        """Walk the trees of all members that have them together, when there are several and the joint walk
+        answers as each member's own does on the check rows."""
+        banked = [i for i, m in enumerate(self.members) if isinstance(m, CompiledMember) and m.trees is not None]
+        if len(banked) < 2:
+            return
+        try:
+            inputs = [self._features(rows) for rows in checks]
+            bank = TreeBank.of([self.members[i].trees for i in banked], [inputs[0][i].shape[1] for i in banked])
+            for features in inputs:
+                together = bank.answers([features[i] for i in banked])
+                alone = [self.members[i].trees.answer(features[i]) for i in banked]
+                if together is None or not all(a is not None and np.allclose(t, a, rtol=1e-12, atol=1e-15)
+                                               for t, a in zip(together, alone)):
+                    raise NotCompilable("the joint walk differs from the members' own on the check rows")
+        except Exception as reason:  # noqa: BLE001 - the members keep walking their own trees
+            log.debug("trees not walked together: %r", reason)
+            return
+        self.bank, self.banked = bank, banked
+
+    def _features(self, X: pd.DataFrame) -> dict[int, np.ndarray]:
+        """The input of each compiled member for the rows ``X``, by member index (one cast per distinct caster)."""
+        cast: dict[tuple[Any, ...], tuple[Columns, Callable[[], pd.DataFrame]]] = {}
+        features = {}
+        for i, member in enumerate(self.members):
+            if isinstance(member, CompiledMember):
+                if member.cast_key not in cast:
+                    cast[member.cast_key] = self._cast(X, [member])
+                features[i] = member.features(*cast[member.cast_key])
+        return features
 
     def _checked(self, member: Any, checks: list[pd.DataFrame]) -> Any:
         try:
@@ -385,17 +457,19 @@ class FastPredictor:
         return cols, frame
 
     def _member_outputs(self, X: pd.DataFrame, proba: bool) -> list[np.ndarray]:
-        cast: dict[tuple[Any, ...], tuple[Columns, Callable[[], pd.DataFrame]]] = {}
+        features = self._features(X)
+        answers: dict[int, np.ndarray] = {}
+        if self.bank is not None:
+            together = self.bank.answers([features[i] for i in self.banked])
+            answers = {} if together is None else dict(zip(self.banked, together))
         outputs = []
-        for member in self.members:
+        for i, member in enumerate(self.members):
             if not isinstance(member, CompiledMember):
                 outputs.append(np.asarray(member.predict_proba(X) if proba else member.predict(X)))
-                continue
-            key = member.cast_key
-            if key not in cast:
-                cast[key] = self._cast(X, [member])
-            features = member.features(*cast[key])
-            outputs.append(member.predict_proba(features) if proba else member.predict(features))
+            elif proba:
+                outputs.append(member.predict_proba(features[i], answers.get(i)))
+            else:
+                outputs.append(member.predict(features[i], answers.get(i)))
         return outputs
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
