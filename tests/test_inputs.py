@@ -55,6 +55,23 @@ def test_missing_columns_objects_in_cells_and_infinity():
     assert check_rows(rows(amount=[np.inf, 1.0, 2.0]), ROLES).coerced == {}
 
 
+def test_the_first_problem_in_column_order_is_named_whichever_check_finds_it():
+    """Columns taken as they are (numbers, categories) are checked a block at a time, the others one by one: with
+    problems in several columns, the error still names the first in the training order."""
+    roles = {"size": "numeric", "amount": "numeric", "colour": "categorical", "note": "categorical"}
+    frame = pd.DataFrame({"size": [1.0, np.inf], "amount": [1.0, "lots"], "colour": ["red", ["a"]],
+                          "note": [{"b": 2}, "x"]})
+    with pytest.raises(InputError, match="infinite") as caught:
+        check_rows(frame, roles, allow_infinite=False)
+    assert caught.value.column == "size"
+    with pytest.raises(InputError, match="'lots'") as caught:  # infinity allowed: the next problem
+        check_rows(frame, roles)
+    assert caught.value.column == "amount"
+    with pytest.raises(InputError, match="objects or lists") as caught:
+        check_rows(frame.drop(columns="amount"), {k: v for k, v in roles.items() if k != "amount"})
+    assert caught.value.column == "colour" and caught.value.rows == [1]
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.one_of(st.booleans(), st.sampled_from(sorted(TRUE_TEXT | FALSE_TEXT)),
                           st.sampled_from(["True", " NO ", "Yes", "OFF"]), st.sampled_from([0, 1, 0.0, 1.0]),

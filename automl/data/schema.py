@@ -92,14 +92,22 @@ def to_frame(X: Any) -> pd.DataFrame:
     if frame.columns.duplicated().any():
         dup = frame.columns[frame.columns.duplicated()].tolist()
         raise ValueError(f"column names must be unique; repeated: {dup}. Rename them before fitting.")
-    for name in frame.columns:
-        col = frame[name]
-        if pd.api.types.is_complex_dtype(col.dtype):
+    dtypes = list(zip(frame.columns, frame.dtypes))
+    for name, dtype in dtypes:
+        if pd.api.types.is_complex_dtype(dtype):
             raise ValueError(f"Complex data not supported: column {name!r} holds complex numbers; "
                              "split it into real and imaginary parts.")
-        if col.dtype == object:
-            _check_scalar_cells(name, col)
+    objects = [name for name, dtype in dtypes if dtype == object]
+    # a few rows: every object cell checked in one pass, not a Series and its distinct values per column (on one
+    # row of 30 object columns that was most of predict's time); a column is looked at alone only to name a problem
+    if objects and len(frame) <= _ONE_PASS_ROWS and not any(map(_not_scalar, frame[objects].to_numpy().ravel())):
+        objects = []
+    for name in objects:
+        _check_scalar_cells(name, frame[name])
     return frame
+
+
+_ONE_PASS_ROWS = 1024
 
 
 def _not_scalar(value: Any) -> bool:
