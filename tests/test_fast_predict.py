@@ -1,6 +1,7 @@
 """The compiled prediction path (automl/pipeline/fast.py) answers exactly as the pipelines it compiles."""
 from __future__ import annotations
 
+import importlib.util
 import pickle
 
 import numpy as np
@@ -51,8 +52,8 @@ CASES = [
     ("hist_gradient_boosting", "regression", {"synthesis": "group_stats"}),
     ("hist_gradient_boosting", "binary", {}),
     ("hist_gradient_boosting", "multiclass", {"encode": "onehot"}),
-    ("catboost", "regression", {}),  # symmetric trees read from CatBoost's JSON model
-]
+] + ([("catboost", "regression", {})]  # symmetric trees read from CatBoost's JSON model (the catboost extra)
+     if importlib.util.find_spec("catboost") else [])
 
 
 def _target(signal: np.ndarray, task: str) -> np.ndarray:
@@ -175,7 +176,7 @@ def test_catboost_symmetric_trees_answer_as_its_predict(task):
     """CatBoost's trees read from its JSON model: float32 borders, the leaf index's bit order, missing values by each
     feature's treatment (Min: not above any border; Max: above every one), several outputs, scale and bias; walked
     with other models' trees in one bank, each answers as alone."""
-    from catboost import CatBoostClassifier, CatBoostRegressor
+    catboost = pytest.importorskip("catboost", reason="CatBoost is the catboost extra")
 
     from automl.pipeline.fast_trees import CompiledCatBoost, TreeBank, compile_trees
 
@@ -188,10 +189,10 @@ def test_catboost_symmetric_trees_answer_as_its_predict(task):
         options = {"iterations": 40, "depth": depth, "nan_mode": nan_mode, "verbose": 0, "thread_count": 1,
                    "random_seed": 0}
         if task == "regression":
-            models.append(CatBoostRegressor(**options).fit(X, signal))
+            models.append(catboost.CatBoostRegressor(**options).fit(X, signal))
         else:
             edges = [0.0] if task == "binary" else [-0.5, 0.5]
-            models.append(CatBoostClassifier(**options).fit(X, np.digitize(signal, edges)))
+            models.append(catboost.CatBoostClassifier(**options).fit(X, np.digitize(signal, edges)))
     compiled = [compile_trees(m) for m in models]
     assert all(isinstance(c, CompiledCatBoost) for c in compiled)
     probe = np.vstack([X[:100], np.full((1, 4), np.nan), compiled[0].trees.border[:20, :1].repeat(4, axis=1)])

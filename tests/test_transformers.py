@@ -50,6 +50,32 @@ def test_cast_matches_its_value_by_value_definition(rows):
             assert got == want, name
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.floats(allow_nan=True, allow_infinity=True), CELLS, st.booleans(), CELLS, CELLS),
+                min_size=1, max_size=6))
+def test_a_few_rows_cast_a_block_at_a_time_as_many_rows_cast_column_by_column(rows):
+    """Up to 1,024 rows cast plain numbers and texts a block at a time: the same values as the column-by-column
+    cast of larger batches, for every dtype a user's frame may hold."""
+    frame = pd.DataFrame(rows, columns=["n", "s", "b", "c", "t"])
+    frame["s"] = frame["s"].astype(object)
+    frame["i"] = pd.array(range(len(frame)), dtype="Int64")
+    frame.loc[0, "i"] = pd.NA
+    with np.errstate(over="ignore"):  # numbers beyond float32 become infinite: a value to cast too
+        frame["f"] = frame["n"].astype(np.float32)
+    frame["u"] = frame["c"].map(lambda v: None if v is None or v != v else str(v)).astype("string")
+    frame["k"] = frame["t"].map(lambda v: None if v is None or v != v else str(v)).astype("category")
+    roles = {**ROLES, "i": "numeric", "f": "numeric", "u": "categorical", "k": "categorical"}
+    caster = ColumnCaster(roles).fit(frame)
+    few = caster.cast_columns(frame)
+    many = caster.cast_columns(pd.concat([frame] * (1100 // len(frame) + 1), ignore_index=True))
+    for name in roles:
+        got, want = np.asarray(few[name]), np.asarray(many[name])[:len(frame)]
+        if got.dtype == object:
+            assert got.tolist() == want.tolist(), name
+        else:
+            np.testing.assert_array_equal(got, want, err_msg=name)
+
+
 def test_cast_merges_rare_categories_and_keeps_missing_values():
     frame = pd.DataFrame({"c": ["a", "b", None, 7, "a", np.nan]})
     cast = ColumnCaster({"c": "categorical"}, categories={"c": ["a", "7"]}).fit(frame).transform(frame)

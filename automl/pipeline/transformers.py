@@ -58,16 +58,44 @@ class ColumnCaster(TransformerMixin, BaseEstimator):
         roles = self.roles or {}
         # getattr: casters saved before ``categories`` existed load without the attribute
         kept = getattr(self, "categories", None) or {}
-        out = {}
+        out = _cast_blocks(X, [name for name in self.columns_ if name not in kept], roles)
         for name in self.columns_:
+            if name in out:
+                continue
             column = X[name]
             if name in kept:
                 column = pd.Series(_merge_rare(column.to_numpy(dtype=object), kept[name]), index=X.index)
             out[name] = _cast(column, roles[name])
-        return out
+        return {name: out[name] for name in self.columns_}
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return np.asarray(self.columns_, dtype=object)
+
+
+def _cast_blocks(X: pd.DataFrame, names: list[str], roles: dict[str, str]) -> dict[str, np.ndarray]:
+    """The columns ``names`` that cast from one block of a few rows, as :func:`_cast` casts each: numbers already
+    numeric (read as float64, infinities missing) and categories or text held as objects or strings. Taking a
+    Series per column cost more than the casting on one row; larger batches go column by column."""
+    if len(X) > _BLOCK_ROWS or not names:
+        return {}
+    dtypes = dict(zip(X.columns, X.dtypes))
+    numbers = [n for n in names if roles[n] in ("numeric", "boolean") and pd.api.types.is_numeric_dtype(dtypes[n])
+               and not pd.api.types.is_bool_dtype(dtypes[n])]
+    texts = [n for n in names if roles[n] in ("categorical", "text")
+             and (dtypes[n] == object or pd.api.types.is_string_dtype(dtypes[n]))
+             and not isinstance(dtypes[n], pd.CategoricalDtype)]
+    out: dict[str, np.ndarray] = {}
+    if numbers:
+        block = X[numbers].to_numpy(dtype="float64", na_value=np.nan)
+        block = np.where(np.isinf(block), np.nan, block)
+        out.update((name, block[:, j]) for j, name in enumerate(numbers))
+    if texts:
+        cells = X[texts].to_numpy(dtype=object)
+        out.update((name, _texts_or_none(cells[:, j])) for j, name in enumerate(texts))
+    return out
+
+
+_BLOCK_ROWS = 1024
 
 
 def _merge_rare(values: np.ndarray, kept: list[str]) -> np.ndarray:
