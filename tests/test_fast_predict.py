@@ -187,7 +187,7 @@ def test_catboost_symmetric_trees_answer_as_its_predict(task):
     models = []
     for depth, nan_mode in ((4, "Min"), (6, "Max")):
         options = {"iterations": 40, "depth": depth, "nan_mode": nan_mode, "verbose": 0, "thread_count": 1,
-                   "random_seed": 0}
+                   "allow_writing_files": False, "random_seed": 0}
         if task == "regression":
             models.append(catboost.CatBoostRegressor(**options).fit(X, signal))
         else:
