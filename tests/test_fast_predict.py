@@ -47,7 +47,8 @@ CASES = [
     ("extra_trees", "regression", {"select": "f_test", "select_fraction": 0.5}),
     ("lightgbm", "multiclass", {}),
     ("lightgbm", "regression", {"encode": "onehot"}),
-    ("lightgbm", "binary", {"encode": "native"}),  # categorical splits: the model is called as it is
+    ("lightgbm", "binary", {"encode": "native"}),  # categorical splits: its booster is called directly
+    ("lightgbm", "multiclass", {"encode": "native"}),
     ("knn", "binary", {"synthesis": "pairs"}),  # a part that runs its own transform
     ("hist_gradient_boosting", "regression", {"synthesis": "group_stats"}),
     ("hist_gradient_boosting", "binary", {}),
@@ -109,6 +110,7 @@ def test_every_pipeline_compiles_with_its_trees(compiled):
         walks_trees = any(f in name for f in ("forest", "trees", "gradient", "lightgbm", "catboost")) \
             and "-native-" not in name
         assert (fast.members[0].trees is not None) == walks_trees, name
+        assert (fast.members[0].direct is not None) == ("lightgbm" in name and "-native-" in name), name
 
 
 @pytest.mark.slow
