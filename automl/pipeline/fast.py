@@ -440,7 +440,7 @@ class FastPredictor:
         for i, member in enumerate(self.members):
             if isinstance(member, CompiledMember):
                 if member.cast_key not in cast:
-                    cast[member.cast_key] = self._cast(X, [member])
+                    cast[member.cast_key] = self._cast(X, member.caster)
                 features[i] = member.features(*cast[member.cast_key])
         return features
 
@@ -449,7 +449,7 @@ class FastPredictor:
             compiled = CompiledMember.compile(member)
             pairs = []
             for rows in checks:
-                features = compiled.features(*self._cast(rows, [compiled]))
+                features = compiled.features(*self._cast(rows, compiled.caster))
                 pairs.append((np.asarray(member[:-1].transform(rows), dtype=float), features))
                 pairs.append((_answers(member, rows), _answers(compiled, features)))
         except NotCompilable as reason:
@@ -465,11 +465,10 @@ class FastPredictor:
         self.casters.setdefault(compiled.cast_key, compiled.caster)
         return compiled
 
-    def _cast(self, X: pd.DataFrame, members: list[Any]) -> tuple[Columns, Callable[[], pd.DataFrame]]:
-        casters = {m.cast_key for m in members if isinstance(m, CompiledMember)}
-        if len(casters) != 1:
-            raise NotCompilable("members that cast differently")
-        caster = next(m.caster for m in members if isinstance(m, CompiledMember))
+    @staticmethod
+    def _cast(X: pd.DataFrame, caster: ColumnCaster) -> tuple[Columns, Callable[[], pd.DataFrame]]:
+        """The rows ``X`` cast by ``caster`` as columns, and a function making them a frame (once) for the parts
+        that run their own ``transform``."""
         cols = cast_columns(caster, X)
         cached: list[pd.DataFrame] = []
 

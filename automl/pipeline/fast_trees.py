@@ -12,8 +12,9 @@ members, each on its own input columns) together.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 from sklearn.ensemble import (ExtraTreesClassifier, ExtraTreesRegressor, HistGradientBoostingClassifier,
@@ -26,6 +27,8 @@ _BOOSTING = (HistGradientBoostingClassifier, HistGradientBoostingRegressor)
 _LIGHTGBM_ZERO = float(np.float32(1e-35))
 # LightGBM objectives whose prediction is the raw score
 _IDENTITY_OBJECTIVES = ("regression", "regression_l1", "huber", "fair", "quantile", "mape")
+# CatBoost losses compiled, by the kind of answer they make of the raw scores (RMSE: the raw scores)
+_CATBOOST_KINDS = {"Logloss": "binary", "MultiClass": "multiclass"}
 
 
 @dataclass
@@ -149,8 +152,49 @@ def _boosting_tree(predictor: Any) -> dict[str, np.ndarray]:
             "values": nodes["value"].astype(float).reshape(-1, 1), "depth": np.asarray(nodes["depth"].max())}
 
 
+class UnsupportedSplit(Exception):
+    """A split the flat trees do not take (categorical or text): the model keeps its own predict."""
+
+
+class CompiledTrees(ABC):
+    """A model as trees walked together: ``prepare`` reads the input as the model compares it, the trees give their
+    leaf values, ``finish`` makes the model's answer of them (a :class:`TreeBank` walks several models' trees and
+    calls each ``finish`` on its own)."""
+
+    trees: Any
+
+    @abstractmethod
+    def prepare(self, X: np.ndarray) -> np.ndarray | None:
+        """The input as the trees compare it; None when the model's own checks must decide."""
+
+    @abstractmethod
+    def finish(self, leaves: np.ndarray) -> np.ndarray:
+        """The answer from the trees' leaf values (rows, trees, width)."""
+
+    def answer(self, X: np.ndarray) -> np.ndarray | None:
+        """Class probabilities (classifier) or predictions (regressor, one column); None as in :meth:`prepare`."""
+        prepared = self.prepare(X)
+        return None if prepared is None else self.finish(self.trees.leaf_values(prepared))
+
+    def codes(self, X: np.ndarray) -> np.ndarray | None:
+        """The predicted class index of each row (the most probable), None as in :meth:`answer`."""
+        proba = self.answer(X)
+        return None if proba is None else np.argmax(proba, axis=1)
+
+
+def _answer_of_raw(raw: np.ndarray, kind: str, slope: float = 1.0) -> np.ndarray:
+    """A boosting library's answer from its raw scores: ``binary`` (a sigmoid of ``slope``), ``multiclass``
+    (softmax) or the raw scores themselves."""
+    if kind == "binary":
+        positive = 1.0 / (1.0 + np.exp(-slope * raw[:, 0]))
+        return np.stack([1.0 - positive, positive], axis=1)
+    if kind == "multiclass":
+        return softmax(raw, copy=False)
+    return raw
+
+
 @dataclass
-class CompiledForest:
+class CompiledForest(CompiledTrees):
     """A random forest or extra trees (one output) as :class:`FlatTrees`."""
 
     trees: FlatTrees
@@ -164,24 +208,13 @@ class CompiledForest:
         return np.asarray(X, dtype=np.float32).astype(np.float64)
 
     def finish(self, leaves: np.ndarray) -> np.ndarray:
-        """The answer from the trees' leaf values (rows, trees, width)."""
+        """Averaged class shares (classifier) or predictions (regressor, one column)."""
         leaves = leaves[:, :, :self.trees.values.shape[1]]
         return leaves.sum(axis=1) / leaves.shape[1]
 
-    def answer(self, X: np.ndarray) -> np.ndarray | None:
-        """Averaged class shares (classifier) or predictions (regressor, one column); None when a value is not
-        finite."""
-        prepared = self.prepare(X)
-        return None if prepared is None else self.finish(self.trees.leaf_values(prepared))
-
-    def codes(self, X: np.ndarray) -> np.ndarray | None:
-        """The predicted class index of each row (scikit-learn's rule: the most probable), None as in :meth:`answer`."""
-        proba = self.answer(X)
-        return None if proba is None else np.argmax(proba, axis=1)
-
 
 @dataclass
-class CompiledBoosting:
+class CompiledBoosting(CompiledTrees):
     """A histogram gradient boosting model (numeric splits only) as :class:`FlatTrees`."""
 
     model: Any
@@ -201,12 +234,8 @@ class CompiledBoosting:
         raw = self.raw(self.trees.leaf_values(self.prepare(X)))
         return (raw.ravel() > 0).astype(int) if raw.shape[1] == 1 else np.argmax(raw, axis=1)
 
-    def answer(self, X: np.ndarray) -> np.ndarray:
-        """Class probabilities (classifier) or predictions (regressor, one column)."""
-        return self.finish(self.trees.leaf_values(self.prepare(X)))
-
     def finish(self, leaves: np.ndarray) -> np.ndarray:
-        """The answer from the trees' leaf values (rows, trees, width)."""
+        """Class probabilities (classifier) or predictions (regressor, one column)."""
         raw = self.raw(leaves)
         if isinstance(self.model, HistGradientBoostingClassifier):
             return self.model._loss.predict_proba(raw)
@@ -214,7 +243,7 @@ class CompiledBoosting:
 
 
 def _lightgbm_tree(root: dict[str, Any]) -> dict[str, np.ndarray]:
-    """One tree of LightGBM's ``dump_model`` as node arrays (numeric splits only: NotImplementedError otherwise)."""
+    """One tree of LightGBM's ``dump_model`` as node arrays (numeric splits only: UnsupportedSplit otherwise)."""
     nodes: list[dict[str, Any]] = []
     depth = 0
     stack: list[tuple[dict[str, Any], int, int, str]] = [(root, -1, 0, "")]  # node, parent index, depth, side
@@ -227,7 +256,7 @@ def _lightgbm_tree(root: dict[str, Any]) -> dict[str, np.ndarray]:
         depth = max(depth, level)
         if "leaf_value" not in node:
             if node.get("decision_type") != "<=":
-                raise NotImplementedError("a categorical split")
+                raise UnsupportedSplit("a categorical split")
             stack += [(node["right_child"], index, level + 1, "right"), (node["left_child"], index, level + 1, "left")]
     own = np.arange(len(nodes))
     leaf = np.array(["leaf_value" in n for n in nodes])
@@ -244,7 +273,7 @@ def _lightgbm_tree(root: dict[str, Any]) -> dict[str, np.ndarray]:
 
 
 @dataclass
-class CompiledLightGBM:
+class CompiledLightGBM(CompiledTrees):
     """A LightGBM model (numeric splits, the trees its ``predict`` uses) as :class:`FlatTrees`."""
 
     trees: FlatTrees
@@ -258,23 +287,10 @@ class CompiledLightGBM:
         with np.errstate(invalid="ignore"):  # LightGBM reads a dense row sparsely: a value this near 0 is 0
             return np.where(np.abs(X) <= _LIGHTGBM_ZERO, 0.0, X)
 
-    def answer(self, X: np.ndarray) -> np.ndarray:
-        """Class probabilities (classifier) or predictions (regressor, one column)."""
-        return self.finish(self.trees.leaf_values(self.prepare(X)))
-
     def finish(self, leaves: np.ndarray) -> np.ndarray:
-        """The answer from the trees' leaf values (rows, trees, width)."""
+        """Class probabilities (classifier) or predictions (regressor, one column)."""
         raw = leaves[:, :, 0].reshape(len(leaves), -1, self.per_iteration).sum(axis=1)
-        if self.objective == "binary":
-            positive = 1.0 / (1.0 + np.exp(-self.sigmoid * raw[:, 0]))
-            return np.stack([1.0 - positive, positive], axis=1)
-        if self.objective == "multiclass":
-            return softmax(raw, copy=False)
-        return raw
-
-    def codes(self, X: np.ndarray) -> np.ndarray:
-        """The predicted class index of each row (LightGBM's rule: the most probable)."""
-        return np.argmax(self.answer(X), axis=1)
+        return _answer_of_raw(raw, self.objective, self.sigmoid)
 
 
 def _compile_lightgbm(model: Any) -> CompiledLightGBM | None:
@@ -289,7 +305,7 @@ def _compile_lightgbm(model: Any) -> CompiledLightGBM | None:
         return None
     try:
         trees = [_lightgbm_tree(tree["tree_structure"]) for tree in dump["tree_info"]]
-    except NotImplementedError:
+    except UnsupportedSplit:
         return None
     if not trees:
         return None
@@ -336,13 +352,13 @@ class ObliviousTrees:
 
 
 def _oblivious_trees(trees: list[dict[str, Any]], nan_true: dict[int, bool], width: int) -> ObliviousTrees:
-    """CatBoost's symmetric trees (float splits only: NotImplementedError otherwise) as :class:`ObliviousTrees`;
+    """CatBoost's symmetric trees (float splits only: UnsupportedSplit otherwise) as :class:`ObliviousTrees`;
     a leaf's index has the tree's first split as its lowest bit."""
     parts = []
     for tree in trees:
         splits = tree["splits"]
         if any(split.get("split_type") != "FloatFeature" for split in splits):
-            raise NotImplementedError("a split on a categorical or text feature")
+            raise UnsupportedSplit("a split on a categorical or text feature")
         features = np.array([[int(split["float_feature_index"]) for split in splits]], dtype=np.int64)
         values = np.asarray(tree["leaf_values"], dtype=float).reshape(1, 2 ** len(splits), width)
         parts.append((ObliviousTrees(features.reshape(1, -1),
@@ -353,8 +369,8 @@ def _oblivious_trees(trees: list[dict[str, Any]], nan_true: dict[int, bool], wid
 
 
 @dataclass
-class CompiledCatBoost:
-    """A CatBoost model on numeric features (Logloss, MultiClass or RMSE) as :class:`FlatTrees`."""
+class CompiledCatBoost(CompiledTrees):
+    """A CatBoost model on numeric features (Logloss, MultiClass or RMSE) as :class:`ObliviousTrees`."""
 
     trees: ObliviousTrees
     scale: float
@@ -364,23 +380,10 @@ class CompiledCatBoost:
     def prepare(self, X: np.ndarray) -> np.ndarray:
         return np.asarray(X, dtype=np.float32).astype(np.float64)  # CatBoost compares float32 values
 
-    def answer(self, X: np.ndarray) -> np.ndarray:
-        """Class probabilities (classifier) or predictions (regressor, one column)."""
-        return self.finish(self.trees.leaf_values(self.prepare(X)))
-
     def finish(self, leaves: np.ndarray) -> np.ndarray:
-        """The answer from the trees' leaf values (rows, trees, width)."""
+        """Class probabilities (classifier) or predictions (regressor, one column)."""
         raw = self.scale * leaves[:, :, :len(self.bias)].sum(axis=1) + self.bias
-        if self.loss == "Logloss":
-            positive = 1.0 / (1.0 + np.exp(-raw[:, 0]))
-            return np.stack([1.0 - positive, positive], axis=1)
-        if self.loss == "MultiClass":
-            return softmax(raw, copy=False)
-        return raw
-
-    def codes(self, X: np.ndarray) -> np.ndarray:
-        """The predicted class index of each row (the most probable)."""
-        return np.argmax(self.answer(X), axis=1)
+        return _answer_of_raw(raw, _CATBOOST_KINDS.get(self.loss, "identity"))
 
 
 def _compile_catboost(model: Any) -> CompiledCatBoost | None:
@@ -394,7 +397,7 @@ def _compile_catboost(model: Any) -> CompiledCatBoost | None:
         dump = json.loads(path.read_text())
     loss = str(dump["model_info"]["params"]["loss_function"]["type"])
     classifier = hasattr(model, "predict_proba")  # a CatBoost regressor has classes_ too
-    if not ((classifier and loss in ("Logloss", "MultiClass")) or (not classifier and loss == "RMSE")):
+    if not ((classifier and loss in _CATBOOST_KINDS) or (not classifier and loss == "RMSE")):
         return None
     info = dump["features_info"]
     if set(info) != {"float_features"}:
@@ -407,12 +410,9 @@ def _compile_catboost(model: Any) -> CompiledCatBoost | None:
         return None
     try:
         trees = _oblivious_trees(dump["oblivious_trees"], nan_true, len(bias))
-    except NotImplementedError:
+    except UnsupportedSplit:
         return None
     return CompiledCatBoost(trees, float(scale), bias, loss)
-
-
-CompiledTrees = Union[CompiledForest, CompiledBoosting, CompiledLightGBM, CompiledCatBoost]
 
 
 def compile_trees(model: Any) -> CompiledTrees | None:
