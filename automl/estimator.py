@@ -557,8 +557,9 @@ class AutoML(SynthesisMixin, BaseEstimator):
     def _usable_families(self, weights: np.ndarray | None, needs: dict[str, Any] | None = None) -> list:
         families = get_families(self.families, self.task_)
         if self.synthesis_plan == "none":  # single-table synthesis off: every family's option fixed to none
-            families = [dataclasses.replace(f, preprocess={**f.preprocess, "synthesis": {"choice": ["none"]}})
-                        if "synthesis" in f.preprocess else f for f in families]
+            families = [dataclasses.replace(f, preprocess={**f.preprocess, "synthesis": {
+                **f.preprocess["synthesis"], "choice": ["none"]}}) if "synthesis" in f.preprocess else f
+                for f in families]
         if needs:  # e.g. the FRESH filter after tsfresh, the synthesis plans to choose from (synthesis.py)
             option = plan_options(needs)
             families = [dataclasses.replace(f, needs={**f.needs, **needs}, preprocess={**option, **f.preprocess})

@@ -95,16 +95,27 @@ def _synthesis_parts(schema: Schema, needs: dict[str, Any], task: str = "binary"
     plan = needs.get("synthesis", "none")
     categorical = schema.by_role("categorical")
     numbers = schema.by_role("numeric", "boolean")
-    if (needs.get("frequency") or plan == "frequency") and categorical:
+    plans = synthesis_plans(schema)
+    if (needs.get("frequency") and categorical) or (plan == "frequency" and plan in plans):
         parts.append(("frequency", _scaled(CategoryFrequencies(), scale), categorical))
-    if plan == "group_stats" and categorical and numbers:
+    if plan == "group_stats" and plan in plans:
         parts.append(("group_stats", _scaled(GroupStatistics(), scale), categorical + numbers))
-    if plan == "pairs" and len(numbers) >= 2:
+    if plan == "pairs" and plan in plans:
         parts.append(("pairs", _scaled(NumericPairs(task=task), scale), numbers))
     modelled = [c.name for c in schema.columns if c.name not in schema.dropped]
     if needs.get("missing_count") and modelled:
         parts.append(("missing_count", MissingCount(), modelled))
     return parts
+
+
+def synthesis_plans(schema: Schema) -> list[str]:
+    """The single-table synthesis plans that build something from the modelled columns of ``schema``:
+    ``frequency`` needs a categorical column, ``group_stats`` a categorical key and a number, ``pairs`` two
+    numbers (on other tables a plan would give the pipeline of ``none`` again)."""
+    categorical = schema.by_role("categorical")
+    numbers = schema.by_role("numeric", "boolean")
+    return [plan for plan, builds in (("frequency", bool(categorical)), ("group_stats", bool(categorical and numbers)),
+                                      ("pairs", len(numbers) >= 2)) if builds]
 
 
 def _scaled(transformer: Any, scale: bool) -> Any:

@@ -28,12 +28,13 @@ from automl.search.leaderboard import build_leaderboard, params_json
 from automl.search.cost import CostModel, DataShape, encoded_width, first_moves
 from automl.search.planner import TRIAL_SHARE, Deadline, TimePlanner, TrialCost
 from automl.search.portfolio import portfolio_points
+from automl.search.refine import MIN_FOLDS, PARENT, REFINEMENT, twin_points, verdict
 from automl.search.refit import FinalModel, Refit
 from automl.search.space import FAMILY, config_from_params, suggest_config
 from automl.search.strategies import Strategy, get_strategy
-from automl.search.study import (HEARTBEAT_INTERVAL, INTERRUPTED, RUNNING, WAITING, diverse_first, fail_stale_trials,
-                                 failing_families, finished_costs, open_storage, optuna_quiet, point_of,
-                                 ranked_trials, record_heartbeat, save_settings, trial_cost, was_evaluated)
+from automl.search.study import (HEARTBEAT_INTERVAL, INTERRUPTED, REJECTED, RUNNING, WAITING, diverse_first,
+                                 fail_stale_trials, failing_families, finished_costs, open_storage, optuna_quiet,
+                                 point_of, ranked_trials, record_heartbeat, save_settings, trial_cost, was_evaluated)
 from automl.search.worker import SharedData, TrialData, TrialProcess, shared_data, warm_up
 
 log = logging.getLogger("automl")
@@ -205,8 +206,10 @@ class SearchController:
         self.planner.measured_overhead(self.runner.round_trip(self._shipped(data), self._trial_deadline(study)))
         self.costs.overhead = self.planner.process_overhead
         skips_in_a_row = 0
+        started = time.monotonic()
         while self._may_start(study):
             fail_stale_trials(study)
+            self._refine(study, started)
             with warnings.catch_warnings():
                 # Optuna warns that heartbeats are meant for Study.optimize; we send them ourselves
                 warnings.filterwarnings("ignore", message="Heartbeat of storage")
@@ -252,6 +255,20 @@ class SearchController:
         prediction for this data, corrected by the trials of other families."""
         observed = self.planner.trial_estimate(costs, family.name)
         return observed if observed is not None else self.costs.estimate(family)
+
+    def _refine(self, study: optuna.Study, started: float) -> None:
+        """In the search's refinement part, enqueue the synthesis twins of the leading configurations that have none
+        yet (:mod:`automl.search.refine`). Only a strategy that samples refines (grid and defaults run their points),
+        and only over enough folds to measure the noise."""
+        if not self.strategy.samples or len(self.problem.folds) < MIN_FOLDS:
+            return
+        trials = study.get_trials(deepcopy=False)
+        finished = sum(1 for t in trials if t.state.is_finished())
+        if not self.planner.refining(started, time.monotonic(), self._trial_deadline(study), finished,
+                                     self.settings.max_trials):
+            return
+        for parent, point in twin_points(self._ranked(study), trials, self.problem.families, self.problem.schema):
+            study.enqueue_trial(point, user_attrs={"source": REFINEMENT, PARENT: parent, "fixed": sorted(point)})
 
     def _redirect(self, study: optuna.Study, available: float) -> None:
         """After a sampled family was too slow for the time left (or keeps failing): enqueue the next trial with
@@ -304,6 +321,12 @@ class SearchController:
             result.error = (f"stopped at {result.fidelity:.3g} of the rows: the next rungs would take about "
                             f"{projected[0]:.1f}s in all, {limit - start:.1f}s were left for it")
             trial.set_user_attr("projected_duration", round(projected[0], 4))
+        if result.status == "ok" and trial.user_attrs.get("source") == REFINEMENT:
+            judged = verdict(study.get_trials(deepcopy=False)[trial.user_attrs[PARENT]], result.fold_scores,
+                             self.problem.metric.greater_is_better)
+            result.error = judged.reason
+            if not judged.kept:
+                result.status, result.refit_model = REJECTED, None
         if result.status == "ok" and result.refit_model is not None:
             if self.fallback is None:
                 self.fallback = (trial.number, result.refit_model)
@@ -311,7 +334,8 @@ class SearchController:
                 self.models[trial.number] = result.refit_model
             result.refit_model = None
             self._keep_best_models(study, trial.number)
-        if result.status == "ok" and enqueued and not self.fallback_refitted(trial.number):
+        if result.status == "ok" and trial.user_attrs.get("source") == "enqueued" \
+                and not self.fallback_refitted(trial.number):
             self.costs.observe(config.family.name, self.costs.default_trial(config.family), duration)
         self.results[trial.number] = result
         self._tell(study, trial, config, result, duration)
@@ -327,14 +351,14 @@ class SearchController:
             if result.predict_times_per_1k else None,
             "duration": round(duration, 4), "error": result.error, "worker": self.worker_id,
             "n_features_synthesised": result.n_features_synthesised, "n_features_selected": result.n_features_selected,
-            "fidelity": result.fidelity,
+            "fidelity": result.fidelity, "fold_scores": [float(v) for v in result.fold_scores],
             "synthesis": config.needs().get("plan") or config.needs().get("synthesis", "none"),
-            "extra_scores": self.extra_scores(result.oof) if result.status == "ok" else None,
+            "extra_scores": self.extra_scores(result.oof) if result.status in ("ok", REJECTED) else None,
         }
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         TrialState = optuna.trial.TrialState
-        if result.status == "ok":
+        if result.status in ("ok", REJECTED):  # a rejected twin's score still informs the sampler
             study.tell(trial, result.score)
         elif result.status == "pruned":
             study.tell(trial, state=TrialState.PRUNED)

@@ -13,7 +13,8 @@ import pandas as pd
 COLUMNS = ["rank", "trial", "family", "params", "score", "score_std", "n_folds", "fit_time",
            "predict_time_per_1k", "duration", "n_features_synthesised", "n_features_selected", "status", "error",
            "fidelity", "synthesis"]
-STATUS_ORDER = {"ok": 0, "pruned": 1, "timeout": 2, "error": 3, "interrupted": 4, "skipped": 5}
+# rejected: a complete synthesis twin that did not beat its parent by more than the noise (automl/search/refine.py)
+STATUS_ORDER = {"ok": 0, "rejected": 1, "pruned": 2, "timeout": 3, "error": 4, "interrupted": 5, "skipped": 6}
 
 
 def trial_row(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:

@@ -31,6 +31,11 @@ TRIAL_SHARE = 0.5
 # redirects the next trial to a family that fits.
 MAX_SKIPS_IN_A_ROW = 5
 
+# The last share of the search (of its time, or of max_trials) refines the leading configurations: each is tried
+# again with each single-table synthesis plan (automl/search/refine.py). Before it, the search is the same as with
+# synthesis off.
+REFINE_SHARE = 0.25
+
 # -- large data: row-subsample rungs ----------------------------------------------------------------------------
 # With one holdout fold of at least RUNG_MIN_ROWS * RUNG_FACTOR training rows, a trial fits growing nested
 # subsamples (a share 1 / RUNG_FACTOR of the next, the smallest at least RUNG_MIN_ROWS rows) and the pruner
@@ -174,6 +179,16 @@ class TimePlanner:
         estimate (``None``: nothing known yet) fits in it."""
         available = trial_deadline - time.monotonic()
         return available >= MIN_TRIAL_SECONDS and (cheapest or 0.0) <= available
+
+    @staticmethod
+    def refining(started: float, now: float, trial_deadline: float, finished: int = 0,
+                 max_trials: int | None = None) -> bool:
+        """Whether a search that started at ``started`` is in its refinement part: the last :data:`REFINE_SHARE`
+        of the time until its trial deadline, or of ``max_trials`` (``finished`` trials done)."""
+        if max_trials is not None and finished >= (1.0 - REFINE_SHARE) * max_trials:
+            return True
+        total = trial_deadline - started
+        return bool(np.isfinite(total)) and total > 0 and trial_deadline - now <= REFINE_SHARE * total
 
     @staticmethod
     def fits(estimate: float | None, available: float) -> bool:

@@ -52,6 +52,8 @@ def suggest_config(trial: optuna.trial.BaseTrial, families: list[ModelFamily], t
     preprocess: dict[str, Any] = {}
     for option, decl in family.preprocess.items():
         name = param_name(family, f"preprocess.{option}")
+        if decl.get("refine") and name not in (fixed_only or ()):
+            continue  # tried on the leading configurations by the controller, never sampled (see refine.py)
         if (fixed_only is None or name in fixed_only) and applies(decl, {**family.needs, **preprocess}):
             preprocess[option] = _suggest(trial, name, decl)
     weighting: Any = class_weight if isinstance(class_weight, dict) else None

@@ -29,6 +29,9 @@ COMPLETE, FAIL = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL
 WAITING, RUNNING = optuna.trial.TrialState.WAITING, optuna.trial.TrialState.RUNNING
 # The status of a trial stopped by Ctrl-C: recorded, but its point runs again when the search resumes.
 INTERRUPTED = "interrupted"
+# The status of a complete trial left out of the ranking: a synthesis twin that did not beat its parent by more than
+# the noise of the folds (automl/search/refine.py). Its score stays in the study for the sampler.
+REJECTED = "rejected"
 
 HEARTBEAT_INTERVAL = 5
 GRACE_PERIOD = 20
@@ -125,8 +128,9 @@ def seconds_until(deadline_unix: float | None) -> float | None:
 # -- reading trials ---------------------------------------------------------------------------------------------
 def ranked_trials(study: optuna.Study, greater_is_better: bool) -> list[optuna.trial.FrozenTrial]:
     """The study's complete trials, best first (ties by trial number); ensembles recorded by earlier runs are rows
-    of the study, not configurations to refit, and are left out."""
-    trials = [t for t in study.get_trials(deepcopy=False, states=(COMPLETE,)) if t.user_attrs.get("source") != "ensemble"]
+    of the study, not configurations to refit, and rejected trials are not candidates: both are left out."""
+    trials = [t for t in study.get_trials(deepcopy=False, states=(COMPLETE,))
+              if t.user_attrs.get("source") != "ensemble" and t.user_attrs.get("status") != REJECTED]
     sign = -1.0 if greater_is_better else 1.0
     return sorted(trials, key=lambda t: (sign * float(t.value or 0.0), t.number))
 

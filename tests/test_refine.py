@@ -1,0 +1,125 @@
+"""Synthesis as a refinement of the leading configurations: twins on the same folds, kept above the noise."""
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+
+from automl.data.schema import Column, Schema
+from automl.models.registry import get_families
+from automl.search.planner import REFINE_SHARE, TimePlanner
+from automl.search.refine import PARENT, PARENTS, REFINEMENT, twin_points, verdict
+from automl.search.space import param_name, suggest_config
+from automl.search.study import REJECTED, ranked_trials
+
+MIXED = Schema([Column("a", "numeric", "float64"), Column("b", "numeric", "float64"),
+                Column("c", "categorical", "object")])
+NUMBERS = Schema([Column("a", "numeric", "float64"), Column("b", "numeric", "float64")])
+
+
+def finished(family: str, value: float, folds: list[float], **attrs) -> optuna.trial.FrozenTrial:
+    return optuna.trial.create_trial(
+        params={"family": family}, distributions={"family": optuna.distributions.CategoricalDistribution(
+            ["linear", "lightgbm", "knn"])}, value=value,
+        user_attrs={"family": family, "fold_scores": folds, "status": "ok", **attrs})
+
+
+def study_of(trials: list[optuna.trial.FrozenTrial]) -> optuna.Study:
+    study = optuna.create_study(direction="maximize")
+    for trial in trials:
+        study.add_trial(trial)
+    return study
+
+
+def test_a_twin_is_kept_only_when_its_paired_gain_passes_the_noise_of_the_folds():
+    parent = finished("linear", 0.80, [0.80, 0.78, 0.82, 0.79, 0.81])
+    steady = [s + 0.01 for s in parent.user_attrs["fold_scores"]]
+    assert verdict(parent, steady, greater_is_better=True).kept
+    noisy = [0.85, 0.74, 0.86, 0.76, 0.82]  # better on the mean by 0.006, but not fold by fold
+    judged = verdict(parent, noisy, greater_is_better=True)
+    assert not judged.kept and judged.reason.startswith(REJECTED) and "over trial" in judged.reason
+    assert not verdict(parent, parent.user_attrs["fold_scores"], greater_is_better=True).kept  # no gain at all
+    # a loss (lower is better): smaller scores are the gain
+    lower = [s - 0.01 for s in parent.user_attrs["fold_scores"]]
+    assert verdict(parent, lower, greater_is_better=False).kept
+    assert not verdict(parent, steady, greater_is_better=False).kept
+    assert not verdict(parent, steady[:2], greater_is_better=True).kept  # not the same folds
+
+
+def test_twins_are_the_best_base_configuration_of_each_leading_family_with_each_plan_that_builds():
+    families = get_families(["linear", "lightgbm", "knn"], "binary")
+    trials = [finished("linear", 0.80, [0.8] * 3), finished("lightgbm", 0.85, [0.85] * 3),
+              finished("lightgbm", 0.83, [0.83] * 3), finished("knn", 0.70, [0.7] * 3)]
+    study = study_of(trials)
+    ranked = ranked_trials(study, greater_is_better=True)
+    points = twin_points(ranked, study.get_trials(), families, MIXED)
+    by_name = {f.name: f for f in families}
+    assert [parent for parent, _ in points] == [1, 1, 1, 0, 0, 0][:len(points)] and len(points) == 3 * PARENTS
+    plans = [point[param_name(by_name["lightgbm" if parent == 1 else "linear"], "preprocess.synthesis")]
+             for parent, point in points]
+    assert plans == ["frequency", "group_stats", "pairs"] * PARENTS
+    assert all(point["family"] == ("lightgbm" if parent == 1 else "linear") for parent, point in points)
+    # numbers only: frequency and group statistics would build nothing
+    only_pairs = twin_points(ranked, study.get_trials(), families, NUMBERS)
+    assert {p[param_name(by_name[p["family"]], "preprocess.synthesis")] for _, p in only_pairs} == {"pairs"}
+    # a parent with twins already gets no more; a twin is never a parent
+    twin = finished("lightgbm", 0.90, [0.9] * 3, source=REFINEMENT, **{PARENT: 1})
+    study.add_trial(twin)
+    again = twin_points(ranked_trials(study, True), study.get_trials(), families, MIXED)
+    assert {parent for parent, _ in again} == {0}
+
+
+def test_a_rejected_twin_is_not_ranked_though_its_score_stays_in_the_study():
+    study = study_of([finished("linear", 0.80, [0.8] * 3),
+                      finished("linear", 0.95, [0.95] * 3, status=REJECTED, source=REFINEMENT, **{PARENT: 0})])
+    assert [t.number for t in ranked_trials(study, greater_is_better=True)] == [0]
+    assert study.best_value == 0.95
+
+
+def test_the_sampler_never_draws_a_refined_option_but_a_twin_replays_it():
+    family = get_families(["linear"], "binary")[0]
+    name = param_name(family, "preprocess.synthesis")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(10):
+        trial = study.ask()
+        config = suggest_config(trial, [family], "binary", None)
+        assert name not in trial.params and config.needs().get("synthesis", "none") == "none"
+        study.tell(trial, 0.5)
+    point = {"family": "linear", name: "pairs"}
+    study.enqueue_trial(point)
+    trial = study.ask()
+    assert suggest_config(trial, [family], "binary", None, fixed_only=sorted(point)).needs()["synthesis"] == "pairs"
+
+
+def test_refinement_is_the_last_share_of_the_time_or_of_max_trials():
+    start = 100.0
+    deadline = start + 40.0
+    assert not TimePlanner.refining(start, deadline - 40.0 * REFINE_SHARE - 1.0, deadline)
+    assert TimePlanner.refining(start, deadline - 40.0 * REFINE_SHARE + 1.0, deadline)
+    assert not TimePlanner.refining(start, start + 1.0, float("inf"))
+    assert TimePlanner.refining(start, start + 1.0, float("inf"), finished=8, max_trials=10)
+    assert not TimePlanner.refining(start, start + 1.0, float("inf"), finished=5, max_trials=10)
+
+
+@pytest.mark.slow
+def test_a_plan_that_pays_is_kept_and_one_that_does_not_is_rejected_in_a_real_search():
+    """The target is a ratio of two numbers, which a linear model cannot read from the numbers themselves: the
+    ``pairs`` twin of the best linear configuration beats it on every fold and is kept; the final model uses it.
+    The category is noise: its frequency twin gains nothing and is rejected."""
+    from automl import AutoML
+
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(1, 10, 400), rng.uniform(1, 2, 400)
+    X = pd.DataFrame({"a": a, "b": b, "c": rng.choice(list("xyz"), 400)})
+    y = a / b + rng.normal(scale=0.05, size=400)
+    model = AutoML(families=["linear"], search="random", max_trials=12, cv=3, random_state=0,
+                   ensemble=False).fit(X, y)
+    board = model.leaderboard_.set_index("trial")
+    twins = board[board["synthesis"] != "none"]
+    assert set(twins["synthesis"]) <= {"frequency", "group_stats", "pairs"} and len(twins) >= 1
+    assert set(twins["status"]) <= {"ok", REJECTED}
+    assert board.loc[twins.index[twins["synthesis"] == "pairs"], "status"].tolist() == ["ok"]
+    assert board.loc[twins.index[twins["synthesis"] == "frequency"], "status"].tolist() == [REJECTED]
+    assert twins["error"].str.contains("over trial").all()
+    assert board.loc[model.best_trial_, "synthesis"] == "pairs"
