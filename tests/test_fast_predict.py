@@ -53,6 +53,9 @@ CASES = [
     ("hist_gradient_boosting", "regression", {"synthesis": "group_stats"}),
     ("hist_gradient_boosting", "binary", {}),
     ("hist_gradient_boosting", "multiclass", {"encode": "onehot"}),
+    ("mlp", "binary", {}),  # the forward pass without input validation
+    ("mlp", "multiclass", {"encode": "target"}),
+    ("mlp", "regression", {}),  # and back on the target's scale
 ] + ([("catboost", "regression", {})]  # symmetric trees read from CatBoost's JSON model (the catboost extra)
      if importlib.util.find_spec("catboost") else [])
 
@@ -104,13 +107,14 @@ def _same_answers(pipe: Pipeline, fast: FastPredictor, X: pd.DataFrame) -> None:
 
 def test_every_pipeline_compiles_with_its_trees(compiled):
     """Every member compiles; forests, boosting and LightGBM walk flat trees, except LightGBM on native categories
-    (categorical splits are not compiled)."""
+    (categorical splits are not compiled), which calls its booster directly, as perceptrons run their forward pass."""
     for name, _, fast in compiled:
         assert fast is not None and fast.compiled == 1, name
         walks_trees = any(f in name for f in ("forest", "trees", "gradient", "lightgbm", "catboost")) \
             and "-native-" not in name
         assert (fast.members[0].trees is not None) == walks_trees, name
-        assert (fast.members[0].direct is not None) == ("lightgbm" in name and "-native-" in name), name
+        direct = "lightgbm" in name and "-native-" in name or name.startswith("mlp-")
+        assert (fast.members[0].direct is not None) == direct, name
 
 
 @pytest.mark.slow

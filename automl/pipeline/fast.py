@@ -36,6 +36,7 @@ from sklearn.compose import ColumnTransformer
 from scipy.special import expit
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.utils.extmath import softmax
@@ -289,7 +290,7 @@ class CompiledMember:
         inner = model.estimator_ if isinstance(model, EncodedLabelClassifier) else model
         trees = compile_trees(inner)
         return cls(pipeline, caster, parts, [np.asarray(s.support_, dtype=bool) for s in selectors], model, trees,
-                   _lightgbm_booster(inner) if trees is None else None)
+                   _direct_answer(inner) if trees is None else None)
 
     def features(self, cols: Columns, frame: Callable[[], pd.DataFrame]) -> np.ndarray:
         """The model's input for the cast columns ``cols`` (``frame`` builds them as a frame when a part needs one)."""
@@ -346,6 +347,39 @@ def _logistic_proba(model: LogisticRegression, X: np.ndarray) -> np.ndarray:
         positive = expit(decision.reshape(-1))
         return np.stack([1 - positive, positive], axis=1)
     return softmax(decision, copy=False)
+
+
+def _direct_answer(model: Any) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The model's answer (probabilities, or one column of predictions) by the library's own arithmetic without the
+    checks and bookkeeping of its ``predict``, for the models that have one (LightGBM's booster, the perceptron's
+    forward pass); ``None`` for the others."""
+    return _lightgbm_booster(model) or _perceptron_forward(model)
+
+
+def _perceptron_forward(model: Any) -> Callable[[np.ndarray], np.ndarray] | None:
+    """A fitted multi-layer perceptron (scikit-learn's, or the family's subclass that standardises the target) as its
+    forward pass without input validation: what its ``predict_proba`` / ``predict`` compute, the same operations."""
+    if not isinstance(model, (MLPClassifier, MLPRegressor)) or not hasattr(model, "coefs_"):
+        return None
+    classifier = isinstance(model, MLPClassifier)
+    if classifier and model._label_binarizer.y_type_ == "multilabel-indicator" or \
+            not classifier and model.n_outputs_ != 1:
+        return None  # neither is a family's model
+    scale, mean = getattr(model, "target_scale_", None), getattr(model, "target_mean_", None)
+
+    def answer(X: np.ndarray) -> np.ndarray:
+        out = model._forward_pass_fast(X, check_input=False)
+        if classifier:
+            if model.n_outputs_ == 1:
+                positive = out.ravel()
+                return np.vstack([1 - positive, positive]).T
+            return out
+        values = out.ravel()
+        if scale is not None:
+            values = values * scale + mean
+        return values.reshape(-1, 1)
+
+    return answer
 
 
 def _lightgbm_booster(model: Any) -> Callable[[np.ndarray], np.ndarray] | None:
