@@ -6,9 +6,13 @@ pipeline (``best_pipeline_`` behind the same input checks), then ``AutoML``'s ow
 its second small batch. Medians over ``--rows`` rows, after a warm-up; the compile time is reported apart. The
 compiled answers are compared with the ordinary ones on every timed row and on the whole test split.
 
+With ``--models DIR`` each fitted ``AutoML`` is kept there (``<dataset>.joblib``, a benchmark cache, not a model
+folder to ship) and read back on the next run instead of fitting anew: before/after figures of a change to the
+prediction path then time the very same models.
+
 Usage::
 
-    python -m benchmarks.predict_latency [--suite openml] [--budget 30] [--rows 200] [--datasets a,b]
+    python -m benchmarks.predict_latency [--suite openml] [--budget 30] [--rows 200] [--datasets a,b] [--models DIR]
 
 Writes ``benchmarks/results/predict_latency_<suite>_<budget>s.csv`` and ``.md``. Run it alone on a quiet machine.
 """
@@ -39,14 +43,30 @@ def median_ms(call: Callable[[pd.DataFrame], Any], rows: list[pd.DataFrame]) -> 
     return 1000.0 * statistics.median(times)
 
 
-def measure(meta: dict[str, Any], root: Path, budget: float, n_rows: int) -> dict[str, Any]:
+def fitted_model(meta: dict[str, Any], train: pd.DataFrame, budget: float, models: Path | None) -> Any:
+    """``AutoML`` fitted on ``train`` (seed 0), or the one kept in ``models`` by an earlier run with this budget."""
+    import joblib
+
     from automl import AutoML
+
+    kept = None if models is None else models / f"{meta['name']}_{budget:g}s.joblib"
+    if kept is not None and kept.exists():
+        return joblib.load(kept)
+    target = meta["target"]
+    model = AutoML(time_budget=budget, task=meta["task"], random_state=0).fit(train.drop(columns=[target]), train[target])
+    if kept is not None:
+        models.mkdir(parents=True, exist_ok=True)
+        joblib.dump(model, kept)
+    return model
+
+
+def measure(meta: dict[str, Any], root: Path, budget: float, n_rows: int, models: Path | None = None) -> dict[str, Any]:
     from automl.pipeline.fast import FastPredictor
 
     frame = load_frame(meta, root)
     train, test = split_frame(frame, meta, seed=0)
     target = meta["target"]
-    model = AutoML(time_budget=budget, task=meta["task"], random_state=0).fit(train.drop(columns=[target]), train[target])
+    model = fitted_model(meta, train, budget, models)
     X = test.drop(columns=[target]).reset_index(drop=True)
     rows = [X.iloc[[i]] for i in range(min(n_rows, len(X)))]
     classify = model.task_ != "regression"
@@ -92,6 +112,8 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=30.0)
     parser.add_argument("--rows", type=int, default=200)
     parser.add_argument("--datasets", default="")
+    parser.add_argument("--models", type=Path, default=None,
+                        help="keep the fitted models here and reuse them on the next run (same models before/after)")
     args = parser.parse_args()
     root = datasets_dir(args.suite)
     entries = select(load_manifest(root), [d for d in args.datasets.split(",") if d])
@@ -99,7 +121,7 @@ def main() -> None:
     results = []
     for meta in entries:
         try:
-            row = measure(meta, root, args.budget, args.rows)
+            row = measure(meta, root, args.budget, args.rows, args.models)
         except Exception as error:  # noqa: BLE001 - one dataset's failure is reported, the rest go on
             row = {"dataset": meta["name"], "error": repr(error)[:200]}
         print(row, flush=True)
