@@ -102,7 +102,19 @@ def describe(model: Any) -> dict[str, Any]:
             "cv_score": float("nan" if getattr(model, "best_score_", None) is None else model.best_score_),
             "fit_status": getattr(model, "fit_status_", ""), "metric": model.metric_.name, "trials": len(board),
             "trials_ok": int((board["status"] == "ok").sum()) if "status" in board else None,
-            "automl_path": str(Path(automl.__file__).resolve().parent)}
+            **_synthesis(model, board), "automl_path": str(Path(automl.__file__).resolve().parent)}
+
+
+def _synthesis(model: Any, board: pd.DataFrame) -> dict[str, Any]:
+    """The single-table synthesis of the search: the plans the final model uses (its leaderboard row's ``synthesis``)
+    and the refinement twins tried and kept (``automl/search/refine.py``); empty for a leaderboard without them."""
+    if "synthesis" not in board or "trial" not in board:
+        return {}
+    twins = board[(board["synthesis"] != "none") & board["status"].isin(["ok", "rejected"])
+                  & (board.get("family") != "ensemble")]
+    best = board.loc[board["trial"] == getattr(model, "best_trial_", None), "synthesis"]
+    return {"synthesis": str(best.iloc[0]) if len(best) else "", "twins": len(twins),
+            "twins_kept": int((twins["status"] == "ok").sum())}
 
 
 def measure(model: Any, task: Task) -> dict[str, Any]:
