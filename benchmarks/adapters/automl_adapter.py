@@ -110,10 +110,10 @@ def _synthesis(model: Any, board: pd.DataFrame) -> dict[str, Any]:
     and the refinement twins tried and kept (``automl/search/refine.py``); empty for a leaderboard without them."""
     if "synthesis" not in board or "trial" not in board:
         return {}
-    twins = board[(board["synthesis"] != "none") & board["status"].isin(["ok", "rejected"])
-                  & (board.get("family") != "ensemble")]
+    tried = board[(board["synthesis"] != "none") & (board.get("family") != "ensemble")]
+    twins = tried[tried["status"].isin(["ok", "rejected"])]
     best = board.loc[board["trial"] == getattr(model, "best_trial_", None), "synthesis"]
-    return {"synthesis": str(best.iloc[0]) if len(best) else "", "twins": len(twins),
+    return {"synthesis": str(best.iloc[0]) if len(best) else "", "twins_tried": len(tried), "twins": len(twins),
             "twins_kept": int((twins["status"] == "ok").sum())}
 
 
