@@ -8,8 +8,9 @@ import pytest
 
 from automl.data.schema import Column, Schema
 from automl.models.registry import get_families
-from automl.search.planner import REFINE_SHARE, TimePlanner
-from automl.search.refine import PARENT, PARENTS, REFINEMENT, twin_points, verdict
+from automl.search.planner import REFINE_MAX_SHARE, REFINE_SHARE, TRIAL_SHARE, TimePlanner
+from automl.search.refine import (PARENT, PARENTS, REFINEMENT, TWIN_COST, Twins, affordable, seconds_needed,
+                                  twin_groups, verdict)
 from automl.search.space import param_name, suggest_config
 from automl.search.study import REJECTED, ranked_trials
 
@@ -47,27 +48,42 @@ def test_a_twin_is_kept_only_when_its_paired_gain_passes_the_noise_of_the_folds(
     assert not verdict(parent, steady[:2], greater_is_better=True).kept  # not the same folds
 
 
-def test_twins_are_the_best_base_configuration_of_each_leading_family_with_each_plan_that_builds():
+def test_twins_are_the_best_base_configuration_of_each_family_with_each_plan_that_builds():
     families = get_families(["linear", "lightgbm", "knn"], "binary")
     trials = [finished("linear", 0.80, [0.8] * 3), finished("lightgbm", 0.85, [0.85] * 3),
               finished("lightgbm", 0.83, [0.83] * 3), finished("knn", 0.70, [0.7] * 3)]
     study = study_of(trials)
     ranked = ranked_trials(study, greater_is_better=True)
-    points = twin_points(ranked, study.get_trials(), families, MIXED)
+    twinned, groups = twin_groups(ranked, study.get_trials(), families, MIXED)
     by_name = {f.name: f for f in families}
-    assert [parent for parent, _ in points] == [1, 1, 1, 0, 0, 0][:len(points)] and len(points) == 3 * PARENTS
-    plans = [point[param_name(by_name["lightgbm" if parent == 1 else "linear"], "preprocess.synthesis")]
-             for parent, point in points]
-    assert plans == ["frequency", "group_stats", "pairs"] * PARENTS
-    assert all(point["family"] == ("lightgbm" if parent == 1 else "linear") for parent, point in points)
+    assert twinned == 0 and [(g.parent, g.family) for g in groups] == [(1, "lightgbm"), (0, "linear"), (3, "knn")]
+    for group in groups:
+        option = param_name(by_name[group.family], "preprocess.synthesis")
+        assert [p[option] for p in group.points] == ["frequency", "group_stats", "pairs"]
+        assert all(p["family"] == group.family for p in group.points)
     # numbers only: frequency and group statistics would build nothing
-    only_pairs = twin_points(ranked, study.get_trials(), families, NUMBERS)
-    assert {p[param_name(by_name[p["family"]], "preprocess.synthesis")] for _, p in only_pairs} == {"pairs"}
+    _, only_pairs = twin_groups(ranked, study.get_trials(), families, NUMBERS)
+    assert {p[param_name(by_name[g.family], "preprocess.synthesis")] for g in only_pairs for p in g.points} == {"pairs"}
     # a parent with twins already gets no more; a twin is never a parent
-    twin = finished("lightgbm", 0.90, [0.9] * 3, source=REFINEMENT, **{PARENT: 1})
-    study.add_trial(twin)
-    again = twin_points(ranked_trials(study, True), study.get_trials(), families, MIXED)
-    assert {parent for parent, _ in again} == {0}
+    study.add_trial(finished("lightgbm", 0.90, [0.9] * 3, source=REFINEMENT, **{PARENT: 1}))
+    twinned, again = twin_groups(ranked_trials(study, True), study.get_trials(), families, MIXED)
+    assert twinned == 1 and [g.parent for g in again] == [0, 3]
+
+
+def test_only_twins_estimated_to_finish_in_the_time_left_are_enqueued():
+    groups = [Twins(1, "catboost", [{"p": 1}, {"p": 2}, {"p": 3}]), Twins(0, "linear", [{"p": 4}, {"p": 5}]),
+              Twins(3, "knn", [{"p": 6}])]
+    seconds = {"catboost": 4.0 / TWIN_COST, "linear": 0.5 / TWIN_COST, "knn": 1.0 / TWIN_COST}.get  # twins: 4, 0.5, 1
+    # all of the leader's, then the next parent's with what is left
+    assert affordable(groups, seconds, 13.0, 0) == [(1, {"p": 1}), (1, {"p": 2}), (1, {"p": 3}), (0, {"p": 4}),
+                                                     (0, {"p": 5})]
+    # the leader's twins do not fit: the next families are refined instead
+    assert [parent for parent, _ in affordable(groups, seconds, 3.0, 0)] == [0, 0, 3]
+    assert affordable(groups, seconds, 9.0, 0)[:2] == [(1, {"p": 1}), (1, {"p": 2})]  # as many as fit
+    assert affordable(groups, seconds, 100.0, PARENTS) == []  # enough parents refined already
+    assert len(affordable(groups, seconds, float("inf"), 0)) == 5  # no time limit (max_trials)
+    # refining the leader is decided early enough for its twins after a trial that may be running then
+    assert seconds_needed(groups[0], seconds) == pytest.approx(3 * 4.0 / (1 - TRIAL_SHARE))
 
 
 def test_a_rejected_twin_is_not_ranked_though_its_score_stays_in_the_study():
@@ -97,6 +113,9 @@ def test_refinement_is_the_last_share_of_the_time_or_of_max_trials():
     deadline = start + 40.0
     assert not TimePlanner.refining(start, deadline - 40.0 * REFINE_SHARE - 1.0, deadline)
     assert TimePlanner.refining(start, deadline - 40.0 * REFINE_SHARE + 1.0, deadline)
+    # twins that need more start earlier, but never before the last REFINE_MAX_SHARE
+    assert TimePlanner.refining(start, deadline - 15.0, deadline, need=16.0)
+    assert not TimePlanner.refining(start, deadline - 40.0 * REFINE_MAX_SHARE - 1.0, deadline, need=1000.0)
     assert not TimePlanner.refining(start, start + 1.0, float("inf"))
     assert TimePlanner.refining(start, start + 1.0, float("inf"), finished=8, max_trials=10)
     assert not TimePlanner.refining(start, start + 1.0, float("inf"), finished=5, max_trials=10)

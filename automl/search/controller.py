@@ -28,7 +28,8 @@ from automl.search.leaderboard import build_leaderboard, params_json
 from automl.search.cost import CostModel, DataShape, encoded_width, first_moves
 from automl.search.planner import TRIAL_SHARE, Deadline, TimePlanner, TrialCost
 from automl.search.portfolio import portfolio_points
-from automl.search.refine import MIN_FOLDS, PARENT, REFINEMENT, twin_points, verdict
+from automl.search.refine import (MIN_FOLDS, PARENT, PARENTS, REFINEMENT, affordable, seconds_needed, twin_groups,
+                                  verdict)
 from automl.search.refit import FinalModel, Refit
 from automl.search.space import FAMILY, config_from_params, suggest_config
 from automl.search.strategies import Strategy, get_strategy
@@ -258,16 +259,28 @@ class SearchController:
 
     def _refine(self, study: optuna.Study, started: float) -> None:
         """In the search's refinement part, enqueue the synthesis twins of the leading configurations that have none
-        yet (:mod:`automl.search.refine`). Only a strategy that samples refines (grid and defaults run their points),
-        and only over enough folds to measure the noise."""
+        yet and are estimated to finish in time (:mod:`automl.search.refine`). Only a strategy that samples refines
+        (grid and defaults run their points), and only over enough folds to measure the noise."""
         if not self.strategy.samples or len(self.problem.folds) < MIN_FOLDS:
             return
         trials = study.get_trials(deepcopy=False)
-        finished = sum(1 for t in trials if t.state.is_finished())
-        if not self.planner.refining(started, time.monotonic(), self._trial_deadline(study), finished,
-                                     self.settings.max_trials):
+        twinned, groups = twin_groups(self._ranked(study), trials, self.problem.families, self.problem.schema)
+        if twinned >= PARENTS or not groups:
             return
-        for parent, point in twin_points(self._ranked(study), trials, self.problem.families, self.problem.schema):
+        costs, by_name = finished_costs(study), {f.name: f for f in self.problem.families}
+
+        def seconds_of(family: str) -> float:
+            return self._expected_seconds(costs, by_name[family]) or 0.0
+
+        finished = sum(1 for t in trials if t.state.is_finished())
+        # twins run after the points waiting in the study's queue (the portfolio's, on a short budget)
+        queued = sum(seconds_of(point_of(t)[FAMILY]) for t in trials
+                     if t.state == WAITING and point_of(t).get(FAMILY) in by_name)
+        deadline, now = self._trial_deadline(study), time.monotonic()
+        need = queued + seconds_needed(groups[0], seconds_of)
+        if not self.planner.refining(started, now, deadline, finished, self.settings.max_trials, need):
+            return
+        for parent, point in affordable(groups, seconds_of, deadline - now - queued, twinned):
             study.enqueue_trial(point, user_attrs={"source": REFINEMENT, PARENT: parent, "fixed": sorted(point)})
 
     def _redirect(self, study: optuna.Study, available: float) -> None:

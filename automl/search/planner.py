@@ -35,6 +35,8 @@ MAX_SKIPS_IN_A_ROW = 5
 # again with each single-table synthesis plan (automl/search/refine.py). Before it, the search is the same as with
 # synthesis off.
 REFINE_SHARE = 0.25
+# ... or, when the leading configuration's twins are estimated to need more, that much, up to this share.
+REFINE_MAX_SHARE = 0.5
 
 # -- large data: row-subsample rungs ----------------------------------------------------------------------------
 # With one holdout fold of at least RUNG_MIN_ROWS * RUNG_FACTOR training rows, a trial fits growing nested
@@ -182,13 +184,16 @@ class TimePlanner:
 
     @staticmethod
     def refining(started: float, now: float, trial_deadline: float, finished: int = 0,
-                 max_trials: int | None = None) -> bool:
+                 max_trials: int | None = None, need: float = 0.0) -> bool:
         """Whether a search that started at ``started`` is in its refinement part: the last :data:`REFINE_SHARE`
-        of the time until its trial deadline, or of ``max_trials`` (``finished`` trials done)."""
+        of the time until its trial deadline (or the ``need`` seconds the next twins are estimated to take, up to
+        :data:`REFINE_MAX_SHARE` of it), or of ``max_trials`` (``finished`` trials done)."""
         if max_trials is not None and finished >= (1.0 - REFINE_SHARE) * max_trials:
             return True
         total = trial_deadline - started
-        return bool(np.isfinite(total)) and total > 0 and trial_deadline - now <= REFINE_SHARE * total
+        if not np.isfinite(total) or total <= 0:
+            return False
+        return trial_deadline - now <= max(REFINE_SHARE * total, min(need, REFINE_MAX_SHARE * total))
 
     @staticmethod
     def fits(estimate: float | None, available: float) -> bool:

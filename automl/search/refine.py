@@ -5,16 +5,18 @@ Synthesis is not a dimension the sampler draws from the first trial on: searched
 synthesis variants are trials the search does not spend elsewhere, and a paired run over the suite lost on as
 many datasets as it won, mostly with final models that held no synthesised feature. Here the base search is the
 same as with synthesis off (a family option declared ``refine: true`` in ``configs/families.yaml`` is never
-sampled), and in its last part (:meth:`automl.search.planner.TimePlanner.refining`) the best configuration of
-each leading family is enqueued again with each plan that builds something on this table: a *twin*, evaluated on
-the same folds with the same seed, so the difference of their fold scores is what the plan adds. A twin is kept
-(it may be chosen and ensembled) when it is better on the mean of those paired differences by more than their
+sampled), and in its last part (:meth:`automl.search.planner.TimePlanner.refining`: a quarter of the search, more
+when the leading configuration's twins need it) the best configuration of each of the :data:`PARENTS` leading
+families is enqueued again with each plan that builds something on this table: a *twin*, evaluated on the same
+folds with the same seed, so the difference of their fold scores is what the plan adds. Only twins estimated to
+finish in the time left are enqueued (a family whose twins do not fit gives way to the next). A twin is kept (it
+may be chosen and ensembled) when it is better on the mean of those paired differences by more than their
 standard error; otherwise it is recorded as ``rejected`` with the figures, and left out of the ranking.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import optuna
@@ -22,6 +24,7 @@ import optuna
 from automl.data.schema import Schema
 from automl.models.registry import ModelFamily
 from automl.pipeline.build import synthesis_plans
+from automl.search.planner import TRIAL_SHARE
 from automl.search.space import param_name
 from automl.search.study import REJECTED, point_of
 
@@ -33,6 +36,9 @@ OPTION = "synthesis"
 PARENTS = 2
 # A twin is compared with its parent only over this many folds or more (one holdout fold has no noise estimate).
 MIN_FOLDS = 3
+# A twin is estimated at this many times its family's trials (it builds more features; sick, 30 s: a 1.4 s
+# HistGradientBoosting configuration took 2.1 s with frequency encoding).
+TWIN_COST = 1.5
 
 
 @dataclass(frozen=True)
@@ -43,11 +49,19 @@ class Verdict:
     reason: str
 
 
-def twin_points(ranked: list[optuna.trial.FrozenTrial], trials: list[optuna.trial.FrozenTrial],
-                families: list[ModelFamily], schema: Schema) -> list[tuple[int, dict[str, Any]]]:
-    """The twins to enqueue now: ``(parent trial number, point)`` for the best base configuration of each of the
-    :data:`PARENTS` leading families, one per refined plan that builds something on ``schema``, for parents that
-    have none yet.
+@dataclass(frozen=True)
+class Twins:
+    """The twins of one parent: its trial number, its family, and one point per refined plan."""
+
+    parent: int
+    family: str
+    points: list[dict[str, Any]]
+
+
+def twin_groups(ranked: list[optuna.trial.FrozenTrial], trials: list[optuna.trial.FrozenTrial],
+                families: list[ModelFamily], schema: Schema) -> tuple[int, list[Twins]]:
+    """How many parents have twins already, and the twins of every other possible parent, best first: the best base
+    configuration of each family (one twin per refined plan that builds something on ``schema``).
 
     Parameters
     ----------
@@ -64,19 +78,45 @@ def twin_points(ranked: list[optuna.trial.FrozenTrial], trials: list[optuna.tria
         family = by_name.get(str(trial.user_attrs.get("family")))
         if family is not None and family.name not in heads and trial.user_attrs.get("source") != REFINEMENT:
             heads[family.name] = trial
-        if len(heads) == PARENTS:
-            break
-    points = []
+    groups = []
     for name, parent in heads.items():
         decl = by_name[name].preprocess.get(OPTION) or {}
         if parent.number in twinned or not decl.get("refine"):
             continue
         option = param_name(by_name[name], f"preprocess.{OPTION}")
         base = point_of(parent)
-        for plan in list(decl.get("choice") or [])[1:]:
-            if plan in buildable:
-                points.append((parent.number, {**base, option: plan}))
-    return points
+        points = [{**base, option: plan} for plan in list(decl.get("choice") or [])[1:] if plan in buildable]
+        if points:
+            groups.append(Twins(parent.number, name, points))
+    return len(twinned - {None}), groups
+
+
+def affordable(groups: list[Twins], seconds_of: Callable[[str], float], left: float,
+               twinned: int) -> list[tuple[int, dict[str, Any]]]:
+    """The twins to enqueue now, as ``(parent, point)``: for parents in rank order, until :data:`PARENTS` have twins,
+    as many of a parent's twins as are estimated to finish in the ``left`` seconds (a twin costs what its family's
+    trials do, ``seconds_of(family)``; each parent's take comes off what the next may use). A parent none of whose
+    twins fits is passed over for the next, cheaper family."""
+    chosen: list[tuple[int, dict[str, Any]]] = []
+    for group in groups:
+        if twinned >= PARENTS:
+            break
+        each = TWIN_COST * max(float(seconds_of(group.family)), 0.0)
+        count = len(group.points) if each == 0.0 or np.isinf(left) else min(len(group.points), int(left // each))
+        if count == 0:
+            continue
+        chosen += [(group.parent, point) for point in group.points[:count]]
+        left -= count * each
+        twinned += 1
+    return chosen
+
+
+def seconds_needed(group: Twins, seconds_of: Callable[[str], float]) -> float:
+    """The time left at which refining ``group`` should be decided: enough for its twins after the trial that may
+    start just before, which may take up to its share of what is left (:data:`~automl.search.planner.TRIAL_SHARE`;
+    sick at 30 s: an 8 s extra-trees trial started with 13.5 s left, leaving 5 s for 6 s of twins)."""
+    twins = TWIN_COST * len(group.points) * max(float(seconds_of(group.family)), 0.0)
+    return twins / (1.0 - TRIAL_SHARE)
 
 
 def verdict(parent: optuna.trial.FrozenTrial, twin_scores: list[float], greater_is_better: bool) -> Verdict:
