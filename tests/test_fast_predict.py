@@ -284,3 +284,31 @@ def test_lightgbm_flat_trees_follow_its_missing_value_rules(options, task):
     np.testing.assert_allclose(got[:, 0] if task == "regression" else got, expected, rtol=1e-9, atol=1e-12)
     if task != "regression":
         np.testing.assert_array_equal(model.classes_[compiled.codes(probe)], model.predict(probe))
+
+
+class _ThreadsSeen:
+    """A model that answers as ``inner`` does and notes how many OpenMP threads it was allowed."""
+
+    def __init__(self, inner):
+        self.inner, self.classes_, self.seen = inner, inner.classes_, []
+
+    def predict_proba(self, X):
+        from threadpoolctl import threadpool_info
+
+        self.seen.append({i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"})
+        return self.inner.predict_proba(X)
+
+
+def test_a_compiled_call_runs_openmp_on_one_thread_and_restores_the_callers_setting(fitted):
+    from threadpoolctl import threadpool_info
+
+    name, pipe, train = next(item for item in fitted if item[0].startswith("linear-binary"))
+    pipe = pickle.loads(pickle.dumps(pipe))
+    pipe.steps[-1][1].estimator_ = seen = _ThreadsSeen(pipe.steps[-1][1].estimator_)
+    fast = FastPredictor.compile(pipe, check_rows(train))
+    assert fast is not None and fast.threads is not None, name
+    before = [i["num_threads"] for i in threadpool_info()]
+    seen.seen.clear()
+    fast.predict_proba(train.head(3))
+    assert seen.seen == [{1}]
+    assert [i["num_threads"] for i in threadpool_info()] == before
