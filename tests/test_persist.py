@@ -54,3 +54,23 @@ def test_tampered_file_with_untrusted_type_is_refused(credit_model_folder, tmp_p
     sio.dump(Pipeline([("run", FunctionTransformer(os.system))]), folder / "pipeline.skops")
     with pytest.raises(ValueError, match="not trusted.*system"):
         load(folder)
+
+
+@pytest.mark.parametrize("task", ["binary", "regression"])
+def test_a_pipeline_with_target_encoding_holds_only_trusted_types(task):
+    """encode="target" keeps the TargetEncoder's fold splitter in the pipeline: a model chosen with it must load."""
+    import pandas as pd
+
+    from automl.data.schema import infer_schema
+    from automl.io.persist import trusted_types
+    from automl.models.registry import all_families
+    from automl.pipeline.build import TrialConfig, build_pipeline
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=200), "c": rng.choice(list("abcdef"), 200)})
+    y = (frame["x"] > 0).astype(int) if task == "binary" else frame["x"] * 2
+    schema, frame = infer_schema(frame)
+    config = TrialConfig(family=all_families()["linear"], preprocess={"encode": "target"})
+    pipe = build_pipeline(schema, config, task, random_state=0, n_jobs=1).fit(frame, y)
+    untrusted = sio.get_untrusted_types(data=sio.dumps(pipe))
+    assert set(untrusted) <= set(trusted_types()), sorted(set(untrusted) - set(trusted_types()))

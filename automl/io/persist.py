@@ -47,6 +47,9 @@ PIPELINE_TYPES = [
     "collections.OrderedDict",
     "sklearn.utils._bunch.Bunch",
     "builtins.slice",
+    # the folds of a cross-fitted TargetEncoder (encode="target"): a number of splits, shuffle and a seed
+    "sklearn.model_selection._split.KFold",
+    "sklearn.model_selection._split.StratifiedKFold",
 ]
 
 
