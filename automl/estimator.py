@@ -1005,8 +1005,10 @@ class _ProgressLine:
     def __call__(self, study: Any, trial: Any) -> None:
         attrs = trial.user_attrs
         finished = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+        from automl.search.study import REJECTED
+
         # a rejected synthesis twin keeps its score in the study but is not a candidate (automl/search/refine.py)
-        complete = [t.value for t in finished if t.value is not None and t.user_attrs.get("status") != "rejected"]
+        complete = [t.value for t in finished if t.value is not None and t.user_attrs.get("status") != REJECTED]
         best = (max(complete) if study.direction.name == "MAXIMIZE" else min(complete)) if complete else None
         score = attrs.get("score")
         shown = f"{score:.5g}" if score is not None else "-"

@@ -274,8 +274,8 @@ class SearchController:
 
         finished = sum(1 for t in trials if t.state.is_finished())
         # twins run after the points waiting in the study's queue (the portfolio's, on a short budget)
-        queued = sum(seconds_of(point_of(t)[FAMILY]) for t in trials
-                     if t.state == WAITING and point_of(t).get(FAMILY) in by_name)
+        waiting = [point_of(t).get(FAMILY) for t in trials if t.state == WAITING]
+        queued = sum(seconds_of(family) for family in waiting if family in by_name)
         deadline, now = self._trial_deadline(study), time.monotonic()
         need = queued + seconds_needed(groups[0], seconds_of)
         if not self.planner.refining(started, now, deadline, finished, self.settings.max_trials, need):

@@ -101,7 +101,7 @@ def affordable(groups: list[Twins], seconds_of: Callable[[str], float], left: fl
     for group in groups:
         if twinned >= PARENTS:
             break
-        each = TWIN_COST * max(float(seconds_of(group.family)), 0.0)
+        each = twin_seconds(group, seconds_of)
         count = len(group.points) if each == 0.0 or np.isinf(left) else min(len(group.points), int(left // each))
         if count == 0:
             continue
@@ -115,8 +115,12 @@ def seconds_needed(group: Twins, seconds_of: Callable[[str], float]) -> float:
     """The time left at which refining ``group`` should be decided: enough for its twins after the trial that may
     start just before, which may take up to its share of what is left (:data:`~automl.search.planner.TRIAL_SHARE`;
     sick at 30 s: an 8 s extra-trees trial started with 13.5 s left, leaving 5 s for 6 s of twins)."""
-    twins = TWIN_COST * len(group.points) * max(float(seconds_of(group.family)), 0.0)
-    return twins / (1.0 - TRIAL_SHARE)
+    return len(group.points) * twin_seconds(group, seconds_of) / (1.0 - TRIAL_SHARE)
+
+
+def twin_seconds(group: Twins, seconds_of: Callable[[str], float]) -> float:
+    """What one twin of ``group`` is estimated to take: :data:`TWIN_COST` times its family's trials."""
+    return TWIN_COST * max(float(seconds_of(group.family)), 0.0)
 
 
 def verdict(parent: optuna.trial.FrozenTrial, twin_scores: list[float], greater_is_better: bool) -> Verdict:
