@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import optuna
@@ -19,10 +19,10 @@ from sklearn.pipeline import Pipeline
 from automl.search.ensemble import (MAX_CANDIDATES, Selection, WeightedEnsembleClassifier, WeightedEnsembleRegressor,
                                     blend, flatten, score_weights, select_ensemble)
 from automl.search.leaderboard import params_json
+from automl.search.planner import TimePlanner
 from automl.search.study import diverse_first
 
 if TYPE_CHECKING:
-    from automl.search.controller import SearchController
     from automl.search.worker import TrialData
 
 log = logging.getLogger("automl")
@@ -40,19 +40,43 @@ class Refit:
     fallback_used: bool
 
 
+class FinishedSearch(Protocol):
+    """What the final model reads from the search that ran (:class:`automl.search.controller.SearchController`): its
+    problem, planner and study, the models and out-of-fold predictions its trials left, and how it ranks trials, ships
+    data to a worker process and scores. Declared here so this module needs nothing above it."""
+
+    problem: Any
+    planner: TimePlanner
+    study: optuna.Study | None
+    models: dict[int, Any]
+    fallback: tuple[int, Any] | None
+    settings: Any
+    runner: Any
+    results: dict[int, Any]
+    worker_id: str
+
+    def _ranked(self, study: optuna.Study) -> list[optuna.trial.FrozenTrial]: ...
+
+    def _shipped(self, data: Any) -> Any: ...
+
+    def _selection_seconds(self, n_trials: int) -> float: ...
+
+    def extra_scores(self, oof: np.ndarray | None) -> dict[str, float | None] | None: ...
+
+
 class FinalModel:
-    """Builds the :class:`~automl.search.controller.Refit` of a finished search.
+    """Builds the :class:`Refit` of a finished search.
 
     Parameters
     ----------
-    controller : SearchController
+    controller : FinishedSearch
         The search: its study, its trials' out-of-fold predictions, its fallback model, its time planner and its
         worker process runner.
     data : TrialData
         The search rows.
     """
 
-    def __init__(self, controller: "SearchController", data: "TrialData"):
+    def __init__(self, controller: FinishedSearch, data: "TrialData"):
         self.search, self.data = controller, data
         self.problem, self.planner = controller.problem, controller.planner
         assert controller.study is not None
