@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The tests as CI runs them: the full suite with every extra (pandas 2: the synthesis extra pins it), then the fast
-# tier with the core alone on pandas 3, in a virtual environment of its own (.venv-pandas3, reused when present).
+# The second half of the README's test command (after `python -m pytest -q`, the full suite with every extra on
+# pandas 2, which the synthesis extra pins): the fast tier with the core alone on pandas 3, in a virtual environment
+# of its own (.venv-pandas3, reused when present).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python -m pytest -q
 venv="${AUTOML_PANDAS3_VENV:-.venv-pandas3}"
 [ -x "$venv/bin/python" ] || python -m venv "$venv"
 "$venv/bin/python" -m pip install -q --upgrade pip
