@@ -49,7 +49,9 @@ CASES = [
     ("lightgbm", "regression", {"encode": "onehot"}),
     ("lightgbm", "binary", {"encode": "native"}),  # categorical splits: its booster is called directly
     ("lightgbm", "multiclass", {"encode": "native"}),
-    ("knn", "binary", {"synthesis": "pairs"}),  # a part that runs its own transform
+    ("knn", "binary", {"synthesis": "pairs"}),  # a part that runs its own transform; the neighbour search direct
+    ("knn", "multiclass", {"encode": "target"}),
+    ("knn", "regression", {}),
     ("hist_gradient_boosting", "regression", {"synthesis": "group_stats"}),
     ("hist_gradient_boosting", "binary", {}),
     ("hist_gradient_boosting", "multiclass", {"encode": "onehot"}),
@@ -107,13 +109,14 @@ def _same_answers(pipe: Pipeline, fast: FastPredictor, X: pd.DataFrame) -> None:
 
 def test_every_pipeline_compiles_with_its_trees(compiled):
     """Every member compiles; forests, boosting and LightGBM walk flat trees, except LightGBM on native categories
-    (categorical splits are not compiled), which calls its booster directly, as perceptrons run their forward pass."""
+    (categorical splits are not compiled), which calls its booster directly, as perceptrons run their forward pass
+    and neighbours their search."""
     for name, _, fast in compiled:
         assert fast is not None and fast.compiled == 1, name
         walks_trees = any(f in name for f in ("forest", "trees", "gradient", "lightgbm", "catboost")) \
             and "-native-" not in name
         assert (fast.members[0].trees is not None) == walks_trees, name
-        direct = "lightgbm" in name and "-native-" in name or name.startswith("mlp-")
+        direct = "lightgbm" in name and "-native-" in name or name.startswith(("mlp-", "knn-"))
         assert (fast.members[0].direct is not None) == direct, name
 
 

@@ -46,6 +46,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.utils.extmath import softmax
 
 from automl.metrics import align_proba
+from automl.models.neighbors import direct_answer as neighbours_answer
 from automl.pipeline.fast_trees import CompiledTrees, TreeBank, compile_trees
 from automl.pipeline.labels import EncodedLabelClassifier
 from automl.pipeline.select import _MaskSelector
@@ -356,8 +357,8 @@ def _logistic_proba(model: LogisticRegression, X: np.ndarray) -> np.ndarray:
 def _direct_answer(model: Any) -> Callable[[np.ndarray], np.ndarray] | None:
     """The model's answer (probabilities, or one column of predictions) by the library's own arithmetic without the
     checks and bookkeeping of its ``predict``, for the models that have one (LightGBM's booster, the perceptron's
-    forward pass); ``None`` for the others."""
-    return _lightgbm_booster(model) or _perceptron_forward(model)
+    forward pass, the neighbours' search); ``None`` for the others."""
+    return _lightgbm_booster(model) or _perceptron_forward(model) or neighbours_answer(model)
 
 
 def _perceptron_forward(model: Any) -> Callable[[np.ndarray], np.ndarray] | None:
