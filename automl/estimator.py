@@ -471,16 +471,10 @@ class AutoML(SynthesisMixin, BaseEstimator):
         problem = Problem(schema=self.schema_, task=self.task_, metric=self.metric_,
                           families=self._usable_families(weights, needs), folds=folds, classes=self.classes_,
                           seed=seed, n_jobs=n_jobs, class_weight=self.class_weight,
-                          memory_limit=resolve_memory_limit(self.memory_limit), levels=self._levels(),
+                          memory_limit=resolve_memory_limit(self.memory_limit),
                           extra_metrics=resolve_extra_metrics(self.extra_metrics, self.task_),
                           bagging=len(folds) >= (BAG_MIN_FOLDS if self.bagging == "auto" else 2) and bool(self.bagging))
         return FitPlan(TrialData(search_frame, labels, weights), held_out, problem, settings)
-
-    def _levels(self) -> dict[str, int]:
-        """Distinct values of each categorical column (from the profile): what one-hot encoding would make."""
-        columns = self.profile_.get("columns", {})
-        return {name: int(columns[name].get("distinct") or 0) for name in self.schema_.by_role("categorical")
-                if name in columns}
 
     def _run_checks(self, frame: pd.DataFrame, target: pd.Series) -> pd.DataFrame:
         """Built-in and user rules on the features plus the target; errors stop here with every failure listed."""

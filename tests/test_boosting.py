@@ -56,6 +56,19 @@ def test_small_data_fits_every_round():
     assert model.best_iteration_ == 40
 
 
+@pytest.mark.parametrize("rows", [300, 3000])  # fitted plainly, and with its early-stopping holdout
+def test_lightgbm_rounds_stop_at_max_seconds(rows):
+    """A spent time allowance ends the rounds with a usable model (not an error): one round here; without it the
+    same fit boosts on."""
+    X, y = _data(rows)
+    slow = dict(n_estimators=1000, learning_rate=0.01, verbose=-1)
+    capped = LightGBMEarlyStopping(LGBMClassifier(**slow), patience=1000, random_state=0, max_seconds=0.0).fit(X, y)
+    assert capped.best_iteration_ == 1 and capped.estimator_.booster_.num_trees() >= 1
+    assert capped.predict_proba(X[:3]).shape == (3, 2)
+    free = LightGBMEarlyStopping(LGBMClassifier(**slow), patience=1000, random_state=0).fit(X, y)
+    assert free.best_iteration_ > 100
+
+
 @pytest.mark.parametrize("library", CASES)
 def test_sample_weight_is_used(library):
     classifier, _, wrapper = LIBRARIES[library]

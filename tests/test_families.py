@@ -14,7 +14,7 @@ from tests.conftest import family_cases
 
 # Preprocessing options every family declares alike (feature selection): one value per family here.
 SHARED_OPTIONS = ("select", "select_fraction")
-ENCODINGS = ("onehot", "ordinal", "target", "native")
+ENCODINGS = ("onehot", "ordinal", "target", "native", "mixed")
 CASES = [(name, task) for name, family in all_families().items()
          for task in ("binary", "multiclass", "regression") if family.supports(task)]
 
@@ -121,8 +121,8 @@ def test_native_categories_reach_lightgbm_as_categorical_splits():
     frame, y = _high_cardinality()
     schema, _ = infer_schema(frame)
     family = all_families()["lightgbm"]
-    assert family.needs["encode"] == "native"  # LightGBM's defaults, as a user gets them from LightGBM itself
-    pipe = build_pipeline(schema, TrialConfig(family=family), "binary", random_state=0, n_jobs=1).fit(frame, y)
+    pipe = build_pipeline(schema, TrialConfig(family=family, preprocess={"encode": "native"}), "binary",
+                          random_state=0, n_jobs=1).fit(frame, y)
     booster = pipe.named_steps["model"].estimator_.estimator_.booster_
     infos = booster.dump_model()["feature_infos"]
     assert infos["Column_1"]["values"] and not infos["Column_0"]["values"]  # the shop column is a category
@@ -131,6 +131,36 @@ def test_native_categories_reach_lightgbm_as_categorical_splits():
                              random_state=0, n_jobs=1).fit(frame, y)
     new, new_y = _high_cardinality(n=4000, seed=1)
     assert (pipe.predict(new) == new_y).mean() > (ordinal.predict(new) == new_y).mean()  # on new rows
+
+
+def test_mixed_encoding_splits_natively_on_few_levels_and_target_encodes_many():
+    """LightGBM's default encoding: a column of more than NATIVE_MAX_LEVELS levels (shop, 300) is target-encoded,
+    one of few levels (size) is split on natively; the compiled form answers the same; export offers neither
+    target nor mixed encoding, and the exportable LightGBM defaults to all native."""
+    from automl.models.registry import get_families
+    from automl.pipeline.build import NATIVE_MAX_LEVELS
+    from automl.pipeline.fast import FastPredictor, check_rows
+
+    frame, y = _high_cardinality()
+    frame["size"] = np.random.default_rng(1).choice(["s", "m", "l"], size=len(frame)).astype(object)
+    schema, _ = infer_schema(frame)
+    assert schema.levels == {"shop": 300, "size": 3} and 3 < NATIVE_MAX_LEVELS < 300
+    family = all_families()["lightgbm"]
+    assert family.needs["encode"] == "mixed"
+    pipe = build_pipeline(schema, TrialConfig(family=family), "binary", random_state=0, n_jobs=1).fit(frame, y)
+    parts = {name: columns for name, _, columns in pipe.named_steps["preprocess"].transformers_}
+    assert parts["categorical_target"] == ["shop"] and parts["categorical"] == ["size"]
+    model = pipe.named_steps["model"].estimator_
+    assert model.categorical_last == 1  # only size reaches LightGBM as a category
+    infos = model.estimator_.booster_.dump_model()["feature_infos"]
+    assert infos["Column_2"]["values"] and not infos["Column_1"]["values"]  # x, shop (a number), size
+    fast = FastPredictor.compile(pipe, check_rows(frame))
+    assert fast is not None and fast.compiled == 1
+    new, _ = _high_cardinality(n=50, seed=1)
+    new["size"] = np.random.default_rng(2).choice(["s", "m", "l", "xl"], size=len(new)).astype(object)
+    np.testing.assert_allclose(fast.predict_proba(new), pipe.predict_proba(new), rtol=1e-9, atol=1e-12)
+    exportable = {f.name: f for f in get_families("exportable", "binary")}["lightgbm"]
+    assert exportable.needs["encode"] == "native" and "mixed" not in exportable.preprocess["encode"]["choice"]
 
 
 def test_target_encoding_is_cross_fitted_and_not_offered_for_export():

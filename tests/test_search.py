@@ -29,6 +29,18 @@ def test_portfolio_points_are_library_defaults():
     installed = [f for f in all_families().values() if f.available()]
     points = Bayes().initial_points(installed, "binary", None, [])
     assert [p["family"] for p in points] == [f.name for f in installed]  # one default point per family
+    assert defaults["lightgbm.n_estimators"] == 100  # LightGBM's own
+
+
+def test_large_data_defaults_boost_longer():
+    """From the family's large_data rows on, LightGBM's default trial allows 1,000 rounds (early stopping and the
+    trial's time cut them); below, its own 100; the point stays inside the declared space."""
+    lightgbm = all_families()["lightgbm"]
+    rows = lightgbm.large_data["rows"]
+    assert library_defaults(lightgbm, "regression", rows - 1)["lightgbm.n_estimators"] == 100
+    large = Bayes().initial_points([lightgbm], "regression", None, [], train_rows=rows)
+    assert large[0]["lightgbm.n_estimators"] == 1000
+    assert large[0]["lightgbm.num_leaves"] == 31  # the other defaults as they were
 
 
 def test_grid_enqueues_every_combination():

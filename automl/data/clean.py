@@ -126,6 +126,7 @@ def clean_training_data(frame: pd.DataFrame, target: np.ndarray, weights: np.nda
     if options.rare_category_min_count > 0:
         schema.kept_categories, rare_lines = _rare_categories(frame, schema, options.rare_category_min_count)
         report += rare_lines
+    schema.count_levels(frame)
     return CleanedData(schema=schema, frame=frame, kept_rows=kept, report=report,
                        copies=copies if options.duplicate_rows == "weight" and n_copies else None,
                        groups=groups if options.duplicate_rows == "group" and n_copies else None)

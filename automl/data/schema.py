@@ -35,12 +35,14 @@ class Schema:
     """The columns a fitted model expects, in order, with their roles.
 
     ``dropped`` maps a column left out of modelling to the reason (it is still expected at predict time);
-    ``kept_categories`` lists, for columns whose rare categories are merged, the categories kept as they are.
+    ``kept_categories`` lists, for columns whose rare categories are merged, the categories kept as they are;
+    ``levels`` counts the distinct values of each categorical column in training (after that merge).
     """
 
     columns: list[Column]
     dropped: dict[str, str] = field(default_factory=dict)
     kept_categories: dict[str, list[str]] = field(default_factory=dict)
+    levels: dict[str, int] = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
@@ -55,7 +57,13 @@ class Schema:
         keep = set(columns)
         dropped = dict(self.dropped)
         dropped.update({c.name: reason for c in self.columns if c.name not in keep and c.name not in self.dropped})
-        return Schema(columns=self.columns, dropped=dropped, kept_categories=self.kept_categories)
+        return Schema(columns=self.columns, dropped=dropped, kept_categories=self.kept_categories, levels=self.levels)
+
+    def count_levels(self, frame: pd.DataFrame) -> None:
+        """Fill :attr:`levels` from the training ``frame`` (a column whose rare categories merge counts the kept ones
+        and the merged one)."""
+        self.levels = {name: len(self.kept_categories[name]) + 1 if name in self.kept_categories
+                       else int(frame[name].nunique()) for name in self.by_role("categorical")}
 
     def role_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -138,7 +146,9 @@ def infer_schema(frame: pd.DataFrame) -> tuple[Schema, pd.DataFrame]:
     ``Schema.dropped`` with the reason; they are not modelled.
     """
     columns, frame = infer_roles(frame)
-    return Schema(columns=columns, dropped=find_uninformative(frame, columns)), frame
+    schema = Schema(columns=columns, dropped=find_uninformative(frame, columns))
+    schema.count_levels(frame)
+    return schema, frame
 
 
 def infer_roles(frame: pd.DataFrame, coerce_numeric_strings: bool = True) -> tuple[list[Column], pd.DataFrame]:

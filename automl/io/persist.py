@@ -108,6 +108,7 @@ def save(model: Any, path: str | Path, data: tuple[pd.DataFrame, Any] | None = N
         "schema": [{"name": c.name, "role": c.role, "dtype": c.dtype} for c in model.schema_.columns],
         "dropped": model.schema_.dropped,
         "kept_categories": model.schema_.kept_categories,
+        "levels": model.schema_.levels,
         "cleaning": model.cleaning_,
         "row_counts": getattr(model, "row_counts_", None),
         "acceptance": getattr(model, "acceptance_", None),
@@ -198,7 +199,7 @@ def load(path: str | Path, trusted: list[str] | None = None) -> Any:
         model.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
     model.n_features_in_ = meta["n_features_in"]
     model.schema_ = Schema(columns=[Column(**c) for c in meta["schema"]], dropped=meta["dropped"],
-                           kept_categories=meta.get("kept_categories") or {})
+                           kept_categories=meta.get("kept_categories") or {}, levels=meta.get("levels") or {})
     model.cleaning_ = meta["cleaning"]
     model.row_counts_ = meta.get("row_counts") or {}
     model.acceptance_ = meta.get("acceptance")

@@ -8,6 +8,7 @@ way as the rest; the search's own validation folds are never touched.
 from __future__ import annotations
 
 import inspect
+import time
 from typing import Any
 
 import numpy as np
@@ -40,22 +41,26 @@ class EarlyStopping(WrapsModel, BaseEstimator):
     categorical_last : int, default=0
         The last this many columns are category codes the library splits on natively (NaN: missing or unseen);
         a library's subclass passes them on (only LightGBM's does).
+    max_seconds : float or None, default=None
+        Stop adding rounds once the fit has taken this long, keeping the best rounds so far (a subclass whose
+        library takes a callback per round honours it: LightGBM's); the search sets it from the trial's time.
     """
 
     def __init__(self, estimator: Any = None, patience: int = 50, validation_fraction: float = 0.1,
-                 random_state: int | None = None, categorical_last: int = 0):
+                 random_state: int | None = None, categorical_last: int = 0, max_seconds: float | None = None):
         self.estimator = estimator
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.random_state = random_state
         self.categorical_last = categorical_last
+        self.max_seconds = max_seconds
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "EarlyStopping":
         y = np.asarray(y)
         split = self._split(len(y), y)
         estimator = clone(self.estimator)
         if split is None:
-            estimator.fit(X, y, sample_weight=sample_weight, **self._category_arguments(X))
+            estimator.fit(X, y, sample_weight=sample_weight, **self._category_arguments(X), **self._time_arguments())
         else:
             train, valid = split
             weights = (None, None) if sample_weight is None else (sample_weight[train], sample_weight[valid])
@@ -92,6 +97,11 @@ class EarlyStopping(WrapsModel, BaseEstimator):
         """Fit arguments naming the category columns, in the library's own terms (none in the base class)."""
         return {}
 
+    def _time_arguments(self) -> dict[str, Any]:
+        """Fit arguments that stop the rounds at ``max_seconds``, in the library's own terms (none in the base
+        class)."""
+        return {}
+
     def _rounds(self, estimator: Any) -> int:
         """Boosting rounds the fitted estimator keeps (its best iteration when it stopped early)."""
         return int(getattr(estimator, "best_iteration_", None) or getattr(estimator, "n_estimators", 0) or 0)
@@ -116,16 +126,43 @@ class LightGBMEarlyStopping(EarlyStopping):
         import lightgbm
 
         (X, y, weight), (X_valid, y_valid, valid_weight) = train, valid
+        stopper = lightgbm.early_stopping(self.patience, verbose=False)
         estimator.fit(X, y, sample_weight=weight,
                       eval_sample_weight=None if valid_weight is None else [valid_weight],
-                      callbacks=[lightgbm.early_stopping(self.patience, verbose=False)],
-                      **_eval_data(estimator, X_valid, y_valid), **self._category_arguments(X))
+                      **_eval_data(estimator, X_valid, y_valid), **self._category_arguments(X),
+                      **self._time_arguments(stopper))
 
     def _category_arguments(self, X: Any) -> dict[str, Any]:
         width = X.shape[1]
         if not self.categorical_last:
             return {}
         return {"categorical_feature": list(range(width - self.categorical_last, width))}
+
+    def _time_arguments(self, stopper: Any = None) -> dict[str, Any]:
+        callbacks = [] if stopper is None else [stopper]
+        if self.max_seconds is not None:
+            callbacks.append(_TimeLimit(self.max_seconds, stopper))
+        return {"callbacks": callbacks} if callbacks else {}
+
+
+class _TimeLimit:
+    """A LightGBM callback ending the rounds once ``seconds`` have passed since it was made: the model keeps the best
+    round the early-stopping callback ``stopper`` saw (every round so far without one)."""
+
+    order = 40  # after the early-stopping callback (30) has seen the round
+
+    def __init__(self, seconds: float, stopper: Any = None):
+        self.seconds, self.stopper, self.start = seconds, stopper, time.monotonic()
+
+    def __call__(self, env: Any) -> None:
+        import lightgbm
+
+        if time.monotonic() - self.start <= self.seconds:
+            return
+        best = getattr(self.stopper, "best_iter", None)
+        if best:  # what LightGBM's own early stopping would keep
+            raise lightgbm.callback.EarlyStopException(best[0], self.stopper.best_score_list[0])
+        raise lightgbm.callback.EarlyStopException(env.iteration, env.evaluation_result_list or [])
 
 
 class CatBoostEarlyStopping(EarlyStopping):

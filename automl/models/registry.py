@@ -63,6 +63,9 @@ class ModelFamily:
         whose library is not in the core install.
     bag : bool
         On small data, a trial's model is the average of its fold models instead of one refit.
+    large_data : dict
+        ``{"rows": n, "defaults": {...}}``: from ``n`` training rows, the default trial uses these values instead
+        (more boosting rounds, which early stopping cuts and the trial's time caps).
     """
 
     name: str
@@ -85,6 +88,7 @@ class ModelFamily:
     bag: bool = False
     single_thread_below: int = 0
     onnx: bool = False
+    large_data: dict[str, Any] = field(default_factory=dict)
 
     def threads(self, n_rows: int, n_jobs: int) -> int:
         """Threads for a fit on ``n_rows``: one below ``single_thread_below`` rows, where fine-grained
@@ -100,6 +104,11 @@ class ModelFamily:
 
     def default_params(self, task: str) -> dict[str, Any]:
         return dict(_per_kind(self.defaults, kind_of(task)) or {})
+
+    def large_data_defaults(self, train_rows: float) -> dict[str, Any]:
+        """What the default trial sets instead of the defaults on ``train_rows`` training rows (see ``large_data``)."""
+        rows = self.large_data.get("rows")
+        return dict(self.large_data.get("defaults") or {}) if rows is not None and train_rows >= rows else {}
 
     def space_for(self, task: str) -> dict[str, dict[str, Any]]:
         """The hyperparameter declarations that apply to ``task``."""
@@ -186,12 +195,12 @@ def _load(path: str) -> dict[str, ModelFamily]:
             wrapper=decl.get("wrapper"), wrapper_params=decl.get("wrapper_params") or {},
             single_thread_below=int(decl.get("single_thread_below", 0)), onnx=bool(decl.get("onnx", False)),
             adapter=decl.get("adapter"), strength=float(decl.get("strength", 0.5)), extra=decl.get("extra"),
-            bag=bool(decl.get("bag", False)))
+            bag=bool(decl.get("bag", False)), large_data=decl.get("large_data") or {})
     return families
 
 
 # Preprocessing choices with no ONNX converter: an exportable search does not make them.
-NOT_EXPORTABLE_CHOICES = {"encode": ("target",), "synthesis": ("frequency", "group_stats", "pairs")}
+NOT_EXPORTABLE_CHOICES = {"encode": ("target", "mixed"), "synthesis": ("frequency", "group_stats", "pairs")}
 
 
 def _expand_exportable(names: list, known: dict[str, ModelFamily]) -> list:
@@ -204,13 +213,16 @@ def _expand_exportable(names: list, known: dict[str, ModelFamily]) -> list:
 
 
 def exportable_version(family: ModelFamily) -> ModelFamily:
-    """``family`` without the preprocessing choices that have no ONNX converter (:data:`NOT_EXPORTABLE_CHOICES`)."""
-    preprocess = dict(family.preprocess)
+    """``family`` without the preprocessing choices that have no ONNX converter (:data:`NOT_EXPORTABLE_CHOICES`); a
+    refused default in its ``needs`` becomes the first choice kept."""
+    preprocess, needs = dict(family.preprocess), dict(family.needs)
     for option, refused in NOT_EXPORTABLE_CHOICES.items():
         if option in preprocess and "choice" in preprocess[option]:
             kept = [c for c in preprocess[option]["choice"] if c not in refused]
             preprocess[option] = {**preprocess[option], "choice": kept}
-    return dataclasses.replace(family, preprocess=preprocess)
+            if needs.get(option) in refused and kept:
+                needs[option] = kept[0]
+    return dataclasses.replace(family, preprocess=preprocess, needs=needs)
 
 
 def family_adapters() -> list[FamilyAdapter]:

@@ -13,7 +13,7 @@ import os
 import socket
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -78,15 +78,14 @@ class Problem:
     n_jobs: int = 1
     class_weight: Any = None
     memory_limit: int | None = None  # bytes a trial process may allocate
-    levels: dict[str, int] = field(default_factory=dict)  # distinct values of each categorical column
     extra_metrics: list[Metric] = field(default_factory=list)  # further leaderboard columns (out-of-fold)
     bagging: bool = False  # a bagging family's trial model is the average of its fold models (small data)
 
     def shape(self) -> DataShape:
         """The search's size as the cost model reads it."""
         classes = 1 if self.classes is None else len(self.classes)
-        widths = {encode: encoded_width(self.schema, None, encode, self.levels, classes)
-                  for encode in ("onehot", "ordinal", "target", "native")}
+        widths = {encode: encoded_width(self.schema, None, encode, self.schema.levels, classes)
+                  for encode in ("onehot", "ordinal", "target", "native", "mixed")}
         return DataShape(train_rows=self.train_rows, folds=max(len(self.folds), 1), classes=classes, widths=widths)
 
     @property
@@ -194,7 +193,7 @@ class SearchController:
         # model) and the rest is left to the sampler; where they are cheap, every family, cheapest first
         families = first_moves(problem.families, self.costs, self.deadline.remaining(), TRIAL_SHARE)
         portfolio = portfolio_points(s.portfolio, families, problem.task)
-        for point in self.strategy.initial_points(families, problem.task, weighting, portfolio):
+        for point in self.strategy.initial_points(families, problem.task, weighting, portfolio, problem.train_rows):
             if params_json(point) not in taken:
                 taken.add(params_json(point))
                 study.enqueue_trial(point, user_attrs={"source": "enqueued", "fixed": sorted(point)})
@@ -301,9 +300,9 @@ class SearchController:
     def _run(self, study: optuna.Study, trial: optuna.Trial, config: TrialConfig, data: TrialData) -> None:
         enqueued = trial.user_attrs.get("fixed") is not None
         rungs = self.planner.rungs
-        task = self.problem.trial_task(config, refit=self.fallback is None, rungs=rungs)
         start = time.monotonic()
         limit = self.planner.trial_limit(start, self._trial_deadline(study))
+        task = replace(self.problem.trial_task(config, refit=self.fallback is None, rungs=rungs), deadline_at=limit)
         projected: list[float] = []
         exponent = self.costs.rows_exponent(config.family.name)
 

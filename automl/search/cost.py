@@ -18,6 +18,7 @@ import numpy as np
 import yaml
 
 from automl.models.registry import ModelFamily, config_path
+from automl.pipeline.build import NATIVE_MAX_LEVELS
 
 # Columns a one-hot encoded category takes at most (automl/pipeline/build.py caps it the same way).
 ONEHOT_WIDTH = 32
@@ -37,7 +38,7 @@ class DataShape:
     train_rows: float
     folds: int
     classes: int
-    widths: dict[str, int]  # encoding -> columns after encoding ("onehot", "ordinal", "target", "native")
+    widths: dict[str, int]  # encoding -> columns after encoding ("onehot", "ordinal", "target", "native", "mixed")
 
 
 def encoded_width(schema: Any, frame: Any = None, encode: str = "ordinal", levels: dict[str, int] | None = None,
@@ -46,12 +47,12 @@ def encoded_width(schema: Any, frame: Any = None, encode: str = "ordinal", level
     width = len(schema.by_role("numeric", "boolean")) + DATE_PARTS * len(schema.by_role("datetime"))
     width += TEXT_WIDTH * len(schema.by_role("text"))
     for name in schema.by_role("categorical"):
+        count = (levels or {}).get(name)
+        if count is None and frame is not None and encode in ("onehot", "mixed"):
+            count = int(frame[name].nunique())
         if encode == "onehot":
-            count = (levels or {}).get(name)
-            if count is None and frame is not None:
-                count = int(frame[name].nunique())
             width += min(int(count or ONEHOT_WIDTH), ONEHOT_WIDTH)
-        elif encode == "target":
+        elif encode == "target" or encode == "mixed" and (count or 0) > NATIVE_MAX_LEVELS:
             width += classes if classes > 2 else 1
         else:
             width += 1

@@ -47,6 +47,9 @@ class TrialTask:
     refit_fraction: float = 1.0
     # small data: the trial's model is the average of its fold models (no refit)
     bag: bool = False
+    # ``time.monotonic()`` instant the trial is stopped at: its fits share the time left (FIT_SHARE of it) and
+    # boosting stops adding rounds when a fit's share is spent (a model with the rounds so far, not a kill)
+    deadline_at: float | None = None
 
 
 @dataclass
@@ -89,10 +92,14 @@ class TrialResult:
         return float(self.fit_times[-1]) if self.rungs else float(np.mean(self.fit_times))
 
 
-def fit_pipeline(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None) -> Any:
+def fit_pipeline(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None,
+                 max_seconds: float | None = None) -> Any:
     """Build and fit the trial's pipeline on ``X, y`` (weights go to the model step); its FRESH filter comes from
-    the fit's step cache when the trials' needs name one (:mod:`automl.search.step_cache`)."""
+    the fit's step cache when the trials' needs name one (:mod:`automl.search.step_cache`). ``max_seconds`` caps
+    the rounds of a model that takes it (boosting's early-stopping wrappers)."""
     pipe = build_pipeline(task.schema, task.config, task.task, task.random_state, task.n_jobs)
+    if max_seconds is not None:
+        pipe.set_params(**{name: max_seconds for name in pipe.get_params() if name.endswith("__max_seconds")})
     fit_params = {} if sample_weight is None else {"model__sample_weight": sample_weight}
     location = task.config.needs().get(STEP_CACHE)
     if location and CACHED_STEP in pipe.named_steps:  # the FRESH filter of an earlier trial, on the same input
@@ -130,7 +137,7 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
             w_train = None if sample_weight is None else sample_weight[train]
             w_valid = None if sample_weight is None else sample_weight[valid]
             start = time.perf_counter()
-            pipe = fit_pipeline(task, X.iloc[train], y[train], w_train)
+            pipe = fit_pipeline(task, X.iloc[train], y[train], w_train, _fit_seconds(task, plan, step))
             result.fit_times.append(time.perf_counter() - start)
             if task.bag:
                 fold_models.append(pipe)
@@ -164,7 +171,7 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
         elif task.bag and len(fold_models) > 1:
             # small data: the fold models, averaged, are the trial's model; its out-of-fold predictions are theirs
             result.refit_model, result.refit_time, result.bagged = bag_of(fold_models, task.classes), 0.0, True
-        elif task.refit:
+        elif _refits(task):
             stage = "refit"
             start = time.perf_counter()
             result.refit_model = _refit(task, X, y, sample_weight)
@@ -178,6 +185,26 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
     return result
 
 
+# Share of a trial's time left that its fits may take (the rest: predicting, scoring, sending the result back).
+FIT_SHARE = 0.8
+
+
+def _refits(task: TrialTask) -> bool:
+    """Whether the trial ends with a refit on all the rows (not on rungs, not a bag of its fold models)."""
+    rungs = len(task.folds) == 1 and len(task.rungs) > 1
+    return task.refit and not rungs and not (task.bag and len(task.folds) > 1)
+
+
+def _fit_seconds(task: TrialTask, plan: list[tuple[np.ndarray, np.ndarray, float]], step: int) -> float | None:
+    """The time step ``step``'s fit may take: its share (a rung: its share of the rows) of what is left before the
+    trial's deadline, split over this and the later fits (and the refit)."""
+    if task.deadline_at is None:
+        return None
+    weights = [fraction for _, _, fraction in plan] + ([1.0] if _refits(task) else [])
+    left = FIT_SHARE * (task.deadline_at - time.monotonic())
+    return max(left * weights[step] / sum(weights[step:]), 0.0)
+
+
 def bag_of(models: list[Any], classes: np.ndarray | None) -> Any:
     """Fitted pipelines averaged with equal weights, as a final model is (``Pipeline([("ensemble", ...)])``)."""
     weights = [1.0 / len(models)] * len(models)
@@ -188,7 +215,8 @@ def bag_of(models: list[Any], classes: np.ndarray | None) -> Any:
 
 def _refit(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None) -> Any:
     """The pipeline fitted on all the rows, or on ``task.refit_fraction`` of them (the same nested order)."""
+    seconds = None if task.deadline_at is None else max(FIT_SHARE * (task.deadline_at - time.monotonic()), 0.0)
     if task.refit_fraction >= 1.0:
-        return fit_pipeline(task, X, y, sample_weight)
+        return fit_pipeline(task, X, y, sample_weight, seconds)
     rows = np.sort(np.random.default_rng(RUNG_SEED).permutation(len(y))[: max(2, int(task.refit_fraction * len(y)))])
-    return fit_pipeline(task, X.iloc[rows], y[rows], None if sample_weight is None else sample_weight[rows])
+    return fit_pipeline(task, X.iloc[rows], y[rows], None if sample_weight is None else sample_weight[rows], seconds)

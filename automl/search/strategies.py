@@ -34,13 +34,15 @@ class Strategy:
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3, min_early_stopping_rate=0)
 
     def initial_points(self, families: list[ModelFamily], task: str, class_weight_first: str | None,
-                       portfolio: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Configurations to enqueue before sampling: each family's defaults, cheapest first (and, with
-        ``class_weight_first``, a second default trial with that class weighting for families that take it:
-        used when the classes are imbalanced); then the ``portfolio`` points, in their given order."""
-        points: list[dict[str, Any]] = [{"family": f.name, **library_defaults(f, task)} for f in families]
+                       portfolio: list[dict[str, Any]], train_rows: float = 0.0) -> list[dict[str, Any]]:
+        """Configurations to enqueue before sampling: each family's defaults (for ``train_rows`` training rows),
+        cheapest first (and, with ``class_weight_first``, a second default trial with that class weighting for
+        families that take it: used when the classes are imbalanced); then the ``portfolio`` points, in their
+        given order."""
+        points: list[dict[str, Any]] = [{"family": f.name, **library_defaults(f, task, train_rows)} for f in families]
         if class_weight_first:
-            points += [{"family": f.name, **library_defaults(f, task), param_name(f, "class_weight"): class_weight_first}
+            points += [{"family": f.name, **library_defaults(f, task, train_rows),
+                        param_name(f, "class_weight"): class_weight_first}
                        for f in families if f.accepts_class_weight(task)]
         return points + list(portfolio)
 
@@ -87,8 +89,8 @@ class Grid(Strategy):
     samples = False
 
     def initial_points(self, families: list[ModelFamily], task: str, class_weight_first: str | None,
-                       portfolio: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        points = super().initial_points(families, task, class_weight_first, [])
+                       portfolio: list[dict[str, Any]], train_rows: float = 0.0) -> list[dict[str, Any]]:
+        points = super().initial_points(families, task, class_weight_first, [], train_rows)
         return points + [{"family": f.name, **point} for f in families for point in grid_points(f, task)]
 
 

@@ -1,0 +1,51 @@
+"""A trial's fits share the time left before its deadline; boosting stops adding rounds when its share is spent."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from automl.data.schema import infer_schema
+from automl.metrics import get_metric
+from automl.models.registry import all_families
+from automl.pipeline.build import TrialConfig
+from automl.search.evaluate import FIT_SHARE, TrialTask, _fit_seconds, evaluate, steps
+
+
+def _task(rows: int = 20_000, **kwargs) -> tuple[TrialTask, pd.DataFrame, np.ndarray]:  # noqa: ANN003
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(rows, 20)), columns=[f"x{i}" for i in range(20)])
+    y = X.to_numpy() @ rng.normal(size=20) + np.sin(3 * X["x0"].to_numpy()) + rng.normal(scale=0.1, size=rows)
+    schema, _ = infer_schema(X)
+    order = rng.permutation(rows)
+    config = TrialConfig(family=all_families()["lightgbm"],
+                         params={"n_estimators": 1000, "learning_rate": 0.01})  # would boost on for 1,000 rounds
+    task = TrialTask(config=config, schema=schema, task="regression", metric=get_metric("rmse", "regression"),
+                     classes=None, folds=[(np.sort(order[rows // 5:]), np.sort(order[:rows // 5]))], random_state=0,
+                     n_jobs=1, **kwargs)
+    return task, X, y
+
+
+def test_fit_shares_follow_the_rows_each_fit_trains_on():
+    now = time.monotonic()
+    rungs, _, _ = _task(rows=100, rungs=(0.25, 1.0), deadline_at=now + 100.0)
+    plan = steps(rungs)
+    assert _fit_seconds(rungs, plan, 0) == pytest.approx(FIT_SHARE * 100 * 0.25 / 1.25, rel=0.01)
+    assert _fit_seconds(rungs, plan, 1) == pytest.approx(FIT_SHARE * 100, rel=0.01)  # the last fit: all that is left
+    folds, _, _ = _task(rows=100, refit=True, deadline_at=now + 100.0)
+    folds.folds = folds.folds * 3
+    assert _fit_seconds(folds, steps(folds), 0) == pytest.approx(FIT_SHARE * 100 / 4, rel=0.01)  # 3 folds, a refit
+    unbounded, _, _ = _task(rows=100)
+    assert _fit_seconds(unbounded, steps(unbounded), 0) is None
+
+
+def test_boosting_stops_at_its_share_of_the_trial_and_keeps_a_model():
+    """Half a second for a trial that would boost 1,000 slow rounds on 16,000 rows: it ends in time with its fold
+    scored and its refit model, both with fewer rounds; nothing is killed."""
+    task, X, y = _task(refit=True, deadline_at=time.monotonic() + 0.5)
+    result = evaluate(task, X, y, None, lambda step, score, seconds: True)
+    assert result.status == "ok" and len(result.fold_scores) == 1 and np.isfinite(result.fold_scores[0])
+    booster = result.refit_model.named_steps["model"].estimator_
+    assert 1 <= booster.best_iteration_ < 1000
