@@ -645,15 +645,18 @@ class AutoML(SynthesisMixin, BaseEstimator):
         unreadable values missing, with a warning that counts them. A model fitted with feature synthesis checks
         the names only: its raw input is not the modelled table."""
         check_is_fitted(self, "best_pipeline_")
-        self._check_names_given(X)
-        X = self._without_extra_columns(X)
-        frame = to_frame(X)
-        try:
-            validate_data(self, X, skip_check_array=True, reset=False)
-        except ValueError as exc:
-            expected = list(getattr(self, "feature_names_in_", []))
-            hint = f" Pass the columns seen in fit, in this order: {expected}." if expected else ""
-            raise ValueError(f"{exc}{hint}") from None
+        if self._exactly_the_fitted_columns(X):  # nothing extra, none missing, same order: nothing to say about names
+            frame = to_frame(X)
+        else:
+            self._check_names_given(X)
+            X = self._without_extra_columns(X)
+            frame = to_frame(X)
+            try:
+                validate_data(self, X, skip_check_array=True, reset=False)
+            except ValueError as exc:
+                expected = list(getattr(self, "feature_names_in_", []))
+                hint = f" Pass the columns seen in fit, in this order: {expected}." if expected else ""
+                raise ValueError(f"{exc}{hint}") from None
         if synthesised:
             return frame
         roles = {c.name: c.role for c in self.schema_.columns if c.name not in self.schema_.dropped}
@@ -668,6 +671,12 @@ class AutoML(SynthesisMixin, BaseEstimator):
     def _synthesised(self) -> bool:
         check_is_fitted(self, "best_pipeline_")
         return "synthesis" in dict(getattr(self.best_pipeline_, "named_steps", {}))
+
+    def _exactly_the_fitted_columns(self, X: Any) -> bool:
+        """Whether ``X`` is a frame whose column names are the fitted ones, as strings, in the fitted order."""
+        expected = getattr(self, "feature_names_in_", None)
+        return isinstance(X, pd.DataFrame) and expected is not None and len(X.columns) == len(expected) and \
+            X.columns.tolist() == expected.tolist()
 
     def _check_names_given(self, X: Any) -> None:
         """A model fitted on a frame with named columns needs named columns: an array has no order to trust."""

@@ -62,9 +62,10 @@ def test_a_few_rows_cast_a_block_at_a_time_as_many_rows_cast_column_by_column(ro
     frame.loc[0, "i"] = pd.NA
     with np.errstate(over="ignore"):  # numbers beyond float32 become infinite: a value to cast too
         frame["f"] = frame["n"].astype(np.float32)
+    frame["j"] = np.arange(len(frame), dtype=np.int64) * (2 ** 53 + 3) + 1  # integers a float64 rounds
     frame["u"] = frame["c"].map(lambda v: None if v is None or v != v else str(v)).astype("string")
     frame["k"] = frame["t"].map(lambda v: None if v is None or v != v else str(v)).astype("category")
-    roles = {**ROLES, "i": "numeric", "f": "numeric", "u": "categorical", "k": "categorical"}
+    roles = {**ROLES, "i": "numeric", "f": "numeric", "j": "numeric", "u": "categorical", "k": "categorical"}
     caster = ColumnCaster(roles).fit(frame)
     few = caster.cast_columns(frame)
     many = caster.cast_columns(pd.concat([frame] * (1100 // len(frame) + 1), ignore_index=True))

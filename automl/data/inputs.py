@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from automl.data.clean import infinite_values_error
+from automl.data.schema import cells
 
 # Text a boolean column takes (case and surrounding spaces ignored); anything else is not read as a boolean.
 TRUE_TEXT = frozenset({"true", "t", "yes", "y", "1", "1.0", "on"})
@@ -137,11 +138,11 @@ def _first_nested(frame: pd.DataFrame, names: list[str]) -> str | None:
     """The first of the object columns ``names`` holding an object or a list in a cell."""
     if not names:
         return None
-    cells = frame[names].to_numpy(dtype=object)
-    found = [isinstance(v, _NESTED) for v in cells.ravel()]
+    values = cells(frame, names)
+    found = [isinstance(v, _NESTED) for v in values.ravel()]
     if not any(found):
         return None
-    return names[int(np.flatnonzero(np.asarray(found).reshape(cells.shape).any(axis=0))[0])]
+    return names[int(np.flatnonzero(np.asarray(found).reshape(values.shape).any(axis=0))[0])]
 
 
 def _first_infinite(frame: pd.DataFrame, names: list[str]) -> str | None:

@@ -431,6 +431,7 @@ class FastPredictor:
     bank: TreeBank | None = None  # the trees of every member that has some, walked together
     banked: list[int] = field(default_factory=list)  # which members the bank holds
     threads: Any = None  # the OpenMP libraries loaded when compiled (threadpoolctl), limited to one thread per call
+    own_order: list[bool] = field(default_factory=list)  # per member: its probability columns are in classes' order
 
     @classmethod
     def compile(cls, pipeline: Any, checks: list[pd.DataFrame]) -> "FastPredictor | None":
@@ -449,6 +450,9 @@ class FastPredictor:
         for member in members:
             fast.members.append(fast._checked(member, checks))
         fast.compiled = sum(isinstance(m, CompiledMember) for m in fast.members)
+        fast.own_order = [classes is not None and getattr(m, "classes_", None) is not None
+                          and len(m.classes_) == len(classes) and bool(np.array_equal(m.classes_, classes))
+                          for m in fast.members]
         if fast.compiled:
             fast._bank_trees(checks)
             fast.threads = _openmp()  # after the checks: every library the members call is loaded
@@ -546,8 +550,10 @@ class FastPredictor:
             outputs = self._member_outputs(X, proba=True)
         if self.weights is None:
             return outputs[0]
-        return np.sum([align_proba(p, m.classes_, self.classes) * w
-                       for p, m, w in zip(outputs, self.members, self.weights)], axis=0)
+        total = np.zeros((outputs[0].shape[0], len(self.classes)))
+        for p, m, w, same in zip(outputs, self.members, self.weights, self.own_order):
+            total += w * (p if same else align_proba(p, m.classes_, self.classes))
+        return total
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Labels or values, as the pipeline's ``predict`` gives them."""

@@ -10,6 +10,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from automl.data.inputs import parse_booleans
+from automl.data.schema import cells
 
 _DATE_PARTS = ("year", "month", "day", "dayofweek", "hour")
 
@@ -86,12 +87,13 @@ def _cast_blocks(X: pd.DataFrame, names: list[str], roles: dict[str, str]) -> di
              and not isinstance(dtypes[n], pd.CategoricalDtype)]
     out: dict[str, np.ndarray] = {}
     if numbers:
-        block = X[numbers].to_numpy(dtype="float64", na_value=np.nan)
+        plain = all(isinstance(dtypes[n], np.dtype) for n in numbers)  # numpy dtypes: no pd.NA to read as NaN
+        block = cells(X, numbers, np.float64) if plain else X[numbers].to_numpy(dtype="float64", na_value=np.nan)
         block = np.where(np.isinf(block), np.nan, block)
         out.update((name, block[:, j]) for j, name in enumerate(numbers))
     if texts:
-        cells = X[texts].to_numpy(dtype=object)
-        out.update((name, _texts_or_none(cells[:, j])) for j, name in enumerate(texts))
+        values = cells(X, texts)
+        out.update((name, _texts_or_none(values[:, j])) for j, name in enumerate(texts))
     return out
 
 
