@@ -47,8 +47,8 @@ class TrialTask:
     refit_fraction: float = 1.0
     # small data: the trial's model is the average of its fold models (no refit)
     bag: bool = False
-    # ``time.monotonic()`` instant the trial is stopped at: its fits share the time left (FIT_SHARE of it) and
-    # boosting stops adding rounds when a fit's share is spent (a model with the rounds so far, not a kill)
+    # ``time.monotonic()`` instant the trial is stopped at (set for trials on rungs): its fits share the time left
+    # (FIT_SHARE of it) and boosting stops adding rounds when a fit's share is spent (a model, not a kill)
     deadline_at: float | None = None
 
 
