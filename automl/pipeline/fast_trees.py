@@ -55,6 +55,7 @@ class FlatTrees:
         self._order = np.argsort(-depths, kind="stable")
         self._inverse = np.argsort(self._order)
         self._active = [int(np.sum(depths > level)) for level in range(self.depth)]
+        self._children = np.stack([self.right, self.left], axis=1).ravel()  # node n's children: 2n (right), 2n + 1
 
     @property
     def count(self) -> int:
@@ -110,16 +111,22 @@ class FlatTrees:
         rows = np.arange(len(X))[:, None]
         node = np.tile(self.roots[self._order], (len(X), 1))
         nan_to_zero, zero_missing = self.nan_to_zero, self.zero_missing
+        lightgbm = nan_to_zero is not None and zero_missing is not None
+        complete = not lightgbm and not np.isnan(X).any()  # no value goes where missing ones go: fewer steps a level
         for active in self._active:
             at = node[:, :active]
             x = X[rows, self.feature[at]]
-            missing = np.isnan(x)
-            if nan_to_zero is not None and zero_missing is not None:  # LightGBM's NumericalDecision
-                zeroed = missing & nan_to_zero[at]
-                x = np.where(zeroed, 0.0, x)
-                missing = (missing & ~zeroed) | (zero_missing[at] & (x >= -_LIGHTGBM_ZERO) & (x <= _LIGHTGBM_ZERO))
-            left = np.where(missing, self.missing_left[at], x <= self.threshold[at])
-            node[:, :active] = np.where(left, self.left[at], self.right[at])
+            if complete:
+                left = x <= self.threshold[at]
+            else:
+                missing = np.isnan(x)
+                if nan_to_zero is not None and zero_missing is not None:  # LightGBM's NumericalDecision
+                    zeroed = missing & nan_to_zero[at]
+                    x = np.where(zeroed, 0.0, x)
+                    missing = (missing & ~zeroed) | (zero_missing[at] & (x >= -_LIGHTGBM_ZERO)
+                                                     & (x <= _LIGHTGBM_ZERO))
+                left = np.where(missing, self.missing_left[at], x <= self.threshold[at])
+            node[:, :active] = self._children[2 * at + left]
         return self.values[node[:, self._inverse]]
 
 
