@@ -12,7 +12,8 @@ from sklearn.utils.validation import check_is_fitted
 from automl.data.inputs import parse_booleans
 from automl.data.schema import cells
 
-_DATE_PARTS = ("year", "month", "day", "dayofweek", "hour")
+# feature name -> the ``Series.dt`` attribute it reads (pandas 3 deprecates ``dayofweek`` for ``day_of_week``)
+_DATE_PARTS = {"year": "year", "month": "month", "day": "day", "dayofweek": "day_of_week", "hour": "hour"}
 
 
 class ColumnCaster(TransformerMixin, BaseEstimator):
@@ -153,8 +154,8 @@ class DatetimeParts(TransformerMixin, BaseEstimator):
             values = pd.to_datetime(X[name], errors="coerce")
             if getattr(values.dt, "tz", None) is not None:
                 values = values.dt.tz_convert(None)
-            for part in _DATE_PARTS:
-                parts[f"{name}__{part}"] = getattr(values.dt, part).astype("float64")
+            for part, attribute in _DATE_PARTS.items():
+                parts[f"{name}__{part}"] = getattr(values.dt, attribute).astype("float64")
         return pd.DataFrame(parts, index=X.index)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
