@@ -75,17 +75,15 @@ def build_preprocessor(schema: Schema, needs: dict[str, Any], task: str = "binar
                       datetimes))
     few, many = _native_and_encoded(schema, encode)
     if many:
-        parts.append(("categorical" if encode not in NATIVE else "categorical_target",
-                      _categorical_steps("target" if encode == "mixed" else encode, impute, task, random_state), many))
+        mixed = encode == "mixed"  # its many-level columns are target-encoded, beside its native ones
+        parts.append(("categorical_target" if mixed else "categorical",
+                      _categorical_steps("target" if mixed else encode, impute, task, random_state), many))
     for name in schema.by_role("text"):
         parts.append((f"text_{name}", TextFeatures(TEXT_MAX_FEATURES, TEXT_COMPONENTS), [name]))
     parts += _synthesis_parts(schema, needs, task, scale)
     if few:
         parts.append(("categorical", _categorical_steps("native", impute, task, random_state), few))
     return ColumnTransformer(parts, remainder="drop", sparse_threshold=0.0, verbose_feature_names_out=False)
-
-
-NATIVE = ("native", "mixed")  # the encodings whose model splits on (some) categories itself
 
 
 def native_categories(schema: Schema, needs: dict[str, Any]) -> int:

@@ -303,7 +303,7 @@ class SearchController:
         start = time.monotonic()
         limit = self.planner.trial_limit(start, self._trial_deadline(study))
         task = self.problem.trial_task(config, refit=self.fallback is None, rungs=rungs)
-        if len(task.folds) == 1 and len(rungs) > 1:
+        if task.on_rungs:
             # on rungs its fits share the time to the limit, boosting's rounds capped to their share: a rung that
             # would have been killed ends with a model. Not on folds, where the projection after a fold stops a
             # trial too slow for its limit at the cost of that fold (capped on folds too, the 30 s suite changed

@@ -51,6 +51,11 @@ class TrialTask:
     # (FIT_SHARE of it) and boosting stops adding rounds when a fit's share is spent (a model, not a kill)
     deadline_at: float | None = None
 
+    @property
+    def on_rungs(self) -> bool:
+        """Whether the trial fits growing shares of one holdout fold's rows (large data) instead of its folds."""
+        return len(self.folds) == 1 and len(self.rungs) > 1
+
 
 @dataclass
 class TrialResult:
@@ -110,7 +115,7 @@ def fit_pipeline(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight:
 def steps(task: TrialTask) -> list[tuple[np.ndarray, np.ndarray, float]]:
     """What a trial fits and scores in turn: each fold, or, with one fold and several rungs, growing nested
     subsamples of its training rows (each with its share of them)."""
-    if len(task.folds) != 1 or len(task.rungs) < 2:
+    if not task.on_rungs:
         return [(train, valid, 1.0) for train, valid in task.folds]
     train, valid = task.folds[0]
     order = np.random.default_rng(RUNG_SEED).permutation(train)
@@ -124,7 +129,7 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
     Errors are caught and returned as ``status="error"`` with the traceback's last line and the step.
     """
     plan = steps(task)
-    result = TrialResult(status="ok", rungs=len(task.folds) == 1 and len(task.rungs) > 1)
+    result = TrialResult(status="ok", rungs=task.on_rungs)
     width = len(task.classes) if task.classes is not None else None
     result.oof = np.full((len(y), width) if width else len(y), np.nan)
     stage = "fold 0"
@@ -191,8 +196,7 @@ FIT_SHARE = 0.8
 
 def _refits(task: TrialTask) -> bool:
     """Whether the trial ends with a refit on all the rows (not on rungs, not a bag of its fold models)."""
-    rungs = len(task.folds) == 1 and len(task.rungs) > 1
-    return task.refit and not rungs and not (task.bag and len(task.folds) > 1)
+    return task.refit and not task.on_rungs and not (task.bag and len(task.folds) > 1)
 
 
 def _fit_seconds(task: TrialTask, plan: list[tuple[np.ndarray, np.ndarray, float]], step: int) -> float | None:
