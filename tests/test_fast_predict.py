@@ -49,10 +49,11 @@ CASES = [
     ("lightgbm", "regression", {"encode": "onehot"}),
     ("lightgbm", "binary", {"encode": "native"}),  # categorical splits: its booster is called directly
     ("lightgbm", "multiclass", {"encode": "native"}),
-    ("knn", "binary", {"synthesis": "pairs"}),  # a part that runs its own transform; the neighbour search direct
+    ("knn", "binary", {"synthesis": "pairs"}),  # pairs as arithmetic, then scaled; the neighbour search direct
     ("knn", "multiclass", {"encode": "target"}),
     ("knn", "regression", {}),
-    ("hist_gradient_boosting", "regression", {"synthesis": "group_stats"}),
+    ("hist_gradient_boosting", "regression", {"synthesis": "group_stats"}),  # a part that runs its own transform
+    ("random_forest", "multiclass", {"synthesis": "pairs"}),
     ("hist_gradient_boosting", "binary", {}),
     ("hist_gradient_boosting", "multiclass", {"encode": "onehot"}),
     ("mlp", "binary", {}),  # the forward pass without input validation
@@ -138,11 +139,12 @@ def test_compiled_pipelines_answer_as_the_pipelines_do(compiled, rows):
 
 
 def test_every_part_of_the_plain_pipelines_compiles(fitted):
-    """Numeric and categorical parts become numpy steps; only the synthesis parts run their own transform."""
+    """Numeric and categorical parts and the numeric pairs become numpy steps; only group statistics (categorical
+    keys against numbers) run their own transform."""
     for name, pipe, _ in fitted:
         member = CompiledMember.compile(pipe)
         own = [part.__name__ == "own_transform" for part in member.parts]
-        assert any(own) == ("pairs" in name or "group_stats" in name), name
+        assert any(own) == ("group_stats" in name), name
 
 
 @pytest.mark.parametrize("task", ["binary", "regression"])

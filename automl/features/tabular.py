@@ -166,11 +166,16 @@ class NumericPairs(TransformerMixin, BaseEstimator):
 
     def transform(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "pairs_")
+        return self.pairs_of(np.asarray(X, dtype=float))
+
+    def pairs_of(self, values: np.ndarray) -> np.ndarray:
+        """The ratios and differences of a float block of the fitted columns, without input checks (the compiled
+        predictor's path, :mod:`automl.pipeline.fast`)."""
         # the training medians fill a missing number (models saved before medians_ existed: the batch's own)
-        values = _filled(np.asarray(X, dtype=float), getattr(self, "medians_", None))
+        values = _filled(values, getattr(self, "medians_", None))
         out = []
         for a, b in self.pairs_:
-            with np.errstate(divide="ignore", invalid="ignore"):
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # clipped below
                 ratio = np.where(np.abs(values[:, b]) > 1e-12, values[:, a] / values[:, b], 0.0)
             out += [np.clip(ratio, -1e9, 1e9), values[:, a] - values[:, b]]
         return np.column_stack(out) if out else np.zeros((len(values), 0))

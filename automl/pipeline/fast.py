@@ -45,6 +45,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.utils.extmath import softmax
 
+from automl.features.tabular import NumericPairs
 from automl.metrics import align_proba
 from automl.models.neighbors import direct_answer as neighbours_answer
 from automl.pipeline.fast_trees import CompiledTrees, TreeBank, compile_trees
@@ -130,6 +131,8 @@ def _numeric_step(step: Any) -> Callable[[np.ndarray], np.ndarray]:
             return X
 
         return scaled
+    if type(step) is NumericPairs:
+        return step.pairs_of
     raise NotCompilable(type(step).__name__)
 
 
