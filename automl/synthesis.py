@@ -135,8 +135,8 @@ class SynthesisMixin:
         start = time.monotonic()
         plan, estimate = choose_plan(synthesiser, raw, synthesis_seconds(deadline))
         choice_time = time.monotonic() - start
-        check_synthesis_affordable(estimate, deadline, f"featuretools DFS ({plan} plan)")
         synthesiser.set_params(plan=plan)
+        check_synthesis_affordable(estimate, deadline, f"featuretools DFS ({plan} plan)", done=synthesiser.computed(raw))
         from automl.features.relational import plan_columns
 
         return self._fit_synthesised(synthesiser, raw, y, sample_weight, deadline, needs={}, preload=[],

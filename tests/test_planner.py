@@ -84,6 +84,10 @@ def test_before_the_search_folds_synthesis_and_the_command_budget():
     check_synthesis_affordable(1.0, deadline, "DFS")
     with pytest.raises(ValueError, match="raise time_budget to at least"):
         check_synthesis_affordable(9.5, deadline, "DFS")
+    check_synthesis_affordable(9.5, deadline, "DFS", done=True)  # already computed: nothing more to spend
+    with pytest.raises(ValueError, match=r"took 0.5s and, with choosing it, used up the time budget; raise "
+                                         r"time_budget to at least [1-9]"):
+        check_synthesis_affordable(0.5, Deadline(0.0), "DFS", done=True)
     assert 0 < command_fit_seconds(60, time.monotonic()) < 60
     with pytest.raises(ValueError, match="used up"):
         command_fit_seconds(1.0, time.monotonic() - 5)

@@ -150,3 +150,23 @@ def test_choose_plan_takes_the_richest_that_fits_and_basic_when_nothing_does():
     assert plan == "rich" and estimate > 0
     plan, estimate = choose_plan(synthesiser, tables, seconds=0.0)
     assert plan == "basic" and estimate > 0
+
+
+@pytest.mark.slow
+def test_a_plan_timed_on_every_row_is_not_computed_again_and_equals_a_fresh_computation():
+    customers, sessions, transactions, _ = customers_sessions_transactions(60, seed=0)
+    tables = {"sessions": sessions, "transactions": transactions, "customers": customers}
+    synthesiser = RelationalFeatures(target="customers", relationships=RELATIONSHIPS, cutoff_time="as_of")
+    assert choose_plan(synthesiser, tables, seconds=0.0)[0] == "basic"  # timed on all 60 rows, kept
+    kept = list(synthesiser._timed_matrices.values())
+    synthesiser.set_params(plan="basic")
+    fresh = synthesiser.fit_transform({**tables, "customers": customers.copy()})  # other tables: computed, not taken
+    assert len(kept) == 1 and fresh is not kept[0] and not hasattr(synthesiser, "_timed_matrices")
+    pd.testing.assert_frame_equal(kept[0], fresh)  # the timed matrix is the fit's
+    plan, _ = choose_plan(synthesiser, tables, seconds=1e6)
+    assert plan == "rich" and len(synthesiser._timed_matrices) == 3  # every plan, cheapest first
+    rich = synthesiser._timed_matrices[synthesiser._feature_key(synthesiser.define_features(tables, "rich"), tables)]
+    synthesiser.set_params(plan=plan)
+    assert synthesiser.computed(tables) and not synthesiser.computed({**tables, "customers": customers.copy()})
+    assert synthesiser.fit_transform(tables) is rich and not hasattr(synthesiser, "_timed_matrices")
+    assert not synthesiser.computed(tables)

@@ -103,7 +103,9 @@ class RelationalFeatures(TransformerMixin, BaseEstimator):
         self._learn_layout(X)
         features = self.define_features(X)
         self.features_json_ = ft.save_features(features)
-        frame = self._calculate(features, X)
+        # a plan computed on every row while its cost was timed (:func:`choose_plan`) is not computed again
+        timed = self.__dict__.pop("_timed_matrices", {}).get(self._feature_key(features, X))
+        frame = self._calculate(features, X) if timed is None else timed
         self.feature_names_ = [str(c) for c in frame.columns]
         return frame
 
@@ -263,6 +265,16 @@ class RelationalFeatures(TransformerMixin, BaseEstimator):
         matrix.index = target.index
         return matrix.replace([np.inf, -np.inf], np.nan)
 
+    def computed(self, tables: dict[str, pd.DataFrame]) -> bool:
+        """Whether :meth:`fit_transform` of ``tables`` with the current plan takes the matrix computed when the plan
+        was timed on every row (:func:`choose_plan`), so the fit spends no more time on DFS."""
+        kept = self.__dict__.get("_timed_matrices")
+        return bool(kept) and self._feature_key(self.define_features(tables), tables) in kept
+
+    def _feature_key(self, features: list[Any], tables: dict[str, pd.DataFrame]) -> tuple[Any, ...]:
+        """The features' names and the target table's identity: what a kept matrix was computed of."""
+        return id(tables[self.target]), *(name for f in features for name in f.get_feature_names())
+
     def _cutoffs(self, target: pd.DataFrame) -> pd.Series:
         return pd.to_datetime(target[self.cutoff_time], errors="coerce", format="mixed")
 
@@ -325,20 +337,24 @@ def cutoff_unit(times: pd.Series) -> str | None:
 def choose_plan(synthesiser: RelationalFeatures, tables: dict[str, pd.DataFrame], seconds: float) -> tuple[str, float]:
     """The richest plan whose estimated DFS time fits in ``seconds``, and that estimate.
 
-    Each plan's cost is timed (:func:`plan_seconds`). Basic first: a richer plan computes basic's features and more,
-    so when basic does not fit neither does any other, and nothing else is timed; then the richest first, down to
-    the first that fits.
+    Each plan's cost is timed (:func:`plan_seconds`), cheapest first, up to the first that does not fit (a richer plan
+    computes a cheaper one's features and more: it would not fit either) or until the timing itself has spent
+    ``seconds``. On a small target table each timing is the whole computation, kept for the fit
+    (:meth:`RelationalFeatures.computed`), so cheapest first also wastes least. When even basic does not fit, basic
+    and its estimate (the caller decides whether to go on).
     """
+    start = time.perf_counter()
     synthesiser._learn_layout(tables)
-    names = list(PLANS)
-    basic = plan_seconds(synthesiser, tables, synthesiser.define_features(tables, names[0]))
-    if basic * SAFETY > seconds:
-        return names[0], basic
-    for name in reversed(names[1:]):
+    chosen: tuple[str, float] | None = None
+    for name in PLANS:
+        if chosen is not None and time.perf_counter() - start >= seconds:
+            break
         estimate = plan_seconds(synthesiser, tables, synthesiser.define_features(tables, name))
-        if estimate * SAFETY <= seconds:
-            return name, estimate
-    return names[0], basic
+        if estimate * SAFETY > seconds:
+            return chosen or (name, estimate)
+        chosen = (name, estimate)
+    assert chosen is not None
+    return chosen
 
 
 def plan_seconds(synthesiser: RelationalFeatures, tables: dict[str, pd.DataFrame], features: list[Any]) -> float:
@@ -354,8 +370,8 @@ def plan_seconds(synthesiser: RelationalFeatures, tables: dict[str, pd.DataFrame
     n_rows = len(tables[synthesiser.target])
     order = np.random.default_rng(0).permutation(n_rows)
     sizes = [min(n_rows, k) for k in CALIBRATION_ROWS]
-    if sizes[-1] >= n_rows:
-        return _timed(synthesiser, features, tables, np.arange(n_rows))
+    if sizes[-1] >= n_rows:  # the time is the cost itself; the synthesiser keeps the matrix for its fit
+        return _timed(synthesiser, features, tables, np.arange(n_rows), keep=True)
     small, large = (_timed(synthesiser, features, tables, np.sort(order[:k])) for k in sizes)
     return extrapolate(sizes, (small, large), n_rows)
 
@@ -369,7 +385,10 @@ def extrapolate(sizes: list[int], seconds: tuple[float, float], n_rows: int) -> 
 
 
 def _timed(synthesiser: RelationalFeatures, features: list[Any], tables: dict[str, pd.DataFrame],
-           rows: np.ndarray) -> float:
+           rows: np.ndarray, keep: bool = False) -> float:
     start = time.perf_counter()
-    synthesiser._calculate(features, tables, rows=rows)
-    return time.perf_counter() - start
+    matrix = synthesiser._calculate(features, tables, rows=rows)
+    seconds = time.perf_counter() - start
+    if keep:  # every row: fit_transform of these features on these tables takes it instead of computing it again
+        synthesiser.__dict__.setdefault("_timed_matrices", {})[synthesiser._feature_key(features, tables)] = matrix
+    return seconds

@@ -7,6 +7,8 @@ starts a process or reads a study, so every rule is testable with numbers alone.
 """
 from __future__ import annotations
 
+import math
+
 import time
 from dataclasses import dataclass, field
 from typing import Iterable
@@ -298,10 +300,14 @@ def synthesis_seconds(deadline: Deadline) -> float:
     return SYNTHESIS_SHARE * deadline.remaining()
 
 
-def check_synthesis_affordable(estimate: float, deadline: Deadline, what: str) -> None:
-    """Raise a ``ValueError`` naming the budget that would do when even the cheapest synthesis does not fit."""
+def check_synthesis_affordable(estimate: float, deadline: Deadline, what: str, done: bool = False) -> None:
+    """Raise a ``ValueError`` naming the budget that would do when even the cheapest synthesis does not fit, or
+    (``done``: it was computed while its cost was measured) when it has left no time for the search."""
     left = max(deadline.remaining(), 0.0)
-    if estimate > SYNTHESIS_LIMIT * left:
+    if done and left <= 0:
+        raise ValueError(f"{what} took {estimate:.1f}s and, with choosing it, used up the time budget; raise "
+                         f"time_budget to at least {math.ceil(3 * deadline.elapsed())}s, or pass fewer rows")
+    if not done and estimate > SYNTHESIS_LIMIT * left:
         raise ValueError(f"{what} is estimated to take {estimate:.0f}s, more than the {left:.0f}s left of the time "
                          f"budget; raise time_budget to at least {3 * estimate:.0f}s, or pass fewer rows")
 
