@@ -49,3 +49,21 @@ def test_boosting_stops_at_its_share_of_the_trial_and_keeps_a_model():
     assert result.status == "ok" and len(result.fold_scores) == 1 and np.isfinite(result.fold_scores[0])
     booster = result.refit_model.named_steps["model"].estimator_
     assert 1 <= booster.best_iteration_ < 1000
+
+
+def test_a_trial_caps_its_forest_by_the_rows_it_fits():
+    """The rows of each fit reach the family's leaf budget (here a forest declared large from 300 rows): the fold's
+    trees and the refit's have at most budget / n_estimators leaves; an uncapped forest on those rows has more."""
+    import dataclasses
+
+    task, X, y = _task(rows=500, refit=True)
+    forest = dataclasses.replace(all_families()["random_forest"], large_data={"rows": 300, "leaf_budget": 200})
+    task.config = TrialConfig(family=forest, params={"n_estimators": 10})
+    result = evaluate(task, X, y, None, lambda *a: True)
+    assert result.status == "ok", result.error
+    leaves = [tree.get_n_leaves() for tree in result.refit_model.named_steps["model"].estimators_]
+    assert max(leaves) <= 20
+    uncapped = dataclasses.replace(forest, large_data={})
+    task.config = TrialConfig(family=uncapped, params={"n_estimators": 10})
+    grown = evaluate(task, X, y, None, lambda *a: True).refit_model.named_steps["model"].estimators_
+    assert min(tree.get_n_leaves() for tree in grown) > 20

@@ -43,6 +43,20 @@ def test_large_data_defaults_boost_longer():
     assert large[0]["lightgbm.num_leaves"] == 31  # the other defaults as they were
 
 
+@pytest.mark.parametrize("family", ["random_forest", "extra_trees"])
+def test_large_forests_share_a_leaf_budget_and_small_ones_grow_as_before(family):
+    """From the large_data rows on, a forest's trees share its leaf budget (more trees, fewer leaves each) where the
+    rows would allow more leaves; below those rows, or where the rows cannot reach the cap, nothing is set."""
+    forest = all_families()[family]
+    rows, budget = forest.large_data["rows"], forest.large_data["leaf_budget"]
+    assert forest.make("binary", {}, 0, 1, rows=rows - 1).max_leaf_nodes is None
+    assert forest.make("binary", {}, 0, 1).max_leaf_nodes is None  # rows unknown: as the library grows it
+    assert forest.make("binary", {}, 0, 1, rows=rows).max_leaf_nodes == budget // 100  # library's 100 trees
+    assert forest.make("regression", {"n_estimators": 400}, 0, 1, rows=rows).max_leaf_nodes == budget // 400
+    leaves = budget // 100
+    assert forest.make("binary", {"min_samples_leaf": rows // leaves + 1}, 0, 1, rows=rows).max_leaf_nodes is None
+
+
 def test_grid_enqueues_every_combination():
     knn = all_families()["knn"]
     grid = grid_points(knn, "binary")

@@ -64,8 +64,10 @@ class ModelFamily:
     bag : bool
         On small data, a trial's model is the average of its fold models instead of one refit.
     large_data : dict
-        ``{"rows": n, "defaults": {...}}``: from ``n`` training rows, the default trial uses these values instead
-        (more boosting rounds, which early stopping cuts and the trial's time caps).
+        ``{"rows": n, "defaults": {...}, "leaf_budget": m}``: from ``n`` training rows, the default trial uses these
+        values instead (more boosting rounds, which early stopping cuts and the trial's time caps); and a fit on
+        that many rows gives its trees at most ``m`` leaves in all (``max_leaf_nodes`` of ``m / n_estimators``
+        each, where the rows would allow more): a forest grown to single rows on 300,000 rows is gigabytes.
     """
 
     name: str
@@ -145,8 +147,19 @@ class ModelFamily:
             raise ValueError(f"model family {self.name!r} has no {kind}")
         return _import(self.estimators[kind])
 
-    def make(self, task: str, params: dict[str, Any], random_state: int | None, n_jobs: int) -> BaseEstimator:
-        """Instantiate the estimator for ``task`` with ``params`` over the fixed ones.
+    def leaf_cap(self, params: dict[str, Any], rows: int | None) -> int | None:
+        """``max_leaf_nodes`` of each tree for a fit on ``rows`` rows with ``params`` (the ``leaf_budget`` of
+        ``large_data`` shared by ``n_estimators`` trees; default 100), or None when the rows cannot reach it."""
+        budget, threshold = self.large_data.get("leaf_budget"), self.large_data.get("rows")
+        if budget is None or threshold is None or rows is None or rows < threshold:
+            return None
+        per_tree = max(int(budget) // int(params.get("n_estimators", 100)), 2)
+        return per_tree if rows / max(float(params.get("min_samples_leaf", 1)), 1.0) > per_tree else None
+
+    def make(self, task: str, params: dict[str, Any], random_state: int | None, n_jobs: int,
+             rows: int | None = None) -> BaseEstimator:
+        """Instantiate the estimator for ``task`` with ``params`` over the fixed ones (for a fit on ``rows`` rows:
+        its trees capped by the ``large_data`` leaf budget).
 
         Raises
         ------
@@ -157,6 +170,9 @@ class ModelFamily:
         cls = self.estimator_class(task)
         kwargs = dict(_per_kind(self.fixed, kind) or {})
         kwargs.update(params)
+        cap = self.leaf_cap(kwargs, rows)
+        if cap is not None:
+            kwargs["max_leaf_nodes"] = cap
         seed_param, threads_param = _per_kind(self.seed_param, kind), _per_kind(self.threads_param, kind)
         if seed_param:
             kwargs[seed_param] = random_state

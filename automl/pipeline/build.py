@@ -170,7 +170,7 @@ def _categorical_steps(encode: str, impute: bool, task: str = "binary", random_s
 
 
 def build_pipeline(schema: Schema, config: TrialConfig, task: str, random_state: int | None,
-                   n_jobs: int) -> Pipeline:
+                   n_jobs: int, rows: int | None = None) -> Pipeline:
     """The full pipeline of a trial: cast columns, preprocess, model.
 
     Parameters
@@ -185,12 +185,14 @@ def build_pipeline(schema: Schema, config: TrialConfig, task: str, random_state:
         Seed passed to the model.
     n_jobs : int
         Threads the model may use.
+    rows : int, optional
+        Rows the pipeline will be fitted on (caps a large forest's leaves: ``large_data`` in the family).
     """
     params = dict(config.family.default_params(task))
     params.update(config.params)
     if config.class_weight and config.family.accepts_class_weight(task):
         params["class_weight"] = config.class_weight
-    model = config.family.make(task, params, random_state=random_state, n_jobs=n_jobs)
+    model = config.family.make(task, params, random_state=random_state, n_jobs=n_jobs, rows=rows)
     needs = config.needs()
     plans = needs.get("plans")
     if plans:  # features synthesised from related tables or series: the trial's plan reads its columns only

@@ -102,7 +102,7 @@ def fit_pipeline(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight:
     """Build and fit the trial's pipeline on ``X, y`` (weights go to the model step); its FRESH filter comes from
     the fit's step cache when the trials' needs name one (:mod:`automl.search.step_cache`). ``max_seconds`` caps
     the rounds of a model that takes it (boosting's early-stopping wrappers)."""
-    pipe = build_pipeline(task.schema, task.config, task.task, task.random_state, task.n_jobs)
+    pipe = build_pipeline(task.schema, task.config, task.task, task.random_state, task.n_jobs, rows=len(X))
     if max_seconds is not None:
         pipe.set_params(**{name: max_seconds for name in pipe.get_params() if name.endswith("__max_seconds")})
     fit_params = {} if sample_weight is None else {"model__sample_weight": sample_weight}
