@@ -143,6 +143,13 @@ def test_the_cost_model_predicts_before_any_trial_and_learns_from_trials():
     moves = [f.name for f in first_moves(families.values(), large, 120, 0.5)]
     assert moves[0] == "lightgbm" and "knn" not in moves and "linear" not in moves
     assert all(large.estimate(families[name]) <= 60 for name in moves)
+    # a long budget on large data: every family, the strong ones first (strongest first), then the rest in order
+    ample = [f.name for f in first_moves(families.values(), large, 1e9, 0.5, strong_first=True)]
+    strong = [name for name in families if families[name].strength >= 0.8]
+    assert sorted(ample) == sorted(families) and sorted(ample[:len(strong)]) == sorted(strong)
+    assert ample[0] == max(strong, key=lambda name: families[name].strength)
+    assert ample[len(strong):] == [name for name in families if name not in strong]
+    assert [f.name for f in first_moves(families.values(), large, 1e9, 0.5)] == list(families)
     # nothing strong fits: the cheapest family alone
     assert len(first_moves(families.values(), large, 2, 0.5)) == 1
     # finished trials correct the prior: twice as slow as predicted, for this family and (until seen) the others

@@ -190,8 +190,10 @@ class SearchController:
                  if t.user_attrs.get("source") == "enqueued" and (was_evaluated(t) or t.state in (WAITING, RUNNING))}
         weighting = "balanced" if s.imbalanced and s.class_weight == "search" else None
         # on data where the defaults are dear, the strong ones that fit go first (the first also gives the fallback
-        # model) and the rest is left to the sampler; where they are cheap, every family, cheapest first
-        families = first_moves(problem.families, self.costs, self.deadline.remaining(), TRIAL_SHARE)
+        # model) and the rest is left to the sampler; where they are cheap, every family, cheapest first, except on
+        # rungs (large data), where the strong ones still go first
+        families = first_moves(problem.families, self.costs, self.deadline.remaining(), TRIAL_SHARE,
+                               strong_first=len(self.planner.rungs) > 1)
         portfolio = portfolio_points(s.portfolio, families, problem.task)
         for point in self.strategy.initial_points(families, problem.task, weighting, portfolio, problem.train_rows):
             if params_json(point) not in taken:
