@@ -268,7 +268,7 @@ class RelationalFeatures(TransformerMixin, BaseEstimator):
     def computed(self, tables: dict[str, pd.DataFrame]) -> bool:
         """Whether :meth:`fit_transform` of ``tables`` with the current plan takes the matrix computed when the plan
         was timed on every row (:func:`choose_plan`), so the fit spends no more time on DFS."""
-        kept = self.__dict__.get("_timed_matrices")
+        kept: dict[tuple[Any, ...], pd.DataFrame] = self.__dict__.get("_timed_matrices") or {}
         return bool(kept) and self._feature_key(self.define_features(tables), tables) in kept
 
     def _feature_key(self, features: list[Any], tables: dict[str, pd.DataFrame]) -> tuple[Any, ...]:
