@@ -8,7 +8,6 @@ starts a process or reads a study, so every rule is testable with numbers alone.
 from __future__ import annotations
 
 import math
-
 import time
 from dataclasses import dataclass, field
 from typing import Iterable
