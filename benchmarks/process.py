@@ -1,8 +1,13 @@
 """Run a command in its own process group: a hard time limit, peak memory of the whole group, a log file.
 
 A benchmark run may start worker processes (our engine's trial workers, AutoGluon's or FLAML's), so the
-command gets a new session; memory is the summed resident size of every process in that group, sampled,
-and at the time limit the whole group is terminated, then killed. Linux only (reads ``/proc``).
+command gets a new session; memory is sampled over every process in that group two ways, and at the time limit
+the whole group is terminated, then killed. Linux only (reads ``/proc``).
+
+- summed RSS: each process's resident pages, added up. A page that several processes share (a forked worker's
+  libraries and the data it inherited) is counted once per process, so a tree of processes is overstated;
+- summed PSS (proportional set size): a shared page is split among the processes that map it, so the sum is the
+  memory the tree actually occupies. For one process the two agree up to the libraries it shares with others.
 """
 from __future__ import annotations
 
@@ -26,6 +31,44 @@ class Outcome:
     wall_s: float
     peak_rss_mb: float
     timed_out: bool
+    peak_pss_mb: float = float("nan")
+
+
+def group_pids(pgid: int) -> list[int]:
+    """The live processes of process group ``pgid``."""
+    pids = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        # after the ``(comm)`` field: state, ppid, pgrp, ...
+        if int(fields[2]) == pgid:
+            pids.append(int(entry.name))
+    return pids
+
+
+def process_memory_bytes(pid: int) -> tuple[int, int]:
+    """Resident and proportional set size of process ``pid`` in bytes (0, 0 when it has ended)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return 0, 0
+    sizes = {line.split(b":")[0]: int(line.split()[1]) * 1024 for line in lines if line.endswith(b" kB")}
+    return sizes.get(b"Rss", 0), sizes.get(b"Pss", 0)
+
+
+def group_memory_bytes(pgid: int) -> tuple[int, int]:
+    """Summed RSS and summed PSS of the live processes in process group ``pgid`` (0, 0 when none is left)."""
+    rss = pss = 0
+    for pid in group_pids(pgid):
+        one_rss, one_pss = process_memory_bytes(pid)
+        rss, pss = rss + one_rss, pss + one_pss
+    return rss, pss
 
 
 def group_rss_bytes(pgid: int) -> int:
@@ -36,19 +79,7 @@ def group_rss_bytes(pgid: int) -> int:
     int
         Bytes (0 when the group has no process left).
     """
-    total = 0
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as handle:
-                fields = handle.read().rsplit(b")", 1)[1].split()
-        except OSError:  # the process ended meanwhile
-            continue
-        # after the ``(comm)`` field: state, ppid, pgrp, ..., rss is the 22nd (stat(5) field 24)
-        if int(fields[2]) == pgid:
-            total += int(fields[21]) * PAGE_BYTES
-    return total
+    return group_memory_bytes(pgid)[0]
 
 
 def cpu_pinning(cores: int) -> list[int] | None:
@@ -84,28 +115,31 @@ def run_contained(command: list[str], timeout: float, log: Path, env: dict[str, 
         start = time.monotonic()
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
                                 preexec_fn=(lambda: os.sched_setaffinity(0, pinned)) if pinned else None)
-        peak, timed_out = _watch(proc, start + timeout)
+        (peak_rss, peak_pss), timed_out = _watch(proc, start + timeout)
         wall = time.monotonic() - start
-    return Outcome(proc.returncode, wall, peak / 2**20, timed_out)
+    return Outcome(proc.returncode, wall, peak_rss / 2**20, timed_out, peak_pss / 2**20)
 
 
-def _watch(proc: subprocess.Popen, deadline: float) -> tuple[int, bool]:
+def _watch(proc: subprocess.Popen, deadline: float) -> tuple[tuple[int, int], bool]:
     """Sample the group's memory until ``proc`` exits or ``deadline``; then end whatever is left of the group.
+    Returns the peaks of summed RSS and of summed PSS (each at its own moment) and whether the deadline came.
 
     The group runs in its own session, so Ctrl-C does not reach it: an interrupt (or any exception) while
     watching ends the group before it propagates, so no run is left behind.
     """
-    peak, timed_out = 0, False
+    peak_rss = peak_pss = 0
+    timed_out = False
     try:
         while proc.poll() is None:
-            peak = max(peak, group_rss_bytes(proc.pid))
+            rss, pss = group_memory_bytes(proc.pid)
+            peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
             if time.monotonic() >= deadline:
                 timed_out = True
                 break
             time.sleep(SAMPLE_SECONDS)
     finally:
         _end_group(proc)
-    return peak, timed_out
+    return (peak_rss, peak_pss), timed_out
 
 
 def _end_group(proc: subprocess.Popen) -> None:

@@ -46,6 +46,7 @@ class RunRow:
     predict_row_ms: float = math.nan
     wall_s: float = math.nan
     peak_rss_mb: float = math.nan
+    peak_pss_mb: float = math.nan
     version: str = ""
     engine: str = ""
     details: str = ""
@@ -140,7 +141,7 @@ def _read_result(out: Path) -> dict[str, Any]:
 def record_outcome(row: RunRow, system: System, outcome: Outcome, result: dict[str, Any], predictions: Path,
                    task: PreparedTask) -> None:
     """Fill ``row`` from the process outcome and the adapter's ``result.json``, then score if it is ``ok``."""
-    row.wall_s, row.peak_rss_mb = outcome.wall_s, outcome.peak_rss_mb
+    row.wall_s, row.peak_rss_mb, row.peak_pss_mb = outcome.wall_s, outcome.peak_rss_mb, outcome.peak_pss_mb
     for name in ("fit_s", "predict_s", "predict_row_ms"):
         setattr(row, name, float(result.get(name, math.nan)))
     info = dict(result.get("info") or {})

@@ -11,8 +11,10 @@ from benchmarks.markdown import to_markdown
 from benchmarks.scoring import TIE_TOLERANCE
 
 SUMMARY_FORMATS = {f"mean normalised (clipped at {report.CLIP:g})": ".3f", "median normalised": ".3f", "median predict_s": ".3f", "median 1-row ms": ".1f",
-                   "median 1-row ms, ONNX": ".2f", "max peak MB": ".0f"}
-RUN_FORMATS = {"predict_s": ".3f", "1-row ms": ".1f", "peak MB": ".0f", "load": ".1f"}
+                   "median 1-row ms, ONNX": ".2f", "max peak MB": ".0f",
+                   "max peak MB (PSS)": ".0f"}
+RUN_FORMATS = {"predict_s": ".3f", "1-row ms": ".1f", "peak MB (RSS)": ".0f", "peak MB (PSS)": ".0f",
+               "load": ".1f"}
 
 
 def format_score(value: float) -> str:
@@ -58,8 +60,10 @@ def run_table(frame: pd.DataFrame) -> pd.DataFrame:
     budgeted = [name for name in report.system_order(frame) if name in set(report.budget_adherence(frame)["system"])]
     runs = frame[frame["system"].isin(budgeted)]
     columns = ["dataset", "seed", "system", "status", "score", "fit_s", "predict_s", "predict_row_ms",
-               "peak_rss_mb", "load_1m", "details"]
-    return runs[columns].rename(columns={"predict_row_ms": "1-row ms", "peak_rss_mb": "peak MB", "load_1m": "load"})
+               "peak_rss_mb", "peak_pss_mb", "load_1m", "details"]
+    runs = runs.reindex(columns=columns)  # results written before PSS was sampled have no such column
+    return runs.rename(columns={"predict_row_ms": "1-row ms", "peak_rss_mb": "peak MB (RSS)",
+                                "peak_pss_mb": "peak MB (PSS)", "load_1m": "load"})
 
 
 def failure_lines(frame: pd.DataFrame) -> list[str]:

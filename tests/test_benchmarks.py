@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 from benchmarks import datasets, report, summary, systems
 from benchmarks.adapters import automl_adapter, automl_cli_adapter, harness
 from benchmarks.csvlog import append_record, read_records
-from benchmarks.process import Outcome, group_rss_bytes, run_contained
+from benchmarks.process import Outcome, group_memory_bytes, group_rss_bytes, process_memory_bytes, run_contained
 from benchmarks.run import main, with_options
 from benchmarks.runs import RunRow, classify
 from benchmarks.scoring import compare
@@ -275,6 +276,29 @@ def test_contained_process_group_is_killed_at_the_limit(tmp_path: Path) -> None:
             "time.sleep(60)"
     outcome = run_contained([sys.executable, "-c", child], timeout=1.0, log=tmp_path / "log")
     assert outcome.timed_out and outcome.returncode != 0 and outcome.peak_rss_mb > 0
+    # two processes sharing the interpreter's pages: their PSS adds up to less than their RSS
+    assert 0 < outcome.peak_pss_mb < outcome.peak_rss_mb
+
+
+def test_pss_splits_the_pages_a_forked_child_shares_with_its_parent() -> None:
+    block = np.ones(20_000_000 // 8)  # 20 MB touched by the parent, inherited by the child
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child keeps the inherited pages mapped until told to go
+        os.close(write)
+        os.read(read, 1)
+        os._exit(0)
+    try:
+        os.close(read)
+        parent_rss, parent_pss = process_memory_bytes(os.getpid())
+        child_rss, child_pss = process_memory_bytes(child)
+        assert parent_rss > block.nbytes and child_rss > block.nbytes
+        # the 20 MB count fully in each RSS, half in each PSS
+        assert parent_pss < parent_rss - block.nbytes / 3 and child_pss < child_rss - block.nbytes / 3
+        assert group_memory_bytes(-1) == (0, 0) and process_memory_bytes(2**22 + 1) == (0, 0)
+    finally:
+        os.write(write, b"x")
+        os.waitpid(child, 0)
 
 
 @pytest.mark.slow
