@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
+from typing import Callable
 
 # OpenMP threads that spin while they wait turn a busy machine into a stall (HistGradientBoosting on 2 busy cores:
 # seconds instead of tenths); the trial processes set the same (automl/search/worker.py). Set before any library
@@ -83,16 +85,39 @@ def regression_frame() -> tuple[pd.DataFrame, pd.Series]:
     return frame, y
 
 
+def saved_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], Path]) -> Path:
+    """The folder ``build(folder)`` saves a model into, built once for the whole run: with pytest-xdist the workers
+    share one base directory, and the first to take the lock builds while the others wait, then read (a model
+    fitted once, not once per worker). Tests copy a folder before damaging it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if worker else base
+    folder, done = root / "shared_models" / name, root / "shared_models" / f"{name}.done"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not done.exists():
+                build(folder)
+                done.touch()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def credit_model_folder(credit, tmp_path_factory):
     """A small credit-g model (linear + LightGBM, exportable), saved with its training sample."""
-    from automl import AutoML
-    from automl.io.persist import save
+    def build(folder: Path) -> Path:
+        from automl import AutoML
+        from automl.io.persist import save
 
-    X, y = credit
-    model = AutoML(time_budget=60, max_trials=2, families=["linear", "lightgbm"], search="defaults", cv=2,
-                   random_state=0, ensemble=False).fit(X, y)
-    return save(model, tmp_path_factory.mktemp("models") / "credit", data=(X, y))
+        X, y = credit
+        model = AutoML(time_budget=60, max_trials=2, families=["linear", "lightgbm"], search="defaults", cv=2,
+                       random_state=0, ensemble=False).fit(X, y)
+        return save(model, folder, data=(X, y))
+
+    return saved_once(tmp_path_factory, "credit", build)
 
 
 # A search that fits a synthesised model in a few seconds: LightGBM's defaults, 3 folds.
@@ -105,14 +130,19 @@ def relational_model_folder(tmp_path_factory):
     """A model fitted with related tables (150 customers -> sessions -> transactions, DFS with cutoff times), saved.
     New customers: ``customers_sessions_transactions(n, seed=1, first_id=10_000)``."""
     pytest.importorskip("featuretools", reason="the synthesis extra is not installed")
-    from automl import AutoML
-    from automl.io.persist import save
-    from tests.generated import RELATIONSHIPS, customers_sessions_transactions
 
-    customers, sessions, transactions, y = customers_sessions_transactions(150, seed=0)
-    model = AutoML(**SYNTHESIS_SEARCH).fit(customers, y, tables={"sessions": sessions, "transactions": transactions},
-                                           relationships=RELATIONSHIPS, cutoff_time="as_of")
-    return save(model, tmp_path_factory.mktemp("models") / "relational")
+    def build(folder: Path) -> Path:
+        from automl import AutoML
+        from automl.io.persist import save
+        from tests.generated import RELATIONSHIPS, customers_sessions_transactions
+
+        customers, sessions, transactions, y = customers_sessions_transactions(150, seed=0)
+        model = AutoML(**SYNTHESIS_SEARCH).fit(customers, y, tables={"sessions": sessions,
+                                                                     "transactions": transactions},
+                                               relationships=RELATIONSHIPS, cutoff_time="as_of")
+        return save(model, folder)
+
+    return saved_once(tmp_path_factory, "relational", build)
 
 
 @pytest.fixture(scope="session")
@@ -120,10 +150,14 @@ def series_model_folder(tmp_path_factory):
     """A model fitted on 80 long-format series (sine or sawtooth, tsfresh), saved. New series:
     ``sine_or_sawtooth(n, seed=2, first_id=5000)``."""
     pytest.importorskip("tsfresh", reason="the synthesis extra is not installed")
-    from automl import AutoML
-    from automl.io.persist import save
-    from tests.generated import sine_or_sawtooth
 
-    readings, labels = sine_or_sawtooth(80, seed=0)
-    model = AutoML(**SYNTHESIS_SEARCH).fit_series(readings, labels, column_id="id", column_sort="time")
-    return save(model, tmp_path_factory.mktemp("models") / "series")
+    def build(folder: Path) -> Path:
+        from automl import AutoML
+        from automl.io.persist import save
+        from tests.generated import sine_or_sawtooth
+
+        readings, labels = sine_or_sawtooth(80, seed=0)
+        model = AutoML(**SYNTHESIS_SEARCH).fit_series(readings, labels, column_id="id", column_sort="time")
+        return save(model, folder)
+
+    return saved_once(tmp_path_factory, "series", build)
