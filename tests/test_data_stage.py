@@ -175,6 +175,9 @@ def test_forward_chaining_folds_validate_on_later_rows():
         assert rank[train].max() < rank[valid].min()
     holdout = make_folds(0.2, np.zeros(10), False, 0, order=order)
     assert sorted(holdout[0][1]) == sorted(order[-2:])
+    # "holdout" by name is the default fraction (a string has a split method: it was taken for a splitter)
+    named = make_folds("holdout", np.zeros(10), False, 0, order=order)
+    assert len(named) == 1 and sorted(named[0][1]) == sorted(order[-2:])
 
 
 @pytest.mark.parametrize("cv,classification", [(3, True), (4, False), (0.25, True)])

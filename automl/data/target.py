@@ -105,7 +105,7 @@ def make_folds(cv: Any, y: np.ndarray, classification: bool, seed: int, order: n
     n = len(y)
     if n < 2:
         raise ValueError(f"fit needs at least 2 rows, got n_samples = {n}")
-    if hasattr(cv, "split"):
+    if hasattr(cv, "split") and not isinstance(cv, str):  # a splitter (a string has a split method too)
         return [(np.asarray(t), np.asarray(v)) for t, v in cv.split(np.zeros((n, 1)), y)]
     if isinstance(cv, (list, tuple)):  # explicit (train, validation) index pairs
         return [(np.asarray(t), np.asarray(v)) for t, v in cv]
