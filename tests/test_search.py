@@ -121,6 +121,25 @@ def test_pruning_stops_poor_configurations(small):
 
 
 @pytest.mark.slow
+def test_on_rungs_a_weak_default_is_pruned_as_a_sampled_trial_would_be(credit, monkeypatch):
+    from automl.search import planner
+    from automl.testing import misbehaving_family
+
+    monkeypatch.setattr(planner, "RUNG_MIN_ROWS", 50)  # credit-g's 800 holdout training rows: rungs of 50, 200, 800
+    X, y = credit
+    constant = misbehaving_family("sleep", seconds=0.0)  # answers one class: ROC AUC 0.5
+    common = dict(time_budget=None, max_trials=2, families=["lightgbm", constant], cv="holdout", portfolio=None,
+                  ensemble=False, random_state=0)
+    sampled = AutoML(search="random", **common).fit(X, y).leaderboard_.set_index("family")
+    assert sampled.loc["lightgbm", "status"] == "ok" and sampled.loc["lightgbm", "fidelity"] == 1.0
+    assert sampled.loc["misbehaving_sleep", "status"] == "pruned"
+    assert sampled.loc["misbehaving_sleep", "fidelity"] < 1.0
+    # a search of the defaults alone runs each to its end, rungs or not
+    defaults = AutoML(search="defaults", **common).fit(X, y).leaderboard_.set_index("family")
+    assert (defaults.status == "ok").all() and (defaults.fidelity == 1.0).all()
+
+
+@pytest.mark.slow
 def test_journal_storage_resumes(small, tmp_path):
     X, y = small
     url = f"journal:///{tmp_path}/study.log"

@@ -313,6 +313,11 @@ class SearchController:
             task = replace(task, deadline_at=limit)
         projected: list[float] = []
         exponent = self.costs.rows_exponent(config.family.name)
+        # a starting point runs to its end so every family gets a score, except on rungs of a sampling search: there
+        # a default whose score on a share of the rows ranks where a sampled trial's would be pruned stops too (a
+        # 600 s fit on 300k rows gave random forest's default 170 s and kNN's 124 s, at 0.775 and 0.58 AUC against
+        # LightGBM's 0.867, and LightGBM was tuned once)
+        protected = enqueued and not (task.on_rungs and self.strategy.samples)
 
         def on_report(step: int, score: float, seconds: tuple[float, float]) -> str:
             trial.report(score, step)
@@ -322,7 +327,7 @@ class SearchController:
             if overrun is not None:
                 projected.append(overrun)
                 return STOP
-            return GO if enqueued or not trial.should_prune() else PRUNE
+            return GO if protected or not trial.should_prune() else PRUNE
 
         try:
             result = self.runner.run(task, self._shipped(data), limit, on_report, on_poll=_Heartbeat(study, trial))
