@@ -13,12 +13,21 @@ import pandas as pd
 def append_record(path: Path, record: Any) -> None:
     """Append the dataclass ``record`` to the CSV at ``path``, writing the header first if the file is new.
 
-    NaN floats are written as empty fields.
+    NaN floats are written as empty fields. A file written before the record gained a field is rewritten first
+    with that column added (empty on its rows), so a benchmark resumed over older results keeps one header.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     new = not path.exists() or path.stat().st_size == 0
+    names = [f.name for f in fields(record)]
+    if not new:
+        with path.open(newline="") as handle:
+            header = next(csv.reader(handle), [])
+        if header != names:
+            names += [name for name in header if name not in names]  # a column the record no longer has stays
+            old = pd.read_csv(path, dtype=str, keep_default_na=False)
+            old.reindex(columns=names, fill_value="").to_csv(path, index=False)
     with path.open("a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(record)])
+        writer = csv.DictWriter(handle, fieldnames=names, restval="")
         if new:
             writer.writeheader()
         writer.writerow({k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in asdict(record).items()})

@@ -10,6 +10,7 @@ import math
 import os
 import signal
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,16 @@ def results(tmp_path: Path) -> pd.DataFrame:
     for row in rows:
         append_record(path, row)
     return read_records(path, RunRow)
+
+
+def test_a_record_with_a_new_field_rewrites_an_older_file_with_one_header(tmp_path: Path) -> None:
+    path = tmp_path / "results.csv"
+    older = pd.DataFrame([asdict(_row("auc", "roc_auc", "flaml", 0.85))]).drop(columns=["peak_pss_mb"])
+    older.assign(retired="x").to_csv(path, index=False)  # before PSS was sampled, with a column since dropped
+    append_record(path, _row("auc", "roc_auc", "automl", 0.90))
+    frame = read_records(path, RunRow)
+    assert list(frame["system"]) == ["flaml", "automl"] and list(frame["score"]) == [0.85, 0.90]
+    assert frame["peak_pss_mb"].isna().all() and list(frame["retired"].fillna("")) == ["x", ""]
 
 
 def test_failed_runs_count_as_the_constant_predictor(results: pd.DataFrame) -> None:
