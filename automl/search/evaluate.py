@@ -78,6 +78,8 @@ class TrialResult:
     fidelity: float = 1.0
     # the model is the average of the fold models (TrialTask.bag), in ``refit_model``
     bagged: bool = False
+    # bytes of the result as the trial process sent it (its model mostly): what holding the model costs
+    sent_bytes: int | None = None
 
     @property
     def score(self) -> float | None:

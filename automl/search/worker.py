@@ -325,7 +325,9 @@ class TrialProcess:
                     scores.append(message[2])
                     parent_conn.send(on_report(message[1], message[2], message[3]))
                 else:
-                    return cloudpickle.loads(message[1])
+                    result = cloudpickle.loads(message[1])
+                    result.sent_bytes = len(message[1])
+                    return result
         finally:
             _stop(process)
             parent_conn.close()
