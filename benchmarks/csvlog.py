@@ -47,7 +47,9 @@ def read_records(path: Path, record_type: type) -> pd.DataFrame:
     columns = [f.name for f in fields(record_type)]
     if not path.exists():
         return pd.DataFrame(columns=columns)
-    frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    # text read as text: an all-digit commit hash (engine 7222872) must not become the number 7222872.0
+    text = {item.name: str for item in fields(record_type) if item.type not in ("float", "int", float, int)}
+    frame = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=text)
     for item in fields(record_type):
         if item.name not in frame:
             continue

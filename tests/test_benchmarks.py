@@ -10,7 +10,7 @@ import math
 import os
 import signal
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -57,8 +57,9 @@ def test_a_record_with_a_new_field_rewrites_an_older_file_with_one_header(tmp_pa
     path = tmp_path / "results.csv"
     older = pd.DataFrame([asdict(_row("auc", "roc_auc", "flaml", 0.85))]).drop(columns=["peak_pss_mb"])
     older.assign(retired="x").to_csv(path, index=False)  # before PSS was sampled, with a column since dropped
-    append_record(path, _row("auc", "roc_auc", "automl", 0.90))
+    append_record(path, replace(_row("auc", "roc_auc", "automl", 0.90), engine="7222872"))
     frame = read_records(path, RunRow)
+    assert list(frame["engine"]) == ["", "7222872"]  # a commit hash of digits stays text
     assert list(frame["system"]) == ["flaml", "automl"] and list(frame["score"]) == [0.85, 0.90]
     assert frame["peak_pss_mb"].isna().all() and list(frame["retired"].fillna("")) == ["x", ""]
 
