@@ -213,7 +213,9 @@ def test_held_models_stay_within_their_bytes_the_best_and_the_newest_always():
 
     mb = 2**20
     sizes = {0: 2 * mb, 1: 150 * mb, 2: 150 * mb, 3: 1 * mb, 4: 300 * mb, 9: 100 * mb}
-    # the best (0), then what fits in 256 MB beside the newest trial (9): 1 (150) fits, 2 does not, 3 does
+    # the best (0), then what fits in 256 MB: 1 (150) fits, 2 does not, 3 does; the newest (9, not ranked yet) on
+    # top, not pushing a ranked one out
     assert models_to_hold([0, 1, 2, 3], sizes, 256 * mb, newest=9) == {9, 0, 1, 3}
+    assert models_to_hold([0, 1, 2, 9], sizes, 256 * mb, newest=5) == {5, 0, 1, 9}  # ranked: 9 fits after 1
     assert models_to_hold([4, 0, 3], sizes, 256 * mb, newest=9) == {9, 4}  # the best even over the budget, alone
     assert models_to_hold([0, 1, 2], {}, 256 * mb, newest=9) == {9, 0, 1, 2}  # sizes unknown: nothing is dropped

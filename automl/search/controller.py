@@ -120,10 +120,11 @@ class Problem:
 
 
 def models_to_hold(candidates: list[int], sizes: dict[int, int], budget: int, newest: int) -> set[int]:
-    """The trials whose models the search keeps: ``newest`` (just finished, not ranked yet) and the ``candidates``
-    in their order (the best of each family first) while their ``sizes`` (bytes; unknown counts 0) add up to at
-    most ``budget`` with it; the first candidate, the best trial, always."""
-    keep, held = {newest}, sizes.get(newest, 0)
+    """The trials whose models the search keeps: the ``candidates`` in their order (the best of each family first)
+    while their ``sizes`` (bytes; unknown counts 0) add up to at most ``budget``, the first (the best trial)
+    always; and ``newest``, just finished and not ranked yet, on top until the next call ranks it (counted first,
+    a large newest model would push out a better-ranked one for good)."""
+    keep, held = {newest}, 0
     for position, number in enumerate(candidates):
         size = sizes.get(number, 0)
         if position == 0 or held + size <= budget:
