@@ -37,8 +37,9 @@ def append_record(path: Path, record: Any) -> None:
 def read_records(path: Path, record_type: type) -> pd.DataFrame:
     """Read a CSV written by :func:`append_record`, typed by the fields of ``record_type``.
 
-    Numeric fields become numbers (empty fields NaN); text fields become strings (empty fields ``""``).
-    A missing file gives an empty frame with the right columns.
+    Numeric fields become numbers (empty fields NaN); text fields become strings (empty fields ``""``). A field
+    the file has no column for (written before the record gained it) is a column of NaN or ``""``. A missing file
+    gives an empty frame with the right columns.
 
     Returns
     -------
@@ -47,16 +48,15 @@ def read_records(path: Path, record_type: type) -> pd.DataFrame:
     columns = [f.name for f in fields(record_type)]
     if not path.exists():
         return pd.DataFrame(columns=columns)
+    numeric = {item.name for item in fields(record_type) if item.type in ("float", "int", float, int)}
     # text read as text: an all-digit commit hash (engine 7222872) must not become the number 7222872.0
-    text = {item.name: str for item in fields(record_type) if item.type not in ("float", "int", float, int)}
-    frame = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=text)
-    for item in fields(record_type):
-        if item.name not in frame:
-            continue
-        if item.type in ("float", "int", float, int):
-            frame[item.name] = pd.to_numeric(frame[item.name], errors="coerce")
+    frame = pd.read_csv(path, keep_default_na=False, na_values=[""],
+                        dtype={name: str for name in columns if name not in numeric})
+    for name in columns:
+        if name in numeric:
+            frame[name] = pd.to_numeric(frame[name], errors="coerce") if name in frame else math.nan
         else:
-            frame[item.name] = frame[item.name].fillna("").astype(str)
+            frame[name] = frame[name].fillna("").astype(str) if name in frame else ""
     return frame
 
 

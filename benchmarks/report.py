@@ -166,5 +166,5 @@ def system_summary(frame: pd.DataFrame, normalised: pd.DataFrame) -> pd.DataFram
                       "median 1-row ms": float(ok["predict_row_ms"].median()),
                       "median 1-row ms, ONNX": float(detail_values(ok, "onnx_row_ms").median()),
                       "max peak MB": float(ok["peak_rss_mb"].max()),
-                      "max peak MB (PSS)": float(ok["peak_pss_mb"].max()) if "peak_pss_mb" in ok else float("nan")})
+                      "max peak MB (PSS)": float(ok["peak_pss_mb"].max())})
     return pd.DataFrame(lines)

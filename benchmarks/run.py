@@ -138,7 +138,8 @@ def run_dataset(meta: dict[str, Any], seed: int, systems: list[System], args: ar
 def _print_row(row: RunRow) -> None:
     print(f"{row.dataset} seed {row.seed} {row.system:<10} {row.status:<13} {row.metric}={row.score:.4f} "
           f"fit={row.fit_s:.1f}s predict={row.predict_s:.2f}s 1-row={row.predict_row_ms:.1f}ms "
-          f"rss={row.peak_rss_mb:.0f}MB pss={row.peak_pss_mb:.0f}MB load={row.load_1m:.1f} {row.error[:200]}", file=sys.stderr, flush=True)
+          f"rss={row.peak_rss_mb:.0f}MB pss={row.peak_pss_mb:.0f}MB load={row.load_1m:.1f} {row.error[:200]}",
+          file=sys.stderr, flush=True)
 
 
 def systems_of(args: argparse.Namespace) -> list[System]:

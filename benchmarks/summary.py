@@ -61,8 +61,7 @@ def run_table(frame: pd.DataFrame) -> pd.DataFrame:
     runs = frame[frame["system"].isin(budgeted)]
     columns = ["dataset", "seed", "system", "status", "score", "fit_s", "predict_s", "predict_row_ms",
                "peak_rss_mb", "peak_pss_mb", "load_1m", "details"]
-    runs = runs.reindex(columns=columns)  # results written before PSS was sampled have no such column
-    return runs.rename(columns={"predict_row_ms": "1-row ms", "peak_rss_mb": "peak MB (RSS)",
+    return runs[columns].rename(columns={"predict_row_ms": "1-row ms", "peak_rss_mb": "peak MB (RSS)",
                                 "peak_pss_mb": "peak MB (PSS)", "load_1m": "load"})
 
 

@@ -445,7 +445,8 @@ class SearchController:
         ranked = self._ranked(study)
         candidates = [t.number for t in diverse_first(ranked)[:MAX_CANDIDATES]]
         keep = models_to_hold(candidates, self.model_bytes, HELD_MODELS_BYTES, number)
-        for held in [n for n in self.models if n not in keep and n in {t.number for t in ranked}]:
+        numbers = {t.number for t in ranked}
+        for held in [n for n in self.models if n not in keep and n in numbers]:
             del self.models[held]
             self.model_bytes.pop(held, None)
 
