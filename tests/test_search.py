@@ -12,7 +12,7 @@ from automl import AutoML
 from automl.models.registry import all_families
 from automl.search.space import grid_points, library_defaults
 from automl.search.portfolio import load_portfolio, portfolio_points
-from automl.search.strategies import Bayes, Defaults, Grid, Random, get_strategy
+from automl.search.strategies import Bayes, Defaults, Grid, Random, RungHalving, get_strategy
 
 
 @pytest.fixture
@@ -70,6 +70,7 @@ def test_samplers_and_pruner():
     assert isinstance(get_strategy("random").sampler(0), optuna.samplers.RandomSampler)
     assert isinstance(Bayes().pruner(5), optuna.pruners.SuccessiveHalvingPruner)
     assert isinstance(Bayes().pruner(1), optuna.pruners.NopPruner)  # holdout: nothing to halve over
+    assert isinstance(Bayes().pruner(3, rungs=True), RungHalving)
     with pytest.raises(ValueError, match="search must be one of"):
         get_strategy("annealing")
 
@@ -133,10 +134,53 @@ def test_on_rungs_a_weak_default_is_pruned_as_a_sampled_trial_would_be(credit, m
     sampled = AutoML(search="random", **common).fit(X, y).leaderboard_.set_index("family")
     assert sampled.loc["lightgbm", "status"] == "ok" and sampled.loc["lightgbm", "fidelity"] == 1.0
     assert sampled.loc["misbehaving_sleep", "status"] == "pruned"
-    assert sampled.loc["misbehaving_sleep", "fidelity"] < 1.0
+    assert sampled.loc["misbehaving_sleep", "fidelity"] == 50 / 800  # at its first rung
     # a search of the defaults alone runs each to its end, rungs or not
     defaults = AutoML(search="defaults", **common).fit(X, y).leaderboard_.set_index("family")
     assert (defaults.status == "ok").all() and (defaults.fidelity == 1.0).all()
+
+
+def _climb(study: optuna.Study, scores: list[float]) -> list[bool]:
+    """A trial of ``study`` reporting ``scores`` on its rungs in turn: the pruner's verdict after each (the trial
+    goes on regardless) - then it is told its last score."""
+    trial = study.ask()
+    verdicts = []
+    for step, score in enumerate(scores):
+        trial.report(score, step)
+        verdicts.append(trial.should_prune())
+    study.tell(trial, scores[-1])
+    return verdicts
+
+
+@pytest.mark.parametrize("direction, sign", [("maximize", 1.0), ("minimize", -1.0)])
+def test_rung_halving_checks_every_rung_but_the_last(direction, sign):
+    study = optuna.create_study(direction=direction, pruner=RungHalving(n_steps=3))
+    better = lambda *scores: [sign * s for s in scores]  # noqa: E731 - scores as "higher is better"
+    assert _climb(study, better(0.80, 0.85, 0.90)) == [False, False, False]  # alone: always the best
+    assert _climb(study, better(0.70, 0.95, 0.95)) == [True, False, False]   # worse at the first rung
+    assert _climb(study, better(0.82, 0.90, 0.10)) == [False, True, False]   # at the second; the last never
+    # with six scores at a rung the best two go on (a third of them)
+    for first in (0.60, 0.61, 0.62):
+        _climb(study, better(first))
+    assert _climb(study, better(0.805))[0] is False  # second best of 0.60-0.82 at the first rung
+    assert _climb(study, better(0.79))[0] is True
+    assert _climb(study, [float("nan")])[0] is True
+
+
+def test_on_rungs_a_weak_trial_that_would_not_finish_is_pruned_not_kept_at_its_rung(credit, monkeypatch):
+    from automl.search import planner
+    from automl.testing import misbehaving_family
+
+    monkeypatch.setattr(planner, "RUNG_MIN_ROWS", 50)
+    X, y = credit
+    # a constant that sleeps 2 s a fit: after its first rung the next two project past its limit (its fits are
+    # taken to grow with the rows), so it would stop there and be kept, a constant model, as "ok"
+    constant = misbehaving_family("sleep", seconds=2.0)
+    board = AutoML(time_budget=10, max_trials=2, families=["lightgbm", constant], cv="holdout", portfolio=None,
+                   ensemble=False, random_state=0).fit(X, y).leaderboard_.set_index("family")
+    assert board.loc["lightgbm", "status"] == "ok"
+    assert board.loc["misbehaving_sleep", "status"] == "pruned"
+    assert board.loc["misbehaving_sleep", "fidelity"] == 50 / 800
 
 
 @pytest.mark.slow
