@@ -24,6 +24,7 @@ from automl.metrics import Metric, score_out_of_fold
 from automl.models.registry import ModelFamily
 from automl.pipeline.build import TrialConfig
 from automl.search.evaluate import GO, PRUNE, STOP, TrialResult, TrialTask
+from automl.search.held_models import HeldModels
 from automl.search.leaderboard import build_leaderboard, params_json
 from automl.search.cost import CostModel, DataShape, encoded_width, first_moves
 from automl.search.planner import TRIAL_SHARE, Deadline, TimePlanner, TrialCost
@@ -168,7 +169,7 @@ class SearchController:
         self.results: dict[int, TrialResult] = {}
         self.fallback: tuple[int, Any] | None = None  # the first finished trial, refitted at once
         # on large data (rungs), the holdout models of the best trials: the final model needs no refit
-        self.models: dict[int, Any] = {}
+        self.models = HeldModels()  # spilled to disk on rungs (large models), in memory for bagged ones
         self.model_bytes: dict[int, int] = {}  # what each held model took to send: about what it holds
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self.study: optuna.Study | None = None
@@ -380,7 +381,7 @@ class SearchController:
             if self.fallback is None:
                 self.fallback = (trial.number, result.refit_model)
             elif result.rungs or result.bagged:
-                self.models[trial.number] = result.refit_model
+                self.models.put(trial.number, result.refit_model, spill=result.rungs)
                 if result.rungs:  # bagged models (smaller data) are not counted: the final model is often one
                     self.model_bytes[trial.number] = result.sent_bytes or 0
             result.refit_model = None

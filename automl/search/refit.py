@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import ChainMap
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -23,6 +25,7 @@ from automl.search.planner import TimePlanner
 from automl.search.study import diverse_first
 
 if TYPE_CHECKING:
+    from automl.search.held_models import HeldModels
     from automl.search.worker import TrialData
 
 log = logging.getLogger("automl")
@@ -48,7 +51,7 @@ class FinishedSearch(Protocol):
     problem: Any
     planner: TimePlanner
     study: optuna.Study | None
-    models: dict[int, Any]
+    models: HeldModels
     fallback: tuple[int, Any] | None
     settings: Any
     runner: Any
@@ -81,7 +84,8 @@ class FinalModel:
         self.problem, self.planner = controller.problem, controller.planner
         assert controller.study is not None
         self.study: optuna.Study = controller.study
-        self.fitted: dict[int, Any] = dict(controller.models)  # holdout models of the best trials (large data)
+        # holdout models of the best trials (large data; read from disk when looked up), then the refitted ones
+        self.fitted: MutableMapping[int, Any] = ChainMap({}, controller.models)
         if controller.fallback is not None:
             self.fitted[controller.fallback[0]] = controller.fallback[1]
 

@@ -325,12 +325,16 @@ class TrialProcess:
                     scores.append(message[2])
                     parent_conn.send(on_report(message[1], message[2], message[3]))
                 else:
-                    result = cloudpickle.loads(message[1])
-                    result.sent_bytes = len(message[1])
-                    return result
+                    payload = message[1]
+                    break
         finally:
             _stop(process)
             parent_conn.close()
+        # read after the trial process is gone: a forest's model (268 MB loaded from 137 MB) is not built in this
+        # process while the trial process still holds its own copy
+        result = cloudpickle.loads(payload)
+        result.sent_bytes = len(payload)
+        return result
 
 
 def _died(process: Any, scores: list[float], memory_limit: int | None = None) -> TrialResult:

@@ -1,0 +1,56 @@
+"""Models held for the end of the search: in memory, or spilled to a temporary folder and read back."""
+from __future__ import annotations
+
+import gc
+import os
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+from automl.search.held_models import HeldModels
+
+
+def _model(seed: int) -> LogisticRegression:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(60, 3))
+    return LogisticRegression().fit(X, X[:, 0] > 0)
+
+
+def test_spilled_models_are_read_back_and_removed_with_the_store():
+    store = HeldModels()
+    store[1] = in_memory = _model(1)
+    store.put(2, _model(2), spill=True)
+    assert set(store) == {1, 2} and len(store) == 2 and 2 in store and 3 not in store
+    assert store[1] is in_memory  # not copied
+    read = store[2]
+    assert np.array_equal(read.coef_, _model(2).coef_)
+    folder = os.path.dirname(store._spilled[2])
+    assert os.listdir(folder) == ["trial-2.pkl"]
+    store.put(2, _model(3), spill=True)  # a trial's model replaced
+    assert np.array_equal(store[2].coef_, _model(3).coef_)
+    del store[2]
+    assert os.listdir(folder) == [] and set(store) == {1}
+    store.put(4, _model(4), spill=True)
+    del store
+    gc.collect()
+    assert not os.path.exists(folder)
+
+
+def test_on_rungs_the_held_models_are_spilled_and_the_final_model_reads_them(credit, monkeypatch):
+    from automl import AutoML
+    from automl.search import planner
+
+    monkeypatch.setattr(planner, "RUNG_MIN_ROWS", 50)  # credit-g's 800 holdout training rows climb three rungs
+    puts: list[bool] = []
+    put = HeldModels.put
+    monkeypatch.setattr(HeldModels, "put", lambda self, n, model, spill: (puts.append(spill), put(self, n, model, spill)))
+    X, y = credit
+    model = AutoML(time_budget=None, max_trials=3, search="defaults",
+                   families=["lightgbm", "linear", "hist_gradient_boosting"],
+                   cv="holdout", portfolio=None, random_state=0).fit(X, y)
+    assert puts and all(puts)  # the first finished trial is the fallback; the later ones are held, on disk
+    board = model.leaderboard_
+    assert (board.loc[board.family != "ensemble", "status"] == "ok").all()
+    proba = model.predict_proba(X)
+    assert proba.shape == (len(X), 2) and np.allclose(proba.sum(axis=1), 1.0)
+    assert model.best_family_ == "ensemble"  # its members beside the fallback were read back from disk
