@@ -42,8 +42,15 @@ def test_on_rungs_the_held_models_are_spilled_and_the_final_model_reads_them(cre
 
     monkeypatch.setattr(planner, "RUNG_MIN_ROWS", 50)  # credit-g's 800 holdout training rows climb three rungs
     puts: list[bool] = []
+    folders: list[str] = []
     put = HeldModels.put
-    monkeypatch.setattr(HeldModels, "put", lambda self, n, model, spill: (puts.append(spill), put(self, n, model, spill)))
+
+    def spy(self: HeldModels, number: int, model: object, spill: bool) -> None:
+        puts.append(spill)
+        put(self, number, model, spill)
+        folders.append(self._folder)
+
+    monkeypatch.setattr(HeldModels, "put", spy)
     X, y = credit
     model = AutoML(time_budget=None, max_trials=3, search="defaults",
                    families=["lightgbm", "linear", "hist_gradient_boosting"],
@@ -54,3 +61,5 @@ def test_on_rungs_the_held_models_are_spilled_and_the_final_model_reads_them(cre
     proba = model.predict_proba(X)
     assert proba.shape == (len(X), 2) and np.allclose(proba.sum(axis=1), 1.0)
     assert model.best_family_ == "ensemble"  # its members beside the fallback were read back from disk
+    gc.collect()
+    assert folders and not os.path.exists(folders[-1])  # the spill folder went with the search
