@@ -1,6 +1,7 @@
 """The hard budget: trials that hang, fail or crash are leaderboard rows and fit returns in time."""
 from __future__ import annotations
 
+import optuna
 import pytest
 
 from automl import AutoML
@@ -52,6 +53,8 @@ def test_a_family_too_slow_for_the_time_left_is_not_drawn_again_and_again(credit
     skipped = [t.number for t in trials if t.user_attrs.get("status") == "skipped"]
     assert skipped, "the random sampler should have drawn the slow family again"
     assert not any(b == a + 1 for a, b in zip(skipped, skipped[1:]))
+    # told to the study as pruned, so that a model-based sampler (TPE) counts them among the poor configurations
+    assert all(trials[n].state == optuna.trial.TrialState.PRUNED for n in skipped)
     # a redirect enqueued just before the deadline stays waiting in the study (a resumed search runs it): only the
     # asked ones carry their family
     redirected = [t for t in trials if t.user_attrs.get("source") == "redirected" and t.state.is_finished()]
