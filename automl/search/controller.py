@@ -41,9 +41,10 @@ from automl.search.worker import SharedData, TrialData, TrialProcess, shared_dat
 
 log = logging.getLogger("automl")
 
-# On large data (rungs) the search process holds the holdout models of the best trials for the final ensemble up
-# to this many bytes together, the best always; a model left out is refitted if an ensemble picks it and there is
-# time. A forest on 300k rows takes 150 MB, LightGBM's a few. (Bagged models, on smaller data, are not counted.)
+# On large data (rungs) the search holds the holdout models of the best trials for the final ensemble (on disk,
+# see HeldModels) up to this many bytes together as sent by their trial processes, the best always: what the final
+# model may read back. A model left out is refitted if an ensemble picks it and there is time. A forest on 300k rows
+# is 150 MB sent (about twice that loaded), LightGBM's a few. (Bagged models, on smaller data, are not counted.)
 HELD_MODELS_BYTES = 256 * 2**20
 
 
@@ -444,8 +445,7 @@ class SearchController:
         """Hold the models of the trials an ensemble could use (the best of each family first) while together they
         take at most :data:`HELD_MODELS_BYTES` (the best always); drop the rest (an ensemble may still refit them
         if there is time). Trial ``number`` has just finished: it is not ranked yet, and is kept until the next
-        one. On a 300k-row table, the forests' and kNN's models (150 MB each) took the search process from 560 MB
-        to 1 GB at 600 s."""
+        one. On a 300k-row table, the forests' and kNN's models are 150 MB each."""
         if not self.models:
             return
         from automl.search.ensemble import MAX_CANDIDATES

@@ -29,7 +29,8 @@ class HeldModels(MutableMapping[int, Any]):
 
     def put(self, number: int, model: Any, spill: bool) -> None:
         """Hold ``model`` for trial ``number``, on disk when ``spill``."""
-        self.pop(number, None)
+        if number in self:  # not self.pop: that would read a spilled model back from disk only to drop it
+            del self[number]
         if not spill:
             self._memory[number] = model
             return
