@@ -67,3 +67,18 @@ def test_a_trial_caps_its_forest_by_the_rows_it_fits():
     task.config = TrialConfig(family=uncapped, params={"n_estimators": 10})
     grown = evaluate(task, X, y, None, lambda *a: True).refit_model.named_steps["model"].estimators_
     assert min(tree.get_n_leaves() for tree in grown) > 20
+
+
+def test_a_rung_of_a_large_table_caps_its_forest_as_the_table_does():
+    """A rung's rows are below the family's large-data threshold, the table's are not: the rung's forest is capped
+    as the full model would be (a quarter rung of 300k rows grew extra trees out: 1.1 GB against 0.15 GB)."""
+    import dataclasses
+
+    from automl.search.evaluate import STOP
+
+    task, X, y = _task(rows=500, rungs=(0.25, 1.0))
+    forest = dataclasses.replace(all_families()["extra_trees"], large_data={"rows": 300, "leaf_budget": 200})
+    task.config = TrialConfig(family=forest, params={"n_estimators": 10})
+    result = evaluate(task, X, y, None, lambda *a: STOP)  # ends with the first rung's model: 100 of 400 rows
+    assert result.status == "ok" and result.fidelity == 0.25, result.error
+    assert max(tree.get_n_leaves() for tree in result.refit_model.named_steps["model"].estimators_) <= 20

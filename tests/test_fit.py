@@ -27,6 +27,9 @@ def test_credit_g_binary_with_string_labels(credit):
                                              "mlp"}
     assert ok.score.is_monotonic_decreasing  # roc_auc: best first
     assert (ok.score > 0.65).all() and (ok.n_folds == 3).all()
+    # each trial's process peak memory: at least the interpreter with numpy, pandas and scikit-learn
+    trials = ok[ok.family != "ensemble"]
+    assert (trials.peak_memory_mb > 50).all() and (trials.peak_memory_mb < 4000).all()
     assert board["rank"].tolist() == list(range(1, len(board) + 1))
     assert model.best_score_ == pytest.approx(ok.score.iloc[0]) and model.best_family_ == ok.family.iloc[0]
     predictions = model.predict(X.head(50))

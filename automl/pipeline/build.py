@@ -186,7 +186,8 @@ def build_pipeline(schema: Schema, config: TrialConfig, task: str, random_state:
     n_jobs : int
         Threads the model may use.
     rows : int, optional
-        Rows the pipeline will be fitted on (caps a large forest's leaves: ``large_data`` in the family).
+        Rows of the table searched (caps a large forest's leaves: ``large_data`` in the family); a rung or fold of
+        that table passes the table's rows, so it is built as the table's model.
     """
     params = dict(config.family.default_params(task))
     params.update(config.params)

@@ -403,6 +403,7 @@ class SearchController:
             "predict_time_per_1k": float(np.mean(result.predict_times_per_1k))
             if result.predict_times_per_1k else None,
             "duration": round(duration, 4), "error": result.error, "worker": self.worker_id,
+            "peak_memory_mb": None if result.peak_memory_mb is None else round(result.peak_memory_mb, 1),
             "n_features_synthesised": result.n_features_synthesised, "n_features_selected": result.n_features_selected,
             "fidelity": result.fidelity, "fold_scores": [float(v) for v in result.fold_scores],
             "synthesis": config.needs().get("plan") or config.needs().get("synthesis", "none"),

@@ -9,10 +9,11 @@ import optuna
 import pandas as pd
 
 # n_features_synthesised: features the pipeline built from the input (synthesis and preprocessing: what
-# selection chooses from); n_features_selected: features the model got (first fold).
+# selection chooses from); n_features_selected: features the model got (first fold); peak_memory_mb: the trial
+# process's peak resident memory (sampled four times a second).
 COLUMNS = ["rank", "trial", "family", "params", "score", "score_std", "n_folds", "fit_time",
            "predict_time_per_1k", "duration", "n_features_synthesised", "n_features_selected", "status", "error",
-           "fidelity", "synthesis"]
+           "fidelity", "synthesis", "peak_memory_mb"]
 # rejected: a complete synthesis twin that did not beat its parent by more than the noise (automl/search/refine.py)
 STATUS_ORDER = {"ok": 0, "rejected": 1, "pruned": 2, "timeout": 3, "error": 4, "interrupted": 5, "skipped": 6}
 
@@ -35,6 +36,7 @@ def trial_row(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
         "n_features_selected": attrs.get("n_features_selected"),
         "fidelity": attrs.get("fidelity", 1.0),
         "synthesis": attrs.get("synthesis", "none"),
+        "peak_memory_mb": attrs.get("peak_memory_mb"),
         "status": status,
         "error": attrs.get("error", "" if "status" in attrs else
                            "did not finish: its worker stopped (killed, crashed or lost its heartbeat)"),

@@ -248,12 +248,15 @@ class TrialProcess:
 
     def __init__(self) -> None:
         self.peak_child_bytes = 0
+        self._trial_peak = 0  # of the running trial's process
 
-    def _watch_memory(self, pid: int | None) -> None:
+    def _watch_memory(self, pid: int | None) -> int:
+        """The child's peak resident memory so far (0 once it is gone), counted into :attr:`peak_child_bytes`."""
         from automl._resources import process_memory_bytes
 
-        if pid is not None:
-            self.peak_child_bytes = max(self.peak_child_bytes, process_memory_bytes(pid, "VmHWM"))
+        peak = process_memory_bytes(pid, "VmHWM") if pid is not None else 0
+        self.peak_child_bytes = max(self.peak_child_bytes, peak)
+        return peak
 
     def round_trip(self, data: TrialData | SharedData, deadline_at: float) -> float | None:
         """Seconds to start a child, hand it ``data`` and hear back: what every trial and refit pays on top of its
@@ -294,6 +297,14 @@ class TrialProcess:
         on_poll : callable, optional
             Called about four times a second while the child works (heartbeats).
         """
+        result = self._run(task, data, deadline_at, on_report, on_poll)
+        result.peak_memory_mb = self._trial_peak / 2**20
+        return result
+
+    def _run(self, task: TrialTask, data: TrialData | SharedData, deadline_at: float,
+             on_report: Callable[[int, float, tuple[float, float]], Any], on_poll: Callable[[], None] | None
+             ) -> TrialResult:
+        self._trial_peak = 0
         ctx = _get_context()
         parent_conn, child_conn = ctx.Pipe()
         payload = cloudpickle.dumps((task, data))
@@ -312,7 +323,7 @@ class TrialProcess:
                                        error="stopped at its deadline (time budget)")
                 if on_poll is not None:
                     on_poll()
-                self._watch_memory(process.pid)
+                self._trial_peak = max(self._trial_peak, self._watch_memory(process.pid))
                 if not parent_conn.poll(min(remaining, 0.25)):
                     if not process.is_alive() and not parent_conn.poll():
                         return _died(process, scores, task.memory_limit)
@@ -328,6 +339,7 @@ class TrialProcess:
                     payload = message[1]
                     break
         finally:
+            self._trial_peak = max(self._trial_peak, self._watch_memory(process.pid))
             _stop(process)
             parent_conn.close()
         # read after the trial process is gone: a forest's model (268 MB loaded from 137 MB) is not built in this
