@@ -1,4 +1,4 @@
-"""Models held for the end of the search: in memory, or spilled to a temporary folder and read back."""
+"""Models and predictions held for the end of the search: in memory, or spilled to a temporary folder."""
 from __future__ import annotations
 
 import gc
@@ -26,10 +26,12 @@ def test_spilled_models_are_read_back_and_removed_with_the_store():
     assert np.array_equal(read.coef_, _model(2).coef_)
     folder = os.path.dirname(store._spilled[2])
     assert os.listdir(folder) == ["trial-2.pkl"]
+    # the bytes of each spilled model's file (what the search counts against its cap); in-memory ones are not
+    assert dict(store.spilled_bytes) == {2: os.path.getsize(os.path.join(folder, "trial-2.pkl"))}
     store.put(2, _model(3), spill=True)  # a trial's model replaced
     assert np.array_equal(store[2].coef_, _model(3).coef_)
     del store[2]
-    assert os.listdir(folder) == [] and set(store) == {1}
+    assert os.listdir(folder) == [] and set(store) == {1} and not store.spilled_bytes
     store.put(4, _model(4), spill=True)
     del store
     gc.collect()
@@ -63,3 +65,33 @@ def test_on_rungs_the_held_models_are_spilled_and_the_final_model_reads_them(cre
     assert model.best_family_ == "ensemble"  # its members beside the fallback were read back from disk
     gc.collect()
     assert folders and not os.path.exists(folders[-1])  # the spill folder went with the search
+
+
+def test_the_search_keeps_out_of_fold_predictions_only_for_its_ensemble_candidates(credit, monkeypatch):
+    """Out-of-fold predictions are rows x classes floats per trial: kept for the trials ensemble selection can
+    pick (and the fallback), dropped for the rest and for trials that did not finish ok."""
+    from automl import AutoML
+    from automl.search import ensemble
+    from automl.search.controller import SearchController
+
+    monkeypatch.setattr(ensemble, "MAX_CANDIDATES", 3)  # what the search reads (fewer than the ok trials)
+    outcomes = []
+    run = SearchController.run
+
+    def spy(self: SearchController, *args: object, **kwargs: object) -> object:
+        outcomes.append(run(self, *args, **kwargs))
+        return outcomes[-1]
+
+    monkeypatch.setattr(SearchController, "run", spy)
+    X, y = credit
+    model = AutoML(time_budget=None, max_trials=14, search="random", families=["linear"], cv=3,
+                   random_state=0).fit(X, y)
+    results = outcomes[0].results
+    ok = [n for n, r in results.items() if r.status == "ok"]
+    assert len(ok) > 3 + 1  # more than can be kept
+    kept = {n for n, r in results.items() if r.oof is not None}
+    assert kept <= set(ok) and 3 <= len(kept) <= 3 + 1
+    board = model.leaderboard_
+    best = board[(board.status == "ok") & (board.family != "ensemble")].trial.iloc[0]
+    assert best in kept  # the best trial's predictions are still there for the final model
+    assert model.predict_proba(X.head(5)).shape == (5, 2)

@@ -78,8 +78,6 @@ class TrialResult:
     fidelity: float = 1.0
     # the model is the average of the fold models (TrialTask.bag), in ``refit_model``
     bagged: bool = False
-    # bytes of the result as the trial process sent it (its model mostly): what holding the model costs
-    sent_bytes: int | None = None
     # peak resident memory of the trial's process (sampled about four times a second), set by the runner
     peak_memory_mb: float | None = None
 

@@ -344,9 +344,7 @@ class TrialProcess:
             parent_conn.close()
         # read after the trial process is gone: a forest's model (268 MB loaded from 137 MB) is not built in this
         # process while the trial process still holds its own copy
-        result = cloudpickle.loads(payload)
-        result.sent_bytes = len(payload)
-        return result
+        return cloudpickle.loads(payload)
 
 
 def _died(process: Any, scores: list[float], memory_limit: int | None = None) -> TrialResult:

@@ -102,7 +102,22 @@ def describe(model: Any) -> dict[str, Any]:
             "cv_score": float("nan" if getattr(model, "best_score_", None) is None else model.best_score_),
             "fit_status": getattr(model, "fit_status_", ""), "metric": model.metric_.name, "trials": len(board),
             "trials_ok": int((board["status"] == "ok").sum()) if "status" in board else None,
-            **_synthesis(model, board), "automl_path": str(Path(automl.__file__).resolve().parent)}
+            **_synthesis(model, board), **_memory(model, board),
+            "automl_path": str(Path(automl.__file__).resolve().parent)}
+
+
+def _memory(model: Any, board: pd.DataFrame) -> dict[str, Any]:
+    """The fit's own account of its memory: ``peak_memory_mb_`` (the search process's peak plus the largest
+    trial's) and the trial whose process peaked highest (its family and MB), from the leaderboard."""
+    out: dict[str, Any] = {}
+    if getattr(model, "peak_memory_mb_", None) is not None:
+        out["peak_memory_mb"] = round(float(model.peak_memory_mb_))
+    peaks = board["peak_memory_mb"].dropna() if "peak_memory_mb" in board else pd.Series(dtype=float)
+    if len(peaks):
+        largest = board.loc[peaks.idxmax()]
+        out["largest_trial"] = f"{largest['family']} {float(largest['peak_memory_mb']):.0f}MB " \
+                               f"at {float(largest['fidelity']):.3g} of the rows"
+    return out
 
 
 def _synthesis(model: Any, board: pd.DataFrame) -> dict[str, Any]:
