@@ -66,8 +66,9 @@ class ModelFamily:
     large_data : dict
         ``{"rows": n, "defaults": {...}, "leaf_budget": m}``: from ``n`` training rows, the default trial uses these
         values instead (more boosting rounds, which early stopping cuts and the trial's time caps); and every fit
-        for a table of that many rows (its rungs and folds too) gives its trees at most ``m`` leaves in all (``max_leaf_nodes`` of ``m / n_estimators``
-        each, where the rows would allow more): a forest grown to single rows on 300,000 rows is gigabytes.
+        for a table of that many rows (its rungs and folds too) gives its trees at most ``m`` leaves in all
+        (``max_leaf_nodes`` of ``m / n_estimators`` each, where the rows would allow more): a forest grown to single
+        rows on 300,000 rows is gigabytes.
     """
 
     name: str
