@@ -106,7 +106,7 @@ def fit_pipeline(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight:
     the rounds of a model that takes it (boosting's early-stopping wrappers). ``table_rows``: the rows of the
     table searched (default ``len(X)``), which decide the size rules of the families (a forest's leaf budget), so
     that a rung or fold of a large table is built like the table's model: a quarter rung of 300k rows under the
-    100k-row threshold grew its extra trees out, 1.1 GB in the trial process against 0.15 GB at the full rung."""
+    large-data threshold grew its extra trees out, 1.1 GB in the trial process against 0.15 GB at the full rung."""
     rows = len(X) if table_rows is None else table_rows
     pipe = build_pipeline(task.schema, task.config, task.task, task.random_state, task.n_jobs, rows=rows)
     if max_seconds is not None:

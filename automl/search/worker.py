@@ -233,7 +233,12 @@ def _child_main(conn: Any, payload: bytes, n_jobs: int, memory_limit: int | None
             return conn.recv()
 
         result = evaluate(task, data.X, data.y, data.sample_weight, report)
-    conn.send(("result", cloudpickle.dumps(result)))
+    # the pickled result goes as raw bytes after a header: sent inside a tuple it was pickled once more, a second
+    # copy of the model's bytes in this process
+    payload = cloudpickle.dumps(result)
+    del result
+    conn.send(("result",))
+    conn.send_bytes(payload)
     conn.close()
 
 
@@ -330,14 +335,13 @@ class TrialProcess:
                     continue
                 try:
                     message = parent_conn.recv()
+                    if message[0] == "result":
+                        payload = parent_conn.recv_bytes()
+                        break
                 except (EOFError, OSError):
                     return _died(process, scores, task.memory_limit)
-                if message[0] == "report":
-                    scores.append(message[2])
-                    parent_conn.send(on_report(message[1], message[2], message[3]))
-                else:
-                    payload = message[1]
-                    break
+                scores.append(message[2])
+                parent_conn.send(on_report(message[1], message[2], message[3]))
         finally:
             self._trial_peak = max(self._trial_peak, self._watch_memory(process.pid))
             _stop(process)
