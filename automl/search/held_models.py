@@ -25,14 +25,13 @@ class HeldModels(MutableMapping[int, Any]):
     def __init__(self) -> None:
         self._memory: dict[int, Any] = {}
         self._spilled: dict[int, str] = {}
-        self._bytes: dict[int, int] = {}
         self._folder: str | None = None
 
     @property
     def spilled_bytes(self) -> Mapping[int, int]:
         """Trial number -> bytes of its spilled model's file (about what the model takes once read back, half of a
         forest's); models held in memory are not in it."""
-        return self._bytes
+        return {number: os.path.getsize(path) for number, path in self._spilled.items()}
 
     def put(self, number: int, model: Any, spill: bool) -> None:
         """Hold ``model`` for trial ``number``, on disk when ``spill``."""
@@ -47,7 +46,6 @@ class HeldModels(MutableMapping[int, Any]):
         path = os.path.join(self._folder, f"trial-{number}.pkl")
         with open(path, "wb") as f:
             cloudpickle.dump(model, f, protocol=pickle.HIGHEST_PROTOCOL)  # as trial processes send them
-            self._bytes[number] = f.tell()
         self._spilled[number] = path
 
     def __setitem__(self, number: int, model: Any) -> None:
@@ -64,7 +62,6 @@ class HeldModels(MutableMapping[int, Any]):
             del self._memory[number]
             return
         os.remove(self._spilled.pop(number))
-        del self._bytes[number]
 
     def __iter__(self) -> Iterator[int]:
         yield from self._memory
