@@ -215,7 +215,8 @@ def _limit_memory(limit: int | None) -> None:
         resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))
 
 
-def _child_main(conn: Any, payload: bytes, n_jobs: int, memory_limit: int | None = None) -> None:
+def _child_main(conn: Any, payload: bytes, n_jobs: int, memory_limit: int | None = None,
+                result_path: str | None = None) -> None:
     import signal
 
     from threadpoolctl import threadpool_limits
@@ -233,13 +234,43 @@ def _child_main(conn: Any, payload: bytes, n_jobs: int, memory_limit: int | None
             return conn.recv()
 
         result = evaluate(task, data.X, data.y, data.sample_weight, report)
-    # the pickled result goes as raw bytes after a header: sent inside a tuple it was pickled once more, a second
-    # copy of the model's bytes in this process
+    del data
+    _send_result(conn, result, result_path)
+    conn.close()
+
+
+def _send_result(conn: Any, result: TrialResult, result_path: str | None) -> None:
+    """Hand ``result`` to the parent: pickled straight into the file at ``result_path`` when there is one (a
+    model's arrays are written from where they lie, with no second copy of them in memory: a 192 MB forest
+    pickled to bytes first took 192 MB more), else, or when the file cannot be written, as raw bytes through
+    the pipe (raw: sent inside a tuple they would be pickled once more)."""
+    if result_path is not None:
+        try:
+            with open(result_path, "wb") as handle:
+                cloudpickle.dump(result, handle)
+            conn.send(("result_file",))
+            return
+        except OSError:  # no room in the temporary folder: the pipe still works
+            pass
     payload = cloudpickle.dumps(result)
     del result
     conn.send(("result",))
     conn.send_bytes(payload)
-    conn.close()
+
+
+@contextlib.contextmanager
+def _result_file() -> Iterator[str]:
+    """A temporary file for a trial's result (in the temporary folder, on disk where it is on disk: not in
+    ``/dev/shm``, where the bytes would still take memory, only not the processes'), removed afterwards."""
+    import tempfile
+
+    handle, path = tempfile.mkstemp(prefix="automl-result-", suffix=".pkl")
+    os.close(handle)
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(path)
 
 
 class TrialProcess:
@@ -309,13 +340,20 @@ class TrialProcess:
     def _run(self, task: TrialTask, data: TrialData | SharedData, deadline_at: float,
              on_report: Callable[[int, float, tuple[float, float]], Any], on_poll: Callable[[], None] | None
              ) -> TrialResult:
+        with _result_file() as result_path:
+            return self._run_in_child(task, data, deadline_at, on_report, on_poll, result_path)
+
+    def _run_in_child(self, task: TrialTask, data: TrialData | SharedData, deadline_at: float,
+                      on_report: Callable[[int, float, tuple[float, float]], Any],
+                      on_poll: Callable[[], None] | None, result_path: str) -> TrialResult:
         self._trial_peak = 0
         ctx = _get_context()
         parent_conn, child_conn = ctx.Pipe()
         payload = cloudpickle.dumps((task, data))
         # Not a daemon: joblib refuses threads in daemonic processes (forests would run on one core).
-        process = ctx.Process(target=_child_main, args=(child_conn, payload, task.n_jobs, task.memory_limit),
-                              daemon=False)
+        process = ctx.Process(target=_child_main,
+                              args=(child_conn, payload, task.n_jobs, task.memory_limit, result_path), daemon=False)
+        result_bytes: bytes | None = None  # when the child could not write its result to the file
         with _main_module_hidden():
             process.start()
         child_conn.close()
@@ -335,8 +373,10 @@ class TrialProcess:
                     continue
                 try:
                     message = parent_conn.recv()
+                    if message[0] == "result_file":
+                        break
                     if message[0] == "result":
-                        payload = parent_conn.recv_bytes()
+                        result_bytes = parent_conn.recv_bytes()
                         break
                 except (EOFError, OSError):
                     return _died(process, scores, task.memory_limit)
@@ -348,7 +388,10 @@ class TrialProcess:
             parent_conn.close()
         # read after the trial process is gone: a forest's model (268 MB loaded from 137 MB) is not built in this
         # process while the trial process still holds its own copy
-        return cloudpickle.loads(payload)
+        if result_bytes is not None:
+            return cloudpickle.loads(result_bytes)
+        with open(result_path, "rb") as handle:
+            return cloudpickle.load(handle)
 
 
 def _died(process: Any, scores: list[float], memory_limit: int | None = None) -> TrialResult:

@@ -1,0 +1,82 @@
+"""A trial's result comes back from its process through a temporary file (no pickled copy of the model in
+memory on either side), or through the pipe when the file cannot be written; the file never outlives the trial."""
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+import tempfile
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from automl.data.schema import infer_schema
+from automl.metrics import get_metric
+from automl.models.registry import all_families
+from automl.pipeline.build import TrialConfig
+from automl.search.evaluate import GO, TrialResult, TrialTask
+from automl.search.worker import TrialData, TrialProcess, _send_result
+
+
+def _trial(rows: int = 600, seconds_per_fold: float = 0.0) -> tuple[TrialTask, TrialData]:
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(rows, 5)), columns=[f"x{i}" for i in range(5)])
+    y = (X["x0"] + rng.normal(scale=0.5, size=rows) > 0).astype(int).to_numpy()
+    schema, _ = infer_schema(X)
+    half = rows // 2
+    params = {"n_estimators": 30}
+    if seconds_per_fold:  # slow enough to be stopped: far more trees than the deadline allows
+        params = {"n_estimators": 5000}
+    task = TrialTask(config=TrialConfig(family=all_families()["extra_trees"], params=params), schema=schema,
+                     task="binary", metric=get_metric("roc_auc", "binary"), classes=np.array([0, 1]),
+                     folds=[(np.arange(half, rows), np.arange(half)), (np.arange(half), np.arange(half, rows))],
+                     random_state=0, n_jobs=1, refit=True)
+    return task, TrialData(X, y)
+
+
+def _files(folder) -> list[str]:  # noqa: ANN001
+    """The trial results' files in ``folder`` (multiprocessing keeps a folder of its own there too)."""
+    return sorted(path.name for path in folder.iterdir() if path.name.startswith("automl-result-"))
+
+
+def test_a_finished_trial_comes_back_through_a_file_that_is_then_removed(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    task, data = _trial()
+    during: list[list[str]] = []
+
+    def on_report(step: int, score: float, seconds: tuple[float, float]) -> str:
+        during.append(_files(tmp_path))
+        return GO
+
+    result = TrialProcess().run(task, data, time.monotonic() + 120, on_report)
+    assert result.status == "ok", result.error
+    assert len(result.fold_scores) == 2 and all(0.5 < s <= 1 for s in result.fold_scores)
+    proba = result.refit_model.predict_proba(data.X)
+    assert proba.shape == (len(data.X), 2)  # the model read back from the file predicts
+    assert during and all(len(names) == 1 for names in during)  # the file the child writes its result to
+    assert _files(tmp_path) == []
+
+
+def test_a_trial_stopped_at_its_deadline_leaves_no_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    task, data = _trial(rows=4000, seconds_per_fold=1.0)
+    result = TrialProcess().run(task, data, time.monotonic() + 3, lambda step, score, seconds: GO)
+    assert result.status == "timeout"
+    assert _files(tmp_path) == []
+
+
+@pytest.mark.parametrize("writable", [True, False])
+def test_the_result_goes_through_the_pipe_when_its_file_cannot_be_written(tmp_path, writable):
+    parent, child = multiprocessing.Pipe()
+    result = TrialResult(status="ok", fold_scores=[0.75], oof=np.arange(6.0))
+    path = tmp_path / ("result.pkl" if writable else "no-such-folder/result.pkl")
+    _send_result(child, result, str(path))
+    if writable:
+        assert parent.recv() == ("result_file",)
+        with open(path, "rb") as handle:
+            back = pickle.load(handle)
+    else:
+        assert parent.recv() == ("result",) and not path.exists()
+        back = pickle.loads(parent.recv_bytes())
+    assert back.status == "ok" and back.fold_scores == [0.75] and np.array_equal(back.oof, np.arange(6.0))
