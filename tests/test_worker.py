@@ -16,7 +16,7 @@ from automl.metrics import get_metric
 from automl.models.registry import all_families
 from automl.pipeline.build import TrialConfig
 from automl.search.evaluate import GO, TrialResult, TrialTask
-from automl.search.worker import TrialData, TrialProcess, _send_result
+from automl.search.worker import TrialData, TrialProcess, _send_result, warm_up
 
 
 def _trial(rows: int = 600, seconds_per_fold: float = 0.0) -> tuple[TrialTask, TrialData]:
@@ -80,3 +80,12 @@ def test_the_result_goes_through_the_pipe_when_its_file_cannot_be_written(tmp_pa
         assert parent.recv() == ("result",) and not path.exists()
         back = pickle.loads(parent.recv_bytes())
     assert back.status == "ok" and back.fold_scores == [0.75] and np.array_equal(back.oof, np.arange(6.0))
+
+
+def test_a_trial_comes_back_through_the_pipe_when_the_temporary_folder_takes_no_file(tmp_path, monkeypatch):
+    warm_up()  # the fork server keeps its socket in the temporary folder: start it before that folder goes
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))
+    task, data = _trial()
+    result = TrialProcess().run(task, data, time.monotonic() + 120, lambda step, score, seconds: GO)
+    assert result.status == "ok", result.error
+    assert result.refit_model.predict_proba(data.X).shape == (len(data.X), 2)
