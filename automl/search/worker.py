@@ -177,15 +177,23 @@ def shared_data(data: TrialData) -> Iterator[TrialData | SharedData]:
         return
     import joblib
     import shutil
-    import tempfile
 
     shm = "/dev/shm"
     folder = shm if os.path.isdir(shm) and shutil.disk_usage(shm).free > 3 * size else None
-    handle, path = tempfile.mkstemp(prefix="automl-data-", suffix=".joblib", dir=folder)
-    os.close(handle)
-    try:
+    with _temporary_file("automl-data-", ".joblib", folder) as path:
         joblib.dump(_compact(data), path)
         yield SharedData(path)
+
+
+@contextlib.contextmanager
+def _temporary_file(prefix: str, suffix: str, folder: str | None = None) -> Iterator[str]:
+    """The path of a new empty file in ``folder`` (the temporary folder by default), removed on leaving."""
+    import tempfile
+
+    handle, path = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
+    os.close(handle)
+    try:
+        yield path
     finally:
         with contextlib.suppress(OSError):
             os.remove(path)
@@ -242,8 +250,8 @@ def _child_main(conn: Any, payload: bytes, n_jobs: int, memory_limit: int | None
 def _send_result(conn: Any, result: TrialResult, result_path: str | None) -> None:
     """Hand ``result`` to the parent: pickled straight into the file at ``result_path`` when there is one (a
     model's arrays are written from where they lie, with no second copy of them in memory: an extra-trees model
-    of 220 MB pickled to bytes raised the process's peak by 221 MB, into a file by 0), else, or when the file cannot be written, as raw bytes through
-    the pipe (raw: sent inside a tuple they would be pickled once more)."""
+    of 220 MB pickled to bytes raised the process's peak by 221 MB, into a file by 0), else, or when the file
+    cannot be written, as raw bytes through the pipe (raw: sent inside a tuple they would be pickled once more)."""
     if result_path is not None:
         try:
             with open(result_path, "wb") as handle:
@@ -252,30 +260,8 @@ def _send_result(conn: Any, result: TrialResult, result_path: str | None) -> Non
             return
         except OSError:  # no room in the temporary folder: the pipe still works
             pass
-    payload = cloudpickle.dumps(result)
-    del result
     conn.send(("result",))
-    conn.send_bytes(payload)
-
-
-@contextlib.contextmanager
-def _result_file() -> Iterator[str | None]:
-    """A temporary file for a trial's result (in the temporary folder, on disk where it is on disk: not in
-    ``/dev/shm``, where the bytes would still take memory, only not the processes'), removed afterwards; ``None``
-    when the temporary folder takes no file (the result then comes through the pipe)."""
-    import tempfile
-
-    try:
-        handle, path = tempfile.mkstemp(prefix="automl-result-", suffix=".pkl")
-    except OSError:
-        yield None
-        return
-    os.close(handle)
-    try:
-        yield path
-    finally:
-        with contextlib.suppress(OSError):
-            os.remove(path)
+    conn.send_bytes(cloudpickle.dumps(result))
 
 
 class TrialProcess:
@@ -345,7 +331,13 @@ class TrialProcess:
     def _run(self, task: TrialTask, data: TrialData | SharedData, deadline_at: float,
              on_report: Callable[[int, float, tuple[float, float]], Any], on_poll: Callable[[], None] | None
              ) -> TrialResult:
-        with _result_file() as result_path:
+        # the child pickles its result into a file (in the temporary folder, on disk where that is on disk: not in
+        # /dev/shm, where the bytes would still take memory, only not the processes'), removed afterwards
+        with contextlib.ExitStack() as stack:
+            try:
+                result_path: str | None = stack.enter_context(_temporary_file("automl-result-", ".pkl"))
+            except OSError:  # the temporary folder takes no file: the result comes through the pipe
+                result_path = None
             return self._run_in_child(task, data, deadline_at, on_report, on_poll, result_path)
 
     def _run_in_child(self, task: TrialTask, data: TrialData | SharedData, deadline_at: float,
@@ -393,10 +385,10 @@ class TrialProcess:
             parent_conn.close()
         # read after the trial process is gone: a forest's model (268 MB loaded from 137 MB) is not built in this
         # process while the trial process still holds its own copy
-        if result_bytes is not None or result_path is None:
-            return cloudpickle.loads(result_bytes)
-        with open(result_path, "rb") as handle:
-            return cloudpickle.load(handle)
+        if result_bytes is None and result_path is not None:  # the child wrote it into the file
+            with open(result_path, "rb") as handle:
+                return cloudpickle.load(handle)
+        return cloudpickle.loads(result_bytes)
 
 
 def _died(process: Any, scores: list[float], memory_limit: int | None = None) -> TrialResult:
