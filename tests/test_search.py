@@ -10,7 +10,7 @@ import pytest
 
 from automl import AutoML
 from automl.models.registry import all_families
-from automl.search.space import grid_points, library_defaults
+from automl.search.space import grid_points, in_domain, library_defaults
 from automl.search.portfolio import load_portfolio, portfolio_points
 from automl.search.strategies import Bayes, Defaults, Grid, Random, RungHalving, get_strategy
 
@@ -25,22 +25,30 @@ def small() -> tuple[pd.DataFrame, pd.Series]:
 def test_portfolio_points_are_library_defaults():
     lightgbm = all_families()["lightgbm"]
     defaults = library_defaults(lightgbm, "binary")
-    assert defaults["lightgbm.num_leaves"] == 31 and defaults["lightgbm.learning_rate"] == 0.1
+    assert defaults["lightgbm.num_leaves"] == 31  # LightGBM's own; learning_rate is the family's (configs)
     installed = [f for f in all_families().values() if f.available()]
     points = Bayes().initial_points(installed, "binary", None, [])
     assert [p["family"] for p in points] == [f.name for f in installed]  # one default point per family
-    assert defaults["lightgbm.n_estimators"] == 100  # LightGBM's own
+    assert defaults["lightgbm.learning_rate"] == 0.05 and defaults["lightgbm.n_estimators"] == 100  # no rows: small
 
 
-def test_large_data_defaults_boost_longer():
-    """From the family's large_data rows on, LightGBM's default trial allows 1,000 rounds (early stopping and the
-    trial's time cut them); below, its own 100; the point stays inside the declared space."""
+def test_lightgbm_default_trial_depends_on_the_rows():
+    """LightGBM's default trial boosts at 0.05 for up to 1,000 rounds (early stopping cuts them); below its
+    small_data rows, where no holdout is reliable, 100 rounds at 0.05; from its large_data rows, 1,000 rounds at
+    LightGBM's 0.1 (early stopping and the trial's time cut them). Each point stays inside the declared space."""
     lightgbm = all_families()["lightgbm"]
-    rows = lightgbm.large_data["rows"]
-    assert library_defaults(lightgbm, "regression", rows - 1)["lightgbm.n_estimators"] == 100
-    large = Bayes().initial_points([lightgbm], "regression", None, [], train_rows=rows)
-    assert large[0]["lightgbm.n_estimators"] == 1000
-    assert large[0]["lightgbm.num_leaves"] == 31  # the other defaults as they were
+    small, large = lightgbm.small_data["rows"], lightgbm.large_data["rows"]
+    below = library_defaults(lightgbm, "regression", small - 1)
+    assert (below["lightgbm.n_estimators"], below["lightgbm.learning_rate"]) == (100, 0.05)
+    between = library_defaults(lightgbm, "binary", small)
+    assert (between["lightgbm.n_estimators"], between["lightgbm.learning_rate"]) == (1000, 0.05)
+    points = Bayes().initial_points([lightgbm], "regression", None, [], train_rows=large)
+    assert (points[0]["lightgbm.n_estimators"], points[0]["lightgbm.learning_rate"]) == (1000, 0.1)
+    assert points[0]["lightgbm.num_leaves"] == 31  # the other defaults as they were
+    for point in (below, between, points[0]):
+        for name, value in point.items():
+            if name.startswith("lightgbm."):
+                assert in_domain(value, lightgbm.space_for("regression")[name.split(".", 1)[1]]), name
 
 
 @pytest.mark.parametrize("family", ["random_forest", "extra_trees"])

@@ -69,6 +69,9 @@ class ModelFamily:
         for a table of that many rows (its rungs and folds too) gives its trees at most ``m`` leaves in all
         (``max_leaf_nodes`` of ``m / n_estimators`` each, where the rows would allow more): a forest grown to single
         rows on 300,000 rows is gigabytes.
+    small_data : dict
+        ``{"rows": n, "defaults": {...}}``: below ``n`` training rows (a fold's), the default trial uses these values
+        instead (fewer boosting rounds where too few rows are left to hold some out for early stopping).
     """
 
     name: str
@@ -92,6 +95,7 @@ class ModelFamily:
     single_thread_below: int = 0
     onnx: bool = False
     large_data: dict[str, Any] = field(default_factory=dict)
+    small_data: dict[str, Any] = field(default_factory=dict)
 
     def threads(self, n_rows: int, n_jobs: int) -> int:
         """Threads for a fit on ``n_rows``: one below ``single_thread_below`` rows, where fine-grained
@@ -108,10 +112,15 @@ class ModelFamily:
     def default_params(self, task: str) -> dict[str, Any]:
         return dict(_per_kind(self.defaults, kind_of(task)) or {})
 
-    def large_data_defaults(self, train_rows: float) -> dict[str, Any]:
-        """What the default trial sets instead of the defaults on ``train_rows`` training rows (see ``large_data``)."""
-        rows = self.large_data.get("rows")
-        return dict(self.large_data.get("defaults") or {}) if rows is not None and train_rows >= rows else {}
+    def size_defaults(self, train_rows: float) -> dict[str, Any]:
+        """What the default trial sets instead of the defaults on ``train_rows`` training rows (see ``large_data``
+        and ``small_data``)."""
+        large, small = self.large_data.get("rows"), self.small_data.get("rows")
+        if large is not None and train_rows >= large:
+            return dict(self.large_data.get("defaults") or {})
+        if small is not None and train_rows < small:
+            return dict(self.small_data.get("defaults") or {})
+        return {}
 
     def space_for(self, task: str) -> dict[str, dict[str, Any]]:
         """The hyperparameter declarations that apply to ``task``."""
@@ -212,7 +221,8 @@ def _load(path: str) -> dict[str, ModelFamily]:
             wrapper=decl.get("wrapper"), wrapper_params=decl.get("wrapper_params") or {},
             single_thread_below=int(decl.get("single_thread_below", 0)), onnx=bool(decl.get("onnx", False)),
             adapter=decl.get("adapter"), strength=float(decl.get("strength", 0.5)), extra=decl.get("extra"),
-            bag=bool(decl.get("bag", False)), large_data=decl.get("large_data") or {})
+            bag=bool(decl.get("bag", False)), large_data=decl.get("large_data") or {},
+            small_data=decl.get("small_data") or {})
     return families
 
 

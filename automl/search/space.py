@@ -104,12 +104,12 @@ def in_domain(value: Any, decl: dict[str, Any]) -> bool:
 
 def library_defaults(family: ModelFamily, task: str, train_rows: float = 0.0) -> dict[str, Any]:
     """The estimator's own default values of the family's tunable parameters, where they lie in the space (on
-    ``train_rows`` training rows, the family's ``large_data`` defaults over them).
+    ``train_rows`` training rows, the family's ``large_data`` or ``small_data`` defaults over them).
 
     These are enqueued as the portfolio trial of the family, so the sampler starts from the defaults.
     """
     signature = inspect.signature(family.estimator_class(task).__init__)
-    declared = {**family.default_params(task), **family.large_data_defaults(train_rows)}
+    declared = {**family.default_params(task), **family.size_defaults(train_rows)}
     out = {}
     for param, decl in family.space_for(task).items():
         value = declared.get(param, signature.parameters[param].default
