@@ -51,6 +51,18 @@ def test_lightgbm_default_trial_depends_on_the_rows():
                 assert in_domain(value, lightgbm.space_for("regression")[name.split(".", 1)[1]]), name
 
 
+def test_mlp_default_trial_differs_by_task():
+    """The network's default trial is two layers of 128 units in batches of 128 for classification (the library's
+    one layer of 100 stopped before learning on imbalanced tables) and the library's own for regression."""
+    mlp = all_families()["mlp"]
+    classifier = library_defaults(mlp, "binary", 5000)
+    assert (classifier["mlp.hidden_units"], classifier["mlp.layers"], classifier["mlp.batch_size"]) == (128, 2, 128)
+    regressor = library_defaults(mlp, "regression", 5000)
+    assert (regressor["mlp.hidden_units"], regressor["mlp.layers"], regressor["mlp.batch_size"]) == (100, 1, "auto")
+    model = mlp.make("multiclass", mlp.default_params("multiclass"), random_state=0, n_jobs=1)
+    assert model.hidden_layer_sizes == (128, 128)
+
+
 @pytest.mark.parametrize("family", ["random_forest", "extra_trees"])
 def test_large_forests_share_a_leaf_budget_and_small_ones_grow_as_before(family):
     """From the large_data rows on, a forest's trees share its leaf budget (more trees, fewer leaves each) where the

@@ -1,0 +1,173 @@
+"""Measure a family's default trial against its library's own defaults on the training collection, not the suite.
+
+A family's default trial (``configs/families.yaml``: its ``defaults``, and its ``small_data`` / ``large_data`` ones
+by the rows) may differ from the library's defaults; this script is the measurement such a choice is made on. For
+each table of ``--suite`` (default ``extra``, the training collection the benchmark does not report on), the
+training rows of the benchmark's seed-0 split (the test rows are never read), at most ``--max-rows`` of them, are
+cross-validated (5 folds) with both, each model built as the search builds it (``ModelFamily.make``: the family's
+fixed parameters and wrapper, e.g. LightGBM's early stopping on a 10 % holdout from 1,000 rows). The columns are
+prepared as the family needs (``needs.scale``: numbers imputed and standardised, categories one-hot; otherwise
+categorical and text columns become pandas categories, which LightGBM splits on natively), not through the engine's
+whole pipeline, so the figures compare the two defaults, not the engine's pipelines.
+
+Usage::
+
+    python -m benchmarks.family_defaults --family lightgbm [--suite extra] [--max-rows 20000] [--datasets a,b]
+
+Writes ``benchmarks/results/family_defaults_<family>_<suite>.csv`` (one row per dataset and configuration) and
+``.md``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import log_loss, roc_auc_score
+from sklearn.model_selection import KFold, StratifiedKFold
+
+from benchmarks import datasets as D
+
+RESULTS = Path(__file__).resolve().parent / "results"
+LIBRARY = "library defaults"
+ENGINE = "engine default trial"
+SAME = 0.005  # gains within this many % count as the same score
+
+
+def configurations(family: Any, fold_rows: int, task: str) -> dict[str, dict[str, Any]]:
+    """The library's own defaults and the engine's default trial on a fold of ``fold_rows`` training rows."""
+    return {LIBRARY: {}, ENGINE: {**family.default_params(task), **family.size_defaults(fold_rows)}}
+
+
+def prepared(family: Any, numeric: list[str], categorical: list[str]) -> Any:
+    """The columns as the family needs them: standardised numbers and one-hot categories where it scales;
+    otherwise unchanged (categories stay pandas categories)."""
+    if not family.needs.get("scale"):
+        return "passthrough"
+    from sklearn.compose import make_column_transformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    return make_column_transformer(
+        (make_pipeline(SimpleImputer(), StandardScaler()), numeric),
+        (make_pipeline(SimpleImputer(strategy="most_frequent"),
+                       OneHotEncoder(handle_unknown="ignore", max_categories=30, sparse_output=False)), categorical))
+
+
+def cross_validate(family: Any, params: dict[str, Any], x: pd.DataFrame, y: np.ndarray, task: str,
+                   n_classes: int) -> tuple[float, float, int]:
+    """Score, seconds and median boosting rounds kept (0 for a family without rounds) of 5-fold cross-validation."""
+    from sklearn.pipeline import make_pipeline
+
+    categorical = [c for c in x.columns if x[c].dtype == "category"]
+    numeric = [c for c in x.columns if c not in categorical]
+    splitter = (KFold if task == "regression" else StratifiedKFold)(5, shuffle=True, random_state=0)
+    oof = np.zeros(len(y)) if task == "regression" else np.zeros((len(y), n_classes))
+    rounds, start = [], time.perf_counter()
+    for fold, (train, valid) in enumerate(splitter.split(x, y)):
+        model = family.make(task, params, random_state=fold, n_jobs=2)
+        pipeline = make_pipeline(prepared(family, numeric, categorical), model).fit(x.iloc[train], y[train])
+        rounds.append(int(getattr(model, "best_iteration_", 0) or 0))
+        if task == "regression":
+            oof[valid] = pipeline.predict(x.iloc[valid])
+        else:
+            oof[np.ix_(valid, model.classes_)] = pipeline.predict_proba(x.iloc[valid])
+    seconds = time.perf_counter() - start
+    if task == "regression":
+        score = float(np.sqrt(np.mean((oof - y) ** 2)))
+    elif task == "binary":
+        score = float(roc_auc_score(y, oof[:, 1]))
+    else:
+        score = float(log_loss(y, np.clip(oof, 1e-15, 1.0), labels=np.arange(n_classes)))
+    return score, seconds, int(np.median(rounds))
+
+
+def measure(family_name: str, meta: dict[str, Any], root: Path, max_rows: int) -> list[dict[str, Any]]:
+    """Both configurations of the family on one table's seed-0 training rows."""
+    from automl.models.registry import all_families
+
+    frame = D.load_frame(meta, root)
+    train, _ = D.split_frame(frame, meta, 0)
+    if len(train) > max_rows:
+        train = train.sample(max_rows, random_state=0)
+    x = train.drop(columns=[meta["target"]])
+    for column in x.columns:
+        if column in meta["categorical_columns"] or x[column].dtype == object:
+            x[column] = x[column].astype("category")
+    task, y = meta["task"], train[meta["target"]].to_numpy()
+    n_classes = 0
+    if task != "regression":
+        classes, y = np.unique(y, return_inverse=True)
+        n_classes = len(classes)
+        if np.bincount(y).min() < 5:  # a class too rare for 5 stratified folds and a holdout
+            return [{"dataset": meta["name"], "task": task, "rows": len(y), "configuration": name,
+                     "status": "skipped: a class has fewer than 5 rows"} for name in (LIBRARY, ENGINE)]
+    fold_rows = int(len(y) * 0.8)
+    rows = []
+    family = all_families()[family_name]
+    for name, params in configurations(family, fold_rows, task).items():
+        score, seconds, rounds = cross_validate(family, params, x, y, task, n_classes)
+        rows.append({"dataset": meta["name"], "task": task, "rows": len(y), "configuration": name,
+                     "params": str(params), "score": score, "seconds": round(seconds, 2), "rounds": rounds,
+                     "status": "ok"})
+    return rows
+
+
+def report(results: pd.DataFrame, family: str, suite: str, max_rows: int) -> str:
+    """A markdown table of the two configurations per dataset, with the engine's relative gain."""
+    ok = results[results["status"] == "ok"]
+    wide = ok.pivot(index=["dataset", "task", "rows"], columns="configuration", values=["score", "seconds", "rounds"])
+    lines = [f"# {family}: the engine's default trial against the library's own defaults ({suite}, 5-fold CV, "
+             f"seed-0 training rows, at most {max_rows:,})", "",
+             "Gain: the engine's default trial against the library's defaults, in % of the latter's score, positive = "
+             "better (AUC up for binary; log loss and RMSE down). Rounds: boosting rounds kept (0: not a boosting family).",
+             "",
+             "| dataset | task | rows | library | engine | gain % | rounds (library / engine) | s (library / engine) |",
+             "|---|---|---|---|---|---|---|---|"]
+    gains: dict[str, list[float]] = {}
+    for (dataset, task, rows), row in wide.iterrows():
+        library, engine = row[("score", LIBRARY)], row[("score", ENGINE)]
+        gain = 100 * (engine - library) / abs(library) * (1 if task == "binary" else -1)
+        gains.setdefault(task, []).append(gain)
+        lines.append(f"| {dataset} | {task} | {rows:,} | {library:.4g} | {engine:.4g} | {gain:+.2f} | "
+                     f"{row[('rounds', LIBRARY)]:.0f} / {row[('rounds', ENGINE)]:.0f} | "
+                     f"{row[('seconds', LIBRARY)]:.1f} / {row[('seconds', ENGINE)]:.1f} |")
+    lines += ["", "| task | better / same / worse | median gain % |", "|---|---|---|"]
+    for task, values in sorted(gains.items()):
+        better, worse = sum(g > SAME for g in values), sum(g < -SAME for g in values)
+        lines.append(f"| {task} | {better} / {len(values) - better - worse} / {worse} | {np.median(values):+.2f} |")
+    skipped = results[results["status"] != "ok"].drop_duplicates("dataset")
+    for _, row in skipped.iterrows():
+        lines.append(f"\n{row['dataset']}: {row['status']}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--family", required=True, help="a family declared in configs/families.yaml")
+    parser.add_argument("--suite", default="extra", choices=["extra", "openml"])
+    parser.add_argument("--max-rows", type=int, default=20000)
+    parser.add_argument("--datasets", default=None, help="comma-separated names (default: all)")
+    args = parser.parse_args(argv)
+    root = D.datasets_dir(args.suite)
+    chosen = D.select(D.load_manifest(root), args.datasets.split(",") if args.datasets else None)
+    rows: list[dict[str, Any]] = []
+    for meta in chosen:
+        if meta["task"] in ("binary", "multiclass", "regression"):
+            rows += measure(args.family, meta, root, args.max_rows)
+            print(meta["name"], "done", flush=True)
+    results = pd.DataFrame(rows)
+    RESULTS.mkdir(exist_ok=True)
+    stem = RESULTS / f"family_defaults_{args.family}_{args.suite}"
+    results.to_csv(stem.with_suffix(".csv"), index=False)
+    stem.with_suffix(".md").write_text(report(results, args.family, args.suite, args.max_rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
