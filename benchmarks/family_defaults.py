@@ -27,15 +27,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from benchmarks import datasets as D
+from benchmarks.scoring import score
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LIBRARY = "library defaults"
 ENGINE = "engine default trial"
 SAME = 0.005  # gains within this many % count as the same score
+FOLDS = 5
 
 
 def configurations(family: Any, fold_rows: int, task: str) -> dict[str, dict[str, Any]]:
@@ -66,7 +67,7 @@ def cross_validate(family: Any, params: dict[str, Any], x: pd.DataFrame, y: np.n
 
     categorical = [c for c in x.columns if x[c].dtype == "category"]
     numeric = [c for c in x.columns if c not in categorical]
-    splitter = (KFold if task == "regression" else StratifiedKFold)(5, shuffle=True, random_state=0)
+    splitter = (KFold if task == "regression" else StratifiedKFold)(FOLDS, shuffle=True, random_state=0)
     oof = np.zeros(len(y)) if task == "regression" else np.zeros((len(y), n_classes))
     rounds, start = [], time.perf_counter()
     for fold, (train, valid) in enumerate(splitter.split(x, y)):
@@ -78,13 +79,7 @@ def cross_validate(family: Any, params: dict[str, Any], x: pd.DataFrame, y: np.n
         else:
             oof[np.ix_(valid, model.classes_)] = pipeline.predict_proba(x.iloc[valid])
     seconds = time.perf_counter() - start
-    if task == "regression":
-        score = float(np.sqrt(np.mean((oof - y) ** 2)))
-    elif task == "binary":
-        score = float(roc_auc_score(y, oof[:, 1]))
-    else:
-        score = float(log_loss(y, np.clip(oof, 1e-15, 1.0), labels=np.arange(n_classes)))
-    return score, seconds, int(np.median(rounds))
+    return score(task, pd.Series(y), oof, list(range(n_classes))), seconds, int(np.median(rounds))
 
 
 def measure(family_name: str, meta: dict[str, Any], root: Path, max_rows: int) -> list[dict[str, Any]]:
@@ -104,10 +99,10 @@ def measure(family_name: str, meta: dict[str, Any], root: Path, max_rows: int) -
     if task != "regression":
         classes, y = np.unique(y, return_inverse=True)
         n_classes = len(classes)
-        if np.bincount(y).min() < 5:  # a class too rare for 5 stratified folds and a holdout
+        if np.bincount(y).min() < FOLDS:  # a class too rare for stratified folds and a holdout
             return [{"dataset": meta["name"], "task": task, "rows": len(y), "configuration": name,
-                     "status": "skipped: a class has fewer than 5 rows"} for name in (LIBRARY, ENGINE)]
-    fold_rows = int(len(y) * 0.8)
+                     "status": f"skipped: a class has fewer than {FOLDS} rows"} for name in (LIBRARY, ENGINE)]
+    fold_rows = int(len(y) * (FOLDS - 1) / FOLDS)
     rows = []
     family = all_families()[family_name]
     for name, params in configurations(family, fold_rows, task).items():
@@ -122,7 +117,7 @@ def report(results: pd.DataFrame, family: str, suite: str, max_rows: int) -> str
     """A markdown table of the two configurations per dataset, with the engine's relative gain."""
     ok = results[results["status"] == "ok"]
     wide = ok.pivot(index=["dataset", "task", "rows"], columns="configuration", values=["score", "seconds", "rounds"])
-    lines = [f"# {family}: the engine's default trial against the library's own defaults ({suite}, 5-fold CV, "
+    lines = [f"# {family}: the engine's default trial against the library's own defaults ({suite}, {FOLDS}-fold CV, "
              f"seed-0 training rows, at most {max_rows:,})", "",
              "Gain: the engine's default trial against the library's defaults, in % of the latter's score, positive = "
              "better (AUC up for binary; log loss and RMSE down). Rounds: boosting rounds kept (0: not a boosting family).",
