@@ -625,7 +625,7 @@ def main(argv: list[str] | None = None) -> int:
 # The extra that installs each optional library (pip install "automl[<extra>]").
 EXTRAS = {"fastapi": "serve", "uvicorn": "serve", "httpx": "serve", "skl2onnx": "export", "onnx": "export",
           "onnxruntime": "export", "onnxmltools": "export", "matplotlib": "report", "featuretools": "synthesis",
-          "woodwork": "synthesis", "tsfresh": "synthesis", "catboost": "catboost", "psycopg2": "distributed",
+          "woodwork": "synthesis", "tsfresh": "synthesis", "catboost": "catboost", "torch": "torch", "psycopg2": "distributed",
           "shap": "explain"}
 
 

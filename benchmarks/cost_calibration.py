@@ -10,7 +10,8 @@ For each family, task (binary, 4-class, regression), width (10 or 40 numeric col
 rows, with the threads the engine would give it, in this process (quiet machine). A size is skipped once a
 smaller one of the same setting took more than ``--limit`` seconds (the fit extrapolates). Writes the fitted
 coefficients to ``configs/cost_model.yaml`` (read by :mod:`automl.search.cost`) and the raw timings to
-``benchmarks/results/cost_calibration.csv``.
+``benchmarks/results/cost_calibration.csv``; with ``--families`` only those families' entries and rows are
+replaced, the others' are kept.
 """
 from __future__ import annotations
 
@@ -80,10 +81,15 @@ def main(argv: list[str] | None = None) -> int:
                     if seconds > args.limit:
                         break
     frame = pd.DataFrame(records)
-    (ROOT / "benchmarks" / "results").mkdir(parents=True, exist_ok=True)
-    frame.to_csv(ROOT / "benchmarks" / "results" / "cost_calibration.csv", index=False)
-    model = {}
-    for name, part in frame.groupby("family"):
+    timings = ROOT / "benchmarks" / "results" / "cost_calibration.csv"
+    timings.parent.mkdir(parents=True, exist_ok=True)
+    if timings.exists():  # keep the timings of the families not measured this time
+        earlier = pd.read_csv(timings)
+        frame = pd.concat([earlier[~earlier.family.isin(wanted)], frame], ignore_index=True)
+    frame.to_csv(timings, index=False)
+    path = ROOT / "configs" / "cost_model.yaml"
+    model = {k: v for k, v in (yaml.safe_load(path.read_text()) if path.exists() else {}).items() if k not in wanted}
+    for name, part in frame[frame.family.isin(wanted)].groupby("family"):
         design = np.column_stack([np.ones(len(part)), np.log(part.rows), np.log(part.width), np.log(part.classes)])
         coef, *_ = np.linalg.lstsq(design, np.log(part.seconds.clip(lower=1e-3)), rcond=None)
         residual = np.log(part.seconds.clip(lower=1e-3)) - design @ coef
@@ -95,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
               "#   seconds = exp(log_seconds) * rows^rows * width^width * classes^classes\n"
               "# width: columns after encoding; classes: 1 for regression. spread: std of the log residual.\n"
               "# The search corrects these by every finished trial (automl/search/cost.py).\n")
-    (ROOT / "configs" / "cost_model.yaml").write_text(header + yaml.safe_dump(model, sort_keys=True))
+    path.write_text(header + yaml.safe_dump(model, sort_keys=True))
     print(yaml.safe_dump(model, sort_keys=True))
     return 0
 

@@ -10,12 +10,16 @@ prepared as the family needs (``needs.scale``: numbers imputed and standardised,
 categorical and text columns become pandas categories, which LightGBM splits on natively), not through the engine's
 whole pipeline, so the figures compare the two defaults, not the engine's pipelines.
 
+With ``--against OTHER`` the baseline is another family's default trial instead of the library's defaults (each
+model with its own family's preparation): the measurement a new family is added on.
+
 Usage::
 
-    python -m benchmarks.family_defaults --family lightgbm [--suite extra] [--max-rows 20000] [--datasets a,b]
+    python -m benchmarks.family_defaults --family lightgbm [--against mlp] [--suite extra] [--max-rows 20000]
+        [--datasets a,b]
 
-Writes ``benchmarks/results/family_defaults_<family>_<suite>.csv`` (one row per dataset and configuration) and
-``.md``.
+Writes ``benchmarks/results/family_defaults_<family>[_vs_<other>]_<suite>.csv`` (one row per dataset and
+configuration) and ``.md``.
 """
 from __future__ import annotations
 
@@ -39,9 +43,21 @@ SAME = 0.005  # gains within this many % count as the same score
 FOLDS = 5
 
 
-def configurations(family: Any, fold_rows: int, task: str) -> dict[str, dict[str, Any]]:
-    """The library's own defaults and the engine's default trial on a fold of ``fold_rows`` training rows."""
-    return {LIBRARY: {}, ENGINE: {**family.default_params(task), **family.size_defaults(fold_rows)}}
+def default_trial(family: Any, fold_rows: int, task: str) -> dict[str, Any]:
+    """The engine's default trial of ``family`` on a fold of ``fold_rows`` training rows."""
+    return {**family.default_params(task), **family.size_defaults(fold_rows)}
+
+
+def configurations(family: Any, fold_rows: int, task: str, against: Any = None) -> dict[str, tuple[Any, dict]]:
+    """The baseline (the library's own defaults, or the default trial of the family ``against``) and the engine's
+    default trial, each as (family, parameters), on a fold of ``fold_rows`` training rows."""
+    baseline = (family, {}) if against is None else (against, default_trial(against, fold_rows, task))
+    return {baseline_name(against.name if against else None): baseline, ENGINE: (family, default_trial(family, fold_rows, task))}
+
+
+def baseline_name(against: str | None) -> str:
+    """The baseline configuration's name: the library's defaults, or the family ``against``'s default trial."""
+    return LIBRARY if against is None else f"{against} default trial"
 
 
 def prepared(family: Any, numeric: list[str], categorical: list[str]) -> Any:
@@ -82,7 +98,8 @@ def cross_validate(family: Any, params: dict[str, Any], x: pd.DataFrame, y: np.n
     return score(task, pd.Series(y), oof, list(range(n_classes))), seconds, int(np.median(rounds))
 
 
-def measure(family_name: str, meta: dict[str, Any], root: Path, max_rows: int) -> list[dict[str, Any]]:
+def measure(family_name: str, meta: dict[str, Any], root: Path, max_rows: int,
+            against_name: str | None = None) -> list[dict[str, Any]]:
     """Both configurations of the family on one table's seed-0 training rows."""
     from automl.models.registry import all_families
 
@@ -101,37 +118,40 @@ def measure(family_name: str, meta: dict[str, Any], root: Path, max_rows: int) -
         n_classes = len(classes)
         if np.bincount(y).min() < FOLDS:  # a class too rare for stratified folds and a holdout
             return [{"dataset": meta["name"], "task": task, "rows": len(y), "configuration": name,
-                     "status": f"skipped: a class has fewer than {FOLDS} rows"} for name in (LIBRARY, ENGINE)]
+                     "status": f"skipped: a class has fewer than {FOLDS} rows"}
+                    for name in (baseline_name(against_name), ENGINE)]
     fold_rows = int(len(y) * (FOLDS - 1) / FOLDS)
     rows = []
     family = all_families()[family_name]
-    for name, params in configurations(family, fold_rows, task).items():
-        score, seconds, rounds = cross_validate(family, params, x, y, task, n_classes)
+    against = all_families()[against_name] if against_name else None
+    for name, (model_family, params) in configurations(family, fold_rows, task, against).items():
+        score, seconds, rounds = cross_validate(model_family, params, x, y, task, n_classes)
         rows.append({"dataset": meta["name"], "task": task, "rows": len(y), "configuration": name,
                      "params": str(params), "score": score, "seconds": round(seconds, 2), "rounds": rounds,
                      "status": "ok"})
     return rows
 
 
-def report(results: pd.DataFrame, family: str, suite: str, max_rows: int) -> str:
+def report(results: pd.DataFrame, family: str, suite: str, max_rows: int, baseline: str = LIBRARY) -> str:
     """A markdown table of the two configurations per dataset, with the engine's relative gain."""
     ok = results[results["status"] == "ok"]
     wide = ok.pivot(index=["dataset", "task", "rows"], columns="configuration", values=["score", "seconds", "rounds"])
-    lines = [f"# {family}: the engine's default trial against the library's own defaults ({suite}, {FOLDS}-fold CV, "
+    against = "the library's own defaults" if baseline == LIBRARY else f"the {baseline}"
+    lines = [f"# {family}: the engine's default trial against {against} ({suite}, {FOLDS}-fold CV, "
              f"seed-0 training rows, at most {max_rows:,})", "",
-             "Gain: the engine's default trial against the library's defaults, in % of the latter's score, positive = "
+             f"Gain: the engine's default trial against {against}, in % of the latter's score, positive = "
              "better (AUC up for binary; log loss and RMSE down). Rounds: boosting rounds kept (0: not a boosting family).",
              "",
-             "| dataset | task | rows | library | engine | gain % | rounds (library / engine) | s (library / engine) |",
+             "| dataset | task | rows | baseline | engine | gain % | rounds (baseline / engine) | s (baseline / engine) |",
              "|---|---|---|---|---|---|---|---|"]
     gains: dict[str, list[float]] = {}
     for (dataset, task, rows), row in wide.iterrows():
-        library, engine = row[("score", LIBRARY)], row[("score", ENGINE)]
+        library, engine = row[("score", baseline)], row[("score", ENGINE)]
         gain = 100 * (engine - library) / abs(library) * (1 if task == "binary" else -1)
         gains.setdefault(task, []).append(gain)
         lines.append(f"| {dataset} | {task} | {rows:,} | {library:.4g} | {engine:.4g} | {gain:+.2f} | "
-                     f"{row[('rounds', LIBRARY)]:.0f} / {row[('rounds', ENGINE)]:.0f} | "
-                     f"{row[('seconds', LIBRARY)]:.1f} / {row[('seconds', ENGINE)]:.1f} |")
+                     f"{row[('rounds', baseline)]:.0f} / {row[('rounds', ENGINE)]:.0f} | "
+                     f"{row[('seconds', baseline)]:.1f} / {row[('seconds', ENGINE)]:.1f} |")
     lines += ["", "| task | better / same / worse | median gain % |", "|---|---|---|"]
     for task, values in sorted(gains.items()):
         better, worse = sum(g > SAME for g in values), sum(g < -SAME for g in values)
@@ -146,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--family", required=True, help="a family declared in configs/families.yaml")
     parser.add_argument("--suite", default="extra", choices=["extra", "openml"])
+    parser.add_argument("--against", default=None, help="compare with this family's default trial instead of the "
+                        "library's defaults")
     parser.add_argument("--max-rows", type=int, default=20000)
     parser.add_argument("--datasets", default=None, help="comma-separated names (default: all)")
     args = parser.parse_args(argv)
@@ -154,13 +176,15 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     for meta in chosen:
         if meta["task"] in ("binary", "multiclass", "regression"):
-            rows += measure(args.family, meta, root, args.max_rows)
+            rows += measure(args.family, meta, root, args.max_rows, args.against)
             print(meta["name"], "done", flush=True)
     results = pd.DataFrame(rows)
     RESULTS.mkdir(exist_ok=True)
-    stem = RESULTS / f"family_defaults_{args.family}_{args.suite}"
+    versus = f"_vs_{args.against}" if args.against else ""
+    stem = RESULTS / f"family_defaults_{args.family}{versus}_{args.suite}"
     results.to_csv(stem.with_suffix(".csv"), index=False)
-    stem.with_suffix(".md").write_text(report(results, args.family, args.suite, args.max_rows))
+    stem.with_suffix(".md").write_text(report(results, args.family, args.suite, args.max_rows,
+                                              baseline_name(args.against)))
     return 0
 
 

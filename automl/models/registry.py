@@ -61,6 +61,9 @@ class ModelFamily:
     extra : str or None
         The optional dependency group that installs its library (``pip install "automl[<extra>]"``), for a family
         whose library is not in the core install.
+    requires : str or None
+        The module the family needs when its estimators are our own classes (whose import path names ``automl``):
+        the family is available only where it imports.
     bag : bool
         On small data, a trial's model is the average of its fold models instead of one refit.
     large_data : dict
@@ -91,6 +94,7 @@ class ModelFamily:
     adapter: str | None = None
     strength: float = 0.5
     extra: str | None = None
+    requires: str | None = None
     bag: bool = False
     single_thread_below: int = 0
     onnx: bool = False
@@ -127,16 +131,19 @@ class ModelFamily:
         group = "classification" if kind_of(task) == "classifier" else "regression"
         return {k: v for k, v in self.space.items() if group in v.get("tasks", [group])}
 
+    def libraries(self) -> list[str]:
+        """The top-level modules the family needs: its estimators' packages and what it ``requires``."""
+        found = [p.split(".")[0] for p in self.estimators.values() if isinstance(p, str)]
+        return list(dict.fromkeys(found + ([self.requires] if self.requires else [])))
+
     def available(self) -> bool:
         """Whether the family's estimators can be imported (its optional library is installed)."""
-        for path in self.estimators.values():
-            if isinstance(path, str) and importlib.util.find_spec(path.split(".")[0]) is None:
-                return False
-        return True
+        return all(importlib.util.find_spec(library) is not None for library in self.libraries())
 
     def missing_message(self) -> str:
         """One line for a family whose library is not installed."""
-        library = next(p.split(".")[0] for p in self.estimators.values() if isinstance(p, str))
+        library = next((name for name in self.libraries() if importlib.util.find_spec(name) is None),
+                       self.libraries()[0] if self.libraries() else self.name)
         hint = f'pip install "automl[{self.extra}]"' if self.extra else f"pip install {library}"
         return f"{library} is not installed: the {self.name} family is left out ({hint})"
 
@@ -221,7 +228,7 @@ def _load(path: str) -> dict[str, ModelFamily]:
             wrapper=decl.get("wrapper"), wrapper_params=decl.get("wrapper_params") or {},
             single_thread_below=int(decl.get("single_thread_below", 0)), onnx=bool(decl.get("onnx", False)),
             adapter=decl.get("adapter"), strength=float(decl.get("strength", 0.5)), extra=decl.get("extra"),
-            bag=bool(decl.get("bag", False)), large_data=decl.get("large_data") or {},
+            requires=decl.get("requires"), bag=bool(decl.get("bag", False)), large_data=decl.get("large_data") or {},
             small_data=decl.get("small_data") or {})
     return families
 

@@ -1,0 +1,135 @@
+"""The torch network family: trained by PyTorch, predicting with NumPy, declared like every other family."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+pytest.importorskip("torch", reason="the torch_mlp family needs the torch extra")
+
+from automl.models.registry import all_families, get_families  # noqa: E402
+from automl.models.torch_net import TorchNetClassifier, TorchNetRegressor, batch_size_for  # noqa: E402
+
+WEIGHTS = "stochastic mini-batches: a weight of 2 and a repeated row are not the same batches"
+
+
+@parametrize_with_checks([TorchNetClassifier(max_epochs=30, random_state=0),
+                          TorchNetRegressor(max_epochs=30, random_state=0)],
+                         expected_failed_checks=lambda _: {"check_sample_weight_equivalence_on_dense_data": WEIGHTS,
+                                                           "check_sample_weight_equivalence_on_sparse_data": WEIGHTS})
+@pytest.mark.slow
+def test_sklearn_contract(estimator, check):  # noqa: ANN001
+    check(estimator)
+
+
+def _wave(rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(rows, 4)).astype(np.float32)
+    return X, 1000.0 + 50.0 * np.sin(2 * X[:, 0]) + 30.0 * X[:, 1] * X[:, 2]
+
+
+def test_regressor_learns_a_nonlinear_target_on_its_scale_and_stays_in_range():
+    X, y = _wave(1500)
+    model = TorchNetRegressor(random_state=0, max_epochs=60, learning_rate=1e-3).fit(X[:1000], y[:1000])
+    predictions = model.predict(X[1000:])
+    rmse = float(np.sqrt(np.mean((predictions - y[1000:]) ** 2)))
+    assert rmse < 0.5 * float(np.std(y[1000:]))  # far better than the mean
+    low, high = model.target_range_
+    assert low <= predictions.min() and predictions.max() <= high
+    far = model.predict(np.full((3, 4), 50.0, dtype=np.float32))  # extrapolation is clipped
+    assert ((far >= low) & (far <= high)).all()
+    assert 1 <= model.best_epoch_ <= model.n_epochs_ <= 60
+
+
+def test_fitted_state_is_numpy_only_and_predicts_the_same_after_a_copy():
+    import copy
+
+    X, y = _wave(300)
+    model = TorchNetRegressor(random_state=0, max_epochs=20).fit(X, y)
+    state = {k: v for k, v in vars(model).items() if k.endswith("_")}
+    arrays = [a for name in ("coefs_", "intercepts_") for a in state[name]]
+    assert arrays and all(type(a) is np.ndarray for a in arrays)  # no torch tensor or module kept
+    assert not any(type(v).__module__.startswith("torch") for v in state.values())
+    assert np.array_equal(copy.deepcopy(model).predict(X), model.predict(X))
+
+
+def test_classifier_keeps_labels_and_gives_probabilities():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(600, 3))
+    labels = np.where(X[:, 0] + X[:, 1] ** 2 > 1, "yes", np.where(X[:, 2] > 0, "maybe", "no"))
+    model = TorchNetClassifier(random_state=0, max_epochs=100).fit(X, labels)
+    assert list(model.classes_) == ["maybe", "no", "yes"]
+    proba = model.predict_proba(X)
+    assert proba.shape == (600, 3) and np.allclose(proba.sum(axis=1), 1.0)
+    assert (model.predict(X) == labels).mean() > 0.8
+
+
+def test_sample_weight_decides_what_is_learned():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(400, 2))
+    truth = (X[:, 0] > 0).astype(int)
+    noisy = np.concatenate([truth, 1 - truth])  # the same rows twice, the second copy with the wrong label
+    weights = np.concatenate([np.ones(400), np.zeros(400)])
+    model = TorchNetClassifier(random_state=0, max_epochs=60).fit(np.vstack([X, X]), noisy, sample_weight=weights)
+    assert (model.predict(X) == truth).mean() > 0.9
+    with pytest.raises(ValueError, match="non-zero"):
+        TorchNetClassifier().fit(X, truth, sample_weight=np.zeros(400))
+
+
+def test_max_seconds_ends_training_after_the_first_epoch():
+    X, y = _wave(500)
+    model = TorchNetRegressor(random_state=0, max_seconds=0.0).fit(X, y)
+    assert model.n_epochs_ == 1 and model.best_epoch_ == 1
+
+
+def test_same_seed_same_network():
+    X, y = _wave(400)
+    first = TorchNetRegressor(random_state=3, max_epochs=15).fit(X, y).predict(X)
+    again = TorchNetRegressor(random_state=3, max_epochs=15).fit(X, y).predict(X)
+    assert np.array_equal(first, again)
+
+
+@pytest.mark.parametrize(("rows", "requested", "expected"), [
+    (500, "auto", 32), (5000, "auto", 64), (50_000, "auto", 128), (10_000_000, "auto", 512), (20, "auto", 16), (5, "auto", 5),
+    (5000, 256, 256), (100, 256, 100)])
+def test_batch_size_grows_with_the_rows_order_of_magnitude(rows, requested, expected):  # noqa: ANN001
+    assert batch_size_for(rows, requested) == expected
+
+
+def test_family_is_declared_searchable_and_left_out_without_its_library(monkeypatch):  # noqa: ANN001
+    import automl.models.registry as registry
+
+    family = all_families()["torch_mlp"]
+    assert family.available() and "torch" in family.libraries()
+    model = family.make("regression", {"hidden_units": 64, "layers": 2}, random_state=0, n_jobs=1)
+    assert isinstance(model, TorchNetRegressor) and (model.hidden_units, model.layers) == (64, 2)
+    missing = dataclasses.replace(family, requires="automl_no_such_module")
+    assert not missing.available()
+    assert 'pip install "automl[torch]"' in missing.missing_message()
+    assert "automl_no_such_module" in missing.missing_message()
+    known = registry.all_families()
+    monkeypatch.setattr(registry, "all_families", lambda: {**known, "torch_mlp": missing})
+    assert "torch_mlp" not in [f.name for f in get_families(None, "binary")]
+    with pytest.raises(ValueError, match="was asked for"):
+        get_families(["torch_mlp"], "binary")
+
+
+@pytest.mark.slow
+def test_automl_searches_the_family_and_the_model_survives_save_and_load(tmp_path):  # noqa: ANN001
+    from automl import AutoML
+    from automl.io.persist import load, save
+
+    X, y = _wave(600)
+    frame = pd.DataFrame(X, columns=list("abcd"))
+    frame["group"] = np.where(X[:, 3] > 0, "p", "q")
+    model = AutoML(time_budget=60, families=["torch_mlp"], max_trials=2, cv=3, random_state=0).fit(frame, y)
+    board = model.leaderboard_
+    trials = board[board.family == "torch_mlp"]
+    assert (trials.status == "ok").any(), board[["family", "status", "error"]]
+    predictions = model.predict(frame.head(40))
+    save(model, tmp_path / "model")
+    loaded = load(tmp_path / "model")
+    assert np.allclose(loaded.predict(frame.head(40)), predictions)
