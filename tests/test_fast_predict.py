@@ -60,7 +60,9 @@ CASES = [
     ("mlp", "multiclass", {"encode": "target"}),
     ("mlp", "regression", {}),  # and back on the target's scale
 ] + ([("catboost", "regression", {})]  # symmetric trees read from CatBoost's JSON model (the catboost extra)
-     if importlib.util.find_spec("catboost") else [])
+     if importlib.util.find_spec("catboost") else []) \
+  + ([("torch_mlp", "binary", {}), ("torch_mlp", "regression", {})]  # its NumPy forward pass (the torch extra)
+     if importlib.util.find_spec("torch") else [])
 
 
 def _target(signal: np.ndarray, task: str) -> np.ndarray:
@@ -118,7 +120,7 @@ def test_every_pipeline_compiles_with_its_trees(compiled):
         walks_trees = any(f in name for f in ("forest", "trees", "gradient", "lightgbm", "catboost")) \
             and "-native-" not in name and "-mixed-" not in name  # mixed: these columns have few levels, all native
         assert (fast.members[0].trees is not None) == walks_trees, name
-        direct = "lightgbm" in name and ("-native-" in name or "-mixed-" in name) or name.startswith(("mlp-", "knn-"))
+        direct = "lightgbm" in name and ("-native-" in name or "-mixed-" in name) or name.startswith(("mlp-", "knn-", "torch_mlp-"))
         assert (fast.members[0].direct is not None) == direct, name
 
 

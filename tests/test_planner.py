@@ -152,6 +152,15 @@ def test_the_cost_model_predicts_before_any_trial_and_learns_from_trials():
     assert [f.name for f in first_moves(families.values(), large, 1e9, 0.5)] == list(families)
     # nothing strong fits: the cheapest family alone
     assert len(first_moves(families.values(), large, 2, 0.5)) == 1
+    # one dear weak family does not push the cheap ones out: the others that fit keep their declared order
+    middle = CostModel(DataShape(train_rows=1600, folds=5, classes=1, widths={"onehot": 20, "ordinal": 20,
+                                                                               "native": 20, "target": 20}))
+    weak = [f for f in families.values() if f.strength < 0.8]
+    dearest = max(weak, key=middle.estimate)
+    rest = sum(middle.estimate(f) for f in families.values() if f is not dearest)
+    seconds = (rest + 0.5 * middle.estimate(dearest)) / 0.5  # the rest fits, the rest and the dearest do not
+    assert [f.name for f in first_moves(families.values(), middle, seconds, 0.5)] == \
+        [name for name in families if name != dearest.name]
     # finished trials correct the prior: twice as slow as predicted, for this family and (until seen) the others
     lightgbm = families["lightgbm"]
     before = large.estimate(families["linear"])

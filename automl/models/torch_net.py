@@ -162,14 +162,24 @@ class _TorchNet(BaseEstimator):
         self.best_epoch_, self.n_epochs_, self.validation_loss_ = best_epoch, epoch, best
 
     # -- prediction --------------------------------------------------------------------------------------------------
-    def _forward(self, X: Any) -> np.ndarray:
-        check_is_fitted(self, "coefs_")
-        hidden = _dense(validate_data(self, X, accept_sparse=True, dtype=np.float32, reset=False))
+    def _outputs(self, features: np.ndarray) -> np.ndarray:
+        """The network's last layer for rows already validated (float32, the training columns)."""
+        hidden = features
         for i, (coef, intercept) in enumerate(zip(self.coefs_, self.intercepts_)):
             hidden = hidden @ coef + intercept
             if i < len(self.coefs_) - 1:
                 np.maximum(hidden, 0.0, out=hidden)
         return hidden
+
+    def _validated(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "coefs_")
+        return _dense(validate_data(self, X, accept_sparse=True, dtype=np.float32, reset=False))
+
+    def answer(self, features: np.ndarray) -> np.ndarray:
+        """What the model answers for rows already validated (a float32 array of the training columns), without
+        checking them: probabilities for a classifier, one column of predictions for a regressor (the fast predict
+        path, :mod:`automl.pipeline.fast`, calls this)."""
+        raise NotImplementedError
 
 
 class TorchNetClassifier(ClassifierMixin, _TorchNet):
@@ -208,7 +218,10 @@ class TorchNetClassifier(ClassifierMixin, _TorchNet):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (softmax of the network's outputs), columns in the order of ``classes_``."""
-        logits = self._forward(X).astype(np.float64)
+        return self.answer(self._validated(X))
+
+    def answer(self, features: np.ndarray) -> np.ndarray:
+        logits = self._outputs(features).astype(np.float64)
         logits -= logits.max(axis=1, keepdims=True)
         probabilities = np.exp(logits)
         probabilities /= probabilities.sum(axis=1, keepdims=True)
@@ -239,7 +252,10 @@ class TorchNetRegressor(RegressorMixin, _TorchNet):
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted values on the target's scale."""
-        values = self._forward(X)[:, 0].astype(np.float64) * self.target_scale_ + self.target_mean_
+        return self.answer(self._validated(X))[:, 0]
+
+    def answer(self, features: np.ndarray) -> np.ndarray:
+        values = self._outputs(features).astype(np.float64) * self.target_scale_ + self.target_mean_
         return np.clip(values, *self.target_range_)
 
 

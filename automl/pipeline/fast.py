@@ -359,9 +359,19 @@ def _logistic_proba(model: LogisticRegression, X: np.ndarray) -> np.ndarray:
 
 def _direct_answer(model: Any) -> Callable[[np.ndarray], np.ndarray] | None:
     """The model's answer (probabilities, or one column of predictions) by the library's own arithmetic without the
-    checks and bookkeeping of its ``predict``, for the models that have one (LightGBM's booster, the perceptron's
-    forward pass, the neighbours' search); ``None`` for the others."""
-    return _lightgbm_booster(model) or _perceptron_forward(model) or neighbours_answer(model)
+    checks and bookkeeping of its ``predict``, for the models that have one (LightGBM's booster, the perceptrons' and
+    torch networks' forward passes, the neighbours' search); ``None`` for the others."""
+    return (_lightgbm_booster(model) or _perceptron_forward(model) or _network_answer(model)
+            or neighbours_answer(model))
+
+
+def _network_answer(model: Any) -> Callable[[np.ndarray], np.ndarray] | None:
+    """A fitted torch_mlp network: its NumPy forward pass on the compiled features, without input validation."""
+    from automl.models.torch_net import TorchNetClassifier, TorchNetRegressor
+
+    if not isinstance(model, (TorchNetClassifier, TorchNetRegressor)) or not hasattr(model, "coefs_"):
+        return None
+    return lambda X: model.answer(np.ascontiguousarray(X, dtype=np.float32))
 
 
 def _perceptron_forward(model: Any) -> Callable[[np.ndarray], np.ndarray] | None:
