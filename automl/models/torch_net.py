@@ -141,12 +141,13 @@ class _TorchNet(BaseEstimator):
             for begin in range(0, len(order), batch):
                 rows = order[begin:begin + batch]
                 optimizer.zero_grad()
-                loss = (loss_of(net(x[rows]), t[rows]) * w[rows]).sum() / w[rows].sum()
+                # a batch whose rows all weigh 0 adds nothing (no 0 / 0)
+                loss = (loss_of(net(x[rows]), t[rows]) * w[rows]).sum() / w[rows].sum().clamp_min(1e-12)
                 loss.backward()
                 optimizer.step()
             net.eval()
             with torch.no_grad():
-                held = float((loss_of(net(x_valid), t_valid) * w_valid).sum() / w_valid.sum())
+                held = float((loss_of(net(x_valid), t_valid) * w_valid).sum() / w_valid.sum().clamp_min(1e-12))
             if held < best - 1e-7 or best_state is None:
                 best, best_epoch = held, epoch
                 best_state = [p.detach().clone() for p in net.parameters()]
