@@ -1,7 +1,7 @@
 """A neural network family trained with PyTorch, predicting with NumPy alone.
 
-scikit-learn's MLP has no dropout, no weight decay apart from L2 and stops on accuracy or R^2 with a tolerance
-that ends a regression fit early. The peers' networks that win small dense tables (AutoGluon's, issue 15) are
+scikit-learn's MLP has no dropout and its early stopping watches accuracy (classifier) or R^2 (regressor), not the
+loss. The peers' networks that win small dense tables (AutoGluon's, issue 15) are
 deeper ReLU networks with dropout, trained with Adam in small batches and stopped on the validation loss, keeping
 the best epoch. This family is that network.
 
