@@ -102,11 +102,13 @@ def main(argv: list[str] | None = None) -> int:
     frame = pd.DataFrame(records)
     timings = ROOT / "benchmarks" / "results" / "cost_calibration.csv"
     timings.parent.mkdir(parents=True, exist_ok=True)
-    if timings.exists():  # keep the timings of the families not measured this time
-        earlier = pd.read_csv(timings)
-        frame = earlier if args.refit else pd.concat([earlier[~earlier.family.isin(wanted)], frame],
-                                                     ignore_index=True)
-    frame.to_csv(timings, index=False)
+    if args.refit:
+        frame = pd.read_csv(timings)
+    else:
+        if timings.exists():  # keep the timings of the families not measured this time
+            earlier = pd.read_csv(timings)
+            frame = pd.concat([earlier[~earlier.family.isin(wanted)], frame], ignore_index=True)
+        frame.to_csv(timings, index=False)
     path = ROOT / "configs" / "cost_model.yaml"
     model = {k: v for k, v in (yaml.safe_load(path.read_text()) if path.exists() else {}).items() if k not in wanted}
     for name, part in frame[frame.family.isin(wanted)].groupby("family"):

@@ -142,8 +142,9 @@ class ModelFamily:
 
     def missing_message(self) -> str:
         """One line for a family whose library is not installed."""
-        library = next((name for name in self.libraries() if importlib.util.find_spec(name) is None),
-                       self.libraries()[0] if self.libraries() else self.name)
+        libraries = self.libraries()
+        library = next((name for name in libraries if importlib.util.find_spec(name) is None),
+                       libraries[0] if libraries else self.name)
         hint = f'pip install "automl[{self.extra}]"' if self.extra else f"pip install {library}"
         return f"{library} is not installed: the {self.name} family is left out ({hint})"
 

@@ -13,6 +13,7 @@ range widened by 5 % (a network extrapolates linearly far outside it).
 from __future__ import annotations
 
 import time
+from abc import ABCMeta, abstractmethod
 from typing import Any
 
 import numpy as np
@@ -37,8 +38,9 @@ def batch_size_for(rows: int, requested: Any) -> int:
     return max(1, min(int(2 ** (3 + np.floor(np.log10(max(rows, 1))))), 512, rows))
 
 
-class _TorchNet(BaseEstimator):
-    """Shared fit and forward pass; :class:`TorchNetClassifier` and :class:`TorchNetRegressor` set the loss."""
+class _TorchNet(BaseEstimator, metaclass=ABCMeta):
+    """Shared fit and forward pass; :class:`TorchNetClassifier` and :class:`TorchNetRegressor` set the targets, the
+    loss and the answer."""
 
     def __init__(self, hidden_units: int = 128, layers: int = 4, dropout: float = 0.1,
                  learning_rate: float = 3e-4, weight_decay: float = 1e-6, batch_size: Any = "auto",
@@ -63,11 +65,13 @@ class _TorchNet(BaseEstimator):
         return tags
 
     # -- what the two kinds differ in ------------------------------------------------------------------------------
+    @abstractmethod
     def _targets(self, y: np.ndarray) -> tuple[np.ndarray, int]:
-        raise NotImplementedError
+        """The training targets as the loss takes them (recording what prediction needs), and the output width."""
 
+    @abstractmethod
     def _loss(self, torch: Any) -> Any:
-        raise NotImplementedError
+        """The per-row loss: ``loss(outputs, targets)`` -> one value per row."""
 
     # -- fitting -----------------------------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "_TorchNet":
@@ -156,10 +160,9 @@ class _TorchNet(BaseEstimator):
             if self.max_seconds is not None and time.monotonic() - start > float(self.max_seconds):
                 break
         assert best_state is not None  # the first epoch always sets it
-        linear = [m for m in net if isinstance(m, torch.nn.Linear)]
-        parameters = [p.numpy().astype(np.float32) for p in best_state]
-        self.coefs_ = [parameters[2 * i].T.copy() for i in range(len(linear))]
-        self.intercepts_ = [parameters[2 * i + 1].copy() for i in range(len(linear))]
+        parameters = [p.numpy().astype(np.float32) for p in best_state]  # each linear layer's weight, then its bias
+        self.coefs_ = [weight.T.copy() for weight in parameters[0::2]]
+        self.intercepts_ = [bias.copy() for bias in parameters[1::2]]
         self.best_epoch_, self.n_epochs_, self.validation_loss_ = best_epoch, epoch, best
 
     # -- prediction --------------------------------------------------------------------------------------------------
@@ -176,11 +179,11 @@ class _TorchNet(BaseEstimator):
         check_is_fitted(self, "coefs_")
         return _dense(validate_data(self, X, accept_sparse=True, dtype=np.float32, reset=False))
 
+    @abstractmethod
     def answer(self, features: np.ndarray) -> np.ndarray:
         """What the model answers for rows already validated (a float32 array of the training columns), without
         checking them: probabilities for a classifier, one column of predictions for a regressor (the fast predict
         path, :mod:`automl.pipeline.fast`, calls this)."""
-        raise NotImplementedError
 
 
 class TorchNetClassifier(ClassifierMixin, _TorchNet):
