@@ -217,6 +217,27 @@ def score_predictions(metric: Metric, y: np.ndarray, pred: np.ndarray, sample_we
     return metric.from_predictions(y, pred, sample_weight, classes)
 
 
+def constant_score(metric: Metric, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]],
+                   sample_weight: np.ndarray | None, classes: np.ndarray | None) -> float | None:
+    """The mean over ``folds`` of ``metric`` for a constant prediction fitted on each training fold: the class
+    shares (add-one smoothed, in units of the mean weight) or the mean value. The floor a useful model beats;
+    ``None`` for a scorer, which needs a fitted estimator."""
+    if metric.func is None:
+        return None
+    weights = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    scores = []
+    for train, valid in folds:
+        w = weights[train]
+        if classes is None:
+            pred = np.full(len(valid), np.average(y[train], weights=w) if w.sum() > 0 else np.mean(y[train]))
+        else:
+            mass = np.array([w[y[train] == c].sum() for c in classes]) + max(w.mean(), 1e-12)
+            pred = np.tile(mass / mass.sum(), (len(valid), 1))
+        scores.append(score_predictions(metric, y[valid], pred, None if sample_weight is None
+                                        else weights[valid], classes))
+    return float(np.mean(scores)) if scores else None
+
+
 def align_labels(classes: np.ndarray | None, y: Any) -> np.ndarray:
     """Labels read from a file in the dtype of ``classes`` (CSV may read "1" where the model has 1); values as
     floats for regression (``classes`` None).

@@ -82,3 +82,19 @@ def test_a_rung_of_a_large_table_caps_its_forest_as_the_table_does():
     result = evaluate(task, X, y, None, lambda *a: STOP)  # ends with the first rung's model: 100 of 400 rows
     assert result.status == "ok" and result.fidelity == 0.25, result.error
     assert max(tree.get_n_leaves() for tree in result.refit_model.named_steps["model"].estimators_) <= 20
+
+
+def test_histogram_boosting_fits_a_class_with_one_training_row():
+    """Over 10,000 rows the histogram boosting stops early on a stratified split of its training rows, which
+    fails when a class has a single row there (a long tail of rare classes, in some folds). The trial scores and
+    refits, stopping on its training loss."""
+    task, X, values = _task(rows=12_000, refit=True)
+    labels = np.where(values > 0, "up", "down").astype(object)
+    labels[task.folds[0][0][0]] = "once"  # one training row of a third class
+    task.config = TrialConfig(family=all_families()["hist_gradient_boosting"], params={"max_iter": 20})
+    task.task, task.metric, task.classes = "multiclass", get_metric(None, "multiclass"), np.array(["down", "once", "up"])
+    result = evaluate(task, X, labels, None, lambda step, score, seconds: True)
+    assert result.status == "ok", result.error
+    assert np.isfinite(result.fold_scores[0])
+    refitted = result.refit_model.named_steps["model"].estimator_  # all rows: the one row of "once" among them
+    assert refitted.validation_fraction is None and 1 <= refitted.n_iter_ <= 20

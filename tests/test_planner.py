@@ -4,11 +4,14 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import optuna
 import pytest
 
+from automl.metrics import constant_score, get_metric
 from automl.search.controller import Problem
 from automl.search.planner import (END_MARGIN, KILL_SLACK, REFIT_OVERHEAD, REFIT_SAFETY, TRIAL_SHARE, Deadline,
                                    TimePlanner, TrialCost, check_synthesis_affordable, command_fit_seconds, fold_cap)
+from automl.search.study import beating
 
 
 def planner(seconds: float = 60.0, n_rows: int = 1000, train_rows: float = 800.0, n_folds: int = 5,
@@ -68,6 +71,37 @@ def test_refit_reserve_covers_the_likely_ensemble_members_but_not_the_fitted_fal
     assert planner(ensemble=False).refit_reserve(costs, None, selection=5.0) == pytest.approx(one)
     assert planner().refit_reserve(costs, None, selection=5.0) == pytest.approx(3 * one + 5.0)
     assert planner().refit_reserve(costs, 0, selection=0.0) == pytest.approx(2 * one)
+
+
+def test_the_constant_floor_is_the_prior_fitted_on_each_training_fold():
+    rng = np.random.default_rng(0)
+    folds = [(np.arange(100, 400), np.arange(0, 100)), (np.arange(0, 300), np.arange(300, 400))]
+    values = rng.normal(5.0, 2.0, 400)
+    expected = np.mean([np.sqrt(np.mean((values[v] - values[t].mean()) ** 2)) for t, v in folds])
+    assert constant_score(get_metric(None, "regression"), values, folds, None, None) == pytest.approx(expected)
+    labels = rng.choice(np.array(["a", "b", "c"]), 400, p=[0.7, 0.2, 0.1])
+    classes = np.array(["a", "b", "c"])
+    assert constant_score(get_metric(None, "binary"), labels == "a", folds, None,
+                          np.array([False, True])) == pytest.approx(0.5)
+    loss = constant_score(get_metric(None, "multiclass"), labels, folds, None, classes)
+    shares = np.array([0.7, 0.2, 0.1])
+    assert loss == pytest.approx(-np.sum(shares * np.log(shares)), abs=0.05)  # about the entropy of the shares
+    weights = np.where(labels == "c", 50.0, 1.0)  # weights move the prior toward "c", and the weighted loss with it
+    assert constant_score(get_metric(None, "multiclass"), labels, folds, weights, classes) != pytest.approx(loss)
+    assert constant_score(get_metric(lambda estimator, X, y: 0.0, "regression"), values, folds, None, None) is None
+
+
+def test_trials_worse_than_a_constant_get_no_refit_reserve():
+    def trial(number: int, value: float) -> optuna.trial.FrozenTrial:
+        frozen = optuna.trial.create_trial(value=value, params={}, distributions={})
+        frozen.number = number
+        return frozen
+
+    ranked = [trial(0, 0.42), trial(1, 2.4), trial(2, 12.7)]  # log loss, best first; a constant scores 2.5
+    assert [t.number for t in beating(ranked, 2.5, greater_is_better=False)] == [0, 1]
+    assert [t.number for t in beating(ranked, None, greater_is_better=False)] == [0, 1, 2]
+    assert [t.number for t in beating(ranked, 0.1, greater_is_better=False)] == [0]  # the best stays
+    assert [t.number for t in beating([trial(0, 0.7), trial(1, 0.5)], 0.5, greater_is_better=True)] == [0]
 
 
 def test_ensemble_members_too_slow_to_refit_are_dropped_slowest_first():

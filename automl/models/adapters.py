@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 
 class FamilyAdapter:
     """The default: a scikit-learn estimator whose fitted state skops trusts as it is, exported by skl2onnx."""
@@ -24,6 +26,10 @@ class FamilyAdapter:
     def export_problem(self, model: Any) -> str | None:
         """Why a fitted model of the family cannot be exported to ONNX, or ``None`` when it can."""
         return None
+
+    def label_params(self, y: np.ndarray, task: str) -> dict[str, Any]:
+        """Parameters of the model that the training labels of one fit call for (none by default)."""
+        return {}
 
 
 class WrapsModel:
@@ -46,3 +52,11 @@ class HistGradientBoostingAdapter(FamilyAdapter):
 
     trusted_types = ("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
                      "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper")
+
+    def label_params(self, y: np.ndarray, task: str) -> dict[str, Any]:
+        """Early stopping without its stratified validation split when a class has a single training row: the
+        split cannot stratify it and the fit fails (a long-tailed multiclass table's rare classes, in some
+        folds); the fit then stops on its training loss instead."""
+        if task == "regression" or len(y) == 0:
+            return {}
+        return {"validation_fraction": None} if np.unique(y, return_counts=True)[1].min() < 2 else {}

@@ -20,7 +20,7 @@ import numpy as np
 import optuna
 
 from automl.data.schema import Schema
-from automl.metrics import Metric, score_out_of_fold
+from automl.metrics import Metric, constant_score, score_out_of_fold
 from automl.models.registry import ModelFamily
 from automl.pipeline.build import TrialConfig
 from automl.search.evaluate import GO, PRUNE, STOP, TrialResult, TrialTask
@@ -34,7 +34,7 @@ from automl.search.refine import (MIN_FOLDS, PARENT, PARENTS, REFINEMENT, afford
 from automl.search.refit import FinalModel, Refit
 from automl.search.space import FAMILY, config_from_params, suggest_config
 from automl.search.strategies import Strategy, get_strategy
-from automl.search.study import (HEARTBEAT_INTERVAL, INTERRUPTED, REJECTED, RUNNING, WAITING, diverse_first,
+from automl.search.study import (HEARTBEAT_INTERVAL, INTERRUPTED, REJECTED, RUNNING, WAITING, beating, diverse_first,
                                  fail_stale_trials, failing_families, finished_costs, open_storage, optuna_quiet,
                                  point_of, ranked_trials, record_heartbeat, save_settings, trial_cost, was_evaluated)
 from automl.search.worker import SharedData, TrialData, TrialProcess, shared_data, warm_up
@@ -177,6 +177,7 @@ class SearchController:
         self._target: np.ndarray | None = None
         self._weights: np.ndarray | None = None
         self._score_seconds: float | None = None  # one metric evaluation on the out-of-fold rows
+        self._floor: float | None = None  # a constant prediction's score on the folds (None: unknown, a scorer)
 
     # -- the study -------------------------------------------------------------------------------------
     def open_study(self) -> optuna.Study:
@@ -225,6 +226,8 @@ class SearchController:
     def search(self, study: optuna.Study, data: TrialData) -> None:
         """Run trials until the deadline, ``max_trials`` or the strategy's end."""
         self._target, self._weights = data.y, data.sample_weight
+        self._floor = constant_score(self.problem.metric, data.y, self.problem.folds, data.sample_weight,
+                                     self.problem.classes)
         warm_up()  # the fork server started with the fit; its imports are not charged to the first trial
         self.planner.measured_overhead(self.runner.round_trip(self._shipped(data), self._trial_deadline(study)))
         self.costs.overhead = self.planner.process_overhead
@@ -484,7 +487,7 @@ class SearchController:
     # -- time ------------------------------------------------------------------------------------------
     def _trial_deadline(self, study: optuna.Study) -> float:
         """Trials must end early enough to refit the best so far (and an ensemble's likely members)."""
-        ranked = self._ranked(study)
+        ranked = beating(self._ranked(study), self._floor, self.problem.metric.greater_is_better)
         best_first = diverse_first(ranked) if self.settings.ensemble else ranked
         held = set(self.models) | ({self.fallback[0]} if self.fallback is not None else set())
         top = [trial_cost(t) for t in best_first]

@@ -111,6 +111,9 @@ def fit_pipeline(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight:
     pipe = build_pipeline(task.schema, task.config, task.task, task.random_state, task.n_jobs, rows=rows)
     if max_seconds is not None:
         pipe.set_params(**{name: max_seconds for name in pipe.get_params() if name.endswith("__max_seconds")})
+    quirks = task.config.family.adapter_object().label_params(y, task.task)  # the model's, inside any wrapper
+    pipe.set_params(**{name: quirks[name.rpartition("__")[2]] for name in pipe.get_params()
+                       if name.startswith("model__") and name.rpartition("__")[2] in quirks})
     fit_params = {} if sample_weight is None else {"model__sample_weight": sample_weight}
     location = task.config.needs().get(STEP_CACHE)
     if location and CACHED_STEP in pipe.named_steps:  # the FRESH filter of an earlier trial, on the same input

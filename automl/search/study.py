@@ -135,6 +135,17 @@ def ranked_trials(study: optuna.Study, greater_is_better: bool) -> list[optuna.t
     return sorted(trials, key=lambda t: (sign * float(t.value or 0.0), t.number))
 
 
+def beating(ranked: list[optuna.trial.FrozenTrial], floor: float | None, greater_is_better: bool,
+            ) -> list[optuna.trial.FrozenTrial]:
+    """The ranked trials that score better than ``floor`` (the constant prediction's score): a model worse than a
+    constant earns no place in an ensemble, nor time kept to refit it. The best one stays when none does."""
+    if floor is None:
+        return ranked
+    sign = 1.0 if greater_is_better else -1.0
+    kept = [t for t in ranked if sign * (float(t.value or 0.0) - floor) > 0]
+    return kept or ranked[:1]
+
+
 def diverse_first(ranked: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
     """The best trial of each family first (in rank order), then the rest: ensembles gain from different
     families more than from near-copies of the best configuration."""
