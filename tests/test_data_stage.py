@@ -145,9 +145,9 @@ def test_duplicates_are_not_removed_across_the_test_split():
     # only pairs that both landed in the search's part count as duplicates; the test rows are untouched
     assert rows["test"] == 20 and rows["search"] + rows["duplicates_removed"] == 80
     assert 30 <= rows["duplicates_removed"] <= 40
-    grouped = AutoML(**FAST, test_size=20).fit(X, y)  # by default copies stay, each group in one fold
-    assert grouped.row_counts_["duplicates_removed"] == 0 and grouped.row_counts_["search"] == 80
-    kept = next(e for e in grouped.cleaning_ if e["step"] == "duplicate_rows")
+    default = AutoML(**FAST, test_size=20).fit(X, y)  # by default copies stay as they are, counted and reported
+    assert default.row_counts_["duplicates_removed"] == 0 and default.row_counts_["search"] == 80
+    kept = next(e for e in default.cleaning_ if e["step"] == "duplicate_rows")
     assert kept["action"] == "rows kept" and kept["count"] == rows["duplicates_removed"]
 
 
