@@ -487,7 +487,7 @@ class SearchController:
     # -- time ------------------------------------------------------------------------------------------
     def _trial_deadline(self, study: optuna.Study) -> float:
         """Trials must end early enough to refit the best so far (and an ensemble's likely members)."""
-        ranked = beating(self._ranked(study), self._floor, self.problem.metric.greater_is_better)
+        ranked = self._contenders(study)
         best_first = diverse_first(ranked) if self.settings.ensemble else ranked
         held = set(self.models) | ({self.fallback[0]} if self.fallback is not None else set())
         top = [trial_cost(t) for t in best_first]
@@ -507,6 +507,11 @@ class SearchController:
 
     def _ranked(self, study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
         return ranked_trials(study, self.problem.metric.greater_is_better)
+
+    def _contenders(self, study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+        """The ranked trials that beat a constant prediction (the best one if none does): what the final model may
+        be made of, and what refit time is kept for."""
+        return beating(self._ranked(study), self._floor, self.problem.metric.greater_is_better)
 
     # -- the whole stage -------------------------------------------------------------------------------
     def run(self, data: TrialData, search: bool = True) -> SearchOutcome:
