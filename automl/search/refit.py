@@ -112,8 +112,9 @@ class FinalModel:
     def _refit_one(self, trial: optuna.trial.FrozenTrial, without_margin: bool = False) -> Any:
         """Refit one trial on all the data in a worker, or ``None`` when it cannot finish in time. ``without_margin``
         (the best single trial): tried when its estimate fits without the safety factor, since the time is otherwise
-        left unused and the worker is stopped at the end (portal_rodent_genus: a LightGBM refit estimated at 26.1 s,
-        measured 17.6 s, was refused with 26 s left and the fit ended at 33 s of 60 on a linear model)."""
+        left unused and the worker is stopped at the end (portal_rodent_genus: a LightGBM refit estimated at 26-29 s,
+        18-19 s when it ran, was refused at the end of a search that had kept that time for it, and the fit ended at
+        33 s of 60 on a linear model)."""
         if trial.number in self.fitted:
             return self.fitted[trial.number]
         estimate = self.planner.refit_estimate(trial.user_attrs.get("mean_fold_fit_time"))
