@@ -110,15 +110,21 @@ def fit_pipeline(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight:
     rows = len(X) if table_rows is None else table_rows
     pipe = build_pipeline(task.schema, task.config, task.task, task.random_state, task.n_jobs, rows=rows)
     if max_seconds is not None:
-        pipe.set_params(**{name: max_seconds for name in pipe.get_params() if name.endswith("__max_seconds")})
-    quirks = task.config.family.adapter_object().label_params(y, task.task)  # the model's, inside any wrapper
-    pipe.set_params(**{name: quirks[name.rpartition("__")[2]] for name in pipe.get_params()
-                       if name.startswith("model__") and name.rpartition("__")[2] in quirks})
+        _set_by_name(pipe, {"max_seconds": max_seconds})
+    _set_by_name(pipe, task.config.family.adapter_object().label_params(y, task.task), within="model__")
     fit_params = {} if sample_weight is None else {"model__sample_weight": sample_weight}
     location = task.config.needs().get(STEP_CACHE)
     if location and CACHED_STEP in pipe.named_steps:  # the FRESH filter of an earlier trial, on the same input
         return fit_reusing_step(pipe, X, y, fit_params, str(location))
     return pipe.fit(X, y, **fit_params)
+
+
+def _set_by_name(pipe: Any, values: dict[str, Any], within: str = "") -> None:
+    """Set parameters by their own name (the part after the last ``__``) wherever the pipeline's steps, wrappers
+    included, have them; only under ``within`` when given (``"model__"``: the model step)."""
+    if values:
+        pipe.set_params(**{name: values[own] for name in pipe.get_params()
+                           if name.startswith(within) and (own := name.rpartition("__")[2]) in values and own != name})
 
 
 def steps(task: TrialTask) -> list[tuple[np.ndarray, np.ndarray, float]]:
