@@ -62,13 +62,19 @@ def baseline_name(against: str | None) -> str:
 
 def prepared(family: Any, numeric: list[str], categorical: list[str]) -> Any:
     """The columns as the family needs them: standardised numbers and one-hot categories where it scales;
-    otherwise unchanged (categories stay pandas categories)."""
-    if not family.needs.get("scale"):
-        return "passthrough"
+    ordinal codes of categories where it asks for them (histogram boosting: scikit-learn would otherwise split
+    natively on pandas categories and refuse more than 255 levels); otherwise unchanged (categories stay pandas
+    categories)."""
     from sklearn.compose import make_column_transformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+    if family.needs.get("encode") == "ordinal" and not family.needs.get("scale"):
+        codes = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan)
+        return make_column_transformer((codes, categorical), remainder="passthrough")
+    if not family.needs.get("scale"):
+        return "passthrough"
 
     return make_column_transformer(
         (make_pipeline(SimpleImputer(), StandardScaler()), numeric),
