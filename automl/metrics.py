@@ -220,22 +220,34 @@ def score_predictions(metric: Metric, y: np.ndarray, pred: np.ndarray, sample_we
 def constant_score(metric: Metric, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]],
                    sample_weight: np.ndarray | None, classes: np.ndarray | None) -> float | None:
     """The mean over ``folds`` of ``metric`` for a constant prediction fitted on each training fold: the class
-    shares (add-one smoothed, in units of the mean weight) or the mean value. The floor a useful model beats;
-    ``None`` for a scorer, which needs a fitted estimator."""
+    shares (add-one smoothed, in units of the mean weight), or for regression the better of the mean and the
+    median (the best constant for a squared and an absolute error). The floor a useful model beats; ``None`` for a
+    scorer, which needs a fitted estimator."""
     if metric.func is None:
         return None
     weights = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
     scores = []
     for train, valid in folds:
         w = weights[train]
+        valid_weights = None if sample_weight is None else weights[valid]
         if classes is None:
-            pred = np.full(len(valid), np.average(y[train], weights=w) if w.sum() > 0 else np.mean(y[train]))
+            weighted = sample_weight is not None and w.sum() > 0
+            centres = [np.average(y[train], weights=w), weighted_median(y[train], w)] if weighted else \
+                [np.mean(y[train]), np.median(y[train])]
+            fold = [score_predictions(metric, y[valid], np.full(len(valid), c), valid_weights, None) for c in centres]
+            scores.append(max(fold) if metric.greater_is_better else min(fold))
         else:
             mass = np.array([w[y[train] == c].sum() for c in classes]) + max(w.mean(), 1e-12)
             pred = np.tile(mass / mass.sum(), (len(valid), 1))
-        scores.append(score_predictions(metric, y[valid], pred, None if sample_weight is None
-                                        else weights[valid], classes))
+            scores.append(score_predictions(metric, y[valid], pred, valid_weights, classes))
     return float(np.mean(scores)) if scores else None
+
+
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """The smallest value at which the cumulative weight (in the values' order) reaches half the total."""
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2.0)])
 
 
 def align_labels(classes: np.ndarray | None, y: Any) -> np.ndarray:

@@ -7,7 +7,7 @@ import numpy as np
 import optuna
 import pytest
 
-from automl.metrics import constant_score, get_metric
+from automl.metrics import constant_score, get_metric, weighted_median
 from automl.search.controller import Problem
 from automl.search.planner import (END_MARGIN, KILL_SLACK, REFIT_OVERHEAD, REFIT_SAFETY, TRIAL_SHARE, Deadline,
                                    TimePlanner, TrialCost, check_synthesis_affordable, command_fit_seconds, fold_cap)
@@ -79,6 +79,15 @@ def test_the_constant_floor_is_the_prior_fitted_on_each_training_fold():
     values = rng.normal(5.0, 2.0, 400)
     expected = np.mean([np.sqrt(np.mean((values[v] - values[t].mean()) ** 2)) for t, v in folds])
     assert constant_score(get_metric(None, "regression"), values, folds, None, None) == pytest.approx(expected)
+    skewed = rng.exponential(3.0, 400)  # for an absolute error the median is the better constant, not the mean
+
+    def mae(centre):  # noqa: ANN001, ANN202
+        return np.array([np.mean(np.abs(skewed[v] - centre(skewed[t]))) for t, v in folds])
+
+    floor = constant_score(get_metric("mae", "regression"), skewed, folds, None, None)
+    assert floor == pytest.approx(np.mean(np.minimum(mae(np.mean), mae(np.median))))  # the better, fold by fold
+    assert floor < np.mean(mae(np.mean)) - 0.03  # the mean alone (before): 2.09 here
+    assert weighted_median(np.array([1.0, 2.0, 10.0]), np.array([1.0, 1.0, 5.0])) == 10.0
     labels = rng.choice(np.array(["a", "b", "c"]), 400, p=[0.7, 0.2, 0.1])
     classes = np.array(["a", "b", "c"])
     assert constant_score(get_metric(None, "binary"), labels == "a", folds, None,
