@@ -98,3 +98,19 @@ def test_histogram_boosting_fits_a_class_with_one_training_row():
     assert np.isfinite(result.fold_scores[0])
     refitted = result.refit_model.named_steps["model"].estimator_  # all rows: the one row of "once" among them
     assert refitted.validation_fraction is None and 1 <= refitted.n_iter_ <= 20
+
+
+def test_a_holdout_trial_sends_its_model_back_only_when_it_beats_the_best_so_far():
+    """With one holdout fold the trial's fitted model stands in for a refit that may not finish: sent back when its
+    score beats the bar (the best so far), never otherwise, and it predicts what the fold scored."""
+    task, X, y = _task(rows=600, keep_holdout_model_beating=np.inf)  # RMSE: any finite score beats it
+    task.config = TrialConfig(family=all_families()["linear"], params={})
+    result = evaluate(task, X, y, None, lambda step, score, seconds: True)
+    assert result.status == "ok" and result.holdout_model and result.refit_time is None
+    train, valid = task.folds[0]
+    rmse = np.sqrt(np.mean((result.refit_model.predict(X.iloc[valid]) - y[valid]) ** 2))
+    assert rmse == pytest.approx(result.fold_scores[0], rel=1e-6)
+    task.keep_holdout_model_beating = 0.0  # nothing beats an RMSE of 0
+    assert evaluate(task, X, y, None, lambda step, score, seconds: True).refit_model is None
+    task.keep_holdout_model_beating = None
+    assert evaluate(task, X, y, None, lambda step, score, seconds: True).refit_model is None

@@ -169,6 +169,8 @@ class SearchController:
         self.runner = TrialProcess()
         self.results: dict[int, TrialResult] = {}
         self.fallback: tuple[int, Any] | None = None  # the first finished trial, refitted at once
+        # one holdout, no rungs: the best trial's holdout model, the final model when its refit cannot finish
+        self.holdout_best: tuple[int, Any] | None = None
         # on large data (rungs), the holdout models of the best trials: the final model needs no refit
         self.models = HeldModels()  # spilled to disk on rungs (large models), in memory for bagged ones
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
@@ -329,6 +331,10 @@ class SearchController:
         start = time.monotonic()
         limit = self.planner.trial_limit(start, self._trial_deadline(study))
         task = self.problem.trial_task(config, refit=self.fallback is None, rungs=rungs)
+        if len(self.problem.folds) == 1 and not task.on_rungs and not task.refit:
+            ranked = self._ranked(study)
+            task.keep_holdout_model_beating = float(ranked[0].value) if ranked else \
+                (-np.inf if self.problem.metric.greater_is_better else np.inf)
         if task.on_rungs:
             # on rungs its fits share the time to the limit, boosting's rounds capped to their share: a rung that
             # would have been killed ends with a model. Not on folds, where the projection after a fold stops a
@@ -385,6 +391,8 @@ class SearchController:
                 self.fallback = (trial.number, result.refit_model)
             elif result.rungs or result.bagged:
                 self.models.put(trial.number, result.refit_model, spill=result.rungs)
+            elif result.holdout_model:  # it beat the best so far when it was sent
+                self.holdout_best = (trial.number, result.refit_model)
             result.refit_model = None
             self._keep_best_models(study, trial.number)
         if result.status == "ok" and trial.user_attrs.get("source") == "enqueued" \

@@ -50,6 +50,9 @@ class TrialTask:
     # ``time.monotonic()`` instant the trial is stopped at (set for trials on rungs): its fits share the time left
     # (FIT_SHARE of it) and boosting stops adding rounds when a fit's share is spent (a model, not a kill)
     deadline_at: float | None = None
+    # with one holdout fold (not on rungs): send the fold's model back when its score beats this one (the best so
+    # far), to stand in for the refit on all rows if that cannot finish in time; ``None``: never
+    keep_holdout_model_beating: float | None = None
 
     @property
     def on_rungs(self) -> bool:
@@ -78,6 +81,8 @@ class TrialResult:
     fidelity: float = 1.0
     # the model is the average of the fold models (TrialTask.bag), in ``refit_model``
     bagged: bool = False
+    # the model is the one holdout fold's (TrialTask.keep_holdout_model_beating), in ``refit_model``
+    holdout_model: bool = False
     # peak resident memory of the trial's process (sampled about four times a second), set by the runner
     peak_memory_mb: float | None = None
 
@@ -197,6 +202,8 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
             start = time.perf_counter()
             result.refit_model = _refit(task, X, y, sample_weight)
             result.refit_time = time.perf_counter() - start
+        elif _keeps_holdout_model(task, result):
+            result.refit_model, result.holdout_model = pipe, True
     except Exception as exc:  # a failing family is a leaderboard row, not a crash
         result.status = "error"
         limit = (f" (over the trial memory limit of {task.memory_limit / 2**30:.1f} GB: AutoML(memory_limit=...))"
@@ -213,6 +220,14 @@ FIT_SHARE = 0.8
 def _refits(task: TrialTask) -> bool:
     """Whether the trial ends with a refit on all the rows (not on rungs, not a bag of its fold models)."""
     return task.refit and not task.on_rungs and not (task.bag and len(task.folds) > 1)
+
+
+def _keeps_holdout_model(task: TrialTask, result: TrialResult) -> bool:
+    """Whether a one-holdout trial sends its fold's model back: it beat the best score so far."""
+    bar, score = task.keep_holdout_model_beating, result.score
+    if bar is None or len(task.folds) != 1 or score is None or not np.isfinite(score):
+        return False
+    return score > bar if task.metric.greater_is_better else score < bar
 
 
 def _fit_seconds(task: TrialTask, plan: list[tuple[np.ndarray, np.ndarray, float]], step: int) -> float | None:
