@@ -332,8 +332,8 @@ class SearchController:
         limit = self.planner.trial_limit(start, self._trial_deadline(study))
         task = self.problem.trial_task(config, refit=self.fallback is None, rungs=rungs)
         if len(self.problem.folds) == 1 and not task.on_rungs and not task.refit:
-            ranked = self._ranked(study)
-            task.keep_holdout_model_beating = float(ranked[0].value) if ranked else \
+            best = next((t.value for t in self._ranked(study) if t.value is not None), None)
+            task.keep_holdout_model_beating = float(best) if best is not None else \
                 (-np.inf if self.problem.metric.greater_is_better else np.inf)
         if task.on_rungs:
             # on rungs its fits share the time to the limit, boosting's rounds capped to their share: a rung that
