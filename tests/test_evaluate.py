@@ -107,7 +107,7 @@ def test_a_holdout_trial_sends_its_model_back_only_when_it_beats_the_best_so_far
     task.config = TrialConfig(family=all_families()["linear"], params={})
     result = evaluate(task, X, y, None, lambda step, score, seconds: True)
     assert result.status == "ok" and result.holdout_model and result.refit_time is None
-    train, valid = task.folds[0]
+    _, valid = task.folds[0]
     rmse = np.sqrt(np.mean((result.refit_model.predict(X.iloc[valid]) - y[valid]) ** 2))
     assert rmse == pytest.approx(result.fold_scores[0], rel=1e-6)
     task.keep_holdout_model_beating = 0.0  # nothing beats an RMSE of 0

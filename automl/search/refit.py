@@ -2,8 +2,8 @@
 
 An ensemble of refitted trials when selection over out-of-fold predictions beats the best single trial and its
 members can be refitted in time; else the best single trial whose refit finishes in time, or, when it does not
-and the search validated on one holdout, its holdout fit's model (then going down the ranking); else the fallback model (the first trial that finished, refitted at once); else nothing (the estimator
-then says so).
+and the search validated on one holdout, its holdout fit's model (then going down the ranking); else the
+fallback model (the first trial that finished, refitted at once); else nothing (the estimator then says so).
 """
 from __future__ import annotations
 
