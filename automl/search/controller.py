@@ -333,8 +333,7 @@ class SearchController:
         task = self.problem.trial_task(config, refit=self.fallback is None, rungs=rungs)
         if len(self.problem.folds) == 1 and not task.on_rungs and not task.refit:
             best = next((t.value for t in self._ranked(study) if t.value is not None), None)
-            task.keep_holdout_model_beating = float(best) if best is not None else \
-                (-np.inf if self.problem.metric.greater_is_better else np.inf)
+            task.keep_holdout_model_beating = float(best) if best is not None else self.problem.metric.worst()
         if task.on_rungs:
             # on rungs its fits share the time to the limit, boosting's rounds capped to their share: a rung that
             # would have been killed ends with a model. Not on folds, where the projection after a fold stops a
