@@ -168,6 +168,28 @@ def test_rung_projections_use_the_calibrated_growth_of_each_family_kept_between_
     assert CostModel.rows_exponent("no_such_family") == 1.0
 
 
+def test_second_moves_take_the_left_out_families_that_fit_now_cheapest_first():
+    from automl.models.registry import all_families
+    from automl.search.cost import CostModel, DataShape, second_moves
+
+    families = all_families()
+    model = CostModel(DataShape(train_rows=1600, folds=5, classes=10, widths={"onehot": 216, "ordinal": 216,
+                                                                               "native": 216, "target": 216}))
+    tried = {"lightgbm", "hist_gradient_boosting"}
+    untried = sorted((f for f in families.values() if f.name not in tried), key=model.estimate)
+    # room for the two cheapest untried defaults but not the third: those two, cheapest first
+    room = model.estimate(untried[0]) + model.estimate(untried[1]) + 0.5 * model.estimate(untried[2])
+    moves = second_moves(families.values(), tried, model.estimate, room / 0.5, 0.5)
+    assert [f.name for f in moves] == [f.name for f in untried[:2]]
+    # a tried family is never taken again, however cheap; nothing fits in no time
+    assert not tried & {f.name for f in second_moves(families.values(), tried, model.estimate, 1e9, 0.5)}
+    assert second_moves(families.values(), tried, model.estimate, 0.0, 0.5) == []
+    # the corrected estimate decides: trials that ran 5x faster than predicted make room for 5x as much
+    model.observe("lightgbm", 10.0, 2.0)
+    faster = second_moves(families.values(), tried, model.estimate, room / 0.5, 0.5)
+    assert len(faster) > len(moves)
+
+
 def test_the_cost_model_predicts_before_any_trial_and_learns_from_trials():
     from automl.models.registry import all_families
     from automl.search.cost import CostModel, DataShape, first_moves

@@ -26,7 +26,7 @@ from automl.pipeline.build import TrialConfig
 from automl.search.evaluate import GO, PRUNE, STOP, TrialResult, TrialTask
 from automl.search.held_models import HeldModels
 from automl.search.leaderboard import build_leaderboard, params_json
-from automl.search.cost import CostModel, DataShape, encoded_width, first_moves
+from automl.search.cost import CostModel, DataShape, encoded_width, first_moves, second_moves
 from automl.search.planner import TRIAL_SHARE, Deadline, TimePlanner, TrialCost
 from automl.search.portfolio import portfolio_points
 from automl.search.refine import (MIN_FOLDS, PARENT, PARENTS, REFINEMENT, affordable, seconds_needed, twin_groups,
@@ -46,6 +46,8 @@ log = logging.getLogger("automl")
 # model may read back. A model left out is refitted if an ensemble picks it and there is time. A forest on 300k rows
 # is 150 MB pickled (about twice that loaded), LightGBM's a few. (Bagged models, on smaller data, are not counted.)
 HELD_MODELS_BYTES = 256 * 2**20
+# The study's user attribute that marks the second moves (left-out families' defaults, the portfolio) as enqueued.
+SECOND_MOVES = "second_moves_enqueued"
 
 
 @dataclass
@@ -218,8 +220,33 @@ class SearchController:
         # rungs (large data), where the strong ones still go first
         families = first_moves(problem.families, self.costs, self.deadline.remaining(), TRIAL_SHARE,
                                strong_first=len(self.planner.rungs) > 1)
-        portfolio = portfolio_points(s.portfolio, families, problem.task)
-        for point in self.strategy.initial_points(families, problem.task, weighting, portfolio, problem.train_rows):
+        self._enqueue(study, self.strategy.initial_points(families, problem.task, weighting, [], problem.train_rows),
+                      taken)
+
+    def _enqueue_second_moves(self, study: optuna.Study) -> None:
+        """Once, when the first moves have all started (the study's queue is empty): the defaults of the families
+        they left out that fit now (:func:`~automl.search.cost.second_moves`, by costs corrected by the trials that
+        finished), then the portfolio's points of every family tried so far. Marked on the study, so a resumed
+        study or another worker does not enqueue them again."""
+        trials = study.get_trials(deepcopy=False)
+        if study.user_attrs.get(SECOND_MOVES) or any(t.state == WAITING for t in trials):
+            return
+        study.set_user_attr(SECOND_MOVES, True)
+        s, problem, costs = self.settings, self.problem, finished_costs(study)
+        tried = {str(t.user_attrs.get("family") or point_of(t).get(FAMILY)) for t in trials}
+        added = second_moves(problem.families, tried, lambda f: self._expected_seconds(costs, f),
+                             self._trial_deadline(study) - time.monotonic(), TRIAL_SHARE)
+        in_use = [f for f in problem.families if f.name in tried or f in added]
+        weighting = "balanced" if s.imbalanced and s.class_weight == "search" else None
+        points = self.strategy.initial_points(added, problem.task, weighting,
+                                              portfolio_points(s.portfolio, in_use, problem.task), problem.train_rows)
+        taken = {params_json(point_of(t)) for t in trials if t.user_attrs.get("source") == "enqueued"}
+        self._enqueue(study, points, taken)
+
+    @staticmethod
+    def _enqueue(study: optuna.Study, points: list[dict[str, Any]], taken: set[str]) -> None:
+        """Enqueue ``points`` in their order, except those ``taken`` (whose ``params_json`` are given)."""
+        for point in points:
             if params_json(point) not in taken:
                 taken.add(params_json(point))
                 study.enqueue_trial(point, user_attrs={"source": "enqueued", "fixed": sorted(point)})
@@ -235,7 +262,10 @@ class SearchController:
         self.costs.overhead = self.planner.process_overhead
         skips_in_a_row = 0
         started = time.monotonic()
-        while self._may_start(study):
+        while True:
+            self._enqueue_second_moves(study)
+            if not self._may_start(study):
+                break
             fail_stale_trials(study)
             self._refine(study, started)
             with warnings.catch_warnings():
