@@ -285,9 +285,9 @@ def test_held_models_stay_within_their_bytes_the_best_and_the_newest_always():
     assert models_to_hold([0, 1, 2], {}, 256 * mb, newest=9) == {9, 0, 1, 2}  # sizes unknown: nothing is dropped
 
 
-def test_second_moves_follow_the_first_moves_once_with_the_left_out_defaults_then_the_portfolio():
-    """The first moves leave out every family but the strong one (the others predicted too dear); once it started,
-    the left-out defaults that fit by the corrected costs are enqueued, then the portfolio's points, once."""
+def test_second_moves_follow_the_first_moves_and_the_portfolio_once_with_the_left_out_defaults():
+    """The first moves leave out every family but the strong one (the others predicted too dear); once it and its
+    portfolio point started, the left-out defaults that fit by the corrected costs are enqueued, once."""
     from automl.data.schema import infer_schema
     from automl.metrics import get_metric
     from automl.models.registry import get_families
@@ -298,32 +298,30 @@ def test_second_moves_follow_the_first_moves_once_with_the_left_out_defaults_the
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(rng.normal(size=(400, 5)), columns=list("abcde"))
     schema, _ = infer_schema(frame)
-    folds = [(np.arange(80, 400), np.arange(0, 80))]
     problem = Problem(schema=schema, task="binary", metric=get_metric(None, "binary"),
-                      families=get_families(["lightgbm", "knn", "linear"], "binary"), folds=folds,
-                      classes=np.array([0, 1]))
-    portfolio = [{"family": "knn", "params": {"n_neighbors": 15}}, {"family": "linear", "params": {}}]
+                      families=get_families(["lightgbm", "knn", "linear"], "binary"),
+                      folds=[(np.arange(80, 400), np.arange(0, 80))], classes=np.array([0, 1]))
+    portfolio = [{"family": "lightgbm", "params": {"num_leaves": 7}}, {"family": "knn", "params": {"n_neighbors": 15}}]
     controller = SearchController(problem, Deadline(600), SearchSettings(portfolio=portfolio))
-    costs = controller.costs
-    families = {f.name: f for f in problem.families}
-    # the first moves: the strong family alone, the weak ones predicted far dearer than the time
+    costs, families = controller.costs, {f.name: f for f in problem.families}
+    # the first moves: the strong family alone, the weak ones predicted far dearer than the time; its portfolio point
     costs.ratios = {"lightgbm": [1.0], "knn": [1e6], "linear": [1e6]}
     study = optuna.create_study(direction="maximize")
     controller._enqueue_starting_points(study)
-    first = [point_of(t).get("family") for t in study.get_trials(deepcopy=False)]
-    assert first == ["lightgbm"]
-    controller._enqueue_second_moves(study)  # the first moves still wait: nothing yet
-    assert len(study.get_trials(deepcopy=False)) == len(first)
-    trial = study.ask()
-    trial.set_user_attr("family", "lightgbm")
-    study.tell(trial, 0.8)
+    first = [point_of(t) for t in study.get_trials(deepcopy=False)]
+    assert [p["family"] for p in first] == ["lightgbm", "lightgbm"] and first[1]["lightgbm.num_leaves"] == 7
+    for _ in first:
+        controller._enqueue_second_moves(study)  # points still wait: nothing yet
+        assert len(study.get_trials(deepcopy=False)) == len(first)
+        trial = study.ask()
+        trial.set_user_attr("family", "lightgbm")
+        study.tell(trial, 0.8)
     costs.ratios = {"lightgbm": [1.0]}  # measured: the others are cheap after all
     controller._enqueue_second_moves(study)
     waiting = [point_of(t) for t in study.get_trials(deepcopy=False) if t.state == WAITING]
-    left_out = ["knn", "linear"]
-    # every left-out family's defaults (they fit in 600 s), cheapest first, then the portfolio of the families in use
-    assert [p["family"] for p in waiting[:len(left_out)]] == sorted(left_out, key=lambda n: costs.estimate(families[n]))
-    assert [p["family"] for p in waiting[len(left_out):]] == ["knn", "linear"]
+    # the left-out families' defaults (they fit in 600 s), cheapest first; no portfolio point of theirs
+    assert [p["family"] for p in waiting] == sorted(["knn", "linear"], key=lambda n: costs.estimate(families[n]))
+    assert all(p.get("knn.n_neighbors") != 15 for p in waiting)
     assert study.user_attrs[SECOND_MOVES]
     controller._enqueue_second_moves(study)  # once only
     assert len([t for t in study.get_trials(deepcopy=False) if t.state == WAITING]) == len(waiting)

@@ -220,14 +220,16 @@ class SearchController:
         # rungs (large data), where the strong ones still go first
         families = first_moves(problem.families, self.costs, self.deadline.remaining(), TRIAL_SHARE,
                                strong_first=len(self.planner.rungs) > 1)
-        self._enqueue(study, self.strategy.initial_points(families, problem.task, weighting, [], problem.train_rows),
-                      taken)
+        portfolio = portfolio_points(s.portfolio, families, problem.task)
+        self._enqueue(study, self.strategy.initial_points(families, problem.task, weighting, portfolio,
+                                                          problem.train_rows), taken)
 
     def _enqueue_second_moves(self, study: optuna.Study) -> None:
-        """Once, when the first moves have all started (the study's queue is empty): the defaults of the families
-        they left out that fit now (:func:`~automl.search.cost.second_moves`, by costs corrected by the trials that
-        finished), then the portfolio's points of every family tried so far. Marked on the study, so a resumed
-        study or another worker does not enqueue them again."""
+        """Once, when the first moves and the portfolio have all started (the study's queue is empty): the defaults
+        of the families the first moves left out that fit now (:func:`~automl.search.cost.second_moves`, by costs
+        corrected by the trials that finished). After the portfolio, whose points were chosen by measurement
+        (before it, on leaf_flavia_species, they pushed out the portfolio's forest that was the best model).
+        Marked on the study, so a resumed study or another worker does not enqueue them again."""
         trials = study.get_trials(deepcopy=False)
         if study.user_attrs.get(SECOND_MOVES) or any(t.state == WAITING for t in trials):
             return
@@ -236,12 +238,10 @@ class SearchController:
         tried = {str(t.user_attrs.get("family") or point_of(t).get(FAMILY)) for t in trials}
         added = second_moves(problem.families, tried, lambda f: self._expected_seconds(costs, f),
                              self._trial_deadline(study) - time.monotonic(), TRIAL_SHARE)
-        in_use = [f for f in problem.families if f.name in tried or f in added]
         weighting = "balanced" if s.imbalanced and s.class_weight == "search" else None
-        points = self.strategy.initial_points(added, problem.task, weighting,
-                                              portfolio_points(s.portfolio, in_use, problem.task), problem.train_rows)
         taken = {params_json(point_of(t)) for t in trials if t.user_attrs.get("source") == "enqueued"}
-        self._enqueue(study, points, taken)
+        self._enqueue(study, self.strategy.initial_points(added, problem.task, weighting, [], problem.train_rows),
+                      taken)
 
     @staticmethod
     def _enqueue(study: optuna.Study, points: list[dict[str, Any]], taken: set[str]) -> None:
