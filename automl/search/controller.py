@@ -228,7 +228,7 @@ class SearchController:
         """Once, when the first moves and the portfolio have all started (the study's queue is empty): the defaults
         of the families the first moves left out that fit now (:func:`~automl.search.cost.second_moves`, by costs
         corrected by the trials that finished). After the portfolio, whose points were chosen by measurement
-        (before it, on leaf_flavia_species, they pushed out the portfolio's forest that was the best model).
+        (before it, on leaf_flavia_species, log loss 0.018 -> 0.027: the best model had been an extra-trees forest).
         Marked on the study, so a resumed study or another worker does not enqueue them again."""
         trials = study.get_trials(deepcopy=False)
         if study.user_attrs.get(SECOND_MOVES) or any(t.state == WAITING for t in trials):
