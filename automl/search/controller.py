@@ -46,7 +46,7 @@ log = logging.getLogger("automl")
 # model may read back. A model left out is refitted if an ensemble picks it and there is time. A forest on 300k rows
 # is 150 MB pickled (about twice that loaded), LightGBM's a few. (Bagged models, on smaller data, are not counted.)
 HELD_MODELS_BYTES = 256 * 2**20
-# The study's user attribute that marks the second moves (left-out families' defaults, the portfolio) as enqueued.
+# The study's user attribute that marks the second moves (the left-out families' defaults) as enqueued.
 SECOND_MOVES = "second_moves_enqueued"
 
 
@@ -214,15 +214,15 @@ class SearchController:
         fail_stale_trials(study)
         taken = {params_json(point_of(t)) for t in study.get_trials(deepcopy=False)
                  if t.user_attrs.get("source") == "enqueued" and (was_evaluated(t) or t.state in (WAITING, RUNNING))}
-        weighting = "balanced" if s.imbalanced and s.class_weight == "search" else None
         # on data where the defaults are dear, the strong ones that fit go first (the first also gives the fallback
         # model) and the rest is left to the sampler; where they are cheap, every family, cheapest first, except on
         # rungs (large data), where the strong ones still go first
         families = first_moves(problem.families, self.costs, self.deadline.remaining(), TRIAL_SHARE,
                                strong_first=len(self.planner.rungs) > 1)
         portfolio = portfolio_points(s.portfolio, families, problem.task)
-        self._enqueue(study, self.strategy.initial_points(families, problem.task, weighting, portfolio,
-                                                          problem.train_rows), taken)
+        points = self.strategy.initial_points(families, problem.task, self._class_weight_first(), portfolio,
+                                              problem.train_rows)
+        self._enqueue(study, points, taken)
 
     def _enqueue_second_moves(self, study: optuna.Study) -> None:
         """Once, when the first moves and the portfolio have all started (the study's queue is empty): the defaults
@@ -234,14 +234,18 @@ class SearchController:
         if study.user_attrs.get(SECOND_MOVES) or any(t.state == WAITING for t in trials):
             return
         study.set_user_attr(SECOND_MOVES, True)
-        s, problem, costs = self.settings, self.problem, finished_costs(study)
+        problem, costs = self.problem, finished_costs(study)
         tried = {str(t.user_attrs.get("family") or point_of(t).get(FAMILY)) for t in trials}
         added = second_moves(problem.families, tried, lambda f: self._expected_seconds(costs, f),
                              self._trial_deadline(study) - time.monotonic(), TRIAL_SHARE)
-        weighting = "balanced" if s.imbalanced and s.class_weight == "search" else None
         taken = {params_json(point_of(t)) for t in trials if t.user_attrs.get("source") == "enqueued"}
-        self._enqueue(study, self.strategy.initial_points(added, problem.task, weighting, [], problem.train_rows),
-                      taken)
+        self._enqueue(study, self.strategy.initial_points(added, problem.task, self._class_weight_first(), [],
+                                                          problem.train_rows), taken)
+
+    def _class_weight_first(self) -> str | None:
+        """The class weighting the defaults are tried with a second time: balanced, on imbalanced classes when the
+        weighting is searched."""
+        return "balanced" if self.settings.imbalanced and self.settings.class_weight == "search" else None
 
     @staticmethod
     def _enqueue(study: optuna.Study, points: list[dict[str, Any]], taken: set[str]) -> None:
