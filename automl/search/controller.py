@@ -230,8 +230,10 @@ class SearchController:
         corrected by the trials that finished). After the portfolio, whose points were chosen by measurement
         (before it, on leaf_flavia_species, log loss 0.018 -> 0.027: the best model had been an extra-trees forest).
         Marked on the study, so a resumed study or another worker does not enqueue them again."""
+        if study.user_attrs.get(SECOND_MOVES):
+            return
         trials = study.get_trials(deepcopy=False)
-        if study.user_attrs.get(SECOND_MOVES) or any(t.state == WAITING for t in trials):
+        if any(t.state == WAITING for t in trials):
             return
         study.set_user_attr(SECOND_MOVES, True)
         problem, costs = self.problem, finished_costs(study)
