@@ -86,7 +86,8 @@ def test_no_finished_trial_falls_back_to_constant_predictor(credit):
 @pytest.mark.slow
 def test_a_family_that_times_out_is_not_started_again(credit):
     X, y = credit
-    model = AutoML(time_budget=9, families=[misbehaving_family("sleep"), "linear"], search="random",
+    # 15 s: the hung trial takes half of it; at 9 s the rest held one linear trial now and then on a loaded machine
+    model = AutoML(time_budget=15, families=[misbehaving_family("sleep"), "linear"], search="random",
                    random_state=0, cv=3, ensemble=False).fit(X, y)
     board = model.leaderboard_
     hung = board[board.family == "misbehaving_sleep"]
