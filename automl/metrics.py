@@ -60,6 +60,10 @@ class Metric:
         """The worst possible value, used to rank failed trials last."""
         return -np.inf if self.greater_is_better else np.inf
 
+    def better(self, a: float, b: float) -> bool:
+        """Whether the score ``a`` is strictly better than ``b``."""
+        return a > b if self.greater_is_better else a < b
+
 
 def _roc_auc(y, p, w, labels):
     return skm.roc_auc_score(y, p[:, 1], sample_weight=w)

@@ -160,12 +160,23 @@ def first_moves(families: Iterable[ModelFamily], model: CostModel, seconds_left:
     chosen = [f for f in strongest if predicted[f.name] <= budget]
     if not chosen:
         return [min(families, key=lambda f: predicted[f.name])]
-    room = budget - sum(predicted[f.name] for f in chosen)
-    for family in families:
-        if family not in chosen and predicted[family.name] <= room:
-            chosen.append(family)
-            room -= predicted[family.name]
+    added, room = _take_while_fits([f for f in families if f not in chosen], lambda f: predicted[f.name],
+                                  budget - sum(predicted[f.name] for f in chosen))
+    chosen += added
     return chosen if room < 0 or strong_first else [f for f in families if f in chosen]
+
+
+def _take_while_fits(candidates: Iterable[ModelFamily], seconds: Callable[[ModelFamily], float],
+                    room: float) -> tuple[list, float]:
+    """The ``candidates``, in their order, that fit in what is left of ``room`` when each is reached (one that does
+    not is passed over); and the room left."""
+    taken = []
+    for family in candidates:
+        cost = seconds(family)
+        if cost <= room:
+            taken.append(family)
+            room -= cost
+    return taken, room
 
 
 def second_moves(families: Iterable[ModelFamily], tried: set[str], estimate: Callable[[ModelFamily], float],
@@ -178,12 +189,5 @@ def second_moves(families: Iterable[ModelFamily], tried: set[str], estimate: Cal
     10 classes, 60 s) it put LightGBM's defaults at 14 s, which took 2 s, and the strong families' 35 s left no room
     for kNN (0.7 s), the MLP (2.7 s) or the linear model, the best single family there.
     """
-    room = share * seconds_left
-    chosen = []
-    for family in sorted((f for f in families if f.name not in tried), key=estimate):
-        seconds = estimate(family)
-        if seconds > room:
-            break
-        chosen.append(family)
-        room -= seconds
-    return chosen
+    untried = sorted((f for f in families if f.name not in tried), key=estimate)
+    return _take_while_fits(untried, estimate, share * seconds_left)[0]

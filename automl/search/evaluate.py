@@ -227,7 +227,7 @@ def _keeps_holdout_model(task: TrialTask, result: TrialResult) -> bool:
     bar, score = task.keep_holdout_model_beating, result.score
     if bar is None or len(task.folds) != 1 or score is None or not np.isfinite(score):
         return False
-    return score > bar if task.metric.greater_is_better else score < bar
+    return task.metric.better(score, bar)
 
 
 def _fit_seconds(task: TrialTask, plan: list[tuple[np.ndarray, np.ndarray, float]], step: int) -> float | None:

@@ -185,7 +185,7 @@ class FinalModel:
             selection = Selection(weights, score_weights(oof, weights, y, metric, classes, weights_of_rows))
         # against the best single trial scored on the same rows as the selection (a subset on large data)
         single = score_weights(oof, {best.number: 1.0}, y, metric, classes, weights_of_rows)
-        if not self._better(selection.score, single):
+        if not self.problem.metric.better(selection.score, single):
             return None
         return self._fit_ensemble(selection, by_number)
 
@@ -203,9 +203,6 @@ class FinalModel:
         oof = {n: o for n in members if (o := self.search.results[n].oof) is not None}  # all of them: selected by it
         number = self._record(selection.score, shown, self.search.extra_scores(blend(oof, selection.weights)))
         return Refit(number, "ensemble", {"weights": shown}, selection.score, Pipeline([("ensemble", ensemble)]), False)
-
-    def _better(self, a: float, b: float) -> bool:
-        return a > b if self.problem.metric.greater_is_better else a < b
 
     def _record(self, score: float, weights: dict[str, float], extra_scores: dict[str, Any] | None) -> int:
         """Add the ensemble to the study as a finished trial, so the leaderboard shows it."""
