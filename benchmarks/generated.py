@@ -21,7 +21,8 @@ LEVELS = (5, 20, 100, 1_000, 2_000, 5_000)
 SIGNAL_COLUMN = "cat_1000"
 
 
-def make_table(rows: int, task: str, seed: int = 0, numeric: int = 40) -> tuple[pd.DataFrame, pd.Series]:
+def make_table(rows: int, task: str, seed: int = 0, numeric: int = 40,
+               classes: int = 4) -> tuple[pd.DataFrame, pd.Series]:
     """``X`` and ``y`` of a generated table.
 
     Parameters
@@ -31,6 +32,8 @@ def make_table(rows: int, task: str, seed: int = 0, numeric: int = 40) -> tuple[
     seed : int
     numeric : int
         Numeric columns.
+    classes : int
+        Classes of a multiclass target (equally frequent, cut from the signal's quantiles; at most 26).
     """
     rng = np.random.default_rng(seed)
     X = pd.DataFrame(rng.normal(size=(rows, numeric)).astype(np.float64), columns=[f"num_{i}" for i in range(numeric)])
@@ -50,8 +53,9 @@ def make_table(rows: int, task: str, seed: int = 0, numeric: int = 40) -> tuple[
     elif task == "binary":
         y = pd.Series(np.where(signal + noise > 0.3, "yes", "no"), name="target")
     else:
-        cuts = np.quantile(signal + noise, [0.25, 0.5, 0.75])
-        y = pd.Series(np.array(["a", "b", "c", "d"])[np.digitize(signal + noise, cuts)], name="target")
+        cuts = np.quantile(signal + noise, np.linspace(0.0, 1.0, classes + 1)[1:-1])
+        labels = np.array([chr(ord("a") + k) for k in range(classes)])
+        y = pd.Series(labels[np.digitize(signal + noise, cuts)], name="target")
     return X, y
 
 

@@ -205,9 +205,11 @@ def test_the_cost_model_predicts_before_any_trial_and_learns_from_trials():
     assert large.estimate(families["knn"]) > 2 * large.estimate(families["lightgbm"])
     # cheap defaults: every family, in the declared order; dear ones: the strong that fit, strongest first
     assert [f.name for f in first_moves(families.values(), small, 60, 0.5)] == list(families)
-    moves = [f.name for f in first_moves(families.values(), large, 120, 0.5)]
-    assert moves[0] == "lightgbm" and "knn" not in moves and "linear" not in moves
+    moves = [f.name for f in first_moves(families.values(), large, 120, 0.5, strong_first=True)]
+    assert moves[0] == "lightgbm" and "knn" not in moves  # kNN on 320k rows does not fit
     assert all(large.estimate(families[name]) <= 60 for name in moves)
+    strong_moves = [families[name].strength >= 0.8 for name in moves]
+    assert strong_moves == sorted(strong_moves, reverse=True)  # on rungs the strong ones go first
     # a long budget on large data: every family, the strong ones first (strongest first), then the rest in order
     ample = [f.name for f in first_moves(families.values(), large, 1e9, 0.5, strong_first=True)]
     strong = [name for name in families if families[name].strength >= 0.8]
@@ -232,3 +234,75 @@ def test_the_cost_model_predicts_before_any_trial_and_learns_from_trials():
     large.observe("lightgbm", large.default_trial(lightgbm), 2 * large.default_trial(lightgbm))
     assert large.estimate(lightgbm) == pytest.approx(2 * large.default_trial(lightgbm))
     assert large.estimate(families["linear"]) == pytest.approx(2 * before)
+
+
+def test_regression_has_its_own_cost_term_and_classification_its_classes(monkeypatch):
+    from automl.models.registry import all_families
+    from automl.search import cost
+
+    table = {"linear": {"log_seconds": -5.0, "rows": 0.8, "width": 1.0, "classes": 1.0, "regression": -2.0}}
+    monkeypatch.setattr(cost, "priors", lambda: table)
+    linear = all_families()["linear"]
+
+    def seconds(classes: int) -> float:
+        widths = {"onehot": 50, "ordinal": 50, "native": 50, "target": 50}
+        return cost.CostModel(cost.DataShape(train_rows=1000, folds=5, classes=classes, widths=widths)).fold_seconds(
+            linear)
+
+    base = np.exp(-5.0) * 1000 ** 0.8 * 50
+    assert seconds(1) == pytest.approx(base * np.exp(-2.0))  # regression: its own term, no classes
+    assert seconds(2) == pytest.approx(base * 2) and seconds(10) == pytest.approx(base * 10)
+    del table["linear"]["regression"]  # a table calibrated before the term: regression costs as one class
+    assert seconds(1) == pytest.approx(base)
+
+
+def test_a_family_size_rule_is_a_step_in_its_cost_where_the_rows_reach_it(monkeypatch):
+    from automl.models.registry import all_families
+    from automl.search import cost
+
+    lightgbm = all_families()["lightgbm"]
+    small, large = lightgbm.small_data["rows"], lightgbm.large_data["rows"]
+    table = {"lightgbm": {"log_seconds": -5.0, "rows": 0.5, "width": 0.0, "classes": 0.0, "small_data": -2.0,
+                          "large_data": 1.0}}
+    monkeypatch.setattr(cost, "priors", lambda: table)
+
+    def seconds(rows: float) -> float:
+        shape = cost.DataShape(train_rows=rows, folds=5, classes=2, widths={"native": 10, "ordinal": 10})
+        return cost.CostModel(shape).fold_seconds(lightgbm)
+
+    assert lightgbm.size_regime(small - 1) == "small_data" and lightgbm.size_regime(small) is None
+    assert lightgbm.size_regime(large) == "large_data" and lightgbm.size_defaults(small - 1) == \
+        dict(lightgbm.small_data["defaults"])
+    assert seconds(small - 1) == pytest.approx(np.exp(-5.0 - 2.0) * (small - 1) ** 0.5)
+    assert seconds(small) == pytest.approx(np.exp(-5.0) * small ** 0.5)
+    assert seconds(large) == pytest.approx(np.exp(-5.0 + 1.0) * large ** 0.5)
+
+
+def test_the_calibration_fit_recovers_each_term_and_keeps_width_from_lowering_a_cost():
+    import pandas as pd
+
+    from benchmarks.cost_calibration import fit_costs
+
+    rng = np.random.default_rng(0)
+    rows = [(task, r, w, c) for task, c in (("binary", 2), ("multiclass", 4), ("multiclass", 10), ("regression", 1))
+            for w in (20, 60, 250) for r in (1000, 4000, 16000)]
+    part = pd.DataFrame(rows, columns=["task", "rows", "width", "classes"])
+
+    def timed(width_exponent: float) -> pd.DataFrame:
+        log = (-9.0 + 0.9 * np.log(part.rows) + width_exponent * np.log(part.width) + 1.1 * np.log(part.classes)
+               - 1.5 * (part.task == "regression") + rng.normal(scale=0.01, size=len(part)))
+        return part.assign(seconds=np.exp(log))
+
+    fitted = fit_costs(timed(0.7))
+    assert fitted["rows"] == pytest.approx(0.9, abs=0.02) and fitted["width"] == pytest.approx(0.7, abs=0.02)
+    assert fitted["classes"] == pytest.approx(1.1, abs=0.02) and fitted["regression"] == pytest.approx(-1.5, abs=0.05)
+    assert fitted["measured"] == len(part) and fitted["spread"] < 0.05
+    narrowing = fit_costs(timed(-0.3))  # a cost falling with width is noise: fitted without the term
+    assert narrowing["width"] == 0.0 and narrowing["classes"] == pytest.approx(1.1, abs=0.05)
+    assert "small_data" not in fitted  # no timing fell under a size rule: no step
+    # the smallest fits ran under a size rule (fewer boosting rounds): a step of their own, the slope unbent
+    under = part.assign(regime=np.where(part.rows < 1500, "small_data", ""))
+    stepped = timed(0.7).assign(regime=under.regime)
+    stepped.loc[stepped.regime == "small_data", "seconds"] *= np.exp(-2.0)
+    fitted = fit_costs(stepped)
+    assert fitted["small_data"] == pytest.approx(-2.0, abs=0.05) and fitted["rows"] == pytest.approx(0.9, abs=0.02)

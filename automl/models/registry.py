@@ -116,15 +116,21 @@ class ModelFamily:
     def default_params(self, task: str) -> dict[str, Any]:
         return dict(_per_kind(self.defaults, kind_of(task)) or {})
 
+    def size_regime(self, train_rows: float) -> str | None:
+        """``"large_data"`` or ``"small_data"`` where ``train_rows`` training rows reach the family's rule of that
+        name, else None."""
+        large, small = self.large_data.get("rows"), self.small_data.get("rows")
+        if large is not None and train_rows >= large:
+            return "large_data"
+        if small is not None and train_rows < small:
+            return "small_data"
+        return None
+
     def size_defaults(self, train_rows: float) -> dict[str, Any]:
         """What the default trial sets instead of the defaults on ``train_rows`` training rows (see ``large_data``
         and ``small_data``)."""
-        large, small = self.large_data.get("rows"), self.small_data.get("rows")
-        if large is not None and train_rows >= large:
-            return dict(self.large_data.get("defaults") or {})
-        if small is not None and train_rows < small:
-            return dict(self.small_data.get("defaults") or {})
-        return {}
+        regime = self.size_regime(train_rows)
+        return dict(getattr(self, regime).get("defaults") or {}) if regime else {}
 
     def space_for(self, task: str) -> dict[str, dict[str, Any]]:
         """The hyperparameter declarations that apply to ``task``."""

@@ -2,8 +2,11 @@
 finished trial.
 
 Each family's default fit + predict of one fold was measured on generated tables of growing size
-(``benchmarks/cost_calibration.py``) and fitted as ``seconds = c * rows^a * width^b * classes^g``
-(``configs/cost_model.yaml``): rows the fold trains on, columns after encoding, classes (1 for regression). A
+(``benchmarks/cost_calibration.py``) and fitted as ``seconds = c * rows^a * width^b * classes^g * exp(r)``
+(``configs/cost_model.yaml``): rows the fold trains on, columns after encoding, classes (1 for regression, whose
+estimator is often another one, Ridge for LogisticRegression: ``r`` applies to regression alone), and a step for a
+family's ``small_data`` or ``large_data`` rule where the rows reach it (LightGBM's default trial boosts 100 rounds
+below 1,500 fold rows, up to 1,000 with early stopping above; a forest's leaves are capped from 50,000 rows). A
 trial costs its folds plus the process overhead. Once trials finished, their durations against these predictions
 give a correction (the machine, the data): the median ratio of observed to predicted.
 """
@@ -70,6 +73,17 @@ def priors() -> dict[str, dict[str, float]]:
     return _priors(str(config_path("cost_model.yaml")))
 
 
+def predicted_log_seconds(coefficients: dict[str, float], rows: Any, width: Any, classes: Any,
+                          regime: Any = None) -> Any:
+    """``log(seconds)`` of one default fold by a family's calibrated ``coefficients``: ``rows`` training rows,
+    ``width`` encoded columns, ``classes`` (1: regression), ``regime`` the size rule the rows reach (or None). Numbers
+    or arrays alike (``regime``: an array of names, "" for none)."""
+    steps = sum(coefficients.get(name, 0.0) * np.equal(regime, name) for name in ("small_data", "large_data"))
+    return (coefficients["log_seconds"] + coefficients["rows"] * np.log(rows) + coefficients["width"] * np.log(width)
+            + coefficients["classes"] * np.log(classes) + coefficients.get("regression", 0.0) * np.equal(classes, 1)
+            + steps)
+
+
 class CostModel:
     """Predicted seconds of a family's default trial on this data, corrected by finished trials.
 
@@ -96,9 +110,8 @@ class CostModel:
             scale = max(reference, 0.1)
         if coefficients is None:
             return 0.0
-        log_seconds = (coefficients["log_seconds"] + coefficients["rows"] * np.log(max(self.shape.train_rows, 1.0))
-                       + coefficients["width"] * np.log(width)
-                       + coefficients["classes"] * np.log(max(self.shape.classes, 1)))
+        log_seconds = predicted_log_seconds(coefficients, max(self.shape.train_rows, 1.0), width,
+                                            max(self.shape.classes, 1), family.size_regime(self.shape.train_rows))
         return float(np.exp(log_seconds)) * scale
 
     def default_trial(self, family: ModelFamily) -> float:
