@@ -306,3 +306,9 @@ def test_the_calibration_fit_recovers_each_term_and_keeps_width_from_lowering_a_
     stepped.loc[stepped.regime == "small_data", "seconds"] *= np.exp(-2.0)
     fitted = fit_costs(stepped)
     assert fitted["small_data"] == pytest.approx(-2.0, abs=0.05) and fitted["rows"] == pytest.approx(0.9, abs=0.02)
+    # real tables beside generated ones (--fit-on all): the generated tables' level is a term of its own
+    real = timed(0.7).assign(source="extra/table")
+    slower = timed(0.7).assign(source="generated", seconds=lambda frame: frame.seconds * np.exp(1.0))
+    both = fit_costs(pd.concat([real, slower], ignore_index=True))
+    assert both["generated"] == pytest.approx(1.0, abs=0.05) and both["rows"] == pytest.approx(0.9, abs=0.02)
+    assert "generated" not in fit_costs(real)
