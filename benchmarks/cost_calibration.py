@@ -59,6 +59,7 @@ from benchmarks.generated import make_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED = "generated"
+SOURCES = {"generated": "generated tables", "all": "generated and real tables (the generated level apart)"}
 # (task, classes) settings measured: the classes exponent needs more than two class counts.
 SETTINGS = (("binary", 2), ("multiclass", 4), ("multiclass", 10), ("regression", 1))
 
@@ -204,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         fitted = fit_costs(part if args.fit_on == "all" else part[part.source == GENERATED])
         model[name] = {**fitted, **real_check(fitted, part[part.source != GENERATED])}
     header = ("# Cost of each family's default fit + predict (one fold: rows training rows, rows/4 predicted), fitted\n"
-              "# by benchmarks/cost_calibration.py on generated tables (2 cores, the engine's threads); real_*: how far\n"
+              f"# by benchmarks/cost_calibration.py on {SOURCES[args.fit_on]} (2 cores, the engine's threads); real_*: how far\n"
               "# it lands from the training collection's real tables (log measured / predicted, fits of 0.3 s or more):\n"
               "#   seconds = exp(log_seconds) * rows^rows * width^width * classes^classes * exp(regression [regression])\n"
               "#             * exp(small_data or large_data, where the rows reach the family's size rule)\n"
