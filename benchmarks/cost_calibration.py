@@ -65,14 +65,20 @@ SOURCES = {"generated": "generated tables", "all": "generated and real tables (t
 SETTINGS = (("binary", 2), ("multiclass", 4), ("multiclass", 10), ("regression", 1))
 
 
-def time_family(family, frame: pd.DataFrame, y: pd.Series, task: str, cores: int) -> float:  # noqa: ANN001
+def fitted_rows(rows: int) -> int:
+    """The rows a timing fits on: 4/5 of the table (the other fifth is predicted)."""
+    return int(rows * 0.8)
+
+
+def time_family(family, frame: pd.DataFrame, y: pd.Series, task: str, cores: int,  # noqa: ANN001
+                schema=None) -> float:  # noqa: ANN001
     """Seconds to fit the family's default pipeline on 4/5 of the rows and predict the other fifth, built as the
     search builds its default trial there (the family's ``small_data`` / ``large_data`` defaults over the rows fitted,
-    a forest's leaves capped for a table of these rows)."""
+    a forest's leaves capped for a table of these rows). ``schema``: the frame's, inferred when not given."""
     from threadpoolctl import threadpool_limits
 
-    split = int(len(frame) * 0.8)
-    schema, _ = infer_schema(frame)
+    split = fitted_rows(len(frame))
+    schema = schema if schema is not None else infer_schema(frame)[0]
     threads = family.threads(split, cores)
     with threadpool_limits(limits=threads):
         config = TrialConfig(family=family, params=family.size_defaults(split))
@@ -89,9 +95,9 @@ def time_family(family, frame: pd.DataFrame, y: pd.Series, task: str, cores: int
 def measure(family, X: pd.DataFrame, y: pd.Series, task: str, cores: int, source: str) -> dict:  # noqa: ANN001
     """One timing of the family's default fold on ``X`` as a record (rows fitted, encoded width, classes, size
     rule reached, seconds), printed as it is taken."""
-    seconds = time_family(family, X, y, task, cores)
     schema, _ = infer_schema(X)
-    rows = int(len(X) * 0.8)
+    seconds = time_family(family, X, y, task, cores, schema)
+    rows = fitted_rows(len(X))
     classes = 1 if task == "regression" else int(y.nunique())
     record = {"family": family.name, "source": source, "task": task, "rows": rows,
               "width": encoded_width(schema, X, family.needs.get("encode", "ordinal"), None, classes),
