@@ -112,8 +112,7 @@ def real_tables(suite: str, max_rows: int,
     benchmark's seed-0 split (its test rows are never read), at most ``max_rows`` of them."""
     root = datasets.datasets_dir(suite)
     for meta in datasets.select(datasets.load_manifest(root), names):
-        train, _ = datasets.split_frame(datasets.load_frame(meta, root), meta, seed=0)
-        train = train.iloc[:max_rows].reset_index(drop=True)
+        train = datasets.training_rows(meta, root, 0, max_rows).reset_index(drop=True)
         yield meta["name"], train.drop(columns=[meta["target"]]), train[meta["target"]], meta["task"]
 
 

@@ -134,6 +134,25 @@ def split_frame(frame: pd.DataFrame, meta: dict[str, Any], seed: int,
     return train, test
 
 
+def training_rows(meta: dict[str, Any], root: Path | None, seed: int, max_rows: int) -> pd.DataFrame:
+    """The training rows of the benchmark's split for ``seed`` (its test rows are never read), at most ``max_rows``
+    of them: a sample with ``random_state=seed`` where there are more.
+
+    Parameters
+    ----------
+    meta : dict
+        Manifest entry.
+    root : pathlib.Path or None
+        Dataset folder; defaults to :func:`datasets_dir`.
+    seed : int
+        ``random_state`` of the split and of the sample.
+    max_rows : int
+        Rows kept at most.
+    """
+    train, _ = split_frame(load_frame(meta, root), meta, seed)
+    return train.sample(max_rows, random_state=seed) if len(train) > max_rows else train
+
+
 def feature_dtypes(train: pd.DataFrame, categorical: list[str]) -> dict[str, Any]:
     """Learn the feature dtypes for LightGBM-style encoding: nominal columns as ``category``, the rest float.
 

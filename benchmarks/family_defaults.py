@@ -109,10 +109,7 @@ def measure(family_name: str, meta: dict[str, Any], root: Path, max_rows: int,
     """Both configurations of the family on one table's seed-0 training rows."""
     from automl.models.registry import all_families
 
-    frame = D.load_frame(meta, root)
-    train, _ = D.split_frame(frame, meta, 0)
-    if len(train) > max_rows:
-        train = train.sample(max_rows, random_state=0)
+    train = D.training_rows(meta, root, 0, max_rows)
     x = train.drop(columns=[meta["target"]])
     for column in x.columns:
         if column in meta["categorical_columns"] or x[column].dtype == object:

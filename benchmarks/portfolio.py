@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from benchmarks.datasets import SUITES, datasets_dir, load_frame, load_manifest, select, split_frame
+from benchmarks.datasets import SUITES, datasets_dir, load_manifest, select, training_rows
 from benchmarks.markdown import to_markdown
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -82,9 +82,7 @@ def measure(meta: dict[str, Any], root: Path, max_rows: int, seed: int) -> pd.Da
     """Cross-validated score and time of every family default and candidate on one dataset's training rows."""
     from automl import AutoML
 
-    train, _ = split_frame(load_frame(meta, root), meta, seed)
-    if len(train) > max_rows:
-        train = train.sample(max_rows, random_state=seed)
+    train = training_rows(meta, root, seed, max_rows)
     X, y = train.drop(columns=[meta["target"]]), train[meta["target"]]
     entries = list(CANDIDATES.values())
     model = AutoML(time_budget=None, task=meta["task"], search="defaults", portfolio=entries, cv=3,
