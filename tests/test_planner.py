@@ -9,9 +9,9 @@ import pytest
 
 from automl.metrics import constant_score, get_metric, weighted_median
 from automl.search.controller import Problem
-from automl.search.planner import (END_MARGIN, FINISH_MARGIN, KILL_SLACK, REFIT_OVERHEAD, REFIT_SAFETY, TRIAL_SHARE,
-                                   Deadline, TimePlanner, TrialCost, check_synthesis_affordable, command_fit_seconds, fold_cap)
-from automl.search.study import beating, leads_on_folds
+from automl.search.planner import (END_MARGIN, KILL_SLACK, REFIT_OVERHEAD, REFIT_SAFETY, TRIAL_SHARE, Deadline,
+                                   TimePlanner, TrialCost, check_synthesis_affordable, command_fit_seconds, fold_cap)
+from automl.search.study import beating
 
 
 def planner(seconds: float = 60.0, n_rows: int = 1000, train_rows: float = 800.0, n_folds: int = 5,
@@ -46,48 +46,6 @@ def test_first_folds_that_project_past_the_limit_stop_the_trial():
     assert plan.projected_overrun(start=0.0, now=3.0, folds_done=1, limit=10.0) == pytest.approx(15.0)
     assert plan.projected_overrun(start=0.0, now=1.0, folds_done=1, limit=10.0) is None  # 5 s: it fits
     assert plan.projected_overrun(start=0.0, now=30.0, folds_done=5, limit=10.0) is None  # nothing left to stop
-
-
-def test_a_trial_leading_on_its_first_folds_may_run_on_to_the_trial_deadline_less_its_refit():
-    plan = planner(60, n_rows=1000, train_rows=800.0)
-    start, deadline = 10.0, 50.0
-    refit = plan.refit_estimate(4.0)  # one fold's fit of 4 s, scaled to the rows, with its margin
-    assert refit == pytest.approx(4.0 * 1000 / 800 * REFIT_SAFETY + REFIT_OVERHEAD)
-    # projected to take 25 s: with the margin it ends before the deadline less the refit
-    fits = (deadline - refit - start) / FINISH_MARGIN
-    assert plan.finish_limit(start, fits - 0.1, deadline, 4.0) == pytest.approx(deadline - refit)
-    assert plan.finish_limit(start, fits + 0.1, deadline, 4.0) is None  # would end too late: stopped
-
-
-def _finished_trial(fold_scores: list[float], status: str = "ok",
-                    source: str = "enqueued") -> optuna.trial.FrozenTrial:
-    return optuna.trial.create_trial(
-        value=float(np.mean(fold_scores)) if fold_scores else None,
-        state=optuna.trial.TrialState.COMPLETE if fold_scores else optuna.trial.TrialState.FAIL,
-        user_attrs={"status": status, "fold_scores": fold_scores, "source": source, "family": "lightgbm"})
-
-
-@pytest.mark.parametrize("greater_is_better", [True, False])
-def test_a_running_trial_leads_when_its_folds_beat_every_finished_trial_on_the_same_folds(greater_is_better):
-    better = get_metric("roc_auc" if greater_is_better else "rmse",
-                        "binary" if greater_is_better else "regression").better
-    sign = 1.0 if greater_is_better else -1.0
-    best = _finished_trial([sign * v for v in (0.90, 0.70, 0.70)])  # the best mean (0.767), an easy first fold
-    other = _finished_trial([sign * v for v in (0.85, 0.60, 0.60)])
-    trials = [best, other]
-    # 0.88 on the first fold is worse than the best trial's 0.90 there, though better than its mean of 0.767
-    assert not leads_on_folds(trials, [sign * 0.88], 3, better)
-    assert leads_on_folds(trials, [sign * 0.91], 3, better)
-    assert leads_on_folds(trials, [sign * 0.91, sign * 0.75], 3, better)
-    assert not leads_on_folds(trials, [sign * 0.91, sign * 0.40], 3, better)  # the second fold drags it below
-    # nothing finished over all folds, or only trials that do not count: nothing to lead
-    assert not leads_on_folds([], [sign * 0.91], 3, better)
-    others = [_finished_trial([sign * 0.99] * 2),  # on 2 of the 3 folds (stopped, or of another search)
-              _finished_trial([sign * 0.99] * 3, status="rejected"),
-              _finished_trial([sign * 0.99] * 3, source="ensemble"), _finished_trial([])]
-    assert not leads_on_folds(others, [sign * 0.91], 3, better)
-    assert leads_on_folds(trials + others, [sign * 0.91], 3, better)
-    assert not leads_on_folds(trials, [], 3, better)
 
 
 def test_a_family_estimate_is_the_median_of_its_finished_trials_timeouts_included():

@@ -66,20 +66,6 @@ def test_a_trial_stopped_at_its_deadline_leaves_no_file(tmp_path, monkeypatch):
     assert _files(tmp_path) == []
 
 
-def test_a_deadline_given_as_a_function_is_read_again_while_the_trial_runs():
-    task, data = _trial()
-    stop_at = [time.monotonic() + 120]
-
-    def on_report(step: int, score: float, seconds: tuple[float, float]) -> str:
-        stop_at[0] = time.monotonic()  # the search moves the trial's limit (here: to now) after its first fold
-        return GO
-
-    result = TrialProcess().run(task, data, lambda: stop_at[0], on_report)
-    assert result.status == "timeout" and len(result.fold_scores) == 1
-    later = TrialProcess().run(task, data, lambda: time.monotonic() + 120, lambda step, score, seconds: GO)
-    assert later.status == "ok" and len(later.fold_scores) == 2
-
-
 @pytest.mark.parametrize("writable", [True, False])
 def test_the_result_goes_through_the_pipe_when_its_file_cannot_be_written(tmp_path, writable):
     parent, child = multiprocessing.Pipe()

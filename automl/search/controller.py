@@ -35,14 +35,11 @@ from automl.search.refit import FinalModel, Refit
 from automl.search.space import FAMILY, config_from_params, suggest_config
 from automl.search.strategies import Strategy, get_strategy
 from automl.search.study import (HEARTBEAT_INTERVAL, INTERRUPTED, REJECTED, RUNNING, WAITING, beating, diverse_first,
-                                 fail_stale_trials, failing_families, finished_costs, leads_on_folds, open_storage,
-                                 optuna_quiet, point_of, ranked_trials, record_heartbeat, save_settings, trial_cost,
-                                 was_evaluated)
+                                 fail_stale_trials, failing_families, finished_costs, open_storage, optuna_quiet,
+                                 point_of, ranked_trials, record_heartbeat, save_settings, trial_cost, was_evaluated)
 from automl.search.worker import SharedData, TrialData, TrialProcess, shared_data, warm_up
 
 log = logging.getLogger("automl")
-# How the leaderboard note of a trial that ran past its limit (leading the search on its first folds) begins.
-RAN_ON = "ran past its share of the time"
 
 # On large data (rungs) the search holds the holdout models of the best trials for the final ensemble (on disk,
 # see HeldModels) up to this many bytes together as pickled on disk, the best always: what the final
@@ -323,17 +320,6 @@ class SearchController:
         observed = self.planner.trial_estimate(costs, family.name)
         return observed if observed is not None else self.costs.estimate(family)
 
-    def _finish_limit(self, study: optuna.Study, fold_scores: list[float], start: float, projected: float,
-                      fold_fit: float) -> float | None:
-        """The later instant a trial on folds, projected to take ``projected`` seconds past its limit, may run to:
-        when its ``fold_scores`` so far beat every finished trial's on the same folds (it is on course to be the
-        final model) and it is projected to end, its refit kept, before the trial deadline
-        (:meth:`TimePlanner.finish_limit`); else ``None``."""
-        if not leads_on_folds(study.get_trials(deepcopy=False), fold_scores, len(self.problem.folds),
-                              self.problem.metric.better):
-            return None
-        return self.planner.finish_limit(start, projected, self._trial_deadline(study), fold_fit)
-
     def _refine(self, study: optuna.Study, started: float) -> None:
         """In the search's refinement part, enqueue the synthesis twins of the leading configurations that have none
         yet and are estimated to finish in time (:mod:`automl.search.refine`). Only a strategy that samples refines
@@ -391,9 +377,6 @@ class SearchController:
             # by -92 % to +41 % log loss on some tables: anneal worse, mfeat-factors better)
             task = replace(task, deadline_at=limit)
         projected: list[float] = []
-        # the instant the trial is stopped at: moved once, later, for a trial on folds on course to be the best
-        stop_at: list[float] = [limit]
-        scores: list[float] = []
         exponent = self.costs.rows_exponent(config.family.name)
         # a starting point runs to its end so every family gets a score, except on rungs of a sampling search: there
         # a default whose score on a share of the rows ranks where a sampled trial's would be pruned stops too (a
@@ -403,27 +386,20 @@ class SearchController:
 
         def on_report(step: int, score: float, seconds: tuple[float, float]) -> str:
             trial.report(score, step)
-            scores.append(score)
             # on rungs a poor score ends the trial first: a configuration that would not have finished in time is
             # pruned, not kept as a model of the rung it reached (a 600 s fit kept forests at 1/4 of the rows)
             if task.on_rungs and not protected and trial.should_prune():
                 return PRUNE
             # stop a trial as soon as its steps so far show it cannot finish before its limit: on rungs it keeps
             # the model of the rung it reached (a model on a subsample), on folds it has none
-            overrun = self.planner.projected_overrun(start, time.monotonic(), step + 1, stop_at[0], seconds,
-                                                     exponent)
-            if overrun is not None and not task.on_rungs and stop_at[0] == limit:
-                later = self._finish_limit(study, scores, start, overrun, seconds[0])
-                if later is not None:
-                    stop_at[0], overrun = later, None
+            overrun = self.planner.projected_overrun(start, time.monotonic(), step + 1, limit, seconds, exponent)
             if overrun is not None:
                 projected.append(overrun)
                 return STOP
             return GO if protected or task.on_rungs or not trial.should_prune() else PRUNE
 
         try:
-            result = self.runner.run(task, self._shipped(data), lambda: stop_at[0], on_report,
-                                     on_poll=_Heartbeat(study, trial))
+            result = self.runner.run(task, self._shipped(data), limit, on_report, on_poll=_Heartbeat(study, trial))
         except KeyboardInterrupt:
             self._tell(study, trial, config, TrialResult(status=INTERRUPTED, error="interrupted (Ctrl-C); runs again "
                                                                         "when the search resumes"),
@@ -433,15 +409,12 @@ class SearchController:
         if projected and result.status == "pruned":
             result.status = "timeout"
             result.error = (f"stopped after {len(result.fold_scores)} of {len(self.problem.folds)} folds: all of them "
-                            f"would take about {projected[0]:.1f}s, {stop_at[0] - start:.1f}s were left for it")
+                            f"would take about {projected[0]:.1f}s, {limit - start:.1f}s were left for it")
             trial.set_user_attr("projected_duration", round(projected[0], 4))
         elif projected and result.status == "ok":  # on rungs: a model at the fidelity it reached
             result.error = (f"stopped at {result.fidelity:.3g} of the rows: the next rungs would take about "
                             f"{projected[0]:.1f}s in all, {limit - start:.1f}s were left for it")
             trial.set_user_attr("projected_duration", round(projected[0], 4))
-        if result.status == "ok" and stop_at[0] != limit:
-            result.error = (f"{RAN_ON} ({limit - start:.1f}s): its first folds beat every "
-                            f"finished trial's on the same folds")
         if result.status == "ok" and trial.user_attrs.get("source") == REFINEMENT:
             judged = verdict(study.get_trials(deepcopy=False)[trial.user_attrs[PARENT]], result.fold_scores,
                              self.problem.metric.greater_is_better)

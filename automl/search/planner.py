@@ -28,11 +28,6 @@ MIN_TRIAL_SECONDS = 0.5
 # No trial may take more than this share of the time left when it starts, so one slow or hanging
 # configuration cannot starve the families after it.
 TRIAL_SHARE = 0.5
-# A trial on folds projected past its limit may run on when its folds so far beat the best finished trial's on the
-# same folds (it is on course to be the final model): to the trial deadline less its own refit, if its projected
-# duration times this margin ends by then (a projection after one or two folds runs short as often as long; it is
-# checked again after each fold against the later limit).
-FINISH_MARGIN = 1.1
 # This many skipped trials in a row (each estimated not to fit) end the search: a safety net, since a skip
 # redirects the next trial to a family that fits.
 MAX_SKIPS_IN_A_ROW = 5
@@ -233,20 +228,6 @@ class TimePlanner:
         else:
             total = (now - start) * sum(weights) / sum(weights[:max(folds_done, 1)])
         return total if start + total > limit else None
-
-    def finish_limit(self, start: float, projected: float, trial_deadline: float, fold_fit: float | None
-                     ) -> float | None:
-        """The later limit of a trial on folds that started at ``start``, is projected to take ``projected``
-        seconds in all (past its own limit) and leads the search on its folds so far: the trial deadline less the
-        refit it would need as the final model (one fold's fit ``fold_fit``, scaled), when its projected end, with
-        :data:`FINISH_MARGIN`, comes by then; else ``None`` (stop it).
-
-        A storm-track regression (19,537 rows, 60 s) had LightGBM's default as its best model at about 24 s, right at
-        its limit of half the time left: stopped after its first folds, which beat every other trial's, it left an
-        ensemble of weaker families as the final model.
-        """
-        later = trial_deadline - self.refit_estimate(fold_fit)
-        return later if start + FINISH_MARGIN * projected <= later else None
 
     # -- what things cost ---------------------------------------------------------------------------------
     @staticmethod

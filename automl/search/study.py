@@ -17,9 +17,8 @@ import contextlib
 import json
 import time
 import warnings
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
-import numpy as np
 import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
@@ -145,33 +144,6 @@ def beating(ranked: list[optuna.trial.FrozenTrial], floor: float | None, greater
     sign = 1.0 if greater_is_better else -1.0
     kept = [t for t in ranked if sign * (float(t.value or 0.0) - floor) > 0]
     return kept or ranked[:1]
-
-
-def leads_on_folds(trials: list[optuna.trial.FrozenTrial], fold_scores: list[float], n_folds: int,
-                   better: Callable[[float, float], bool]) -> bool:
-    """Whether ``fold_scores``, a running trial's scores on the first folds, beat every trial that finished ``ok`` on
-    all ``n_folds`` folds, each compared on the same folds (paired: a fold's rows are harder or easier for every
-    configuration); ``False`` when no trial finished yet.
-
-    Parameters
-    ----------
-    trials : list of FrozenTrial
-        The study's trials (any state; only complete ``ok`` ones over ``n_folds`` folds count).
-    fold_scores : list of float
-        The running trial's scores, fold by fold.
-    n_folds : int
-        The folds of the search.
-    better : callable
-        ``better(a, b)``: whether score ``a`` is strictly better than ``b`` (:meth:`automl.metrics.Metric.better`).
-    """
-    done = len(fold_scores)
-    finished = [t.user_attrs["fold_scores"][:done] for t in trials
-                if t.state == COMPLETE and t.user_attrs.get("status") == "ok"
-                and t.user_attrs.get("source") != "ensemble" and len(t.user_attrs.get("fold_scores") or []) == n_folds]
-    if not done or not finished:
-        return False
-    mean = float(np.mean(fold_scores))
-    return all(better(mean, float(np.mean(scores))) for scores in finished)
 
 
 def diverse_first(ranked: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:

@@ -307,7 +307,7 @@ class TrialProcess:
             _stop(process)
             parent_conn.close()
 
-    def run(self, task: TrialTask, data: TrialData | SharedData, deadline_at: float | Callable[[], float],
+    def run(self, task: TrialTask, data: TrialData | SharedData, deadline_at: float,
             on_report: Callable[[int, float, tuple[float, float]], Any], on_poll: Callable[[], None] | None = None
             ) -> TrialResult:
         """Evaluate ``task`` and return its result, or a ``timeout`` result at ``deadline_at``.
@@ -316,9 +316,8 @@ class TrialProcess:
         ----------
         task : TrialTask
         data : TrialData
-        deadline_at : float or callable
-            ``time.monotonic()`` instant at which the child is killed, or a function giving it, asked again each
-            time the child is polled (the search moves a trial's limit on :meth:`on_report`'s answer).
+        deadline_at : float
+            ``time.monotonic()`` instant at which the child is killed.
         on_report : callable
             ``on_report(step, score, seconds)``: called for each fold or rung; answers what to do next (see
             :data:`automl.search.evaluate.Reporter`).
@@ -329,7 +328,7 @@ class TrialProcess:
         result.peak_memory_mb = self._trial_peak / 2**20
         return result
 
-    def _run(self, task: TrialTask, data: TrialData | SharedData, deadline_at: float | Callable[[], float],
+    def _run(self, task: TrialTask, data: TrialData | SharedData, deadline_at: float,
              on_report: Callable[[int, float, tuple[float, float]], Any], on_poll: Callable[[], None] | None
              ) -> TrialResult:
         # the child pickles its result into a file (in the temporary folder, on disk where that is on disk: not in
@@ -341,7 +340,7 @@ class TrialProcess:
                 result_path = None
             return self._run_in_child(task, data, deadline_at, on_report, on_poll, result_path)
 
-    def _run_in_child(self, task: TrialTask, data: TrialData | SharedData, deadline_at: float | Callable[[], float],
+    def _run_in_child(self, task: TrialTask, data: TrialData | SharedData, deadline_at: float,
                       on_report: Callable[[int, float, tuple[float, float]], Any],
                       on_poll: Callable[[], None] | None, result_path: str | None) -> TrialResult:
         self._trial_peak = 0
@@ -358,7 +357,7 @@ class TrialProcess:
         scores: list[float] = []
         try:
             while True:
-                remaining = (deadline_at() if callable(deadline_at) else deadline_at) - time.monotonic()
+                remaining = deadline_at - time.monotonic()
                 if remaining <= 0:
                     return TrialResult(status="timeout", fold_scores=scores,
                                        error="stopped at its deadline (time budget)")

@@ -102,20 +102,8 @@ def describe(model: Any) -> dict[str, Any]:
             "cv_score": float("nan" if getattr(model, "best_score_", None) is None else model.best_score_),
             "fit_status": getattr(model, "fit_status_", ""), "metric": model.metric_.name, "trials": len(board),
             "trials_ok": int((board["status"] == "ok").sum()) if "status" in board else None,
-            **_stopped(board),
             **_synthesis(model, board), **_memory(model, board),
             "automl_path": str(Path(automl.__file__).resolve().parent)}
-
-
-def _stopped(board: pd.DataFrame) -> dict[str, Any]:
-    """Trials stopped at their limit (``timeout``) and trials that ran past it, leading the search on their first
-    folds (their leaderboard note)."""
-    from automl.search.controller import RAN_ON
-
-    if "status" not in board or "error" not in board:
-        return {}
-    return {"timeouts": int((board["status"] == "timeout").sum()),
-            "ran_on": int(board["error"].fillna("").astype(str).str.startswith(RAN_ON).sum())}
 
 
 def _memory(model: Any, board: pd.DataFrame) -> dict[str, Any]:
