@@ -378,3 +378,10 @@ def test_ties_are_relative_to_the_scale_of_the_metric() -> None:
     assert compare("rmse", 30000.0, 30002.0) == "tie"
     assert compare("roc_auc", 0.80001, 0.8) == "tie"
     assert compare("log_loss", 0.5, 0.4) == "loss"
+
+
+def test_benchmark_details_count_trials_stopped_at_their_limit_and_those_that_never_scored():
+    board = pd.DataFrame({"status": ["ok", "timeout", "timeout", "skipped"], "n_folds": [5, 0, 1, 0]})
+    assert automl_adapter._stopped(board) == {"timeouts": 2, "killed_unscored": 1}
+    # a leaderboard without fold counts: nothing claimed
+    assert automl_adapter._stopped(pd.DataFrame({"status": ["ok"]})) == {}

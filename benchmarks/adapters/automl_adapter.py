@@ -102,8 +102,19 @@ def describe(model: Any) -> dict[str, Any]:
             "cv_score": float("nan" if getattr(model, "best_score_", None) is None else model.best_score_),
             "fit_status": getattr(model, "fit_status_", ""), "metric": model.metric_.name, "trials": len(board),
             "trials_ok": int((board["status"] == "ok").sum()) if "status" in board else None,
+            **_stopped(board),
             **_synthesis(model, board), **_memory(model, board),
             "automl_path": str(Path(automl.__file__).resolve().parent)}
+
+
+def _stopped(board: pd.DataFrame) -> dict[str, Any]:
+    """Trials stopped at their limit (``timeouts``), and of them those killed before any fold or rung finished
+    (``killed_unscored``: the whole limit spent for nothing; the projection that stops a slow trial early needs a
+    finished fold)."""
+    if "status" not in board or "n_folds" not in board:
+        return {}
+    stopped = board["status"] == "timeout"
+    return {"timeouts": int(stopped.sum()), "killed_unscored": int((stopped & (board["n_folds"] == 0)).sum())}
 
 
 def _memory(model: Any, board: pd.DataFrame) -> dict[str, Any]:
