@@ -116,15 +116,20 @@ def real_tables(suite: str, max_rows: int,
         yield meta["name"], train.drop(columns=[meta["target"]]), train[meta["target"]], meta["task"]
 
 
+def column_or(frame: pd.DataFrame, name: str, default: str) -> pd.Series:
+    """``frame[name]`` with ``default`` where it is missing, or ``default`` on every row without that column (timings
+    written before the column existed)."""
+    return frame[name].fillna(default) if name in frame else pd.Series(default, index=frame.index)
+
+
 def fit_costs(part: pd.DataFrame) -> dict[str, float]:
     """``log(seconds) = log(c) + a log(rows) + b log(width) + g log(classes) + r [regression] + s [regime]`` by
     least squares over one family's timings: a step for each size rule (``regime`` column: ``small_data`` or
     ``large_data``) some timings fell under; without the width term (b = 0) where it comes out negative."""
     target = np.log(part.seconds.clip(lower=1e-3)).to_numpy()
-    regime = part["regime"].fillna("") if "regime" in part else pd.Series("", index=part.index)
+    regime = column_or(part, "regime", "")
     steps = [name for name in ("small_data", "large_data") if (regime == name).any()]
-    source = part["source"].fillna(GENERATED) if "source" in part else pd.Series(GENERATED, index=part.index)
-    generated = (source == GENERATED).to_numpy(dtype=float)
+    generated = (column_or(part, "source", GENERATED) == GENERATED).to_numpy(dtype=float)
     levels = [GENERATED] if 0 < generated.sum() < len(part) else []  # both kinds: the generated tables' own level
     names = ["log_seconds", "rows", "width", "classes", "regression", *steps, *levels]
     columns = np.column_stack([np.ones(len(part)), np.log(part.rows), np.log(part.width), np.log(part.classes),
@@ -147,7 +152,7 @@ def real_check(coefficients: dict[str, float], part: pd.DataFrame, shortest: flo
     if part.empty:
         return {}
     predicted = predicted_log_seconds(coefficients, part.rows.to_numpy(), part.width.to_numpy(),
-                                      part.classes.to_numpy(), part["regime"].fillna("").to_numpy())
+                                      part.classes.to_numpy(), column_or(part, "regime", "").to_numpy())
     error = np.log(part.seconds.to_numpy()) - predicted
     return {"real_bias": round(float(error.mean()), 3), "real_spread": round(float(np.sqrt((error ** 2).mean())), 3),
             "real_measured": int(len(part))}
@@ -200,13 +205,13 @@ def main(argv: list[str] | None = None) -> int:
     else:
         if timings.exists():  # keep the timings this run did not measure again (other families, other sources)
             earlier = pd.read_csv(timings)
-            earlier["source"] = earlier["source"].fillna(GENERATED) if "source" in earlier else GENERATED
+            earlier["source"] = column_or(earlier, "source", GENERATED)
             measured = earlier.source.str.startswith(f"{args.tables}/") if args.tables else earlier.source == GENERATED
             frame = pd.concat([earlier[~(earlier.family.isin(wanted) & measured)], frame], ignore_index=True)
         frame.to_csv(timings, index=False)
     path = args.model
     model = {k: v for k, v in (yaml.safe_load(path.read_text()) if path.exists() else {}).items() if k not in wanted}
-    frame["source"] = frame["source"].fillna(GENERATED) if "source" in frame else GENERATED
+    frame["source"] = column_or(frame, "source", GENERATED)
     for name, part in frame[frame.family.isin(wanted)].groupby("family"):
         fitted = fit_costs(part if args.fit_on == "all" else part[part.source == GENERATED])
         model[name] = {**fitted, **real_check(fitted, part[part.source != GENERATED])}
