@@ -381,7 +381,9 @@ def test_ties_are_relative_to_the_scale_of_the_metric() -> None:
 
 
 def test_benchmark_details_count_trials_stopped_at_their_limit_and_those_that_never_scored():
-    board = pd.DataFrame({"status": ["ok", "timeout", "timeout", "skipped"], "n_folds": [5, 0, 1, 0]})
-    assert automl_adapter._stopped(board) == {"timeouts": 2, "killed_unscored": 1}
+    board = pd.DataFrame({"status": ["ok", "timeout", "timeout", "timeout", "skipped"], "n_folds": [5, 0, 1, 0, 0],
+                          "error": [None, "stopped at its deadline (time budget)", "stopped after 1 of 5 folds: ...",
+                                    "stopped during fold 1 of 5: ...", "not started: ..."]})
+    assert automl_adapter._stopped(board) == {"timeouts": 3, "in_flight": 1, "killed_unscored": 1}
     # a leaderboard without fold counts: nothing claimed
     assert automl_adapter._stopped(pd.DataFrame({"status": ["ok"]})) == {}

@@ -9,7 +9,7 @@ import pytest
 
 from automl.metrics import constant_score, get_metric, weighted_median
 from automl.search.controller import Problem
-from automl.search.planner import (END_MARGIN, KILL_SLACK, REFIT_OVERHEAD, REFIT_SAFETY, TRIAL_SHARE, Deadline,
+from automl.search.planner import (END_MARGIN, FIRST_STEP_SETUP, KILL_SLACK, REFIT_OVERHEAD, REFIT_SAFETY, TRIAL_SHARE, Deadline,
                                    TimePlanner, TrialCost, check_synthesis_affordable, command_fit_seconds, fold_cap)
 from automl.search.study import beating
 
@@ -46,6 +46,23 @@ def test_first_folds_that_project_past_the_limit_stop_the_trial():
     assert plan.projected_overrun(start=0.0, now=3.0, folds_done=1, limit=10.0) == pytest.approx(15.0)
     assert plan.projected_overrun(start=0.0, now=1.0, folds_done=1, limit=10.0) is None  # 5 s: it fits
     assert plan.projected_overrun(start=0.0, now=30.0, folds_done=5, limit=10.0) is None  # nothing left to stop
+
+
+def test_a_fold_still_running_stops_the_trial_when_even_its_time_so_far_projects_past_the_limit():
+    plan = planner(n_folds=5)
+    plan.measured_overhead(0.2)  # 0.32 s of process overhead
+    setup = plan.process_overhead + FIRST_STEP_SETUP
+    # the first fold, 7 s in: less the set-up, 7 - 2.32 s of fitting a fold, five of them pass a 20 s limit
+    assert plan.in_flight_overrun(0.0, 7.0, 0.0, 0, limit=20.0) == pytest.approx(5 * (7.0 - setup))
+    assert plan.in_flight_overrun(0.0, 6.0, 0.0, 0, limit=20.0) is None  # 3.7 s x 5: it may still fit
+    # a limit shorter than the set-up: no bound until the fold has run past the set-up
+    assert plan.in_flight_overrun(0.0, 2.0, 0.0, 0, limit=0.5) is None
+    # the third fold, 4 s in after two that ended at 6 s: 6 + 3 x 4 = 18 s at least
+    assert plan.in_flight_overrun(0.0, 10.0, 6.0, 2, limit=15.0) == pytest.approx(18.0)
+    assert plan.in_flight_overrun(0.0, 10.0, 6.0, 2, limit=20.0) is None
+    assert plan.in_flight_overrun(0.0, 30.0, 6.0, 5, limit=10.0) is None  # the folds are done (a refit may run)
+    # one holdout fold: its limit is its own end, nothing to project
+    assert planner(n_folds=1).in_flight_overrun(0.0, 30.0, 0.0, 0, limit=10.0) is None
 
 
 def test_a_family_estimate_is_the_median_of_its_finished_trials_timeouts_included():

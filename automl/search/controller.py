@@ -384,8 +384,11 @@ class SearchController:
         # LightGBM's 0.867, and LightGBM was tuned once)
         protected = enqueued and not (task.on_rungs and self.strategy.samples)
 
+        steps = [start]  # when each step (fold or rung) began: the trial's start, then each report
+
         def on_report(step: int, score: float, seconds: tuple[float, float]) -> str:
             trial.report(score, step)
+            steps.append(time.monotonic())
             # on rungs a poor score ends the trial first: a configuration that would not have finished in time is
             # pruned, not kept as a model of the rung it reached (a 600 s fit kept forests at 1/4 of the rows)
             if task.on_rungs and not protected and trial.should_prune():
@@ -398,8 +401,24 @@ class SearchController:
                 return STOP
             return GO if protected or task.on_rungs or not trial.should_prune() else PRUNE
 
+        heartbeat = _Heartbeat(study, trial)
+
+        def on_poll() -> str | None:
+            heartbeat()
+            # on folds, a fold still running shows the trial cannot finish before its limit: stopped now, not at the
+            # limit (on rungs, the fits share the time to the limit themselves)
+            if task.on_rungs or projected:  # (projected: its last report stopped it already)
+                return None
+            done = len(steps) - 1
+            bound = self.planner.in_flight_overrun(start, time.monotonic(), steps[-1], done, limit)
+            if bound is None:
+                return None
+            projected.append(bound)
+            return (f"stopped during fold {done + 1} of {len(self.problem.folds)}: all of them would take at least "
+                    f"{bound:.1f}s, {limit - start:.1f}s were left for it")
+
         try:
-            result = self.runner.run(task, self._shipped(data), limit, on_report, on_poll=_Heartbeat(study, trial))
+            result = self.runner.run(task, self._shipped(data), limit, on_report, on_poll=on_poll)
         except KeyboardInterrupt:
             self._tell(study, trial, config, TrialResult(status=INTERRUPTED, error="interrupted (Ctrl-C); runs again "
                                                                         "when the search resumes"),
@@ -410,6 +429,8 @@ class SearchController:
             result.status = "timeout"
             result.error = (f"stopped after {len(result.fold_scores)} of {len(self.problem.folds)} folds: all of them "
                             f"would take about {projected[0]:.1f}s, {limit - start:.1f}s were left for it")
+            trial.set_user_attr("projected_duration", round(projected[0], 4))
+        elif projected and result.status == "timeout":  # stopped while a fold ran
             trial.set_user_attr("projected_duration", round(projected[0], 4))
         elif projected and result.status == "ok":  # on rungs: a model at the fidelity it reached
             result.error = (f"stopped at {result.fidelity:.3g} of the rows: the next rungs would take about "

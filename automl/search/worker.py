@@ -308,8 +308,8 @@ class TrialProcess:
             parent_conn.close()
 
     def run(self, task: TrialTask, data: TrialData | SharedData, deadline_at: float,
-            on_report: Callable[[int, float, tuple[float, float]], Any], on_poll: Callable[[], None] | None = None
-            ) -> TrialResult:
+            on_report: Callable[[int, float, tuple[float, float]], Any],
+            on_poll: Callable[[], str | None] | None = None) -> TrialResult:
         """Evaluate ``task`` and return its result, or a ``timeout`` result at ``deadline_at``.
 
         Parameters
@@ -322,14 +322,15 @@ class TrialProcess:
             ``on_report(step, score, seconds)``: called for each fold or rung; answers what to do next (see
             :data:`automl.search.evaluate.Reporter`).
         on_poll : callable, optional
-            Called about four times a second while the child works (heartbeats).
+            Called about four times a second while the child works (heartbeats); when it returns a reason (a
+            string), the child is stopped and the result is a ``timeout`` with that reason.
         """
         result = self._run(task, data, deadline_at, on_report, on_poll)
         result.peak_memory_mb = self._trial_peak / 2**20
         return result
 
     def _run(self, task: TrialTask, data: TrialData | SharedData, deadline_at: float,
-             on_report: Callable[[int, float, tuple[float, float]], Any], on_poll: Callable[[], None] | None
+             on_report: Callable[[int, float, tuple[float, float]], Any], on_poll: Callable[[], str | None] | None
              ) -> TrialResult:
         # the child pickles its result into a file (in the temporary folder, on disk where that is on disk: not in
         # /dev/shm, where the bytes would still take memory, only not the processes'), removed afterwards
@@ -342,7 +343,7 @@ class TrialProcess:
 
     def _run_in_child(self, task: TrialTask, data: TrialData | SharedData, deadline_at: float,
                       on_report: Callable[[int, float, tuple[float, float]], Any],
-                      on_poll: Callable[[], None] | None, result_path: str | None) -> TrialResult:
+                      on_poll: Callable[[], str | None] | None, result_path: str | None) -> TrialResult:
         self._trial_peak = 0
         ctx = _get_context()
         parent_conn, child_conn = ctx.Pipe()
@@ -361,8 +362,9 @@ class TrialProcess:
                 if remaining <= 0:
                     return TrialResult(status="timeout", fold_scores=scores,
                                        error="stopped at its deadline (time budget)")
-                if on_poll is not None:
-                    on_poll()
+                reason = on_poll() if on_poll is not None else None
+                if reason is not None:
+                    return TrialResult(status="timeout", fold_scores=scores, error=reason)
                 self._trial_peak = max(self._trial_peak, self._watch_memory(process.pid))
                 if not parent_conn.poll(min(remaining, 0.25)):
                     if not process.is_alive() and not parent_conn.poll():

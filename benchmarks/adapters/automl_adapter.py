@@ -108,13 +108,16 @@ def describe(model: Any) -> dict[str, Any]:
 
 
 def _stopped(board: pd.DataFrame) -> dict[str, Any]:
-    """Trials stopped at their limit (``timeouts``), and of them those killed before any fold or rung finished
-    (``killed_unscored``: the whole limit spent for nothing; the projection that stops a slow trial early needs a
-    finished fold)."""
+    """Trials stopped at their limit (``timeouts``); of them, those stopped while a fold ran because it showed the
+    trial could not finish (``in_flight``), and those killed at the limit before any fold or rung finished
+    (``killed_unscored``: the whole limit spent for nothing)."""
     if "status" not in board or "n_folds" not in board:
         return {}
     stopped = board["status"] == "timeout"
-    return {"timeouts": int(stopped.sum()), "killed_unscored": int((stopped & (board["n_folds"] == 0)).sum())}
+    errors = board["error"] if "error" in board else pd.Series("", index=board.index)
+    in_flight = stopped & errors.fillna("").astype(str).str.startswith("stopped during fold")
+    return {"timeouts": int(stopped.sum()), "in_flight": int(in_flight.sum()),
+            "killed_unscored": int((stopped & ~in_flight & (board["n_folds"] == 0)).sum())}
 
 
 def _memory(model: Any, board: pd.DataFrame) -> dict[str, Any]:
