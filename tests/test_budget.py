@@ -17,7 +17,13 @@ def test_hanging_trial_is_stopped_and_recorded(credit):
     board = model.leaderboard_
     hung = board[board.family == "misbehaving_sleep"]
     assert hung.status.tolist() == ["timeout"]
-    assert "deadline" in hung.error.iloc[0]
+    # its first fold, still running, showed three could not end by its limit: stopped then, before the limit
+    error = hung.error.iloc[0]
+    assert error.startswith("stopped during fold 1 of 3: all of them would take at least"), error
+    left = float(error.split(", ")[-1].split("s were left")[0])
+    assert hung.duration.iloc[0] < left
+    trial = next(t for t in model.study_.trials if t.user_attrs.get("family") == "misbehaving_sleep")
+    assert trial.user_attrs["projected_duration"] > left  # what the family is known to cost, for the estimates
     # the hanging family ran first (cost 0) but could take only half the budget: linear ran after it
     assert model.best_family_ == "linear" and not model.fallback_used_
     assert model.predict(X.head(3)).shape == (3,)

@@ -66,6 +66,21 @@ def test_a_trial_stopped_at_its_deadline_leaves_no_file(tmp_path, monkeypatch):
     assert _files(tmp_path) == []
 
 
+def test_a_poll_that_gives_a_reason_stops_the_trial_with_that_reason(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    task, data = _trial(rows=4000, seconds_per_fold=1.0)
+    started, polls = time.monotonic(), []
+
+    def on_poll() -> str | None:  # the controller's projection, reduced to "one second in, stop"
+        polls.append(time.monotonic())
+        return "stopped during fold 1 of 2: test" if polls[-1] - started > 1.0 else None
+
+    result = TrialProcess().run(task, data, time.monotonic() + 120, lambda step, score, seconds: GO, on_poll)
+    assert result.status == "timeout" and result.error == "stopped during fold 1 of 2: test"
+    assert result.fold_scores == [] and len(polls) >= 3  # polled while the fold ran, stopped by the poll's answer
+    assert _files(tmp_path) == []
+
+
 @pytest.mark.parametrize("writable", [True, False])
 def test_the_result_goes_through_the_pipe_when_its_file_cannot_be_written(tmp_path, writable):
     parent, child = multiprocessing.Pipe()

@@ -239,11 +239,11 @@ class TimePlanner:
         duration when even that passes ``limit`` (stop the trial now, before the step reports), else ``None``.
 
         The step in flight takes at least what it has taken so far, and so, scaled by their weights, does each step
-        after it; the first step's time counts less the process overhead and :data:`FIRST_STEP_SETUP` (which may be
-        spent once, or not at all: it is in no step of the bound). So a trial
-        whose first fold alone cannot end in a fifth of its limit is stopped then, not at the limit with no score (a
-        CatBoost default on 1,907 rows x 32 classes ran 26.8 s of a 60 s fit and was killed with no fold done).
-        A single step is never stopped this way: its limit is its own end.
+        after it; the first step's time counts less the process overhead and :data:`FIRST_STEP_SETUP` (spent once,
+        or not at all: the bound counts it nowhere). So on five folds a trial whose first fold has taken a fifth of
+        its limit (plus the set-up) is stopped then, not at the limit with no score (a CatBoost default on 1,907
+        rows x 32 classes ran 26.8 s of a 60 s fit and was killed with no fold done; now stopped at 7 s). A single
+        step is never stopped this way: its limit is its own end.
         """
         weights = self.step_weights
         if len(weights) < 2 or steps_done >= len(weights):
