@@ -9,8 +9,9 @@ import pytest
 
 from automl.metrics import constant_score, get_metric, weighted_median
 from automl.search.controller import Problem
-from automl.search.planner import (END_MARGIN, FIRST_STEP_SETUP, KILL_SLACK, REFIT_OVERHEAD, REFIT_SAFETY, TRIAL_SHARE, Deadline,
-                                   TimePlanner, TrialCost, check_synthesis_affordable, command_fit_seconds, fold_cap)
+from automl.search.planner import (END_MARGIN, FIRST_STEP_SETUP, KILL_SLACK, REFIT_OVERHEAD, REFIT_SAFETY,
+                                   TRIAL_SHARE, Deadline, TimePlanner, TrialCost, check_synthesis_affordable,
+                                   command_fit_seconds, fold_cap)
 from automl.search.study import beating
 
 

@@ -242,7 +242,7 @@ class TimePlanner:
         after it; the first step's time counts less the process overhead and :data:`FIRST_STEP_SETUP` (spent once,
         or not at all: the bound counts it nowhere). So on five folds a trial whose first fold has taken a fifth of
         its limit (plus the set-up) is stopped then, not at the limit with no score (a CatBoost default on 1,907
-        rows x 32 classes ran 26.8 s of a 60 s fit and was killed with no fold done; now stopped at 7 s). A single
+        rows x 32 classes ran 26.7 s of a 60 s fit and was killed with no fold done; now stopped at 7 s). A single
         step is never stopped this way: its limit is its own end.
         """
         weights = self.step_weights
