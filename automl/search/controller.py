@@ -425,17 +425,15 @@ class SearchController:
                        time.monotonic() - start)
             raise
         duration = time.monotonic() - start
+        if projected and result.status in ("pruned", "timeout", "ok"):  # (timeout: stopped while a fold ran)
+            trial.set_user_attr("projected_duration", round(projected[0], 4))  # what the family is known to cost
         if projected and result.status == "pruned":
             result.status = "timeout"
             result.error = (f"stopped after {len(result.fold_scores)} of {len(self.problem.folds)} folds: all of them "
                             f"would take about {projected[0]:.1f}s, {limit - start:.1f}s were left for it")
-            trial.set_user_attr("projected_duration", round(projected[0], 4))
-        elif projected and result.status == "timeout":  # stopped while a fold ran
-            trial.set_user_attr("projected_duration", round(projected[0], 4))
         elif projected and result.status == "ok":  # on rungs: a model at the fidelity it reached
             result.error = (f"stopped at {result.fidelity:.3g} of the rows: the next rungs would take about "
                             f"{projected[0]:.1f}s in all, {limit - start:.1f}s were left for it")
-            trial.set_user_attr("projected_duration", round(projected[0], 4))
         if result.status == "ok" and trial.user_attrs.get("source") == REFINEMENT:
             judged = verdict(study.get_trials(deepcopy=False)[trial.user_attrs[PARENT]], result.fold_scores,
                              self.problem.metric.greater_is_better)
