@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Callable
 
 # OpenMP threads that spin while they wait turn a busy machine into a stall (HistGradientBoosting on 2 busy cores:
-# seconds instead of tenths); the trial processes set the same (automl/search/worker.py). Set before any library
-# starts its OpenMP runtime.
+# seconds instead of tenths), and the tests keep both cores busy (two xdist workers): here threads sleep at once. The
+# engine's trial processes take this setting when it is set (a quiet machine's fits spin briefly first:
+# automl/search/worker.py). Set before any library starts its OpenMP runtime.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402

@@ -91,6 +91,21 @@ def test_refit_reserve_covers_the_likely_ensemble_members_but_not_the_fitted_fal
     assert planner().refit_reserve(costs, 0, selection=0.0) == pytest.approx(2 * one)
 
 
+def test_no_refit_is_reserved_for_a_member_dearer_than_a_quarter_of_the_budget_unless_it_is_the_best():
+    # fried at 60 s: a torch network second best, its refit estimated at ~30 s, ended the search at 35 s
+    cheap = TrialCost("a", 1.0, True, mean_fold_fit=1.0)
+    dear = TrialCost("torch", 25.0, True, mean_fold_fit=25.0)
+    one, many = planner().refit_estimate(1.0), planner().refit_estimate(25.0)
+    assert many > 0.25 * 60
+    others = [TrialCost(f, 1.0, True, mean_fold_fit=1.0) for f in ("c", "d", "e")]
+    # the next family's best takes the dear member's place among the three reserved
+    assert planner().refit_reserve([cheap, dear, *others], None, selection=0.0) == pytest.approx(3 * one)
+    assert planner().refit_reserve([dear, cheap, *others], None, selection=0.0) == pytest.approx(many + 2 * one)
+    assert planner(seconds=600).refit_reserve([cheap, dear, *others], None, selection=0.0) == pytest.approx(
+        many + 2 * one)  # 30 s is not dear in 10 minutes
+    assert planner(seconds=None).refit_reserve([cheap, dear], None, selection=0.0) == pytest.approx(many + one)
+
+
 def test_the_constant_floor_is_the_prior_fitted_on_each_training_fold():
     rng = np.random.default_rng(0)
     folds = [(np.arange(100, 400), np.arange(0, 100)), (np.arange(0, 300), np.arange(300, 400))]

@@ -104,3 +104,32 @@ def test_a_trial_comes_back_through_the_pipe_when_the_temporary_folder_takes_no_
     result = TrialProcess().run(task, data, time.monotonic() + 120, lambda step, score, seconds: GO)
     assert result.status == "ok", result.error
     assert result.refit_model.predict_proba(data.X).shape == (len(data.X), 2)
+
+
+_TRIAL_ENVIRONMENT = """
+import os, sys
+from automl.search import worker
+worker._PRELOAD[:] = []  # a fork server that imports nothing: this checks its environment only
+ctx = worker._get_context()
+with worker._main_module_hidden():
+    child = ctx.Process(target=os.system, args=("printenv GOMP_SPINCOUNT OMP_WAIT_POLICY > " + sys.argv[1],))
+    child.start()
+child.join()
+"""
+
+
+@pytest.mark.parametrize("user_setting, seen_in_trial", [({}, ["3000"]), ({"OMP_WAIT_POLICY": "PASSIVE"}, ["PASSIVE"]),
+                                                        ({"GOMP_SPINCOUNT": "0"}, ["0"])])
+def test_trial_processes_spin_briefly_before_sleeping_unless_the_user_says_how_openmp_threads_wait(
+        tmp_path, user_setting, seen_in_trial):
+    """A trial process (forked from the fork server) spins 3,000 turns before it sleeps, or waits as the user set."""
+    import os
+    import subprocess
+    import sys
+
+    from automl.search.worker import OPENMP_WAIT_SETTINGS
+
+    environ = {k: v for k, v in os.environ.items() if k not in OPENMP_WAIT_SETTINGS} | user_setting
+    seen = tmp_path / "environment.txt"
+    subprocess.run([sys.executable, "-c", _TRIAL_ENVIRONMENT, str(seen)], env=environ, check=True, timeout=120)
+    assert seen.read_text().split() == seen_in_trial

@@ -15,7 +15,7 @@ import sys
 import time
 import types
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import cloudpickle
 
@@ -27,10 +27,24 @@ _PRELOAD = ["automl.search.evaluate", "automl.pipeline.build", "sklearn.ensemble
 _context: Any = None
 
 
-# Environment of the forkserver (and so of every trial). OpenMP threads that spin while waiting turn
-# a busy machine into a stall: HistGradientBoosting took 39 s instead of 3 s on credit-g with another
-# job on the 2 cores; passive waiting keeps it at 3 s.
-_WORKER_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
+# Environment of the forkserver (and so of every trial), unless the user's environment already says how OpenMP
+# threads wait (any of OPENMP_WAIT_SETTINGS). Between parallel regions a thread spins GOMP_SPINCOUNT times, then
+# sleeps. Sleeping at once (OMP_WAIT_POLICY=PASSIVE, the setting until stop 37) made every two-thread boosting fit
+# 6-16x slower on a quiet 2-core VM, where waking a sleeping core costs more than a boosting round's work (LightGBM,
+# 500 rounds on 10,000 rows: 4.1 s on 2 threads against 0.7 s on 1 and 0.46 s spinning; HistGradientBoosting 4.6 s,
+# 0.35 s, 0.34 s). Spinning without end (libgomp's default, 300,000 turns) is the opposite stall when another job
+# holds a core (LightGBM on 40,000 rows: 9.0 s, passive 1.5 s). 3,000 turns is within 10 % of the fastest on the
+# quiet machine and 2-3x passive's time on the busy one (benchmarks/results/openmp_wait.md).
+_WORKER_ENV = {"GOMP_SPINCOUNT": "3000"}
+OPENMP_WAIT_SETTINGS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+
+
+def worker_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """Variables the fork server (and so every trial process) gets on top of ``environ``: how OpenMP threads wait,
+    unless ``environ`` already says it."""
+    if any(name in environ for name in OPENMP_WAIT_SETTINGS):
+        return {}
+    return dict(_WORKER_ENV)
 
 
 def preload(modules: list[str]) -> None:
@@ -87,7 +101,7 @@ def _get_context() -> Any:
         ctx = multiprocessing.get_context("forkserver")
         # Replaces the default preload of __main__, so a user's script is never re-run in the server.
         ctx.set_forkserver_preload(_PRELOAD)
-        added = {k: v for k, v in _WORKER_ENV.items() if k not in os.environ}
+        added = worker_environment(os.environ)
         os.environ.update(added)
         try:
             with _main_module_hidden():
