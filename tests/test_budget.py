@@ -23,7 +23,8 @@ def test_hanging_trial_is_stopped_and_recorded(credit):
     left = float(error.split(", ")[-1].split("s were left")[0])
     assert hung.duration.iloc[0] < left
     trial = next(t for t in model.study_.trials if t.user_attrs.get("family") == "misbehaving_sleep")
-    assert trial.user_attrs["projected_duration"] > left  # what the family is known to cost, for the estimates
+    # what the family is known to cost, for the estimates (the message rounds the time left to a tenth: 5.96 > "6.0")
+    assert trial.user_attrs["projected_duration"] > left - 0.05
     # the hanging family ran first (cost 0) but could take only half the budget: linear ran after it
     assert model.best_family_ == "linear" and not model.fallback_used_
     assert model.predict(X.head(3)).shape == (3,)

@@ -30,11 +30,11 @@ _context: Any = None
 # Environment of the forkserver (and so of every trial), unless the user's environment already says how OpenMP
 # threads wait (any of OPENMP_WAIT_SETTINGS). Between parallel regions a thread spins GOMP_SPINCOUNT times, then
 # sleeps. Sleeping at once (OMP_WAIT_POLICY=PASSIVE, the setting until stop 37) made every two-thread boosting fit
-# 6-16x slower on a quiet 2-core VM, where waking a sleeping core costs more than a boosting round's work (LightGBM,
-# 500 rounds on 10,000 rows: 4.1 s on 2 threads against 0.7 s on 1 and 0.46 s spinning; HistGradientBoosting 4.6 s,
-# 0.35 s, 0.34 s). Spinning without end (libgomp's default, 300,000 turns) is the opposite stall when another job
-# holds a core (LightGBM on 40,000 rows: 9.0 s, passive 1.5 s). 3,000 turns is within 10 % of the fastest on the
-# quiet machine and 2-3x passive's time on the busy one (benchmarks/results/openmp_wait.md).
+# 3-13x slower on a quiet 2-core VM, where waking a sleeping core costs more than a boosting round's work (LightGBM,
+# 500 rounds on 20,000 rows: 4.4 s on 2 threads against 0.99 s on 1 and 0.76 s spinning; HistGradientBoosting 5.1 s,
+# 0.50 s, 0.50 s). Spinning without end (libgomp's default, 300,000 turns) is the opposite stall when another job
+# holds a core (LightGBM on 20,000 rows: 8.0 s, passive 1.3 s). 3,000 turns is within 15 % of the fastest on the
+# quiet machine and 2-3.5x passive's time on the busy one (benchmarks/results/openmp_wait.md).
 _WORKER_ENV = {"GOMP_SPINCOUNT": "3000"}
 OPENMP_WAIT_SETTINGS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 
