@@ -4,8 +4,8 @@
 classes) and kNN (the neighbours of a fifth of the rows) on generated tables of 2,000 to 160,000 rows x 18 columns,
 on one and on two threads, each setting in a fresh process (libgomp reads its environment once, at start): waiting
 passively (``OMP_WAIT_POLICY=PASSIVE``), spinning ``GOMP_SPINCOUNT`` turns first, and libgomp's default. Then the
-same with a busy loop holding one core. Writes ``benchmarks/results/openmp_wait.{csv,md}``; the worker's choice
-(``automl/search/worker.py``) reads them.
+same with a busy loop holding one core. Writes ``benchmarks/results/openmp_wait.{csv,md}``, the figures the trial
+processes' setting was chosen from (``automl/search/worker.py``).
 """
 from __future__ import annotations
 

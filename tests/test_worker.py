@@ -3,7 +3,10 @@ memory on either side), or through the pipe when the file cannot be written; the
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -16,7 +19,7 @@ from automl.metrics import get_metric
 from automl.models.registry import all_families
 from automl.pipeline.build import TrialConfig
 from automl.search.evaluate import GO, TrialResult, TrialTask
-from automl.search.worker import TrialData, TrialProcess, _send_result, warm_up
+from automl.search.worker import OPENMP_WAIT_SETTINGS, TrialData, TrialProcess, _send_result, warm_up
 
 
 def _trial(rows: int = 600, seconds_per_fold: float = 0.0) -> tuple[TrialTask, TrialData]:
@@ -123,12 +126,6 @@ child.join()
 def test_trial_processes_spin_briefly_before_sleeping_unless_the_user_says_how_openmp_threads_wait(
         tmp_path, user_setting, seen_in_trial):
     """A trial process (forked from the fork server) spins 3,000 turns before it sleeps, or waits as the user set."""
-    import os
-    import subprocess
-    import sys
-
-    from automl.search.worker import OPENMP_WAIT_SETTINGS
-
     environ = {k: v for k, v in os.environ.items() if k not in OPENMP_WAIT_SETTINGS} | user_setting
     seen = tmp_path / "environment.txt"
     subprocess.run([sys.executable, "-c", _TRIAL_ENVIRONMENT, str(seen)], env=environ, check=True, timeout=120)
