@@ -34,7 +34,7 @@ _context: Any = None
 # 500 rounds on 20,000 rows: 4.4 s on 2 threads against 0.99 s on 1 and 0.76 s spinning; HistGradientBoosting 5.1 s,
 # 0.50 s, 0.50 s). Spinning without end (libgomp's default, 300,000 turns) is the opposite stall when another job
 # holds a core (LightGBM on 20,000 rows: 8.0 s, passive 1.3 s). 3,000 turns is within 15 % of the fastest on the
-# quiet machine and 2-3.5x passive's time on the busy one (benchmarks/results/openmp_wait.md).
+# quiet machine and 2-5x passive's time on the busy one (benchmarks/results/openmp_wait.md).
 _WORKER_ENV = {"GOMP_SPINCOUNT": "3000"}
 OPENMP_WAIT_SETTINGS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 
