@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from automl.search.worker import OPENMP_WAIT_SETTINGS
 from benchmarks.markdown import to_markdown
 
 RESULTS = Path(__file__).parent / "results"
@@ -61,7 +62,7 @@ _BUSY = "import time\nend = time.monotonic() + 3600\nwhile time.monotonic() < en
 
 def measure(rows: int, threads: int, setting: str) -> dict[str, float]:
     """Seconds of each model's fit in a fresh process with the ``setting``'s environment."""
-    environ = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    environ = {k: v for k, v in os.environ.items() if k not in OPENMP_WAIT_SETTINGS}
     environ.update(SETTINGS[setting])
     done = subprocess.run([sys.executable, "-c", _FITS, str(rows), str(threads)], env=environ, check=True,
                           capture_output=True, text=True, timeout=600)
@@ -69,6 +70,7 @@ def measure(rows: int, threads: int, setting: str) -> dict[str, float]:
 
 
 def run(sizes: list[int]) -> pd.DataFrame:
+    """One row per machine state, table size, threads and setting: the seconds of each model's fit."""
     records = []
     for machine in ("quiet", "one core busy"):
         busy = subprocess.Popen([sys.executable, "-c", _BUSY]) if machine != "quiet" else None
@@ -86,6 +88,7 @@ def run(sizes: list[int]) -> pd.DataFrame:
 
 
 def report(frame: pd.DataFrame) -> str:
+    """The markdown report of :func:`run`'s frame, one table per machine state."""
     lines = ["# How OpenMP threads wait: seconds of a fit", "",
              "`python -m benchmarks.openmp_wait`: each row a fresh process; 18 columns; LightGBM 500 rounds, "
              "HistGradientBoosting 200 iterations (50 on 7 classes), kNN the neighbours of a fifth of the rows. "
