@@ -387,3 +387,20 @@ def test_benchmark_details_count_trials_stopped_at_their_limit_and_those_that_ne
     assert automl_adapter._stopped(board) == {"timeouts": 3, "in_flight": 1, "killed_unscored": 1}
     # a leaderboard without fold counts: nothing claimed
     assert automl_adapter._stopped(pd.DataFrame({"status": ["ok"]})) == {}
+
+
+def test_the_histogram_boosting_baseline_takes_a_category_of_more_levels_than_it_bins() -> None:
+    from benchmarks.adapters import baselines
+
+    rng = np.random.default_rng(0)
+    n = 1_200
+    codes = rng.integers(0, 300, n)  # 300 levels: more than HistGradientBoosting takes as categories
+    x = pd.DataFrame({"code": [f"c{c}" for c in codes], "plan": rng.choice(["a", "b"], n), "num": rng.normal(size=n)})
+    y = pd.Series(np.where((codes % 2 == 0) ^ (x["num"] > 0), "yes", "no"))
+    spec = {"task": "binary", "seed": 0, "cores": 1, "categorical_columns": ["code", "plan"]}
+    task = harness.Task(spec, x.iloc[:1_000], y.iloc[:1_000], x.iloc[1_000:])
+    model = baselines.fit(replace(task, options={"model": "hgb"}), Path("."))
+    encoded = model.encode(task.x_test)
+    assert encoded["code"].dtype == float and encoded["plan"].dtype == "category"  # codes above 255 levels only
+    proba = baselines.predict(model, task.x_test, task)
+    assert proba.shape == (200, 2) and list(proba.columns) == ["no", "yes"]

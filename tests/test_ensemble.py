@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from sklearn.ensemble import RandomForestClassifier
 
 from automl import AutoML
 from automl.metrics import get_metric
@@ -107,3 +108,39 @@ def test_the_ensemble_row_names_the_synthesis_plans_of_its_members():
         study.add_trial(optuna.trial.create_trial(value=0.5, user_attrs={"synthesis": plan}))
     assert members_synthesis(study, [0, 2]) == "rich"  # was "none": the row had no synthesis of its own
     assert members_synthesis(study, [2, 1]) == "none+rich"
+
+
+class _RefitRefused(RandomForestClassifier):
+    """A random forest that fits a fold's rows but refuses more: its refit on all the rows fails as a real one
+    that runs out of memory or time would, after its folds scored."""
+
+    def fit(self, X, y, sample_weight=None):  # noqa: ANN001, ANN201
+        if len(X) > REFUSED_ABOVE_ROWS:
+            raise MemoryError(f"refused: {len(X)} rows")
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+REFUSED_ABOVE_ROWS = 700  # credit-g: 1,000 rows, folds of 3 train on 667
+
+
+@pytest.mark.slow
+def test_a_member_whose_refit_fails_leaves_the_ensemble_and_the_rest_stay_one(credit, caplog):
+    import logging
+
+    from automl.models.registry import ModelFamily
+
+    X, y = credit
+    forest = ModelFamily(name="refit_refused", estimators={"classifier": _RefitRefused}, cost=100,
+                         needs={"impute": True, "encode": "ordinal", "scale": False}, seed_param="random_state")
+    with caplog.at_level(logging.INFO, logger="automl"):
+        model = AutoML(time_budget=60, max_trials=4, families=["linear", "knn", "lightgbm", forest],
+                       search="defaults", portfolio=None, random_state=0, cv=3, bagging=False).fit(X, y)
+    board = model.leaderboard_.set_index("trial")
+    refused = int(board.index[board.family == "refit_refused"][0])
+    assert board.loc[refused, "status"] == "ok"  # its folds scored
+    assert f"members [{refused}] were not refitted" in caplog.text  # it was selected, and its refit failed
+    assert model.best_family_ == "ensemble"
+    weights = json.loads(board.loc[board.family == "ensemble", "params"].iloc[0])["weights"]
+    assert str(refused) not in weights and len(weights) >= 2
+    assert sum(weights.values()) == pytest.approx(1.0, abs=1e-3)
+    assert model.predict_proba(X.head(5)).shape == (5, 2)

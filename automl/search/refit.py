@@ -176,32 +176,49 @@ class FinalModel:
         costs = {n: self.planner.refit_estimate(by_number[n].user_attrs.get("mean_fold_fit_time"))
                  for n in selection.weights if n not in self.fitted}
         affordable = self.planner.affordable_members(costs)
-        weights = {n: w for n, w in selection.weights.items() if n in self.fitted or n in affordable}
+        # against the best single trial scored on the same rows as the selection (a subset on large data)
+        single = score_weights(oof, {best.number: 1.0}, y, metric, classes, weights_of_rows)
+        kept = self._kept(selection, {n for n in selection.weights if n in self.fitted or n in affordable}, oof,
+                          single)
+        return None if kept is None else self._fit_ensemble(kept, by_number, oof, single)
+
+    def _kept(self, selection: Selection, members: set[int], oof: dict[int, np.ndarray], single: float,
+              ) -> Selection | None:
+        """``selection`` restricted to ``members``, its weights rescaled to sum to 1 and its blend rescored; ``None``
+        when fewer than two are left or their blend does not beat the best single trial's score ``single``."""
+        weights = {n: w for n, w in selection.weights.items() if n in members}
         if len(weights) < 2:
             return None
         if weights != selection.weights:
             total = sum(weights.values())
             weights = {n: w / total for n, w in weights.items()}
-            selection = Selection(weights, score_weights(oof, weights, y, metric, classes, weights_of_rows))
-        # against the best single trial scored on the same rows as the selection (a subset on large data)
-        single = score_weights(oof, {best.number: 1.0}, y, metric, classes, weights_of_rows)
-        if not self.problem.metric.better(selection.score, single):
-            return None
-        return self._fit_ensemble(selection, by_number)
+            selection = Selection(weights, score_weights(oof, weights, self.data.y, self.problem.metric,
+                                                         self.problem.classes, self.data.sample_weight))
+        return selection if self.problem.metric.better(selection.score, single) else None
 
-    def _fit_ensemble(self, selection: Selection, by_number: dict[int, Any]) -> "Refit | None":
+    def _fit_ensemble(self, selection: Selection, by_number: dict[int, Any], oof: dict[int, np.ndarray],
+                      single: float) -> "Refit | None":
+        """Refit the members, heaviest first. A member whose refit fails or no longer fits the time left (its
+        estimate was short: elevators, an MLP estimated at 1.5 s ran past 3.6 s and was stopped) is left out, and
+        the members refitted stay an ensemble when their blend still beats the best single trial; until stop 38
+        one failed refit dropped the whole ensemble."""
         members = sorted(selection.weights, key=lambda n: -selection.weights[n])
-        models = [self._refit_one(by_number[n]) for n in members]
-        if any(m is None for m in models):
-            return None
-        models, weights = flatten(models, [selection.weights[n] for n in members])
+        refitted = {n: model for n in members if (model := self._refit_one(by_number[n])) is not None}
+        if len(refitted) < len(members):
+            log.info("ensemble: members %s were not refitted in time; kept %s if their blend beats the best single",
+                     [n for n in members if n not in refitted], list(refitted))
+            kept = self._kept(selection, set(refitted), oof, single)
+            if kept is None:
+                return None
+            selection, members = kept, [n for n in members if n in refitted]
+        models, weights = flatten([refitted[n] for n in members], [selection.weights[n] for n in members])
         if self.problem.task == "regression":
             ensemble = WeightedEnsembleRegressor.from_fitted(models, weights)
         else:
             ensemble = WeightedEnsembleClassifier.from_fitted(models, weights, self.problem.classes)
         shown = {str(n): round(selection.weights[n], 4) for n in members}
-        oof = {n: o for n in members if (o := self.search.results[n].oof) is not None}  # all of them: selected by it
-        number = self._record(selection.score, shown, self.search.extra_scores(blend(oof, selection.weights)))
+        blended = blend({n: oof[n] for n in members}, selection.weights)  # all of them have it: selected by it
+        number = self._record(selection.score, shown, self.search.extra_scores(blended))
         return Refit(number, "ensemble", {"weights": shown}, selection.score, Pipeline([("ensemble", ensemble)]), False)
 
     def _record(self, score: float, weights: dict[str, float], extra_scores: dict[str, Any] | None) -> int:

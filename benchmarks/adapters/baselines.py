@@ -18,6 +18,10 @@ from benchmarks.adapters.harness import Task, run_adapter  # noqa: E402
 from benchmarks.datasets import encode_features, feature_dtypes  # noqa: E402
 
 
+#: most levels HistGradientBoosting takes in a category column (its ``max_bins`` default)
+HGB_MAX_CATEGORIES = 255
+
+
 def make_estimator(name: str, classification: bool, seed: int, cores: int) -> Any:
     """The default estimator named ``name`` for the task.
 
@@ -54,11 +58,15 @@ class Baseline:
         self.model = make_estimator(name, task.is_classification, spec["seed"], spec["cores"])
 
     def encode(self, x: pd.DataFrame) -> pd.DataFrame:
-        """Features as the model takes them (random forests get category codes, unseen/missing as NaN)."""
+        """Features as the model takes them: category columns native, as their codes (unseen or missing: NaN) for
+        random forests, and for HistGradientBoosting those of more than :data:`HGB_MAX_CATEGORIES` levels, which it
+        refuses as categories (email_spam's ``time``, 2,893 levels; nih_grants' ``sponsor_code``, 258)."""
         encoded = encode_features(x, self.dtypes)
-        if self.name != "rf":
+        as_codes = {"rf": 0, "hgb": HGB_MAX_CATEGORIES}.get(self.name)
+        if as_codes is None:
             return encoded
-        return encoded.apply(lambda c: c.cat.codes.replace(-1, np.nan) if c.dtype == "category" else c)
+        return encoded.apply(lambda c: c.cat.codes.replace(-1, np.nan)
+                             if c.dtype == "category" and len(c.cat.categories) > as_codes else c)
 
 
 def fit(task: Task, workdir: Path) -> Baseline:
