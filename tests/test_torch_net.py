@@ -56,6 +56,23 @@ def test_fitted_state_is_numpy_only_and_predicts_the_same_after_a_copy():
     assert np.array_equal(copy.deepcopy(model).predict(X), model.predict(X))
 
 
+
+def test_many_rows_are_predicted_in_chunks_as_one_forward_pass_would():
+    from automl.models.torch_net import PREDICT_CHUNK_ROWS
+
+    X, y = _wave(300)
+    model = TorchNetRegressor(random_state=0, max_epochs=5).fit(X, y)
+    many = _wave(2 * PREDICT_CHUNK_ROWS + 17, seed=1)[0]  # three chunks, the last one short
+    hidden = many.astype(np.float64)
+    for i, (coef, intercept) in enumerate(zip(model.coefs_, model.intercepts_)):
+        hidden = hidden @ coef.astype(np.float64) + intercept
+        if i < len(model.coefs_) - 1:
+            hidden = np.maximum(hidden, 0.0)
+    chunked = model._outputs(many)
+    assert chunked.shape == hidden.shape and chunked.dtype == np.float32
+    np.testing.assert_allclose(chunked, hidden, rtol=1e-4, atol=1e-4)
+    assert np.array_equal(model.predict(many)[-17:], model.predict(many[-17:]))  # a row's answer is its own
+
 def test_classifier_keeps_labels_and_gives_probabilities():
     rng = np.random.default_rng(1)
     X = rng.normal(size=(600, 3))
