@@ -56,7 +56,6 @@ def test_fitted_state_is_numpy_only_and_predicts_the_same_after_a_copy():
     assert np.array_equal(copy.deepcopy(model).predict(X), model.predict(X))
 
 
-
 def test_many_rows_are_predicted_in_chunks_as_one_forward_pass_would():
     from automl.models.torch_net import PREDICT_CHUNK_ROWS
 
@@ -72,6 +71,7 @@ def test_many_rows_are_predicted_in_chunks_as_one_forward_pass_would():
     assert chunked.shape == hidden.shape and chunked.dtype == np.float32
     np.testing.assert_allclose(chunked, hidden, rtol=1e-4, atol=1e-4)
     assert np.array_equal(model.predict(many)[-17:], model.predict(many[-17:]))  # a row's answer is its own
+
 
 def test_classifier_keeps_labels_and_gives_probabilities():
     rng = np.random.default_rng(1)
