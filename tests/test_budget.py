@@ -98,5 +98,9 @@ def test_a_family_that_times_out_is_not_started_again(credit):
                    random_state=0, cv=3, ensemble=False).fit(X, y)
     board = model.leaderboard_
     hung = board[board.family == "misbehaving_sleep"]
-    assert (hung.status == "timeout").sum() == 1  # once; later samples of it are skipped, not run
+    # once; later samples of it are skipped, not run (on failure: every trial, to see which path started it again)
+    trials = [(t.number, t.user_attrs.get("family"), t.user_attrs.get("source"), t.user_attrs.get("status"),
+               t.user_attrs.get("duration"), t.user_attrs.get("projected_duration"), t.user_attrs.get("error"))
+              for t in model.study_.trials]
+    assert (hung.status == "timeout").sum() == 1, "\n".join(map(str, trials))
     assert (board.family == "linear").sum() >= 2  # the time went to the family that finishes
