@@ -91,11 +91,6 @@ def test_no_finished_trial_falls_back_to_constant_predictor(credit):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=(
-    "known engine fault (stop 38), timing-dependent: when the first trial is stopped in flight early, a later sample "
-    "of the family is started because its known cost (7.5 s) is compared with the time to the trial deadline "
-    "(7.6 s), not with the trial's own limit (4.2 s), and it is stopped again; failed 4 of 5 full runs under xdist. "
-    "The fix (TimePlanner.room) changes late-search trials and needs an A/B; remove this mark with it"))
 def test_a_family_that_times_out_is_not_started_again(credit):
     X, y = credit
     # 15 s: the hung trial takes half of it; at 9 s the rest held one linear trial now and then on a loaded machine

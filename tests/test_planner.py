@@ -345,3 +345,21 @@ def test_the_calibration_fit_recovers_each_term_and_keeps_width_from_lowering_a_
     both = fit_costs(pd.concat([real, slower], ignore_index=True))
     assert both["generated"] == pytest.approx(1.0, abs=0.05) and both["rows"] == pytest.approx(0.9, abs=0.02)
     assert "generated" not in fit_costs(real)
+
+
+def test_a_family_stopped_at_its_limit_before_may_count_only_on_its_own_limit():
+    from automl.search.planner import TRIAL_SHARE, TrialCost
+
+    plan = planner(seconds=15.0, n_folds=3)
+    now = plan.deadline.start + 6.0  # 9 s left; the trial deadline at 13.6 s: 7.6 s away
+    deadline = plan.deadline.start + 13.6
+    stopped = [TrialCost("sleepy", 7.5, complete=False, mean_fold_fit=None)]  # 7.5 s projected when it was stopped
+    finished = [TrialCost("sleepy", 7.5, complete=True, mean_fold_fit=None)]
+    room = plan.room(stopped, "sleepy", now, deadline)
+    assert room == pytest.approx(TRIAL_SHARE * 9.0)  # 4.5 s: its estimate of 7.5 s does not fit, it is not started
+    assert not plan.fits(7.5, room)
+    assert plan.room(finished, "sleepy", now, deadline) == pytest.approx(7.6)  # a complete one: the trial deadline
+    assert plan.room(stopped, "other", now, deadline) == pytest.approx(7.6)  # another family: the trial deadline
+    on_rungs = planner(seconds=15.0, n_rows=400_000, train_rows=320_000, n_folds=1)  # a stopped trial keeps a rung
+    assert on_rungs.room(stopped, "sleepy", on_rungs.deadline.start + 6.0, on_rungs.deadline.start + 13.6) \
+        == pytest.approx(7.6)

@@ -286,17 +286,16 @@ class SearchController:
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 break
             config = suggest_config(trial, self.problem.families, self.problem.task, self.settings.class_weight, fixed)
-            estimate = self._expected_seconds(finished_costs(study), config.family)
-            available = self._trial_deadline(study) - time.monotonic()
+            estimate, available = self._estimate_and_room(study, finished_costs(study), config.family)
             failing = failing_families(study).get(config.family.name)
             if failing or not self.planner.fits(estimate, available):
                 why = (f"not started: the family {failing}" if failing
-                       else f"not started: estimated {estimate:.1f}s, {available:.1f}s left")
+                       else f"not started: estimated {estimate:.1f}s, {available:.1f}s available")
                 self._tell(study, trial, config, TrialResult(status="skipped", error=why), 0.0)
                 skips_in_a_row += 1
                 if self.planner.too_many_skips(skips_in_a_row):
                     break
-                self._redirect(study, available)
+                self._redirect(study)
                 continue
             skips_in_a_row = 0
             self._run(study, trial, config, data)
@@ -308,6 +307,8 @@ class SearchController:
         cheapest = min(self._expected_seconds(costs, f) for f in self.problem.families)
         if not self.planner.may_start(self._trial_deadline(study), cheapest):
             return False
+        if not any(self.planner.fits(*self._estimate_and_room(study, costs, f)) for f in self.problem.families):
+            return False  # the families that fit the time to the trial deadline were stopped at their limit before
         if self.settings.max_trials is not None:
             finished = sum(1 for t in study.get_trials(deepcopy=False) if t.state.is_finished())
             if finished >= self.settings.max_trials:
@@ -346,7 +347,14 @@ class SearchController:
         for parent, point in affordable(groups, seconds_of, deadline - now - queued, twinned):
             study.enqueue_trial(point, user_attrs={"source": REFINEMENT, PARENT: parent, "fixed": sorted(point)})
 
-    def _redirect(self, study: optuna.Study, available: float) -> None:
+    def _estimate_and_room(self, study: optuna.Study, costs: list[TrialCost],
+                           family: ModelFamily) -> tuple[float, float]:
+        """What a trial of ``family`` starting now should take, and the seconds it may count on
+        (:meth:`TimePlanner.room`): it is started when the first fits in the second."""
+        room = self.planner.room(costs, family.name, time.monotonic(), self._trial_deadline(study))
+        return self._expected_seconds(costs, family), room
+
+    def _redirect(self, study: optuna.Study) -> None:
         """After a sampled family was too slow for the time left (or keeps failing): enqueue the next trial with
         its family fixed to one that fits and works (the best-scoring such family so far, else the cheapest), its
         other parameters sampled as usual, so the sampler does not keep drawing a family that cannot run."""
@@ -354,7 +362,7 @@ class SearchController:
             return
         costs, failing = finished_costs(study), failing_families(study)
         fits = [f.name for f in self.problem.families if f.name not in failing
-                and self._expected_seconds(costs, f) <= available]
+                and self.planner.fits(*self._estimate_and_room(study, costs, f))]
         if not fits:
             return
         best = next((t.user_attrs["family"] for t in self._ranked(study) if t.user_attrs.get("family") in fits),

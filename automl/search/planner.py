@@ -187,6 +187,21 @@ class TimePlanner:
         return min(trial_deadline, start + TRIAL_SHARE * (self.deadline.at - start))
 
     # -- whether to start -------------------------------------------------------------------------------
+    def room(self, costs: Iterable[TrialCost], family: str, now: float, trial_deadline: float) -> float:
+        """Seconds a trial of ``family`` starting ``now`` may count on, to compare with its estimate.
+
+        The time to the trial deadline; for a family stopped at its limit before on folds, only the trial's own
+        limit (:data:`TRIAL_SHARE` of the time left): its cost is known to be at least its estimate, and it would
+        be stopped again with nothing to show. On rungs a stopped trial keeps a rung's model, so the deadline counts.
+        (A sleeping family stopped at 4.6 s, 7.5 s projected, was started again with 7.6 s to the trial deadline,
+        got its 4.2 s limit and was stopped again.)
+        """
+        to_deadline = trial_deadline - now
+        stopped_before = any(c.family == family and not c.complete for c in costs)
+        if not stopped_before or len(self.rungs) > 1:
+            return to_deadline
+        return min(to_deadline, self.trial_limit(now, trial_deadline) - now)
+
     def may_start(self, trial_deadline: float, cheapest: float | None) -> bool:
         """Whether any trial may start: enough time before the trial deadline, and the cheapest family's
         estimate (``None``: nothing known yet) fits in it."""
