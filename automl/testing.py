@@ -15,13 +15,14 @@ from automl.models.registry import ModelFamily
 
 
 class _Misbehaving(BaseEstimator):
-    def __init__(self, mode: str = "sleep", seconds: float = 3600.0):
+    def __init__(self, mode: str = "sleep", seconds: float = 3600.0, max_seconds: float | None = None):
         self.mode = mode
         self.seconds = seconds
+        self.max_seconds = max_seconds
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "_Misbehaving":
-        if self.mode == "sleep":
-            time.sleep(self.seconds)
+        if self.mode == "sleep":  # up to its time cap, when the search gives it one
+            time.sleep(self.seconds if self.max_seconds is None else min(self.seconds, self.max_seconds))
         elif self.mode == "raise":
             raise RuntimeError("this family always fails")
         elif self.mode == "memory":
@@ -44,7 +45,7 @@ class _Misbehaving(BaseEstimator):
 
 
 class MisbehavingClassifier(ClassifierMixin, _Misbehaving):
-    """Sleeps (``mode="sleep"``), raises (``"raise"``), raises ``MemoryError`` (``"memory"``), allocates ``seconds``
+    """Sleeps (``mode="sleep"``; ``max_seconds`` at most), raises (``"raise"``), raises ``MemoryError`` (``"memory"``), allocates ``seconds``
     gigabytes (``"hog"``) or kills its process (``"crash"``) in ``fit``."""
 
 
@@ -52,11 +53,13 @@ class MisbehavingRegressor(RegressorMixin, _Misbehaving):
     """Regression twin of :class:`MisbehavingClassifier`."""
 
 
-def misbehaving_family(mode: str, seconds: float = 3600.0, cost: float = 0.0) -> ModelFamily:
-    """A model family whose every fit sleeps, raises or crashes; ``cost=0`` runs it first."""
+def misbehaving_family(mode: str, seconds: float = 3600.0, cost: float = 0.0,
+                       capped_on_folds: bool = False) -> ModelFamily:
+    """A model family whose every fit sleeps, raises or crashes; ``cost=0`` runs it first. With ``capped_on_folds``
+    its fits take the search's time cap on folds too, and a sleeping fit sleeps at most that."""
     return ModelFamily(
         name=f"misbehaving_{mode}",
         estimators={"classifier": "automl.testing.MisbehavingClassifier",
                     "regressor": "automl.testing.MisbehavingRegressor"},
         cost=cost, needs={"impute": True, "encode": "ordinal", "scale": False},
-        defaults={"mode": mode, "seconds": seconds})
+        defaults={"mode": mode, "seconds": seconds}, capped_on_folds=capped_on_folds)

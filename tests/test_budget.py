@@ -104,3 +104,17 @@ def test_a_family_that_times_out_is_not_started_again(credit):
               for t in model.study_.trials]
     assert (hung.status == "timeout").sum() == 1, "\n".join(map(str, trials))
     assert (board.family == "linear").sum() >= 2  # the time went to the family that finishes
+
+
+@pytest.mark.slow
+def test_a_family_capped_on_folds_ends_its_folds_at_the_trial_limit_with_a_model(credit):
+    X, y = credit
+    # every fit would sleep an hour; capped on folds, each sleeps its share of the trial's time and the trial ends
+    # with a score (uncapped, as in the tests above, it is stopped after its first fold with none)
+    capped = misbehaving_family("sleep", capped_on_folds=True)
+    model = AutoML(time_budget=12, families=[capped, "linear"], search="defaults", portfolio=None, random_state=0,
+                   cv=3, ensemble=False).fit(X, y)
+    board = model.leaderboard_.set_index("family")
+    assert board.loc["misbehaving_sleep", "status"] == "ok", board.loc["misbehaving_sleep", "error"]
+    assert board.loc["misbehaving_sleep", "duration"] < 12 / 2 + 1  # within its limit: half the budget
+    assert board.loc["linear", "status"] == "ok"

@@ -75,6 +75,10 @@ class ModelFamily:
     small_data : dict
         ``{"rows": n, "defaults": {...}}``: below ``n`` training rows (a fold's), the default trial uses these values
         instead (fewer boosting rounds where too few rows are left to hold some out for early stopping).
+    capped_on_folds : bool
+        Its estimator takes ``max_seconds`` and stops there with the best model so far (the network's epochs), so on
+        folds too its fits share the trial's time to its limit, instead of the trial being stopped with no model
+        when its folds would not end by the limit (on rungs every family's fits are capped).
     """
 
     name: str
@@ -100,6 +104,7 @@ class ModelFamily:
     onnx: bool = False
     large_data: dict[str, Any] = field(default_factory=dict)
     small_data: dict[str, Any] = field(default_factory=dict)
+    capped_on_folds: bool = False
 
     def threads(self, n_rows: int, n_jobs: int) -> int:
         """Threads for a fit on ``n_rows``: one below ``single_thread_below`` rows, where fine-grained
@@ -236,7 +241,7 @@ def _load(path: str) -> dict[str, ModelFamily]:
             single_thread_below=int(decl.get("single_thread_below", 0)), onnx=bool(decl.get("onnx", False)),
             adapter=decl.get("adapter"), strength=float(decl.get("strength", 0.5)), extra=decl.get("extra"),
             requires=decl.get("requires"), bag=bool(decl.get("bag", False)), large_data=decl.get("large_data") or {},
-            small_data=decl.get("small_data") or {})
+            small_data=decl.get("small_data") or {}, capped_on_folds=bool(decl.get("capped_on_folds", False)))
     return families
 
 

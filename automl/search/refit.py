@@ -11,7 +11,7 @@ import logging
 import time
 from collections import ChainMap
 from collections.abc import MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -139,6 +139,8 @@ class FinalModel:
         start = time.monotonic()
         fidelity = float(trial.user_attrs.get("fidelity") or 1.0)  # a trial stopped at a rung refits on that share
         task = self.problem.trial_task(config, refit=True, cross_validate=False, refit_fraction=fidelity)
+        if config.family.capped_on_folds:  # its folds were capped (their fit times too): its refit ends by its estimate
+            task = replace(task, deadline_at=min(start + estimate, self.planner.end()))
         result = self.search.runner.run(task, self.search._shipped(self.data), self.planner.end(),
                                         lambda step, score, seconds: True)
         log.info("refit of trial %d (%s): %.2fs, estimated %.2fs, fit %.2fs in the worker", trial.number,
