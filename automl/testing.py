@@ -45,8 +45,8 @@ class _Misbehaving(BaseEstimator):
 
 
 class MisbehavingClassifier(ClassifierMixin, _Misbehaving):
-    """Sleeps (``mode="sleep"``; ``max_seconds`` at most), raises (``"raise"``), raises ``MemoryError`` (``"memory"``), allocates ``seconds``
-    gigabytes (``"hog"``) or kills its process (``"crash"``) in ``fit``."""
+    """Sleeps (``mode="sleep"``; ``max_seconds`` at most), raises (``"raise"``), raises ``MemoryError``
+    (``"memory"``), allocates ``seconds`` gigabytes (``"hog"``) or kills its process (``"crash"``) in ``fit``."""
 
 
 class MisbehavingRegressor(RegressorMixin, _Misbehaving):
