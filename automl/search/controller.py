@@ -286,7 +286,8 @@ class SearchController:
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 break
             config = suggest_config(trial, self.problem.families, self.problem.task, self.settings.class_weight, fixed)
-            estimate, available = self._estimate_and_room(study, finished_costs(study), config.family)
+            estimate, available = self._estimate_and_room(finished_costs(study), config.family,
+                                                          self._trial_deadline(study))
             failing = failing_families(study).get(config.family.name)
             if failing or not self.planner.fits(estimate, available):
                 why = (f"not started: the family {failing}" if failing
@@ -305,9 +306,10 @@ class SearchController:
             return False  # every family keeps failing: more trials would fail too
         costs = finished_costs(study)
         cheapest = min(self._expected_seconds(costs, f) for f in self.problem.families)
-        if not self.planner.may_start(self._trial_deadline(study), cheapest):
+        deadline = self._trial_deadline(study)
+        if not self.planner.may_start(deadline, cheapest):
             return False
-        if not any(self.planner.fits(*self._estimate_and_room(study, costs, f)) for f in self.problem.families):
+        if not any(self.planner.fits(*self._estimate_and_room(costs, f, deadline)) for f in self.problem.families):
             return False  # the families that fit the time to the trial deadline were stopped at their limit before
         if self.settings.max_trials is not None:
             finished = sum(1 for t in study.get_trials(deepcopy=False) if t.state.is_finished())
@@ -347,11 +349,11 @@ class SearchController:
         for parent, point in affordable(groups, seconds_of, deadline - now - queued, twinned):
             study.enqueue_trial(point, user_attrs={"source": REFINEMENT, PARENT: parent, "fixed": sorted(point)})
 
-    def _estimate_and_room(self, study: optuna.Study, costs: list[TrialCost],
-                           family: ModelFamily) -> tuple[float, float]:
-        """What a trial of ``family`` starting now should take, and the seconds it may count on
-        (:meth:`TimePlanner.room`): it is started when the first fits in the second."""
-        room = self.planner.room(costs, family.name, time.monotonic(), self._trial_deadline(study))
+    def _estimate_and_room(self, costs: list[TrialCost], family: ModelFamily,
+                           trial_deadline: float) -> tuple[float, float]:
+        """What a trial of ``family`` starting now should take, and the seconds it may count on before
+        ``trial_deadline`` (:meth:`TimePlanner.room`): it is started when the first fits in the second."""
+        room = self.planner.room(costs, family.name, time.monotonic(), trial_deadline)
         return self._expected_seconds(costs, family), room
 
     def _redirect(self, study: optuna.Study) -> None:
@@ -360,9 +362,9 @@ class SearchController:
         other parameters sampled as usual, so the sampler does not keep drawing a family that cannot run."""
         if not self.strategy.samples:
             return
-        costs, failing = finished_costs(study), failing_families(study)
+        costs, failing, deadline = finished_costs(study), failing_families(study), self._trial_deadline(study)
         fits = [f.name for f in self.problem.families if f.name not in failing
-                and self.planner.fits(*self._estimate_and_room(study, costs, f))]
+                and self.planner.fits(*self._estimate_and_room(costs, f, deadline))]
         if not fits:
             return
         best = next((t.user_attrs["family"] for t in self._ranked(study) if t.user_attrs.get("family") in fits),
