@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from automl.data.inputs import FALSE_TEXT, TRUE_TEXT, InputError, check_rows, parse_booleans
+from automl.data.inputs import FALSE_TEXT, TRUE_TEXT, InputError, check_rows, parse_booleans, plain_numbers
+from automl.data.schema import complex_numbers
 
 ROLES = {"amount": "numeric", "flag": "boolean", "when": "datetime", "colour": "categorical"}
 
@@ -94,3 +95,21 @@ def test_any_other_text_in_a_boolean_column_is_refused(words):
     parsed, bad = parse_booleans(words)
     assert set(bad.tolist()) == set(range(len(words)))
     assert np.isnan(parsed).all()
+
+
+NUMPY_DTYPES = [np.dtype(code) for code in ("?", "b", "B", "h", "H", "i", "I", "l", "L", "q", "Q", "e", "f", "d", "g",
+                                             "F", "D", "O", "U3", "S2", "V8", "M8[ns]", "m8[ns]")]
+EXTENSION_DTYPES = [pd.Int64Dtype(), pd.UInt8Dtype(), pd.Float32Dtype(), pd.BooleanDtype(), pd.StringDtype(),
+                    pd.CategoricalDtype(["a", "b"]), pd.DatetimeTZDtype(tz="UTC"), pd.SparseDtype(float)]
+
+
+@pytest.mark.parametrize("dtype", NUMPY_DTYPES + EXTENSION_DTYPES, ids=str)
+def test_plain_numbers_reads_every_dtype_as_pandas_checks_do(dtype):
+    # the NumPy shortcut (by kind) answers as pandas' checks: numbers but booleans, not dates, durations or text
+    expected = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+    assert plain_numbers(dtype) is expected
+
+
+@pytest.mark.parametrize("dtype", NUMPY_DTYPES + EXTENSION_DTYPES, ids=str)
+def test_complex_numbers_reads_every_dtype_as_pandas_does(dtype):
+    assert complex_numbers(dtype) is pd.api.types.is_complex_dtype(dtype)

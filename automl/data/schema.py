@@ -103,7 +103,7 @@ def to_frame(X: Any) -> pd.DataFrame:
         raise ValueError(f"column names must be unique; repeated: {dup}. Rename them before fitting.")
     dtypes = list(zip(frame.columns, frame.dtypes))
     for name, dtype in dtypes:
-        if pd.api.types.is_complex_dtype(dtype):
+        if complex_numbers(dtype):
             raise ValueError(f"Complex data not supported: column {name!r} holds complex numbers; "
                              "split it into real and imaginary parts.")
     objects = [name for name, dtype in dtypes if dtype == object]
@@ -117,6 +117,12 @@ def to_frame(X: Any) -> pd.DataFrame:
 
 
 _ONE_PASS_ROWS = 1024
+
+
+def complex_numbers(dtype: Any) -> bool:
+    """Whether a column of this dtype holds complex numbers: a NumPy dtype answers by its kind, without pandas'
+    ``is_complex_dtype`` (called per column on every predict: 0.2 ms on one row of 216 columns)."""
+    return dtype.kind == "c" if isinstance(dtype, np.dtype) else pd.api.types.is_complex_dtype(dtype)
 
 
 def cells(frame: pd.DataFrame, names: list[str], dtype: Any = object) -> np.ndarray:

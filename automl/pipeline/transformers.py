@@ -9,7 +9,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from automl.data.inputs import parse_booleans
+from automl.data.inputs import parse_booleans, plain_numbers
 from automl.data.schema import cells
 
 # feature name -> the ``Series.dt`` attribute it reads (pandas 3 deprecates ``dayofweek`` for ``day_of_week``)
@@ -81,8 +81,7 @@ def _cast_blocks(X: pd.DataFrame, names: list[str], roles: dict[str, str]) -> di
     if len(X) > _BLOCK_ROWS or not names:
         return {}
     dtypes = dict(zip(X.columns, X.dtypes))
-    numbers = [n for n in names if roles[n] in ("numeric", "boolean") and pd.api.types.is_numeric_dtype(dtypes[n])
-               and not pd.api.types.is_bool_dtype(dtypes[n])]
+    numbers = [n for n in names if roles[n] in ("numeric", "boolean") and plain_numbers(dtypes[n])]
     texts = [n for n in names if roles[n] in ("categorical", "text")
              and (dtypes[n] == object or pd.api.types.is_string_dtype(dtypes[n]))
              and not isinstance(dtypes[n], pd.CategoricalDtype)]
