@@ -121,7 +121,7 @@ _ONE_PASS_ROWS = 1024
 
 def complex_numbers(dtype: Any) -> bool:
     """Whether a column of this dtype holds complex numbers: a NumPy dtype answers by its kind, without pandas'
-    ``is_complex_dtype`` (called per column on every predict: 0.2 ms on one row of 216 columns)."""
+    ``is_complex_dtype`` (called per column on every predict: 0.08 ms on one row of 216 columns)."""
     return dtype.kind == "c" if isinstance(dtype, np.dtype) else pd.api.types.is_complex_dtype(dtype)
 
 
