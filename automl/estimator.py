@@ -28,7 +28,7 @@ from automl.data.checks import raise_on_errors, validate
 from automl.data.clean import CleaningOptions, clean_training_data
 from automl.data.inputs import check_rows
 from automl.data.profile import profile_frame
-from automl.data.schema import explain_task, to_frame
+from automl.data.schema import explain_task, plain_numbers, to_frame
 from automl.data.split import split_test, time_order
 from automl.data.target import check_label_types, make_folds, prepare_classes, prepare_sample_weight, prepare_target
 from automl.search.acceptance import acceptance_test
@@ -900,7 +900,7 @@ class AutoMLRegressor(RegressorMixin, AutoML):
         if self.task not in (None, "regression"):
             raise ValueError(f"AutoMLRegressor does regression only, got task={self.task!r}; use AutoMLClassifier")
         self_task = "regression"
-        if not pd.api.types.is_numeric_dtype(target.dtype) or pd.api.types.is_bool_dtype(target.dtype):
+        if not plain_numbers(target.dtype):
             try:
                 pd.to_numeric(target)
             except (ValueError, TypeError):

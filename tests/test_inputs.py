@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from automl.data.inputs import FALSE_TEXT, TRUE_TEXT, InputError, check_rows, parse_booleans, plain_numbers
-from automl.data.schema import complex_numbers
+from automl.data.inputs import FALSE_TEXT, TRUE_TEXT, InputError, check_rows, parse_booleans
+from automl.data.schema import complex_numbers, plain_numbers
 
 ROLES = {"amount": "numeric", "flag": "boolean", "when": "datetime", "colour": "categorical"}
 

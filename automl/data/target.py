@@ -11,6 +11,7 @@ from sklearn.exceptions import DataConversionWarning
 from sklearn.model_selection import (GroupKFold, GroupShuffleSplit, KFold, StratifiedGroupKFold, StratifiedKFold,
                                      train_test_split)
 
+from automl.data.schema import plain_numbers
 from automl.data.split import time_folds
 
 # Automatic validation: k-fold on small data, holdout on large data (cost grows with rows x folds).
@@ -42,7 +43,7 @@ def prepare_target(y: Any, n_rows: int) -> pd.Series:
         rows = np.flatnonzero(missing.to_numpy())
         raise ValueError(f"y is missing on {len(rows)} rows (first: {rows[:5].tolist()}); drop those rows from "
                          "X and y, or fill the target, before fitting")
-    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+    if plain_numbers(series.dtype):
         bad = ~np.isfinite(series.to_numpy(dtype=float))
         if bad.any():
             raise ValueError(f"y holds infinite values on {int(bad.sum())} rows (first: "

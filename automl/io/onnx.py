@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import is_classifier
 
+from automl.data.schema import plain_numbers
 from automl.io.onnx_converters import MISSING_TEXT, NotExportable
 from automl.io.onnx_converters import register as register_converters
 
@@ -286,7 +287,7 @@ def onnx_inputs(frame: pd.DataFrame, roles: dict[str, str], inputs: dict[str, st
         column = frame[name]
         if role in NUMERIC_ROLES:
             # numbers already: what the cast step would return (it parses strings and booleans)
-            plain = pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype)
+            plain = plain_numbers(column.dtype)
             values = column if plain else ColumnCaster({name: role}).fit(frame).transform(frame)[name]
             numbers = values.to_numpy(dtype=np.float32).reshape(-1, 1)
             feeds[inputs.get(name, name)] = np.where(np.isinf(numbers), np.float32(np.nan), numbers)  # as cast does

@@ -9,8 +9,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from automl.data.inputs import parse_booleans, plain_numbers
-from automl.data.schema import cells
+from automl.data.inputs import parse_booleans
+from automl.data.schema import cells, plain_numbers
 
 # feature name -> the ``Series.dt`` attribute it reads (pandas 3 deprecates ``dayofweek`` for ``day_of_week``)
 _DATE_PARTS = {"year": "year", "month": "month", "day": "day", "dayofweek": "day_of_week", "hour": "hour"}
