@@ -18,6 +18,7 @@ from automl.pipeline.fast import CompiledMember, FastPredictor, check_rows
 from automl.search.ensemble import WeightedEnsembleClassifier, WeightedEnsembleRegressor
 from sklearn.base import is_classifier
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 COLOURS = ["red", "green", "blue"]
 SIZES = [f"s{i}" for i in range(12)]
@@ -183,6 +184,25 @@ def test_members_that_know_different_categories_keep_their_own_codes():
     fast = FastPredictor.compile(final, check_rows(frame))
     assert fast is not None and fast.compiled == 3
     _same_answers(final, fast, frame.head(40))
+
+
+def test_neighbours_answer_single_rows_as_the_pipeline_does_when_distances_tie():
+    """Many training rows equally distant from a query (21 yes/no columns): scikit-learn's neighbour search picks
+    among such ties by its number of OpenMP threads, so the compiled call, which otherwise runs on one thread, keeps
+    the caller's threads for neighbours and answers every single row as the pipeline does (kc1 showed this)."""
+    rng = np.random.default_rng(0)
+    half = np.repeat([0.0, 1.0], 632)
+    frame = pd.DataFrame({f"b{j}": rng.permutation(half) for j in range(21)})  # scaled to exactly -1 and 1: the ties survive
+    schema, frame = infer_schema(frame)
+    y = np.array(["no", "yes"], dtype=object)[rng.integers(0, 2, len(frame))]
+    config = TrialConfig(family=all_families()["knn"], preprocess={})
+    pipe = build_pipeline(schema, config, "binary", random_state=0, n_jobs=1).fit(frame, y)
+    fast = FastPredictor.compile(pipe, check_rows(frame))
+    assert fast is not None and fast.threaded == [0]
+    with threadpool_limits(limits=2, user_api="openmp"):  # the tests' process runs one thread (conftest.py)
+        for i in rng.integers(0, len(frame), 60):
+            row = frame.iloc[[i]]
+            np.testing.assert_array_equal(fast.predict_proba(row), pipe.predict_proba(row), err_msg=f"row {i}")
 
 
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])

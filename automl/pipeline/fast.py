@@ -40,6 +40,7 @@ from sklearn.compose import ColumnTransformer
 from scipy.special import expit
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
@@ -445,6 +446,7 @@ class FastPredictor:
     banked: list[int] = field(default_factory=list)  # which members the bank holds
     threads: Any = None  # the OpenMP libraries loaded when compiled (threadpoolctl), limited to one thread per call
     own_order: list[bool] = field(default_factory=list)  # per member: its probability columns are in classes' order
+    threaded: list[int] = field(default_factory=list)  # the members that keep the caller's threads (neighbour search)
 
     @classmethod
     def compile(cls, pipeline: Any, checks: list[pd.DataFrame]) -> "FastPredictor | None":
@@ -463,6 +465,7 @@ class FastPredictor:
         for member in members:
             fast.members.append(fast._checked(member, checks))
         fast.compiled = sum(isinstance(m, CompiledMember) for m in fast.members)
+        fast.threaded = [i for i, m in enumerate(fast.members) if searches_neighbours(m)]
         fast.own_order = [classes is not None and getattr(m, "classes_", None) is not None
                           and len(m.classes_) == len(classes) and bool(np.array_equal(m.classes_, classes))
                           for m in fast.members]
@@ -542,25 +545,32 @@ class FastPredictor:
         return cols, frame
 
     def _member_outputs(self, X: pd.DataFrame, proba: bool) -> list[np.ndarray]:
+        """Each member's probabilities (``proba``) or predictions for ``X``: on one OpenMP thread, except the
+        members that search neighbours (:func:`searches_neighbours`), which keep the caller's thread setting."""
         features = self._features(X)
-        answers: dict[int, np.ndarray] = {}
-        if self.bank is not None:
-            together = self.bank.answers([features[i] for i in self.banked])
-            answers = {} if together is None else dict(zip(self.banked, together))
-        outputs = []
-        for i, member in enumerate(self.members):
-            if not isinstance(member, CompiledMember):
-                outputs.append(np.asarray(member.predict_proba(X) if proba else member.predict(X)))
-            elif proba:
-                outputs.append(member.predict_proba(features[i], answers.get(i)))
-            else:
-                outputs.append(member.predict(features[i], answers.get(i)))
-        return outputs
+        outputs: dict[int, np.ndarray] = {}
+        with self._one_thread():
+            answers: dict[int, np.ndarray] = {}
+            if self.bank is not None:
+                together = self.bank.answers([features[i] for i in self.banked])
+                answers = {} if together is None else dict(zip(self.banked, together))
+            for i in range(len(self.members)):
+                if i not in self.threaded:
+                    outputs[i] = self._member_output(i, X, features, answers.get(i), proba)
+        for i in self.threaded:
+            outputs[i] = self._member_output(i, X, features, None, proba)
+        return [outputs[i] for i in range(len(self.members))]
+
+    def _member_output(self, i: int, X: pd.DataFrame, features: dict[int, np.ndarray], answer: np.ndarray | None,
+                       proba: bool) -> np.ndarray:
+        member = self.members[i]
+        if not isinstance(member, CompiledMember):
+            return np.asarray(member.predict_proba(X) if proba else member.predict(X))
+        return member.predict_proba(features[i], answer) if proba else member.predict(features[i], answer)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Class probabilities, as the pipeline's ``predict_proba`` gives them."""
-        with self._one_thread():
-            outputs = self._member_outputs(X, proba=True)
+        outputs = self._member_outputs(X, proba=True)
         if self.weights is None:
             return outputs[0]
         total = np.zeros((outputs[0].shape[0], len(self.classes)))
@@ -571,13 +581,21 @@ class FastPredictor:
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Labels or values, as the pipeline's ``predict`` gives them."""
         if self.weights is None:
-            with self._one_thread():
-                return self._member_outputs(X, proba=False)[0]
+            return self._member_outputs(X, proba=False)[0]
         if self.classes is not None:
             return np.asarray(self.classes)[np.argmax(self.predict_proba(X), axis=1)]
-        with self._one_thread():
-            outputs = self._member_outputs(X, proba=False)
+        outputs = self._member_outputs(X, proba=False)
         return np.sum([w * np.asarray(p, dtype=float) for p, w in zip(outputs, self.weights)], axis=0)
+
+
+def searches_neighbours(member: Any) -> bool:
+    """Whether the member's model is a k-nearest-neighbours model. scikit-learn's neighbour search can break a tie
+    between equally distant training rows differently with another number of OpenMP threads (its float distances
+    then round differently), so such a member answers as the ordinary pipeline only with the caller's threads."""
+    pipeline = member.pipeline if isinstance(member, CompiledMember) else member
+    model = pipeline.steps[-1][1] if isinstance(pipeline, Pipeline) else pipeline
+    inner = getattr(model, "estimator_", model)
+    return isinstance(inner, (KNeighborsClassifier, KNeighborsRegressor))
 
 
 def _openmp() -> Any:
