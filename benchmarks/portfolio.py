@@ -417,6 +417,34 @@ def _not_measured(results: pd.DataFrame, suite: str) -> list[str]:
     return sorted({m["name"] for m in manifest if m["task"] in TABULAR_TASKS} - set(results["dataset"]))
 
 
+def portfolio_without(dataset: str, csv: Path = RESULTS / "portfolio_candidates.csv",
+                      min_gain: float = 0.03) -> list[dict[str, Any]]:
+    """The portfolio the selection picks on the measured collection without ``dataset``, cheapest first, as
+    ``AutoML(portfolio=...)`` takes it: what a benchmark reports on a training-collection dataset, so that no entry
+    was chosen on the data it is scored on. A dataset the collection does not hold gets the shipped selection.
+
+    Parameters
+    ----------
+    dataset : str
+        The dataset to leave out.
+    csv : pathlib.Path
+        The measurements (:func:`measure_all`).
+    min_gain : float
+        As for :func:`choose` (the shipped portfolio's 0.03).
+
+    Returns
+    -------
+    list of dict
+        ``{"family", "params"}`` entries.
+    """
+    results = read_results(csv)
+    results = results[(results["status"] != "failed") & (results["dataset"] != dataset)]
+    table = gains(results)
+    names = [name for name, _ in greedy(table, results["dataset"].nunique(), min_gain)]
+    times = results.groupby("config")["duration_s"].median()
+    return [CANDIDATES[name] for name in sorted(names, key=lambda name: times.get(name, float("inf")))]
+
+
 def portfolio_yaml(selection: Selection, args: argparse.Namespace, today: str) -> str:
     """``configs/portfolio.yaml`` for the chosen entries, cheapest first, with a header saying how they were chosen.
 

@@ -67,6 +67,17 @@ def test_leave_one_out_scores_a_portfolio_chosen_without_the_dataset() -> None:
     assert selection.held_out == pytest.approx(2 / 3)
 
 
+def test_portfolio_without_a_dataset_is_the_leave_one_out_choice_cheapest_first(tmp_path: Path) -> None:
+    results = _results()
+    results.loc[results["config"] == "mlp_256x2", "duration_s"] = 0.5
+    csv = tmp_path / "candidates.csv"
+    results.to_csv(csv, index=False)
+    knn, mlp = bp.CANDIDATES["knn_15_distance"], bp.CANDIDATES["mlp_256x2"]
+    assert bp.portfolio_without("c", csv, 0.3) == [knn]  # as leave_one_out chose for c
+    assert bp.portfolio_without("a", csv, 0.1) == [mlp, knn]  # cheapest first, as the shipped file orders them
+    assert bp.portfolio_without("not-measured", csv, 0.1) == [mlp, knn]  # every dataset: the full selection
+
+
 def test_choose_leaves_failed_datasets_out_of_the_mean() -> None:
     failed = pd.DataFrame([{"dataset": "e", "task": "binary", "config": "", "status": "failed", "error": "boom"}])
     selection = bp.choose(pd.concat([_results(), failed]), 0.1)

@@ -1,6 +1,8 @@
 """Our engine: ``automl.AutoML`` with the task's budget, seed and cores (run with our environment's Python).
 
 Adapter options are further ``AutoML`` arguments (``automl[search=random;cv=3]``), see :func:`automl_arguments`.
+``automl[portfolio=leave_out]`` fits each dataset with the portfolio chosen on the training collection without it
+(:func:`benchmarks.portfolio.portfolio_without`): the honest figure on the collection's own datasets.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository, 
 from benchmarks.adapters.harness import Fitted, Task, run_adapter, single_row_latency_ms  # noqa: E402
 
 HARNESS_ARGUMENTS = ("time_budget", "random_state", "n_jobs")  # from --budget, --seeds and --cores only
+LEAVE_OUT = "leave_out"  # portfolio=leave_out: the portfolio chosen without the dataset being fitted
 NONE_WORDS = {"portfolio": "none"}  # option values that mean None (as in the CLI's --portfolio none)
 
 
@@ -80,9 +83,13 @@ def fit(task: Task, workdir: Path) -> Fitted:
 
     spec = task.spec
     arguments = automl_arguments(task.options, inspect.signature(AutoML).parameters)
+    info = {"options": json.dumps(arguments, separators=(",", ":"))} if arguments else {}
+    if arguments.get("portfolio") == LEAVE_OUT:
+        from benchmarks.portfolio import portfolio_without
+
+        arguments["portfolio"] = portfolio_without(spec["dataset"])
     model = AutoML(**{"time_budget": spec["budget"], "task": spec["task"], "random_state": spec["seed"],
                       "n_jobs": spec["cores"], **arguments})
-    info = {"options": json.dumps(arguments, separators=(",", ":"))} if arguments else {}
     return Fitted(model.fit(task.x_train, task.y_train), info=info)
 
 
