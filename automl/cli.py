@@ -238,8 +238,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
         raise ValueError(f"no column {args.target!r} in {args.data}; columns are {list(frame.columns)}")
     y = frame.pop(args.target)
     model = _search_model(args, fit_budget(args.time_budget, started))
-    print(f"automl: {len(frame)} rows x {frame.shape[1]} columns from {args.data}; target {args.target!r}; "
-          f"budget {args.time_budget:g}s", file=sys.stderr)
+    if _fit_verbosity(args):  # not with -q (only errors) or --json
+        print(f"automl: {len(frame)} rows x {frame.shape[1]} columns from {args.data}; target {args.target!r}; "
+              f"budget {args.time_budget:g}s", file=sys.stderr)
     if args.table:
         model.fit(frame, y, tables=read_table_files(args.table), cutoff_time=args.cutoff_time,
                   relationships=[_relationship(r) for r in args.relationship])

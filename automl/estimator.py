@@ -45,6 +45,7 @@ from automl.search.worker import TrialData, start_server
 from automl.synthesis import SynthesisMixin, plan_options
 
 log = logging.getLogger("automl")
+progress_log = logging.getLogger("automl.progress")  # what verbose=1 shows: the task, the data, each trial
 # Classes whose smallest is below this share of the largest count as imbalanced: the portfolio then
 # also tries class weighting.
 IMBALANCE_RATIO = 0.2
@@ -115,8 +116,10 @@ class AutoML(SynthesisMixin, BaseEstimator):
     study_name : str or None, default=None
         Study to create or resume in ``storage``.
     verbose : int, default=0
-        0: warnings only; 1: the inferred task, the data stage and a line per finished trial on standard error;
-        2: also the engine's log (logger ``"automl"`` at INFO: refits, cleaning steps) during ``fit``.
+        Tied to :mod:`logging`, during ``fit`` only. 0: warnings only; 1: the logger ``"automl.progress"`` at
+        INFO (the inferred task, the data stage, a line per finished trial; on a terminal the trials are one live
+        bar instead); 2: all of ``"automl"`` at INFO (also refits and cleaning steps). The records go to the handlers
+        you set up (on those loggers or the root logger), else to standard error.
     test_size : float, int or None, default=None
         Rows held back from the search (a fraction or a count) for a final acceptance test of the chosen
         pipeline (``acceptance_``). Stratified for classification; the latest rows with ``time_column``.
@@ -360,9 +363,10 @@ class AutoML(SynthesisMixin, BaseEstimator):
         """
         self._validate_params()
         deadline = Deadline(self.time_budget)
-        plan = self._prepare(X, y, sample_weight, deadline, role="worker")
-        controller = self._controller(plan, deadline)
-        self.study_ = controller.work(plan.data)
+        with engine_log(self.verbose):
+            plan = self._prepare(X, y, sample_weight, deadline, role="worker")
+            controller = self._controller(plan, deadline)
+            self.study_ = controller.work(plan.data)
         self.leaderboard_ = controller.leaderboard()
         self.worker_id_ = controller.worker_id
         self.worker_trials_ = sum(1 for t in self.study_.get_trials(deepcopy=False)
@@ -380,7 +384,8 @@ class AutoML(SynthesisMixin, BaseEstimator):
         """
         self._validate_params()
         deadline = Deadline(self.time_budget)
-        return self._run(self._prepare(X, y, sample_weight, deadline, role="refit"), deadline, search=False)
+        with engine_log(self.verbose):
+            return self._run(self._prepare(X, y, sample_weight, deadline, role="refit"), deadline, search=False)
 
     def _search(self, X: Any, y: Any, sample_weight: Any, deadline: Deadline, needs: dict[str, Any] | None = None,
                 data_source: dict[str, str] | None = None, spent: float = 0.0) -> "AutoML":
@@ -424,11 +429,9 @@ class AutoML(SynthesisMixin, BaseEstimator):
         start_server()  # trial processes import their libraries while the data is prepared
         plan = self._plan(X, y, sample_weight, deadline, role, needs, data_source, spent)
         self.prepare_time_ = time.monotonic() - started
-        if self.verbose:
-            rows, columns = plan.data.X.shape
-            print(f"[{deadline.elapsed():6.1f}s] data ready: {rows} rows x {columns} columns, "
-                  f"{len(plan.problem.folds)} folds (prepared in {self.prepare_time_:.1f}s)", file=sys.stderr,
-                  flush=True)
+        rows, columns = plan.data.X.shape
+        progress_log.info("[%6.1fs] data ready: %d rows x %d columns, %d folds (prepared in %.1fs)",
+                          deadline.elapsed(), rows, columns, len(plan.problem.folds), self.prepare_time_)
         return plan
 
     def _plan(self, X: Any, y: Any, sample_weight: Any, deadline: Deadline, role: str,
@@ -498,8 +501,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
         else:
             task, why = explain_task(target)
             self.task_reason_ = f"inferred from y: {why}; pass task= to override"
-        if self.verbose:
-            print(f"task {task}: {self.task_reason_}", file=sys.stderr, flush=True)
+        progress_log.info("task %s: %s", task, self.task_reason_)
         if task == "regression" and not pd.api.types.is_numeric_dtype(target.dtype):
             raise ValueError(f"regression needs a numeric target, y has dtype {target.dtype}; "
                              "use a classifier, or convert y with pd.to_numeric")
@@ -914,23 +916,26 @@ class AutoMLRegressor(RegressorMixin, AutoML):
 
 @contextlib.contextmanager
 def engine_log(verbose: int) -> Iterator[None]:
-    """With ``verbose >= 2``, the ``"automl"`` logger at INFO on standard error for the duration (when the user set
-    up no handler of their own); otherwise nothing changes."""
-    if verbose < 2:
+    """For the duration: with ``verbose >= 1`` the ``"automl.progress"`` logger at INFO, with ``verbose >= 2`` all
+    of ``"automl"``; with a handler on standard error when logging is not set up (no handler on that logger or
+    above it: a configured root logger, as the CLI's ``basicConfig``, gets the records instead). With ``verbose=0``
+    nothing changes."""
+    if verbose < 1:
         yield
         return
-    before = log.level
-    handler = None if log.handlers else logging.StreamHandler()
+    logger = log if verbose >= 2 else progress_log
+    before = logger.level
+    handler = None if logger.hasHandlers() else logging.StreamHandler()
     if handler is not None:
-        handler.setFormatter(logging.Formatter("automl: %(message)s"))
-        log.addHandler(handler)
-    log.setLevel(logging.INFO)
+        handler.setFormatter(logging.Formatter("automl: %(message)s" if verbose >= 2 else "%(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     try:
         yield
     finally:
-        log.setLevel(before)
+        logger.setLevel(before)
         if handler is not None:
-            log.removeHandler(handler)
+            logger.removeHandler(handler)
 
 
 def _each(listeners: list[Any]) -> Any:
@@ -996,8 +1001,9 @@ def _imbalanced(labels: np.ndarray) -> bool:
 
 
 class _ProgressLine:
-    """Progress of the search on standard error: on a terminal one live bar (elapsed / budget, trials, best score,
-    the last family), rewritten after every trial; elsewhere (a log, a pipe) one plain line per finished trial."""
+    """Progress of the search: on a terminal (``stream``, standard error by default) one live bar (elapsed / budget,
+    trials, best score, the last family), rewritten after every trial; elsewhere (a log, a pipe) one line per
+    finished trial, a record of the ``"automl.progress"`` logger."""
 
     WIDTH = 30
 
@@ -1020,9 +1026,9 @@ class _ProgressLine:
             self.stream.write("\r" + self.bar(len(finished), len(complete), best_shown, attrs) + "\x1b[K")
             self.stream.flush()
             return
-        print(f"[{self.deadline.elapsed():6.1f}s] trial {trial.number:>3} {attrs.get('family', '?'):<22} "
-              f"{attrs.get('status', '?'):<8} score {shown:<10} best {best_shown:<10} "
-              f"took {attrs.get('duration') or 0:5.2f}s  ({len(finished)} done)", file=self.stream, flush=True)
+        progress_log.info(f"[{self.deadline.elapsed():6.1f}s] trial {trial.number:>3} {attrs.get('family', '?'):<22} "
+                          f"{attrs.get('status', '?'):<8} score {shown:<10} best {best_shown:<10} "
+                          f"took {attrs.get('duration') or 0:5.2f}s  ({len(finished)} done)")
 
     def bar(self, finished: int, ok: int, best: str, attrs: dict[str, Any]) -> str:
         """One line: a bar of the time used, the counts, the best score and the last trial's family."""

@@ -29,6 +29,7 @@ class SynthesisMixin:
     time_budget: float | None
     n_jobs: int | None
     synthesis_plan: str
+    verbose: int
     schema_: Any
     best_pipeline_: Any
     search_time_: float
@@ -96,7 +97,9 @@ class SynthesisMixin:
         ids = sorted_ids(X, column_id)
         from automl.features.timeseries import plan_columns
 
-        with step_cache() as cache:  # FRESH fitted once per fold and input, reused by later trials
+        from automl.estimator import engine_log
+
+        with engine_log(self.verbose), step_cache() as cache:  # FRESH fitted once per fold, reused by later trials
             return self._fit_synthesised(synthesiser, X, per_series(y, ids, column_id), sample_weight, deadline,
                                          needs={"filter": "fresh", STEP_CACHE: cache}, preload=["tsfresh"],
                                          info={"method": "tsfresh", "settings": settings, "n_series": len(ids),

@@ -98,3 +98,57 @@ def test_version_json_outputs_and_one_line_errors(credit_model_folder, tmp_path,
     code = main(["leaderboard", "--storage", f"sqlite:///{tmp_path / 'none.db'}", "--study", "nope"])
     err = capsys.readouterr().err
     assert code == 4 and err.count("\n") == 1 and "no study 'nope'" in err  # one line, no traceback
+
+
+def test_fit_json_summary_in_process(tmp_path, capsys):
+    import json
+
+    from automl.cli import main
+
+    out = tmp_path / "model"
+    code = main(["fit", str(CREDIT), "--target", "class", "--time-budget", "30", "--max-trials", "1", "--search",
+                 "defaults", "--families", "linear", "--out", str(out), "--json", "-q"])
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0 and summary["best"]["family"] == "linear" and summary["status"]["status"] == "ok"
+
+
+def test_a_missing_extra_is_one_line_that_names_it(credit_model_folder, tmp_path, capsys, monkeypatch):
+    """An optional library that is not installed (set aside here as an absent package is: import fails): the
+    command prints one line naming the extra, no traceback; a family asked for names its extra too."""
+    import importlib.util
+
+    from automl.cli import EXIT_USAGE, main
+    from automl.synthesis import require
+
+    for name in ("skl2onnx", "onnxmltools", "onnx", "onnxruntime"):
+        monkeypatch.setitem(sys.modules, name, None)  # "import skl2onnx" raises ModuleNotFoundError
+    code = main(["export", str(credit_model_folder), "--out", str(tmp_path / "m.onnx")])
+    err = capsys.readouterr().err
+    assert code == EXIT_USAGE and err.count("\n") == 1 and 'pip install "automl[export]"' in err
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in ("catboost", "tsfresh")
+                        else real(name, *a))
+    code = main(["fit", str(CREDIT), "--target", "class", "--time-budget", "10", "--families", "catboost", "--out",
+                 str(tmp_path / "m"), "-q"])
+    err = capsys.readouterr().err
+    assert code != 0 and err.count("\n") == 1 and "catboost is not installed" in err and "automl[catboost]" in err
+    with pytest.raises(ImportError, match=r'automl\[synthesis\]'):
+        require("tsfresh", "fit_series")
+
+
+def test_help_is_fast_and_importing_changes_no_global_logging():
+    """``automl --help`` imports neither pandas nor the engine; importing automl leaves Optuna's log level alone;
+    the package is typed (py.typed ships with it)."""
+    code = ("import sys, logging, optuna\n"
+            "before = optuna.logging.get_verbosity()\n"
+            "from automl.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print('pandas' in sys.modules)\n"
+            "import automl, automl.estimator\n"
+            "print(optuna.logging.get_verbosity() == before)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-2:] == ["False", "True"]
+    import importlib.resources
+
+    assert importlib.resources.files("automl").joinpath("py.typed").is_file()

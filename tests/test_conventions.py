@@ -57,7 +57,7 @@ def test_a_custom_family_takes_estimator_classes(credit, regression_frame):
     assert model.best_family_ == "plain_linear" and model.predict(X.head(3)).shape == (3,)
 
 
-def test_verbose_two_shows_the_engine_log_during_fit_only(credit, capsys):
+def test_verbose_two_shows_the_engine_log_during_fit_only(credit, caplog):
     X, y = credit
     logger = logging.getLogger("automl")
     before = logger.getEffectiveLevel()
@@ -68,10 +68,40 @@ def test_verbose_two_shows_the_engine_log_during_fit_only(credit, capsys):
         AutoML(random_state=0, verbose=verbose, callbacks=[note], **ONE).fit(X.head(300), y.head(300))
     assert levels[2] == logging.INFO and levels[0] == before
     assert logger.getEffectiveLevel() == before  # put back after the fit
-    assert "task binary: inferred from y: 2 distinct labels" in capsys.readouterr().err
+    assert "task binary: inferred from y: 2 distinct labels" in caplog.text
 
 
-def test_progress_is_one_live_bar_on_a_terminal_and_plain_lines_elsewhere():
+def test_verbose_one_is_the_progress_logger_on_standard_error_unless_logging_is_set_up(credit, capsys, monkeypatch):
+    """verbose=1 sets ``automl.progress`` (not the engine's log) to INFO during the fit, on standard error when no
+    handler is set up; with a handler of the user's the records go there and nothing is added."""
+    X, y = credit
+    engine, progress = logging.getLogger("automl"), logging.getLogger("automl.progress")
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    seen = {}
+
+    def note(study, trial):  # noqa: ANN001
+        seen.update(engine=engine.getEffectiveLevel(), progress=progress.getEffectiveLevel(),
+                    handlers=len(progress.handlers))
+
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])  # as in a plain script: pytest's capture set aside
+    AutoML(random_state=0, verbose=1, callbacks=[note], **ONE).fit(X.head(300), y.head(300))
+    assert seen["progress"] == logging.INFO and seen["engine"] > logging.INFO and seen["handlers"] == 1
+    err = capsys.readouterr().err
+    assert "task binary: inferred from y" in err and "data ready: 300 rows" in err and "trial   0 linear" in err
+    assert not progress.handlers and progress.level == logging.NOTSET  # put back after the fit
+    monkeypatch.setattr(logging.getLogger(), "handlers", [Keep()])  # logging set up, as basicConfig does
+    AutoML(random_state=0, verbose=1, callbacks=[note], **ONE).fit(X.head(300), y.head(300))
+    assert seen["handlers"] == 0 and capsys.readouterr().err == ""
+    messages = [r.getMessage() for r in records]
+    assert {r.name for r in records} == {"automl.progress"} and any("data ready" in m for m in messages)
+
+
+def test_progress_is_one_live_bar_on_a_terminal_and_plain_lines_elsewhere(caplog):
     import io
 
     import optuna
@@ -88,15 +118,18 @@ def test_progress_is_one_live_bar_on_a_terminal_and_plain_lines_elsewhere():
                                                                     "score": 0.8, "duration": 1.0}))
     trial = study.get_trials()[0]
     terminal, log = Terminal(), io.StringIO()
-    for stream in (terminal, log):
-        progress = _ProgressLine(Deadline(60), stream)
-        progress(study, trial)
-        progress(study, trial)
-        progress.close()
+    with caplog.at_level(logging.INFO, logger="automl.progress"):
+        for stream in (terminal, log):
+            progress = _ProgressLine(Deadline(60), stream)
+            progress(study, trial)
+            progress(study, trial)
+            progress.close()
     shown = terminal.getvalue()
     assert shown.count("\r") == 2 and shown.endswith("\n") and "/60s | trials 1 (ok 1) | best 0.8" in shown
     assert "last lightgbm ok" in shown
-    assert log.getvalue().count("\n") == 2 and "\r" not in log.getvalue()  # two plain lines
+    assert log.getvalue() == ""  # not a terminal: two plain lines, records of the progress logger
+    lines = [r.getMessage() for r in caplog.records if r.name == "automl.progress"]
+    assert len(lines) == 2 and all("trial   0 lightgbm" in line and "\r" not in line for line in lines)
 
 
 def test_extra_metrics_are_leaderboard_columns_from_out_of_fold_predictions(credit):

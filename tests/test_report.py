@@ -31,7 +31,9 @@ def test_classification_report_is_self_contained(credit_model_folder, credit):
         assert f"<h2>{section}</h2>" in text
     images = _images(text)
     own = "no model of the final pipeline has importances" not in text  # kNN alone would have none
-    assert len(images) == 3 + own and all(i.startswith(PNG) for i in images)
+    shap = "<p class=note>TreeSHAP on" in text  # one tree-based pipeline, with the explain extra
+    assert "<h2>SHAP values</h2>" in text
+    assert len(images) == 3 + own + shap and all(i.startswith(PNG) for i in images)
     assert not re.search(r'(src|href)="(http|file|/)', text)  # nothing outside the file
     assert "on 200 rows of the labelled rows given" in text
     assert "checking_status" in text  # the profile lists the columns
@@ -44,6 +46,17 @@ def test_regression_report_plots_residuals_from_the_saved_sample(regression_fram
     text = build_report(folder)
     assert "<h2>Residuals</h2>" in text and "training sample" in text
     assert len(_images(text)) == 4  # the linear model's own importances (coefficient sizes) are the fourth
+    assert "<h2>SHAP values</h2><p class=note>Not computed: SHAP values are computed for tree-based models" in text
+
+
+def test_report_shows_shap_values_of_one_tree_model(regression_frame, tmp_path):
+    pytest.importorskip("shap", reason="SHAP values are the explain extra")
+    X, y = regression_frame
+    model = AutoMLRegressor(time_budget=30, max_trials=1, families=["lightgbm"], search="defaults", cv=2,
+                            ensemble=False, random_state=0).fit(X, y)
+    text = build_report(save(model, tmp_path / "trees", data=(X, y)))
+    assert "<h2>SHAP values</h2><p class=note>TreeSHAP on 200 rows of the training sample" in text
+    assert len(_images(text)) == 5  # search, permutation, SHAP, residuals, own importances
 
 
 @pytest.mark.slow

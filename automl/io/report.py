@@ -1,5 +1,6 @@
 """One self-contained HTML report of a model folder: leaderboard, score vs time of the search, permutation
-importances and the models' own, confusion matrix or residuals, the data profile and the cleaning report.
+importances, SHAP values (one tree-based pipeline, the explain extra) and the models' own importances, confusion
+matrix or residuals, the data profile and the cleaning report.
 
 Plots are drawn with matplotlib and inlined as base64 PNGs, so the file opens anywhere without its folder.
 Importances and the confusion matrix / residuals are computed on labelled rows passed in (held-out rows,
@@ -21,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 N_REPEATS = 5
+SHAP_ROWS = 200  # rows the report computes SHAP values on
 TOP_TRIALS = 25
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
@@ -54,7 +56,8 @@ def build_report(folder: str | Path, data: tuple[pd.DataFrame, pd.Series] | None
     sections = [_summary(model), _leaderboard(model.leaderboard_), _search_plot(model)]
     if data is not None:
         scored = Scored.of(model, *data, tables)
-        sections += [_importances(model, scored, random_state, source), _errors(model, scored, source)]
+        sections += [_importances(model, scored, random_state, source), _shap(model, scored, source),
+                     _errors(model, scored, source)]
     else:
         sections.append("<h2>Importances and errors</h2><p class=note>No labelled rows: pass data to the "
                         "report, or save the model with its training sample.</p>")
@@ -149,6 +152,29 @@ def _importances(model: Any, scored: Scored, random_state: int, source: str) -> 
     ax.set_xlabel(f"drop in {model.metric_.name} when the {scored.column} is shuffled")
     return (f"<h2>Permutation importances</h2><p class=note>{N_REPEATS} shuffles per {scored.column} on "
             f"{len(scored.rows)} rows of {html.escape(source)}</p>" + _png(fig))
+
+
+def _shap(model: Any, scored: Scored, source: str) -> str:
+    """Mean absolute SHAP value per input column (TreeSHAP, the ``explain`` extra) on up to :data:`SHAP_ROWS` rows,
+    or why there are none (no shap, an ensemble, a model that is not tree-based, synthesised features)."""
+    title = "<h2>SHAP values</h2>"
+    if scored.predictor is not model:
+        return title + "<p class=note>Not computed for a model with synthesised features.</p>"
+    rows = scored.rows.head(SHAP_ROWS)
+    try:
+        values = model.shap_values(rows)
+    except (ImportError, ValueError) as exc:
+        return title + f"<p class=note>Not computed: {html.escape(str(exc))}</p>"
+    size = values.abs().mean()
+    if isinstance(values.columns, pd.MultiIndex):  # multiclass: summed over the classes
+        size = size.groupby(level="column").sum()
+    top = size.sort_values(ascending=False).head(25)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 0.25 * len(top) + 1))
+    ax.barh(list(top.index)[::-1], top.to_numpy()[::-1], color="#b5714a")
+    ax.set_xlabel("mean |SHAP value| (contribution to the raw output)")
+    return (title + f"<p class=note>TreeSHAP on {len(rows)} rows of {html.escape(source)}: how far each column moves "
+            "a prediction from the average one, on average.</p>" + _png(fig))
 
 
 def _native_importances(model: Any) -> str:
