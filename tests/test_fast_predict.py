@@ -186,6 +186,28 @@ def test_members_that_know_different_categories_keep_their_own_codes():
     _same_answers(final, fast, frame.head(40))
 
 
+@pytest.mark.parametrize("family", ["linear", "lightgbm"])
+def test_datetime_parts_compile_and_are_computed_once_for_all_members(family):
+    """A datetime column's parts (and their imputation and scaling) are numpy steps, not the part's own transform;
+    an ensemble of members reading it answers as the pipeline does, missing moments included."""
+    rng = np.random.default_rng(4)
+    when = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 900 * 24, 400), unit="h")
+    frame = pd.DataFrame({"x": rng.normal(size=400), "when": when.where(rng.random(400) > 0.1)})
+    schema, frame = infer_schema(frame)
+    y = np.where(frame["x"] + (frame["when"].dt.month > 6) > 0.5, "yes", "no").astype(object)
+    config = TrialConfig(family=all_families()[family], preprocess={})
+    members = [build_pipeline(schema, config, "binary", random_state=seed, n_jobs=1).fit(frame, y)
+               for seed in (0, 1)]
+    assert all(part.__name__ == "run" for part in CompiledMember.compile(members[0]).parts)
+    final = Pipeline([("ensemble", WeightedEnsembleClassifier.from_fitted(
+        members, [0.5, 0.5], classes=np.array(["no", "yes"], dtype=object)))])
+    fast = FastPredictor.compile(final, check_rows(frame))
+    assert fast is not None and fast.compiled == 2
+    for i in range(0, 400, 37):
+        _same_answers(final, fast, frame.iloc[[i]])
+    _same_answers(final, fast, frame.head(50))
+
+
 def test_neighbours_answer_single_rows_as_the_pipeline_does_when_distances_tie():
     """Many training rows equally distant from a query (21 yes/no columns): scikit-learn's neighbour search picks
     among such ties by its number of OpenMP threads, so the compiled call, which otherwise runs on one thread, keeps

@@ -52,7 +52,7 @@ from automl.models.neighbors import direct_answer as neighbours_answer
 from automl.pipeline.fast_trees import CompiledTrees, TreeBank, compile_trees
 from automl.pipeline.labels import EncodedLabelClassifier
 from automl.pipeline.select import _MaskSelector
-from automl.pipeline.transformers import ColumnCaster
+from automl.pipeline.transformers import ColumnCaster, DatetimeParts
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,35 @@ def _numeric_function(transformer: Any, columns: list[str]) -> PartFunction:
 
     def run(cols: Columns, frame: Callable[[], pd.DataFrame]) -> np.ndarray:
         X = cols.shared(key, lambda: np.column_stack([np.asarray(cols[c], dtype=float) for c in columns]))
+        for operation in operations:
+            X = operation(X)
+        return X
+
+    return run
+
+
+def _flat_steps(transformer: Any) -> list[Any]:
+    """The steps of a transformer, pipelines inside pipelines unnested (a lone transformer is one step; a
+    ``"passthrough"`` step is none)."""
+    if transformer is None or transformer == "passthrough":
+        return []
+    if not isinstance(transformer, Pipeline):
+        return [transformer]
+    return [step for _, inner in transformer.steps for step in _flat_steps(inner)]
+
+
+def _datetime_function(transformer: Any, columns: list[str]) -> PartFunction:
+    """Datetime parts, then imputation and scaling as arithmetic: the parts are computed once per request for all
+    members that read the same columns (they are the same for every fitted :class:`DatetimeParts`)."""
+    steps = _flat_steps(transformer)
+    if not steps or type(steps[0]) is not DatetimeParts:
+        raise NotCompilable("a datetime part that does not start with DatetimeParts")
+    parts, operations = steps[0], [_numeric_step(step) for step in steps[1:]]
+    key = ("datetime", *columns)
+
+    def run(cols: Columns, frame: Callable[[], pd.DataFrame]) -> np.ndarray:
+        X = cols.shared(key, lambda: parts.transform(pd.DataFrame({c: cols[c] for c in columns}))
+                        .to_numpy(dtype=float))
         for operation in operations:
             X = operation(X)
         return X
@@ -255,6 +284,8 @@ def _part_function(transformer: Any, columns: list[str], schema_roles: dict[str,
             return _numeric_function(transformer, columns)
         if roles == {"categorical"}:
             return _categorical_function(transformer, columns)
+        if roles == {"datetime"}:
+            return _datetime_function(transformer, columns)
     except NotCompilable as reason:
         log.debug("part over %s runs its own transform: %s", columns, reason)
 
