@@ -51,9 +51,8 @@ def _env() -> dict[str, str]:
 
 def start_server(model: Path, port: int, log: Path | None, onnx: Path | None = None, workers: int = 1
                  ) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "automl.cli", "serve", str(model), "--port", str(port)]
-    if workers > 1:
-        cmd += ["--workers", str(workers)]
+    # always named: automl serve's own default is one process per usable core
+    cmd = [sys.executable, "-m", "automl.cli", "serve", str(model), "--port", str(port), "--workers", str(workers)]
     if log is not None:
         cmd += ["--log", str(log)]
     if onnx is not None:
