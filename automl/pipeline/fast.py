@@ -578,9 +578,9 @@ class FastPredictor:
     def _member_outputs(self, X: pd.DataFrame, proba: bool) -> list[np.ndarray]:
         """Each member's probabilities (``proba``) or predictions for ``X``: on one OpenMP thread, except the
         members that search neighbours (:func:`searches_neighbours`), which keep the caller's thread setting."""
-        features = self._features(X)
         outputs: dict[int, np.ndarray] = {}
         with self._one_thread():
+            features = self._features(X)
             answers: dict[int, np.ndarray] = {}
             if self.bank is not None:
                 together = self.bank.answers([features[i] for i in self.banked])
