@@ -1,7 +1,6 @@
 """The scikit-learn estimators: parameters in, a searched and fitted pipeline out."""
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from dataclasses import dataclass
 import logging
@@ -11,7 +10,7 @@ import time
 import warnings
 import weakref
 from numbers import Integral, Real
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -43,9 +42,9 @@ from automl.search.portfolio import load_portfolio
 from automl.search.strategies import SEARCHES
 from automl.search.worker import TrialData, start_server
 from automl.synthesis import SynthesisMixin, plan_options
+from automl.verbosity import engine_log, progress_log
 
 log = logging.getLogger("automl")
-progress_log = logging.getLogger("automl.progress")  # what verbose=1 shows: the task, the data, each trial
 # Classes whose smallest is below this share of the largest count as imbalanced: the portfolio then
 # also tries class weighting.
 IMBALANCE_RATIO = 0.2
@@ -912,30 +911,6 @@ class AutoMLRegressor(RegressorMixin, AutoML):
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         return AutoML.score(self, X, y, sample_weight)
-
-
-@contextlib.contextmanager
-def engine_log(verbose: int) -> Iterator[None]:
-    """For the duration: with ``verbose >= 1`` the ``"automl.progress"`` logger at INFO, with ``verbose >= 2`` all
-    of ``"automl"``; with a handler on standard error when logging is not set up (no handler on that logger or
-    above it: a configured root logger, as the CLI's ``basicConfig``, gets the records instead). With ``verbose=0``
-    nothing changes."""
-    if verbose < 1:
-        yield
-        return
-    logger = log if verbose >= 2 else progress_log
-    before = logger.level
-    handler = None if logger.hasHandlers() else logging.StreamHandler()
-    if handler is not None:
-        handler.setFormatter(logging.Formatter("automl: %(message)s" if verbose >= 2 else "%(message)s"))
-        logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        logger.setLevel(before)
-        if handler is not None:
-            logger.removeHandler(handler)
 
 
 def _each(listeners: list[Any]) -> Any:

@@ -20,6 +20,7 @@ from automl._resources import resolve_n_jobs
 from automl.model_input import TABLES, ModelInput, columns_read, per_series, sorted_ids
 from automl.search.planner import Deadline, check_synthesis_affordable, synthesis_seconds
 from automl.search.step_cache import STEP_CACHE, step_cache
+from automl.verbosity import engine_log
 
 
 class SynthesisMixin:
@@ -96,8 +97,6 @@ class SynthesisMixin:
                                      raw_values=raw_value_count(X, column_id))  # the "none" plan: raw values
         ids = sorted_ids(X, column_id)
         from automl.features.timeseries import plan_columns
-
-        from automl.estimator import engine_log
 
         with engine_log(self.verbose), step_cache() as cache:  # FRESH fitted once per fold, reused by later trials
             return self._fit_synthesised(synthesiser, X, per_series(y, ids, column_id), sample_weight, deadline,

@@ -103,11 +103,16 @@ def _numeric_function(transformer: Any, columns: list[str]) -> PartFunction:
     """Passthrough, imputation and scaling of numeric columns, as arithmetic on the fitted statistics."""
     steps = [] if transformer == "passthrough" else (
         [s for _, s in transformer.steps] if isinstance(transformer, Pipeline) else [transformer])
-    operations = [_numeric_step(step) for step in steps]
-    key = ("numeric", *columns)
+    return _arithmetic_part(("numeric", *columns), [_numeric_step(step) for step in steps],
+                            lambda cols: np.column_stack([np.asarray(cols[c], dtype=float) for c in columns]))
 
+
+def _arithmetic_part(key: tuple[Any, ...], operations: list[Callable[[np.ndarray], np.ndarray]],
+                     block: Callable[[Columns], np.ndarray]) -> PartFunction:
+    """A compiled part: the columns' ``block`` (computed once per request under ``key``, shared by every member that
+    reads the same columns), then the member's own ``operations`` (imputation, scaling) on it."""
     def run(cols: Columns, frame: Callable[[], pd.DataFrame]) -> np.ndarray:
-        X = cols.shared(key, lambda: np.column_stack([np.asarray(cols[c], dtype=float) for c in columns]))
+        X = cols.shared(key, block, cols)
         for operation in operations:
             X = operation(X)
         return X
@@ -131,17 +136,10 @@ def _datetime_function(transformer: Any, columns: list[str]) -> PartFunction:
     steps = _flat_steps(transformer)
     if not steps or type(steps[0]) is not DatetimeParts:
         raise NotCompilable("a datetime part that does not start with DatetimeParts")
-    parts, operations = steps[0], [_numeric_step(step) for step in steps[1:]]
-    key = ("datetime", *columns)
-
-    def run(cols: Columns, frame: Callable[[], pd.DataFrame]) -> np.ndarray:
-        X = cols.shared(key, lambda: parts.transform(pd.DataFrame({c: cols[c] for c in columns}))
-                        .to_numpy(dtype=float))
-        for operation in operations:
-            X = operation(X)
-        return X
-
-    return run
+    parts = steps[0]
+    return _arithmetic_part(("datetime", *columns), [_numeric_step(step) for step in steps[1:]],
+                            lambda cols: parts.transform(pd.DataFrame({c: cols[c] for c in columns}))
+                            .to_numpy(dtype=float))
 
 
 def _numeric_step(step: Any) -> Callable[[np.ndarray], np.ndarray]:
