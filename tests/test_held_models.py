@@ -5,6 +5,7 @@ import gc
 import os
 
 import numpy as np
+import pytest
 from sklearn.linear_model import LogisticRegression
 
 from automl.search.held_models import HeldModels
@@ -67,6 +68,7 @@ def test_on_rungs_the_held_models_are_spilled_and_the_final_model_reads_them(cre
     assert folders and not os.path.exists(folders[-1])  # the spill folder went with the search
 
 
+@pytest.mark.slow
 def test_the_search_keeps_out_of_fold_predictions_only_for_its_ensemble_candidates(credit, monkeypatch):
     """Out-of-fold predictions are rows x classes floats per trial: kept for the trials ensemble selection can
     pick (and the fallback), dropped for the rest and for trials that did not finish ok."""

@@ -31,6 +31,7 @@ def _wave(rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return X, 1000.0 + 50.0 * np.sin(2 * X[:, 0]) + 30.0 * X[:, 1] * X[:, 2]
 
 
+@pytest.mark.slow  # trains for seconds
 def test_regressor_learns_a_nonlinear_target_on_its_scale_and_stays_in_range():
     X, y = _wave(1500)
     model = TorchNetRegressor(random_state=0, max_epochs=60, learning_rate=1e-3).fit(X[:1000], y[:1000])
@@ -73,6 +74,7 @@ def test_many_rows_are_predicted_in_chunks_as_one_forward_pass_would():
     assert np.array_equal(model.predict(many)[-17:], model.predict(many[-17:]))  # a row's answer is its own
 
 
+@pytest.mark.slow  # trains for seconds
 def test_classifier_keeps_labels_and_gives_probabilities():
     rng = np.random.default_rng(1)
     X = rng.normal(size=(600, 3))
@@ -84,6 +86,7 @@ def test_classifier_keeps_labels_and_gives_probabilities():
     assert (model.predict(X) == labels).mean() > 0.8
 
 
+@pytest.mark.slow  # trains for seconds
 def test_sample_weight_decides_what_is_learned():
     rng = np.random.default_rng(2)
     X = rng.normal(size=(400, 2))
