@@ -118,6 +118,28 @@ def test_x_as_the_child_of_lookup_tables(layout):
     assert roc_auc_score(new["y"], proba) > (0.75 if layout == "lookups" else 0.55)
 
 
+
+@pytest.mark.parametrize("plan", ["basic", "standard"])
+def test_x_between_a_lookup_table_and_its_own_children_gets_the_same_features_for_any_rows(plan):
+    """Both layouts at once: flights (X) has a parent (planes) and children (legs). A feature of the plane that
+    aggregates the legs of all its flights goes through the flights given, so it would count only the rows sent at
+    predict time (19 legs at fit, 4 for the same plane with five rows served): such features are left out, and the
+    rows' features are the same whichever other rows come with them."""
+    rng = np.random.default_rng(0)
+    planes = pd.DataFrame({"tailnum": ["A", "B", "C", "D"], "year": [1990, 2000, 2010, 2015]})
+    flights = pd.DataFrame({"fid": np.arange(40), "tailnum": rng.choice(list("ABCD"), 40),
+                            "dist": rng.integers(1, 9, 40)})
+    legs = pd.DataFrame({"fid": rng.integers(0, 40, 120), "mins": rng.normal(size=120)})
+    relationships = [("planes", "tailnum", "flights", "tailnum"), ("flights", "fid", "legs", "fid")]
+    synthesiser = RelationalFeatures(target="flights", relationships=relationships, plan=plan)
+    whole = synthesiser.fit_transform({"planes": planes, "flights": flights, "legs": legs})
+    assert "planes.year" in whole.columns and "COUNT(legs)" in whole.columns
+    assert not [c for c in whole.columns if c.startswith("planes.") and "legs" in c]
+    for rows in (slice(0, 5), [7, 3, 31], [12]):
+        served = synthesiser.transform({"planes": planes, "flights": flights.iloc[rows], "legs": legs})
+        pd.testing.assert_frame_equal(served, whole.iloc[rows], check_dtype=False, check_categorical=False)
+
+
 @pytest.mark.slow
 def test_synthesis_plan_richest_makes_every_trial_use_the_computed_plan():
     customers, sessions, transactions, y = customers_sessions_transactions(200, seed=0)

@@ -233,14 +233,15 @@ class RelationalFeatures(TransformerMixin, BaseEstimator):
         return [f for f in features if not self._aggregates_target(f)]
 
     def _aggregates_target(self, feature: Any) -> bool:
-        """Whether a feature aggregates rows of the target table itself (through a parent: the number of flights
-        of the row's plane). At predict time those would count the rows given then, not the training rows: a
-        skew between training and serving, so they are left out."""
+        """Whether a feature aggregates over rows of the target table itself, at any step of its path: through a
+        parent (the number of flights of the row's plane) or on through the target to its children (the legs of
+        all flights of the row's plane). At predict time those would read the rows given then, not the training
+        rows: a skew between training and serving, so they are left out."""
         from featuretools.feature_base import AggregationFeature
 
         chain = [feature, *feature.get_dependencies(deep=True)]
-        return any(isinstance(f, AggregationFeature) and f.relationship_path[-1][1].child_dataframe.ww.name == self.target
-                   for f in chain if isinstance(f, AggregationFeature))
+        return any(relationship.child_dataframe.ww.name == self.target
+                   for f in chain if isinstance(f, AggregationFeature) for _, relationship in f.relationship_path)
 
     def _calculate(self, features: list[Any], tables: dict[str, pd.DataFrame], rows: Any = None) -> pd.DataFrame:
         import featuretools as ft
