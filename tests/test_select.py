@@ -1,8 +1,6 @@
 """Feature selection as a searched pipeline step: what each method keeps, and that it never sees validation rows."""
 from __future__ import annotations
 
-import importlib.util
-
 import dataclasses
 import math
 
@@ -62,8 +60,6 @@ def test_bad_settings_name_the_remedy():
         FeatureSelector("f_test", fraction=0.0).fit(X, y)
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("tsfresh") is None, reason="the synthesis extra is not installed")
 def test_fresh_filter_keeps_relevant_and_drops_noise():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, size=200)
@@ -75,7 +71,6 @@ def test_fresh_filter_keeps_relevant_and_drops_noise():
 
 
 @pytest.mark.parametrize("task", ["multiclass", "regression"])
-@pytest.mark.skipif(importlib.util.find_spec("tsfresh") is None, reason="the synthesis extra is not installed")
 def test_fresh_filter_handles_multiclass_and_regression(task):
     rng = np.random.default_rng(1)
     signal = rng.normal(size=240)

@@ -15,6 +15,8 @@ from sklearn.base import BaseEstimator
 from sklearn.feature_selection import SelectorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from automl.pipeline.fresh import relevance
+
 METHODS = ("none", "mutual_info", "f_test", "model", "l1")
 # Features are scored on at most this many rows: mutual information and the tree model grow with the rows,
 # and a ranking of features is stable well before that.
@@ -100,11 +102,11 @@ class FeatureSelector(_MaskSelector):
 
 
 class RelevanceFilter(_MaskSelector):
-    """FRESH: keep the features whose univariate test against the target is significant (tsfresh).
+    """FRESH: keep the features whose univariate test against the target is significant (as tsfresh decides).
 
-    Each feature gets a p-value from tsfresh's ``calculate_relevance_table`` (Mann-Whitney U or Fisher's exact
-    test for classification, Kendall's tau for regression); the Benjamini-Yekutieli procedure then controls the
-    false discovery rate at ``fdr_level`` without assuming the tests are independent.
+    Each feature gets a p-value (:func:`automl.pipeline.fresh.relevance`: Mann-Whitney U or Fisher's exact test for
+    classification, Kendall's tau or Kolmogorov-Smirnov for regression); the Benjamini-Yekutieli procedure then
+    controls the false discovery rate at ``fdr_level`` without assuming the tests are independent.
 
     Parameters
     ----------
@@ -126,31 +128,14 @@ class RelevanceFilter(_MaskSelector):
         self.task = task
 
     def fit(self, X: Any, y: Any) -> "RelevanceFilter":
-        import pandas as pd
-        from tsfresh.feature_selection.relevance import calculate_relevance_table
-
         X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=True)
-        frame = pd.DataFrame(_median_filled(X), columns=[f"f{i}" for i in range(X.shape[1])])
-        target = pd.Series(np.asarray(y))
-        if self.task == "regression":
-            target = target.astype(float)
-        table = calculate_relevance_table(
-            frame, target, ml_task="regression" if self.task == "regression" else "classification",
-            multiclass=self.task == "multiclass", n_significant=1, fdr_level=self.fdr_level,
-            hypotheses_independent=False, n_jobs=0)
-        table = table.reindex(frame.columns)
-        self.p_values_ = _p_values(table)
-        self.support_ = table["relevant"].fillna(False).to_numpy(dtype=bool)
+        target = np.asarray(y, dtype=np.float64) if self.task == "regression" else np.asarray(y)
+        self.p_values_, self.support_ = relevance(_median_filled(X), target, self.task, self.fdr_level)
         self.fallback_ = not self.support_.any()
         if self.fallback_:
             self.support_ = _top(-np.nan_to_num(self.p_values_, nan=1.0), FRESH_MIN_FEATURES)
         self.n_features_selected_ = int(self.support_.sum())
         return self
-
-
-def _p_values(table: Any) -> np.ndarray:
-    columns = [c for c in table.columns if str(c).startswith("p_value")]
-    return table[columns].astype(float).min(axis=1).to_numpy()
 
 
 def _top(scores: np.ndarray, keep: int) -> np.ndarray:
