@@ -89,7 +89,7 @@ def cpu_pinning(cores: int) -> list[int] | None:
 
 
 def run_contained(command: list[str], timeout: float, log: Path, env: dict[str, str] | None = None,
-                  cores: int | None = None) -> Outcome:
+                  cores: int | None = None, peak_until: Path | None = None) -> Outcome:
     """Run ``command`` until it exits or ``timeout`` seconds pass, sampling its group's memory.
 
     Parameters
@@ -104,6 +104,10 @@ def run_contained(command: list[str], timeout: float, log: Path, env: dict[str, 
         Environment of the command (default: ours).
     cores : int, optional
         Pin the command to this many CPUs when more are usable.
+    peak_until : pathlib.Path, optional
+        A file the command creates when what follows should not count in the peaks (an adapter's extra
+        measurements after its fit and predictions, such as our ONNX export): sampling for the peaks stops once it
+        exists.
 
     Returns
     -------
@@ -115,14 +119,16 @@ def run_contained(command: list[str], timeout: float, log: Path, env: dict[str, 
         start = time.monotonic()
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
                                 preexec_fn=(lambda: os.sched_setaffinity(0, pinned)) if pinned else None)
-        (peak_rss, peak_pss), timed_out = _watch(proc, start + timeout)
+        (peak_rss, peak_pss), timed_out = _watch(proc, start + timeout, peak_until)
         wall = time.monotonic() - start
     return Outcome(proc.returncode, wall, peak_rss / 2**20, timed_out, peak_pss / 2**20)
 
 
-def _watch(proc: subprocess.Popen, deadline: float) -> tuple[tuple[int, int], bool]:
-    """Sample the group's memory until ``proc`` exits or ``deadline``; then end whatever is left of the group.
-    Returns the peaks of summed RSS and of summed PSS (each at its own moment) and whether the deadline came.
+def _watch(proc: subprocess.Popen, deadline: float, peak_until: Path | None = None
+           ) -> tuple[tuple[int, int], bool]:
+    """Sample the group's memory until ``proc`` exits, ``deadline`` or the file ``peak_until`` appears (then only
+    wait); then end whatever is left of the group. Returns the peaks of summed RSS and of summed PSS (each at its own
+    moment) and whether the deadline came.
 
     The group runs in its own session, so Ctrl-C does not reach it: an interrupt (or any exception) while
     watching ends the group before it propagates, so no run is left behind.
@@ -131,8 +137,9 @@ def _watch(proc: subprocess.Popen, deadline: float) -> tuple[tuple[int, int], bo
     timed_out = False
     try:
         while proc.poll() is None:
-            rss, pss = group_memory_bytes(proc.pid)
-            peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
+            if peak_until is None or not peak_until.exists():
+                rss, pss = group_memory_bytes(proc.pid)
+                peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
             if time.monotonic() >= deadline:
                 timed_out = True
                 break

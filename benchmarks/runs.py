@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from benchmarks.adapters.harness import MEASURING
 from benchmarks.datasets import CLASSIFICATION_TASKS, load_frame, split_frame
 from benchmarks.process import Outcome, run_contained
 from benchmarks.scoring import METRICS, score
@@ -125,7 +126,7 @@ def run_system(system: System, task: PreparedTask, budget: float, cores: int, lo
         row.status, row.error = "not_installed", f"no environment for {system.name}: run benchmarks/peers/setup.sh"
     else:
         outcome = run_contained(cmd, OVERRUN_FACTOR * budget + PREDICT_ALLOWANCE_S, log, child_environment(cores),
-                                cores)
+                                cores, peak_until=out / MEASURING)
         record_outcome(row, system, outcome, _read_result(out), out / "predictions.csv", task)
     row.finished_at = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return row

@@ -45,8 +45,8 @@ DATASETS = ("nafld", *SERIES)
 VARIANTS = ("searched", "none", "fixed")
 NAFLD_RELATIONSHIPS = [("subjects", "id", "labs", "id"), ("subjects", "id", "events", "id")]
 RESULTS = Path(__file__).parent / "results"
-MACHINE = ("2 cores, shared with another benchmark running at the same time (`load` is the 1-minute load average "
-           "when each run started), so times are longer and trial counts lower than on an idle machine")
+MACHINE = ("2 cores, one run at a time (`load` is the 1-minute load average when each run started: near 2 or above, "
+           "something else was running, and times are longer and trial counts lower than on an idle machine)")
 
 
 @dataclass

@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 
 LATENCY_ROWS = 20  # single-row predictions timed (after one warm-up call); the median is reported
+# Created in the output folder when an adapter's extra measurements start (benchmarks/runs.py stops the peak there).
+MEASURING = "measuring"
 
 
 @dataclass
@@ -150,7 +152,9 @@ def run_adapter(fit: Callable[[Task, Path], Any], predict: Callable[[Any, pd.Dat
         Command line (default ``sys.argv[1:]``).
     measure : callable, optional
         ``measure(model, task) -> dict`` of further measurements, run after everything else and recorded
-        with the details (ours: ONNX export time and single-row latency in onnxruntime).
+        with the details (ours: ONNX export time and single-row latency in onnxruntime); the file
+        :data:`MEASURING` in the output folder marks its start, after which memory no longer counts in the run's
+        peak (the peers have no such step).
     latency_rows : int, default :data:`LATENCY_ROWS`
         Test rows predicted one at a time for the single-row latency (fewer for slow predictors, 0: none).
 
@@ -167,6 +171,7 @@ def run_adapter(fit: Callable[[Task, Path], Any], predict: Callable[[Any, pd.Dat
         task = read_task(Path(args.task), dict(o.split("=", 1) for o in args.option))
         model = _fit_and_predict(fit, predict, describe, task, out, result, latency_rows)
         if measure is not None:
+            (out / MEASURING).touch()  # the peak memory recorded is the fit's and the predictions', as the peers'
             result["info"].update(measure_safely(measure, model, task))
         result["status"] = "ok"
     except BaseException as exc:  # noqa: BLE001 - reported, then the process exits non-zero
