@@ -21,6 +21,12 @@ def test_benjamini_yekutieli_steps_up_from_the_largest_p_value_under_its_line():
     assert benjamini_yekutieli(np.zeros(0), 0.05).shape == (0,)
 
 
+def test_one_class_gives_no_p_value_and_nothing_relevant():
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    p, relevant = relevance(X, np.zeros(20, dtype=int), "binary", 0.05)
+    assert np.isnan(p).all() and not relevant.any()
+
+
 def test_feature_kinds_count_distinct_values():
     X = np.array([[1.0, 0.0, 5.0], [1.0, 3.0, 6.0], [1.0, 0.0, 7.0]])
     assert feature_kinds(X).tolist() == ["constant", "binary", "real"]

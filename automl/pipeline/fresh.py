@@ -57,6 +57,8 @@ def relevance(X: np.ndarray, y: np.ndarray, task: str, fdr_level: float) -> tupl
         tests = (_kendall, _kolmogorov_smirnov)
     else:
         labels = np.unique(np.asarray(y))
+        if len(labels) < 2:  # one class: nothing to tell apart
+            return p_values, relevant
         # with two classes both one-against-the-rest tests are the same test
         targets = [np.asarray(y) == label for label in (labels[:1] if len(labels) == 2 else labels)]
         tests = (_mann_whitney, _fisher)
