@@ -118,13 +118,12 @@ def test_x_as_the_child_of_lookup_tables(layout):
     assert roc_auc_score(new["y"], proba) > (0.75 if layout == "lookups" else 0.55)
 
 
-
 @pytest.mark.parametrize("plan", ["basic", "standard"])
 def test_x_between_a_lookup_table_and_its_own_children_gets_the_same_features_for_any_rows(plan):
     """Both layouts at once: flights (X) has a parent (planes) and children (legs). A feature of the plane that
-    aggregates the legs of all its flights goes through the flights given, so it would count only the rows sent at
-    predict time (19 legs at fit, 4 for the same plane with five rows served): such features are left out, and the
-    rows' features are the same whichever other rows come with them."""
+    aggregates the legs of all its flights goes through the flights given, so at predict time it would count the
+    legs of the flights in the request only: such features are left out, and a row's features are the same
+    whichever other rows come with it."""
     rng = np.random.default_rng(0)
     planes = pd.DataFrame({"tailnum": ["A", "B", "C", "D"], "year": [1990, 2000, 2010, 2015]})
     flights = pd.DataFrame({"fid": np.arange(40), "tailnum": rng.choice(list("ABCD"), 40),
