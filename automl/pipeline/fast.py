@@ -101,9 +101,7 @@ def cast_columns(caster: ColumnCaster, X: pd.DataFrame) -> Columns:
 
 def _numeric_function(transformer: Any, columns: list[str]) -> PartFunction:
     """Passthrough, imputation and scaling of numeric columns, as arithmetic on the fitted statistics."""
-    steps = [] if transformer == "passthrough" else (
-        [s for _, s in transformer.steps] if isinstance(transformer, Pipeline) else [transformer])
-    return _arithmetic_part(("numeric", *columns), [_numeric_step(step) for step in steps],
+    return _arithmetic_part(("numeric", *columns), [_numeric_step(step) for step in _flat_steps(transformer)],
                             lambda cols: np.column_stack([np.asarray(cols[c], dtype=float) for c in columns]))
 
 
