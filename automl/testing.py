@@ -15,13 +15,17 @@ from automl.models.registry import ModelFamily
 
 
 class _Misbehaving(BaseEstimator):
-    def __init__(self, mode: str = "sleep", seconds: float = 3600.0, max_seconds: float | None = None):
+    def __init__(self, mode: str = "sleep", seconds: float = 3600.0, max_seconds: float | None = None,
+                 wide_from: int | None = None):
         self.mode = mode
         self.seconds = seconds
         self.max_seconds = max_seconds
+        self.wide_from = wide_from
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "_Misbehaving":
-        if self.mode == "sleep":  # up to its time cap, when the search gives it one
+        if self.wide_from is not None and np.shape(X)[1] < self.wide_from:
+            pass  # misbehaves on wide input only (as a family does on thousands of synthesised features)
+        elif self.mode == "sleep":  # up to its time cap, when the search gives it one
             time.sleep(self.seconds if self.max_seconds is None else min(self.seconds, self.max_seconds))
         elif self.mode == "raise":
             raise RuntimeError("this family always fails")
@@ -46,7 +50,8 @@ class _Misbehaving(BaseEstimator):
 
 class MisbehavingClassifier(ClassifierMixin, _Misbehaving):
     """Sleeps (``mode="sleep"``; ``max_seconds`` at most), raises (``"raise"``), raises ``MemoryError``
-    (``"memory"``), allocates ``seconds`` gigabytes (``"hog"``) or kills its process (``"crash"``) in ``fit``."""
+    (``"memory"``), allocates ``seconds`` gigabytes (``"hog"``) or kills its process (``"crash"``) in ``fit``; with
+    ``wide_from``, only when ``X`` has at least that many columns."""
 
 
 class MisbehavingRegressor(RegressorMixin, _Misbehaving):
@@ -54,12 +59,13 @@ class MisbehavingRegressor(RegressorMixin, _Misbehaving):
 
 
 def misbehaving_family(mode: str, seconds: float = 3600.0, cost: float = 0.0,
-                       capped_on_folds: bool = False) -> ModelFamily:
+                       capped_on_folds: bool = False, wide_from: int | None = None) -> ModelFamily:
     """A model family whose every fit sleeps, raises or crashes; ``cost=0`` runs it first. With ``capped_on_folds``
-    its fits take the search's time cap on folds too, and a sleeping fit sleeps at most that."""
+    its fits take the search's time cap on folds too, and a sleeping fit sleeps at most that. With ``wide_from``, it
+    misbehaves only on input of at least that many columns."""
     return ModelFamily(
         name=f"misbehaving_{mode}",
         estimators={"classifier": "automl.testing.MisbehavingClassifier",
                     "regressor": "automl.testing.MisbehavingRegressor"},
         cost=cost, needs={"impute": True, "encode": "ordinal", "scale": False},
-        defaults={"mode": mode, "seconds": seconds}, capped_on_folds=capped_on_folds)
+        defaults={"mode": mode, "seconds": seconds, "wide_from": wide_from}, capped_on_folds=capped_on_folds)

@@ -1,6 +1,7 @@
 """The time planner's rules, with numbers alone (no process, no study): every margin, share and estimate."""
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -72,6 +73,16 @@ def test_a_family_estimate_is_the_median_of_its_finished_trials_timeouts_include
     assert TimePlanner.trial_estimate(costs, "lightgbm") == pytest.approx(4.0)
     assert TimePlanner.trial_estimate(costs, "catboost") is None  # unknown: it is tried
     assert TimePlanner.fits(None, 0.1) and TimePlanner.fits(3.0, 4.0) and not TimePlanner.fits(5.0, 4.0)
+
+
+def test_a_family_is_estimated_and_stopped_per_synthesis_plan():
+    stopped = [TrialCost("lightgbm", 40.0, False, plan="rich"), TrialCost("lightgbm", 1.0, True, plan="none")]
+    assert TimePlanner.trial_estimate(stopped, "lightgbm", "rich") == pytest.approx(40.0)
+    assert TimePlanner.trial_estimate(stopped, "lightgbm", "none") == pytest.approx(1.0)
+    assert TimePlanner.trial_estimate(stopped, "lightgbm", "basic") is None  # not tried on that plan yet
+    plan = planner(seconds=60.0, n_folds=3)
+    now, deadline = plan.deadline.start + 10.0, plan.deadline.start + 50.0
+    assert plan.room(stopped, "lightgbm", now, deadline, "rich") < plan.room(stopped, "lightgbm", now, deadline, "none")
 
 
 def test_may_start_needs_time_for_the_cheapest_family():
@@ -221,6 +232,23 @@ def test_second_moves_take_the_left_out_families_that_fit_now_cheapest_first():
     model.observe("lightgbm", 10.0, 2.0)
     faster = second_moves(families.values(), tried, model.estimate, room / 0.5, 0.5)
     assert len(faster) > len(moves)
+
+
+def test_a_plan_is_priced_by_its_own_columns():
+    from automl.data.schema import Column, Schema
+    from automl.models.registry import all_families
+    from automl.search.cost import CostModel
+
+    lightgbm = all_families()["lightgbm"]
+    plans = {"none": ["a", "b"], "rich": [f"f{i}" for i in range(400)] + ["a", "b"]}
+    columns = [Column(name, "numeric", "float64") for name in plans["rich"]]
+    lightgbm = dataclasses.replace(lightgbm, needs={**lightgbm.needs, "plans": plans, "plan": "rich"})
+    problem = Problem(schema=Schema(columns=columns), task="binary", metric=None, families=[lightgbm],
+                      folds=[(np.arange(800), np.arange(800, 1000))] * 5, classes=np.array([0, 1]))
+    shape = problem.shape()
+    assert shape.plan_widths["none"]["ordinal"] == 2 and shape.plan_widths["rich"]["ordinal"] == 402
+    model = CostModel(shape)
+    assert model.estimate(lightgbm, "none") < model.estimate(lightgbm, "rich") == pytest.approx(model.estimate(lightgbm))
 
 
 def test_the_cost_model_predicts_before_any_trial_and_learns_from_trials():

@@ -154,6 +154,27 @@ def test_synthesis_plan_richest_makes_every_trial_use_the_computed_plan():
         AutoML(synthesis_plan="everything").fit(customers, y)
 
 
+@pytest.mark.slow
+def test_a_plan_too_dear_for_every_family_gives_way_to_a_plan_that_fits():
+    from automl.testing import misbehaving_family
+
+    customers, sessions, transactions, y = customers_sessions_transactions(200, seed=0)
+    # a family that sleeps an hour on 10 columns or more: every DFS plan (24 to 96 columns here), not the target
+    # table's own 2 columns; before, its default on the computed plan was stopped, and with it the search (constant)
+    wide_only = misbehaving_family("sleep", wide_from=10)
+    model = AutoML(time_budget=12, families=[wide_only], portfolio=None, max_trials=8, cv=3, ensemble=False,
+                   random_state=0).fit(customers, y, tables={"sessions": sessions, "transactions": transactions},
+                                       relationships=RELATIONSHIPS)
+    board = model.leaderboard_
+    first = board[board.trial == 0].iloc[0]
+    assert first.synthesis == model.synthesis_["plan"] != "none" and first.status == "timeout"
+    assert ((board.synthesis == "none") & (board.status == "ok")).any(), board[["synthesis", "status", "error"]]
+    assert model.fit_status_ == "ok" and model.synthesis_["plan_chosen"] == "none"
+    # a dear plan is not started again once its estimate does not fit; the skip names the plan
+    skipped = board[board.status == "skipped"]
+    assert skipped.error.str.contains("on synthesis plan").all()
+
+
 def test_the_dfs_estimate_counts_the_fixed_cost_of_a_call_once_not_once_per_sample():
     # timed samples of 100 and 1,000 rows: 0.10 s and 0.19 s. Scaling 0.10 s by rows said 8 s for 8,000 rows.
     assert np.isclose(extrapolate([100, 1000], (0.10, 0.19), 8000), 0.09 + 0.0001 * 8000)

@@ -32,7 +32,7 @@ from automl.search.portfolio import portfolio_points
 from automl.search.refine import (MIN_FOLDS, PARENT, PARENTS, REFINEMENT, affordable, seconds_needed, twin_groups,
                                   verdict)
 from automl.search.refit import FinalModel, Refit
-from automl.search.space import FAMILY, config_from_params, suggest_config
+from automl.search.space import FAMILY, config_from_params, param_name, suggest_config
 from automl.search.strategies import Strategy, get_strategy
 from automl.search.study import (HEARTBEAT_INTERVAL, INTERRUPTED, REJECTED, RUNNING, WAITING, beating, diverse_first,
                                  fail_stale_trials, failing_families, finished_costs, open_storage, optuna_quiet,
@@ -91,11 +91,21 @@ class Problem:
     bagging: bool = False  # a bagging family's trial model is the average of its fold models (small data)
 
     def shape(self) -> DataShape:
-        """The search's size as the cost model reads it."""
+        """The search's size as the cost model reads it (for every column, and for each synthesis plan's)."""
         classes = 1 if self.classes is None else len(self.classes)
-        widths = {encode: encoded_width(self.schema, None, encode, self.schema.levels, classes)
-                  for encode in ("onehot", "ordinal", "target", "native", "mixed")}
-        return DataShape(train_rows=self.train_rows, folds=max(len(self.folds), 1), classes=classes, widths=widths)
+
+        def widths(schema: Schema) -> dict[str, int]:
+            return {encode: encoded_width(schema, None, encode, schema.levels, classes)
+                    for encode in ("onehot", "ordinal", "target", "native", "mixed")}
+
+        plan_widths = {plan: widths(self.schema.only(columns, "not in the plan"))
+                       for plan, columns in self.plans().items()}
+        return DataShape(train_rows=self.train_rows, folds=max(len(self.folds), 1), classes=classes,
+                         widths=widths(self.schema), plan_widths=plan_widths)
+
+    def plans(self) -> dict[str, list[str]]:
+        """The synthesis plans of related tables or series the trials choose from (plan -> its columns), if any."""
+        return next((dict(f.needs["plans"]) for f in self.families if f.needs.get("plans")), {})
 
     @property
     def n_rows(self) -> int:
@@ -238,7 +248,7 @@ class SearchController:
         study.set_user_attr(SECOND_MOVES, True)
         problem, costs = self.problem, finished_costs(study)
         tried = {str(t.user_attrs.get("family") or point_of(t).get(FAMILY)) for t in trials}
-        added = second_moves(problem.families, tried, lambda f: self._expected_seconds(costs, f),
+        added = second_moves(problem.families, tried, lambda f: self._expected_seconds(costs, f, self._plans_of(f)[0]),
                              self._trial_deadline(study) - time.monotonic(), TRIAL_SHARE)
         taken = {params_json(point_of(t)) for t in trials if t.user_attrs.get("source") == "enqueued"}
         self._enqueue(study, self.strategy.initial_points(added, problem.task, self._class_weight_first(), [],
@@ -286,12 +296,14 @@ class SearchController:
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 break
             config = suggest_config(trial, self.problem.families, self.problem.task, self.settings.class_weight, fixed)
+            plan = config.needs().get("plan")
             estimate, available = self._estimate_and_room(finished_costs(study), config.family,
-                                                          self._trial_deadline(study))
+                                                          self._trial_deadline(study), plan)
             failing = failing_families(study).get(config.family.name)
             if failing or not self.planner.fits(estimate, available):
+                on_plan = "" if plan is None else f" on synthesis plan {plan!r}"
                 why = (f"not started: the family {failing}" if failing
-                       else f"not started: estimated {estimate:.1f}s, {available:.1f}s available")
+                       else f"not started: estimated {estimate:.1f}s{on_plan}, {available:.1f}s available")
                 self._tell(study, trial, config, TrialResult(status="skipped", error=why), 0.0)
                 skips_in_a_row += 1
                 if self.planner.too_many_skips(skips_in_a_row):
@@ -304,24 +316,44 @@ class SearchController:
     def _may_start(self, study: optuna.Study) -> bool:
         if set(failing_families(study)) >= {f.name for f in self.problem.families}:
             return False  # every family keeps failing: more trials would fail too
-        costs = finished_costs(study)
-        cheapest = min(self._expected_seconds(costs, f) for f in self.problem.families)
+        costs, options = finished_costs(study), self._options()
+        cheapest = min(self._expected_seconds(costs, f, plan) for f, plan in options)
         deadline = self._trial_deadline(study)
         if not self.planner.may_start(deadline, cheapest):
             return False
-        if not any(self.planner.fits(*self._estimate_and_room(costs, f, deadline)) for f in self.problem.families):
-            return False  # the families that fit the time to the trial deadline were stopped at their limit before
+        if not any(self.planner.fits(*self._estimate_and_room(costs, f, deadline, plan)) for f, plan in options):
+            return False  # the families (and plans) that fit the time to the trial deadline were stopped there before
         if self.settings.max_trials is not None:
             finished = sum(1 for t in study.get_trials(deepcopy=False) if t.state.is_finished())
             if finished >= self.settings.max_trials:
                 return False
         return not self.strategy.exhausted(study)
 
-    def _expected_seconds(self, costs: list[TrialCost], family: ModelFamily) -> float:
-        """What a trial of ``family`` should take: the median of its finished trials, else the cost model's
-        prediction for this data, corrected by the trials of other families."""
-        observed = self.planner.trial_estimate(costs, family.name)
-        return observed if observed is not None else self.costs.estimate(family)
+    def _expected_seconds(self, costs: list[TrialCost], family: ModelFamily, plan: str | None = None) -> float:
+        """What a trial of ``family`` on synthesis ``plan`` should take: the median of its finished trials on that
+        plan; else, known on another plan, that scaled by the cost model's ratio of the two plans' widths; else the
+        cost model's prediction for this data, corrected by the trials of other families. (ACSF1, 60 s: each family's
+        default on 2,237 tsfresh features was stopped after its first fold; on the 80 raw values of the ``none``
+        plan they fit, and were never tried: the search ended with a constant.)"""
+        observed = self.planner.trial_estimate(costs, family.name, plan)
+        if observed is not None:
+            return observed
+        for other in self._plans_of(family):
+            seen = self.planner.trial_estimate(costs, family.name, other) if other != plan else None
+            if seen is not None:
+                return seen * self.costs.default_trial(family, plan) / self.costs.default_trial(family, other)
+        return self.costs.estimate(family, plan)
+
+    @staticmethod
+    def _plans_of(family: ModelFamily) -> list[str | None]:
+        """The synthesis plans (related tables or series) a trial of ``family`` may read, its default first;
+        ``[None]`` without such plans."""
+        choice = (family.preprocess.get("plan") or {}).get("choice")
+        return list(choice) if choice else [family.needs.get("plan")]
+
+    def _options(self) -> list[tuple[ModelFamily, str | None]]:
+        """Every (family, synthesis plan) a trial may be: what the time rules estimate, each on its own."""
+        return [(f, plan) for f in self.problem.families for plan in self._plans_of(f)]
 
     def _refine(self, study: optuna.Study, started: float) -> None:
         """In the search's refinement part, enqueue the synthesis twins of the leading configurations that have none
@@ -336,7 +368,7 @@ class SearchController:
         costs, by_name = finished_costs(study), {f.name: f for f in self.problem.families}
 
         def seconds_of(family: str) -> float:
-            return self._expected_seconds(costs, by_name[family]) or 0.0
+            return self._expected_seconds(costs, by_name[family], self._plans_of(by_name[family])[0]) or 0.0
 
         finished = sum(1 for t in trials if t.state.is_finished())
         # twins run after the points waiting in the study's queue (the portfolio's, on a short budget)
@@ -349,27 +381,32 @@ class SearchController:
         for parent, point in affordable(groups, seconds_of, deadline - now - queued, twinned):
             study.enqueue_trial(point, user_attrs={"source": REFINEMENT, PARENT: parent, "fixed": sorted(point)})
 
-    def _estimate_and_room(self, costs: list[TrialCost], family: ModelFamily,
-                           trial_deadline: float) -> tuple[float, float]:
-        """What a trial of ``family`` starting now should take, and the seconds it may count on before
-        ``trial_deadline`` (:meth:`TimePlanner.room`): it is started when the first fits in the second."""
-        room = self.planner.room(costs, family.name, time.monotonic(), trial_deadline)
-        return self._expected_seconds(costs, family), room
+    def _estimate_and_room(self, costs: list[TrialCost], family: ModelFamily, trial_deadline: float,
+                           plan: str | None = None) -> tuple[float, float]:
+        """What a trial of ``family`` on synthesis ``plan`` starting now should take, and the seconds it may count
+        on before ``trial_deadline`` (:meth:`TimePlanner.room`): it is started when the first fits in the second."""
+        room = self.planner.room(costs, family.name, time.monotonic(), trial_deadline, plan)
+        return self._expected_seconds(costs, family, plan), room
 
     def _redirect(self, study: optuna.Study) -> None:
         """After a sampled family was too slow for the time left (or keeps failing): enqueue the next trial with
-        its family fixed to one that fits and works (the best-scoring such family so far, else the cheapest), its
-        other parameters sampled as usual, so the sampler does not keep drawing a family that cannot run."""
+        its family (and synthesis plan, when there is a choice) fixed to one that fits and works (the best-scoring
+        such pair so far, else the first that fits), its other parameters sampled as usual, so the sampler does not
+        keep drawing a family or plan that cannot run."""
         if not self.strategy.samples:
             return
         costs, failing, deadline = finished_costs(study), failing_families(study), self._trial_deadline(study)
-        fits = [f.name for f in self.problem.families if f.name not in failing
-                and self.planner.fits(*self._estimate_and_room(costs, f, deadline))]
+        fits = [(f, plan) for f, plan in self._options() if f.name not in failing
+                and self.planner.fits(*self._estimate_and_room(costs, f, deadline, plan))]
         if not fits:
             return
-        best = next((t.user_attrs["family"] for t in self._ranked(study) if t.user_attrs.get("family") in fits),
-                    fits[0])
-        study.enqueue_trial({FAMILY: best}, user_attrs={"source": "redirected"})
+        by_names = {(f.name, plan): (f, plan) for f, plan in fits}
+        family, plan = next((by_names[key] for t in self._ranked(study)
+                             if (key := (t.user_attrs.get("family"), t.user_attrs.get("plan"))) in by_names), fits[0])
+        point: dict[str, Any] = {FAMILY: family.name}
+        if len(self._plans_of(family)) > 1:
+            point[param_name(family, "preprocess.plan")] = plan
+        study.enqueue_trial(point, user_attrs={"source": "redirected"})
 
     def _run(self, study: optuna.Study, trial: optuna.Trial, config: TrialConfig, data: TrialData) -> None:
         enqueued = trial.user_attrs.get("fixed") is not None
@@ -463,7 +500,8 @@ class SearchController:
             self._keep_best_models(study, trial.number)
         if result.status == "ok" and trial.user_attrs.get("source") == "enqueued" \
                 and not self.fallback_refitted(trial.number):
-            self.costs.observe(config.family.name, self.costs.default_trial(config.family), duration)
+            self.costs.observe(config.family.name, self.costs.default_trial(config.family, config.needs().get("plan")),
+                               duration)
         self.results[trial.number] = result
         self._tell(study, trial, config, result, duration)
         self._forget_predictions(study)
@@ -482,6 +520,7 @@ class SearchController:
             "n_features_synthesised": result.n_features_synthesised, "n_features_selected": result.n_features_selected,
             "fidelity": result.fidelity, "fold_scores": [float(v) for v in result.fold_scores],
             "synthesis": config.needs().get("plan") or config.needs().get("synthesis", "none"),
+            "plan": config.needs().get("plan"),  # of related tables or series: what the time rules key costs by
             "extra_scores": self.extra_scores(result.oof) if result.status in ("ok", REJECTED) else None,
         }
         for key, value in attrs.items():

@@ -12,7 +12,7 @@ give a correction (the machine, the data): the median ratio of observed to predi
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -42,6 +42,8 @@ class DataShape:
     folds: int
     classes: int
     widths: dict[str, int]  # encoding -> columns after encoding ("onehot", "ordinal", "target", "native", "mixed")
+    # the same for the columns of each synthesis plan of related tables or series (a trial reads its plan's only)
+    plan_widths: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def encoded_width(schema: Any, frame: Any = None, encode: str = "ordinal", levels: dict[str, int] | None = None,
@@ -98,10 +100,12 @@ class CostModel:
         self.shape, self.overhead = shape, overhead
         self.ratios: dict[str, list[float]] = {}
 
-    def fold_seconds(self, family: ModelFamily) -> float:
-        """One fold of the family's defaults: fit on the fold's training rows, predict its validation rows."""
+    def fold_seconds(self, family: ModelFamily, plan: str | None = None) -> float:
+        """One fold of the family's defaults: fit on the fold's training rows, predict its validation rows (reading
+        the columns of synthesis ``plan`` when given)."""
         table = priors()
-        width = self.shape.widths.get(str(family.needs.get("encode", "ordinal")), 1)
+        widths = self.shape.plan_widths.get(plan or "", self.shape.widths)
+        width = widths.get(str(family.needs.get("encode", "ordinal")), 1)
         coefficients = table.get(family.name)
         scale = 1.0
         if coefficients is None:  # not calibrated: like the reference family, scaled by the declared costs
@@ -114,9 +118,9 @@ class CostModel:
                                             max(self.shape.classes, 1), family.size_regime(self.shape.train_rows))
         return float(np.exp(log_seconds)) * scale
 
-    def default_trial(self, family: ModelFamily) -> float:
-        """Seconds of the family's default trial (every fold) before correction."""
-        return self.shape.folds * self.fold_seconds(family) + self.overhead
+    def default_trial(self, family: ModelFamily, plan: str | None = None) -> float:
+        """Seconds of the family's default trial (every fold, on synthesis ``plan``) before correction."""
+        return self.shape.folds * self.fold_seconds(family, plan) + self.overhead
 
     def observe(self, family: str, predicted: float, seconds: float) -> None:
         """A finished trial of ``family`` took ``seconds`` where ``predicted`` was expected."""
@@ -132,9 +136,9 @@ class CostModel:
         every = [r for ratios in self.ratios.values() for r in ratios]
         return float(np.median(every)) if every else 1.0
 
-    def estimate(self, family: ModelFamily) -> float:
-        """The corrected prediction of the family's default trial."""
-        return self.default_trial(family) * self.correction(family.name)
+    def estimate(self, family: ModelFamily, plan: str | None = None) -> float:
+        """The corrected prediction of the family's default trial (on synthesis ``plan``)."""
+        return self.default_trial(family, plan) * self.correction(family.name)
 
     @staticmethod
     def rows_exponent(family: str) -> float:

@@ -164,7 +164,7 @@ def trial_cost(trial: optuna.trial.FrozenTrial) -> TrialCost:
     attrs = trial.user_attrs
     seconds = max(float(attrs.get("duration") or 0.0), float(attrs.get("projected_duration") or 0.0))
     return TrialCost(family=str(attrs.get("family")), seconds=seconds, complete=trial.state == COMPLETE,
-                     mean_fold_fit=attrs.get("mean_fold_fit_time"))
+                     mean_fold_fit=attrs.get("mean_fold_fit_time"), plan=attrs.get("plan"))
 
 
 def finished_costs(study: optuna.Study) -> list[TrialCost]:
