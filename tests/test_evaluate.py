@@ -114,3 +114,25 @@ def test_a_holdout_trial_sends_its_model_back_only_when_it_beats_the_best_so_far
     assert evaluate(task, X, y, None, lambda step, score, seconds: True).refit_model is None
     task.keep_holdout_model_beating = None
     assert evaluate(task, X, y, None, lambda step, score, seconds: True).refit_model is None
+
+
+@pytest.mark.parametrize("plan", ["none", "group_stats"])
+def test_a_trial_records_what_its_single_table_synthesis_cost_on_its_folds(plan):
+    from automl.features.tabular import synthesis_seconds
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"shop": rng.choice(list("abcdefgh"), 3000), "price": rng.normal(size=3000),
+                      "size": rng.normal(size=3000)})
+    y = (X["price"] > 0).to_numpy().astype(int)
+    schema, _ = infer_schema(X)
+    config = TrialConfig(family=all_families()["linear"], params={}, preprocess={"synthesis": plan})
+    folds = [(np.arange(1000, 3000), np.arange(1000)), (np.arange(1000), np.arange(1000, 3000))]
+    task = TrialTask(config=config, schema=schema, task="binary", metric=get_metric("roc_auc", "binary"),
+                     classes=np.array([0, 1]), folds=folds, random_state=0, n_jobs=1, refit=True)
+    result = evaluate(task, X, y, None, lambda step, score, seconds: True)
+    assert result.status == "ok", result.error
+    if plan == "none":
+        assert result.synthesis_time == 0.0 and synthesis_seconds(result.refit_model) == 0.0
+    else:  # timed inside each fold's fit, so part of its fit time
+        assert 0.0 < result.synthesis_time < sum(result.fit_times)
+        assert 0.0 < synthesis_seconds(result.refit_model)

@@ -170,6 +170,10 @@ def test_a_plan_too_dear_for_every_family_gives_way_to_a_plan_that_fits():
     assert first.synthesis == model.synthesis_["plan"] != "none" and first.status == "timeout"
     assert ((board.synthesis == "none") & (board.status == "ok")).any(), board[["synthesis", "status", "error"]]
     assert model.fit_status_ == "ok" and model.synthesis_["plan_chosen"] == "none"
+    # what a trial's features cost: DFS, computed once before the search, for the trials on its plans; none for none
+    spent = model.synthesis_["choice_time"] + model.synthesis_["synthesis_time"]  # choosing the plan timed DFS
+    assert first.synthesis_time == pytest.approx(spent, abs=2e-3) and spent > 0
+    assert (board[board.synthesis == "none"].synthesis_time == 0).all()
     # a dear plan is not started again once its estimate does not fit; the skip names the plan
     skipped = board[board.status == "skipped"]
     assert skipped.error.str.contains("on synthesis plan").all()

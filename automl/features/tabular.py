@@ -11,8 +11,8 @@ Nothing here looks at validation rows: every statistic is learned in ``fit`` on 
 """
 from __future__ import annotations
 
+import time
 import warnings
-
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,29 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 
-class CategoryFrequencies(TransformerMixin, BaseEstimator):
+class _Timed:
+    """Records what fitting took on the training rows (``fit_seconds_``: fit and transform, as the pipeline fits it):
+    a trial's synthesis cost on the leaderboard (:func:`synthesis_seconds`)."""
+
+    def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> Any:
+        start = time.perf_counter()
+        out = super().fit_transform(X, y, **fit_params)  # type: ignore[misc]
+        self.fit_seconds_ = time.perf_counter() - start
+        return out
+
+
+def synthesis_seconds(pipeline: Any) -> float:
+    """Seconds a fitted trial pipeline spent fitting its single-table synthesis (the parts of its ``preprocess``
+    step, scaled or not, that record ``fit_seconds_``)."""
+    preprocess = getattr(pipeline, "named_steps", {}).get("preprocess")
+    total = 0.0
+    for _, part, _ in getattr(preprocess, "transformers_", []):
+        for step in getattr(part, "steps", [(None, part)]):
+            total += float(getattr(step[1], "fit_seconds_", 0.0))
+    return total
+
+
+class CategoryFrequencies(_Timed, TransformerMixin, BaseEstimator):
     """Replace each categorical value by its share of the training rows (frequency encoding).
 
     Rare and common levels become comparable numbers, which linear models and kNN cannot read from ordinal codes;
@@ -51,7 +73,7 @@ class CategoryFrequencies(TransformerMixin, BaseEstimator):
         return [(str(name),) for name in self.feature_names_in_]
 
 
-class MissingCount(TransformerMixin, BaseEstimator):
+class MissingCount(_Timed, TransformerMixin, BaseEstimator):
     """One column: how many of the row's values are missing."""
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> "MissingCount":
@@ -82,7 +104,7 @@ def _keys(col: pd.Series) -> pd.Series:
 MAX_KEYS, MAX_VALUES, MAX_LEVELS, MIN_GROUP = 3, 5, 1000, 5
 
 
-class GroupStatistics(TransformerMixin, BaseEstimator):
+class GroupStatistics(_Timed, TransformerMixin, BaseEstimator):
     """For categorical keys and numeric columns: the mean of the number in the row's group, and how far the row's
     number is from it (0 where it is missing).
 
@@ -136,7 +158,7 @@ class GroupStatistics(TransformerMixin, BaseEstimator):
 PAIR_COLUMNS = 4
 
 
-class NumericPairs(TransformerMixin, BaseEstimator):
+class NumericPairs(_Timed, TransformerMixin, BaseEstimator):
     """Ratios and differences of the numeric columns most related to the target (chosen on the training rows).
 
     Parameters

@@ -521,6 +521,7 @@ class SearchController:
             "fidelity": result.fidelity, "fold_scores": [float(v) for v in result.fold_scores],
             "synthesis": config.needs().get("plan") or config.needs().get("synthesis", "none"),
             "plan": config.needs().get("plan"),  # of related tables or series: what the time rules key costs by
+            "synthesis_time": round(result.synthesis_time + shared_synthesis_seconds(config.needs()), 4),
             "extra_scores": self.extra_scores(result.oof) if result.status in ("ok", REJECTED) else None,
         }
         for key, value in attrs.items():
@@ -649,6 +650,14 @@ class SearchController:
     def leaderboard(self) -> Any:
         assert self.study is not None, "open the study first"
         return build_leaderboard(self.study.get_trials(deepcopy=False), self.problem.metric.greater_is_better)
+
+
+def shared_synthesis_seconds(needs: Mapping[str, Any]) -> float:
+    """Seconds of synthesis a trial reads without paying in it: the features of related tables or series, computed
+    once before the search (``needs["synthesis_seconds"]``) and shared by every trial on a plan other than ``none``
+    (a cheaper plan's columns are a subset of the computed one's: the same computation made them)."""
+    plan = needs.get("plan")
+    return float(needs.get("synthesis_seconds") or 0.0) if plan is not None and plan != "none" else 0.0
 
 
 class _Heartbeat:

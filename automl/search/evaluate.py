@@ -11,6 +11,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from automl.data.schema import Schema
+from automl.features.tabular import synthesis_seconds
 from automl.metrics import Metric, predict_for_metric, score_predictions
 from automl.pipeline.build import TrialConfig, build_pipeline
 from automl.pipeline.select import selected_counts
@@ -85,6 +86,8 @@ class TrialResult:
     holdout_model: bool = False
     # peak resident memory of the trial's process (sampled about four times a second), set by the runner
     peak_memory_mb: float | None = None
+    # seconds its folds (or rungs) spent fitting single-table synthesis on their training rows
+    synthesis_time: float = 0.0
 
     @property
     def score(self) -> float | None:
@@ -165,6 +168,7 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
             pipe = None  # the step before's model is not held while this one is fitted
             pipe = fit_pipeline(task, X.iloc[train], y[train], w_train, _fit_seconds(task, plan, step), len(y))
             result.fit_times.append(time.perf_counter() - start)
+            result.synthesis_time += synthesis_seconds(pipe)
             if task.bag:
                 fold_models.append(pipe)
             if step == 0:

@@ -9,11 +9,14 @@ import optuna
 import pandas as pd
 
 # n_features_synthesised: features the pipeline built from the input (synthesis and preprocessing: what
-# selection chooses from); n_features_selected: features the model got (first fold); peak_memory_mb: the trial
-# process's peak resident memory (sampled four times a second).
+# selection chooses from); n_features_selected: features the model got (first fold); synthesis: the trial's
+# synthesis plan; synthesis_time: what its synthesised features cost: fitted in the trial on each fold's training
+# rows (single-table plans, summed over folds), plus, for a plan of related tables or series other than "none", the
+# one-off choice and computation before the search that every trial on such a plan shares (not to be summed);
+# peak_memory_mb: the trial process's peak resident memory (sampled four times a second).
 COLUMNS = ["rank", "trial", "family", "params", "score", "score_std", "n_folds", "fit_time",
            "predict_time_per_1k", "duration", "n_features_synthesised", "n_features_selected", "status", "error",
-           "fidelity", "synthesis", "peak_memory_mb"]
+           "fidelity", "synthesis", "synthesis_time", "peak_memory_mb"]
 # rejected: a complete synthesis twin that did not beat its parent by more than the noise (automl/search/refine.py)
 STATUS_ORDER = {"ok": 0, "rejected": 1, "pruned": 2, "timeout": 3, "error": 4, "interrupted": 5, "skipped": 6}
 
@@ -36,6 +39,7 @@ def trial_row(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
         "n_features_selected": attrs.get("n_features_selected"),
         "fidelity": attrs.get("fidelity", 1.0),
         "synthesis": attrs.get("synthesis", "none"),
+        "synthesis_time": attrs.get("synthesis_time"),
         "peak_memory_mb": attrs.get("peak_memory_mb"),
         "status": status,
         "error": attrs.get("error", "" if "status" in attrs else
