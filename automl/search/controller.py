@@ -29,8 +29,8 @@ from automl.search.leaderboard import build_leaderboard, params_json
 from automl.search.cost import CostModel, DataShape, encoded_width, first_moves, second_moves
 from automl.search.planner import TRIAL_SHARE, Deadline, TimePlanner, TrialCost
 from automl.search.portfolio import portfolio_points
-from automl.search.refine import (MIN_FOLDS, PARENT, PARENTS, REFINEMENT, affordable, seconds_needed, twin_groups,
-                                  verdict)
+from automl.search.refine import (PARENT, PARENTS, REFINEMENT, Verdict, affordable, holdout_verdict, refinable,
+                                  seconds_needed, twin_groups, verdict)
 from automl.search.refit import FinalModel, Refit
 from automl.search.space import FAMILY, config_from_params, param_name, suggest_config
 from automl.search.strategies import Strategy, get_strategy
@@ -358,8 +358,8 @@ class SearchController:
     def _refine(self, study: optuna.Study, started: float) -> None:
         """In the search's refinement part, enqueue the synthesis twins of the leading configurations that have none
         yet and are estimated to finish in time (:mod:`automl.search.refine`). Only a strategy that samples refines
-        (grid and defaults run their points), and only over enough folds to measure the noise."""
-        if not self.strategy.samples or len(self.problem.folds) < MIN_FOLDS:
+        (grid and defaults run their points), and only over enough folds to measure the noise, or on one holdout."""
+        if not self.strategy.samples or not refinable(len(self.problem.folds)):
             return
         trials = study.get_trials(deepcopy=False)
         twinned, groups = twin_groups(self._ranked(study), trials, self.problem.families, self.problem.schema)
@@ -484,8 +484,7 @@ class SearchController:
             result.error = (f"stopped at {result.fidelity:.3g} of the rows: the next rungs would take about "
                             f"{projected[0]:.1f}s in all, {limit - start:.1f}s were left for it")
         if result.status == "ok" and trial.user_attrs.get("source") == REFINEMENT:
-            judged = verdict(study.get_trials(deepcopy=False)[trial.user_attrs[PARENT]], result.fold_scores,
-                             self.problem.metric.greater_is_better)
+            judged = self._judge_twin(study, trial.user_attrs[PARENT], result)
             result.error = judged.reason
             if not judged.kept:
                 result.status, result.refit_model = REJECTED, None
@@ -505,6 +504,23 @@ class SearchController:
         self.results[trial.number] = result
         self._tell(study, trial, config, result, duration)
         self._forget_predictions(study)
+
+    def _judge_twin(self, study: optuna.Study, parent: int, result: TrialResult) -> Verdict:
+        """Whether a synthesis twin that finished ``ok`` beats trial ``parent`` by more than the noise: over the
+        folds, or on one holdout fold over its rows (both trials' predictions of them, resampled together)."""
+        if len(self.problem.folds) != 1:
+            return verdict(study.get_trials(deepcopy=False)[parent], result.fold_scores,
+                           self.problem.metric.greater_is_better)
+        known = self.results.get(parent)
+        if known is None or known.oof is None or result.oof is None or self._target is None:
+            return Verdict(False, f"not compared with trial {parent}: its predictions are not held here")
+        if known.fidelity != result.fidelity:
+            return Verdict(False, f"not compared with trial {parent}: fitted on {result.fidelity:.3g} of the rows, "
+                                  f"it on {known.fidelity:.3g}")
+        valid = self.problem.folds[0][1]
+        weights = None if self._weights is None else self._weights[valid]
+        return holdout_verdict(parent, self.problem.metric, self._target[valid], known.oof[valid], result.oof[valid],
+                               weights, self.problem.classes)
 
     def _tell(self, study: optuna.Study, trial: optuna.Trial, config: TrialConfig, result: TrialResult,
               duration: float) -> None:

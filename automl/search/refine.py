@@ -11,7 +11,9 @@ families is enqueued again with each plan that builds something on this table: a
 folds with the same seed, so the difference of their fold scores is what the plan adds. Only twins estimated to
 finish in the time left are enqueued (a family whose twins do not fit gives way to the next). A twin is kept (it
 may be chosen and ensembled) when it is better on the mean of those paired differences by more than their
-standard error; otherwise it is recorded as ``rejected`` with the figures, and left out of the ranking.
+standard error; otherwise it is recorded as ``rejected`` with the figures, and left out of the ranking. On one holdout
+fold (larger tables) the noise comes from the validation rows instead: the twin's and its parent's predictions of the
+same rows, resampled together (:func:`holdout_verdict`).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import numpy as np
 import optuna
 
 from automl.data.schema import Schema
+from automl.metrics import Metric, bootstrap, score_predictions
 from automl.models.registry import ModelFamily
 from automl.pipeline.build import synthesis_plans
 from automl.search.planner import TRIAL_SHARE
@@ -34,8 +37,13 @@ PARENT = "parent"
 # The option refined, and how many of the leading families (best configuration each) get twins.
 OPTION = "synthesis"
 PARENTS = 2
-# A twin is compared with its parent only over this many folds or more (one holdout fold has no noise estimate).
+# A twin is compared with its parent over this many folds or more, or on one holdout fold (by resampling its rows).
 MIN_FOLDS = 3
+# Resamples of the holdout rows that measure the noise of a twin's gain there, and the most rows each holds (the
+# standard error of a gain shrinks as one over the square root of the rows: it is scaled back to all of them).
+BOOTSTRAP_ROUNDS = 100
+BOOTSTRAP_ROWS = 20_000
+BOOTSTRAP_SEED = 0
 # A twin is estimated at this many times its family's trials (it builds more features; sick, 30 s: a 1.4 s
 # HistGradientBoosting configuration took 2.1 s with frequency encoding).
 TWIN_COST = 1.5
@@ -135,5 +143,37 @@ def verdict(parent: optuna.trial.FrozenTrial, twin_scores: list[float], greater_
     gain, noise = float(np.mean(gains)), float(np.std(gains, ddof=1) / np.sqrt(len(gains)))
     figures = f"mean gain {gain:.4g} over trial {parent.number} on the same folds, standard error {noise:.2g}"
     if gain > noise and gain > 0:
+        return Verdict(True, f"kept: {figures}")
+    return Verdict(False, f"{REJECTED}: {figures}; the plan does not pay more than the noise")
+
+
+def refinable(n_folds: int) -> bool:
+    """Whether twins can be judged on ``n_folds`` folds: over :data:`MIN_FOLDS` or more, or one holdout."""
+    return n_folds == 1 or n_folds >= MIN_FOLDS
+
+
+def holdout_verdict(parent: int, metric: Metric, y: np.ndarray, parent_pred: np.ndarray, twin_pred: np.ndarray,
+                    sample_weight: np.ndarray | None = None, classes: np.ndarray | None = None) -> Verdict:
+    """Whether a twin beats trial ``parent`` on the one holdout fold by more than the noise of its rows: the gain on
+    all of them (``y``, with both trials' predictions of the same rows) above the standard deviation of the gain over
+    :data:`BOOTSTRAP_ROUNDS` resamples of the rows drawn for both at once (and above zero)."""
+    if metric.func is None:
+        return Verdict(False, f"not compared with trial {parent}: a scorer needs the models, not their predictions")
+    sign = 1.0 if metric.greater_is_better else -1.0
+
+    def gain(rows: np.ndarray) -> float:
+        weights = None if sample_weight is None else sample_weight[rows]
+        return sign * (score_predictions(metric, y[rows], twin_pred[rows], weights, classes)
+                       - score_predictions(metric, y[rows], parent_pred[rows], weights, classes))
+
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    subset = np.sort(rng.choice(len(y), BOOTSTRAP_ROWS, replace=False)) if len(y) > BOOTSTRAP_ROWS else np.arange(len(y))
+    resampled = bootstrap(lambda rows: gain(subset[rows]), len(subset), BOOTSTRAP_ROUNDS, BOOTSTRAP_SEED)
+    total = gain(np.arange(len(y)))
+    noise = (float(np.std(resampled, ddof=1) * np.sqrt(len(subset) / len(y))) if len(resampled) > 1
+             else float("inf"))
+    figures = (f"gain {total:.4g} over trial {parent} on the same holdout rows, standard error {noise:.2g} "
+               f"({len(resampled)} resamples of them)")
+    if total > noise and total > 0:
         return Verdict(True, f"kept: {figures}")
     return Verdict(False, f"{REJECTED}: {figures}; the plan does not pay more than the noise")
