@@ -179,6 +179,26 @@ def test_a_plan_too_dear_for_every_family_gives_way_to_a_plan_that_fits():
     assert skipped.error.str.contains("on synthesis plan").all()
 
 
+def test_dfs_depth_is_a_plan_the_search_chooses_and_a_plan_adding_nothing_is_left_out():
+    from automl.features.relational import SHALLOW, plan_columns
+
+    customers, sessions, transactions, _ = customers_sessions_transactions(120, seed=0)
+    tables = {"sessions": sessions, "transactions": transactions, "customers": customers}
+    synthesiser = RelationalFeatures(target="customers", relationships=RELATIONSHIPS, plan="standard")
+    names = [str(c) for c in synthesiser.fit_transform(tables).columns]
+    plans = plan_columns(synthesiser, tables, names, "standard")
+    assert list(plans) == ["none", SHALLOW, "basic", "standard"]  # cheapest first, the computed plan last
+    assert set(plans[SHALLOW]) < set(plans["standard"]) and set(plans["none"]) < set(plans[SHALLOW])
+    assert "MEAN(transactions.amount)" in plans[SHALLOW]  # an aggregate of a related table's own column
+    assert not any("(sessions." in c and c.count("(") > 1 for c in plans[SHALLOW])  # no aggregate of an aggregate
+    assert any(c.count("(") > 1 for c in plans["standard"])
+    # one table without children of its own: depth two adds nothing, so no shallow plan
+    only_sessions = {"sessions": sessions, "customers": customers}
+    flat = RelationalFeatures(target="customers", relationships=RELATIONSHIPS[:1], plan="basic")
+    flat_plans = plan_columns(flat, only_sessions, [str(c) for c in flat.fit_transform(only_sessions).columns], "basic")
+    assert list(flat_plans) == ["none", "basic"]
+
+
 def test_the_dfs_estimate_counts_the_fixed_cost_of_a_call_once_not_once_per_sample():
     # timed samples of 100 and 1,000 rows: 0.10 s and 0.19 s. Scaling 0.10 s by rows said 8 s for 8,000 rows.
     assert np.isclose(extrapolate([100, 1000], (0.10, 0.19), 8000), 0.09 + 0.0001 * 8000)

@@ -36,6 +36,8 @@ PLANS: dict[str, dict[str, Any]] = {
                                                 "time_since_first"],
              "trans_primitives": ["month", "weekday", "hour", "is_weekend"]},
 }
+# The plan of the computed features of depth one (DFS depth as a searched choice; see plan_columns).
+SHALLOW = "shallow"
 # Target rows of the two timed samples of a plan. The difference of their times is what rows cost; the rest is
 # paid once per call whatever the rows (building the EntitySet from the whole related tables, preparing each
 # feature): ~0.07 s on NAFLD, where all 8,007 rows cost 0.11 s (basic) to 2.0 s (rich). Scaling one 100-row timing
@@ -282,16 +284,25 @@ class RelationalFeatures(TransformerMixin, BaseEstimator):
 
 def plan_columns(synthesiser: RelationalFeatures, tables: dict[str, pd.DataFrame], names: list[str],
                  chosen: str) -> dict[str, list[str]]:
-    """For ``none`` (the target table's own columns) and each plan up to ``chosen`` (the one computed): the computed
-    columns it makes. Cheaper plans define a subset of the richer plans' features, so the search chooses among them
-    without running DFS again."""
+    """For ``none`` (the target table's own columns), :data:`SHALLOW` (the computed plan's features of depth one:
+    aggregates of the related rows' own columns, no aggregate of an aggregate or of a transform) and each plan up to
+    ``chosen`` (the one computed): the computed columns it makes. Cheaper plans define a subset of the richer plans'
+    features, so the search chooses among them, the depth of the features included, without running DFS again. A plan
+    with the same columns as a cheaper one is left out (without grandchild tables, or transform primitives, depth two
+    adds nothing)."""
     order = list(PLANS)
     computed = set(names)
     own = [str(c) for c in tables[synthesiser.target].columns]
     plans = {"none": [c for c in names if c in own]}
+    depth: dict[str, int] = {}
     for name in order[: order.index(chosen) + 1]:
-        defined = {n for f in synthesiser.define_features(tables, name) for n in f.get_feature_names()}
+        features = synthesiser.define_features(tables, name)
+        depth.update({n: f.get_depth() for f in features for n in f.get_feature_names()})
+        defined = {n for f in features for n in f.get_feature_names()}
         plans[name] = [c for c in names if c in defined and c in computed]
+    shallow = [c for c in plans[chosen] if depth.get(c, 0) <= 1]
+    if all(set(shallow) != set(columns) for columns in plans.values()):
+        plans = {"none": plans.pop("none"), SHALLOW: shallow, **plans}
     return plans
 
 
