@@ -159,17 +159,18 @@ def test_a_plan_too_dear_for_every_family_gives_way_to_a_plan_that_fits():
     from automl.testing import misbehaving_family
 
     customers, sessions, transactions, y = customers_sessions_transactions(200, seed=0)
-    # a family that sleeps an hour on 10 columns or more: every DFS plan (24 to 96 columns here), not the target
-    # table's own 2 columns; before, its default on the computed plan was stopped, and with it the search (constant)
+    # a family that sleeps an hour on 10 columns or more: on the DFS plans of 24 to 96 columns here, not on shallow's 8
+    # or the target table's own 2; before, its default on the computed plan was stopped, and with it the search
     wide_only = misbehaving_family("sleep", wide_from=10)
-    model = AutoML(time_budget=12, families=[wide_only], portfolio=None, max_trials=8, cv=3, ensemble=False,
+    model = AutoML(time_budget=20, families=[wide_only], portfolio=None, max_trials=10, cv=3, ensemble=False,
                    random_state=0).fit(customers, y, tables={"sessions": sessions, "transactions": transactions},
                                        relationships=RELATIONSHIPS)
     board = model.leaderboard_
     first = board[board.trial == 0].iloc[0]
     assert first.synthesis == model.synthesis_["plan"] != "none" and first.status == "timeout"
-    assert ((board.synthesis == "none") & (board.status == "ok")).any(), board[["synthesis", "status", "error"]]
-    assert model.fit_status_ == "ok" and model.synthesis_["plan_chosen"] == "none"
+    cheap = board.synthesis.isin(["none", "shallow"])
+    assert (cheap & (board.status == "ok")).any(), board[["synthesis", "status", "error"]]
+    assert model.fit_status_ == "ok" and model.synthesis_["plan_chosen"] in ("none", "shallow")
     # what a trial's features cost: DFS, computed once before the search, for the trials on its plans; none for none
     spent = model.synthesis_["choice_time"] + model.synthesis_["synthesis_time"]  # choosing the plan timed DFS
     assert first.synthesis_time == pytest.approx(spent, abs=2e-3) and spent > 0
