@@ -130,3 +130,34 @@ def test_trial_processes_spin_briefly_before_sleeping_unless_the_user_says_how_o
     seen = tmp_path / "environment.txt"
     subprocess.run([sys.executable, "-c", _TRIAL_ENVIRONMENT, str(seen)], env=environ, check=True, timeout=120)
     assert seen.read_text().split() == seen_in_trial
+
+
+def test_trial_processes_map_large_blocks_from_1_mb_unless_the_user_tunes_malloc():
+    from automl.search.worker import worker_environment
+
+    assert worker_environment({})["MALLOC_MMAP_THRESHOLD_"] == str(2**20)
+    assert "MALLOC_MMAP_THRESHOLD_" not in worker_environment({"MALLOC_MMAP_THRESHOLD_": "65536"})
+    assert "MALLOC_MMAP_THRESHOLD_" not in worker_environment({"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=0"})
+    # each setting is left to the user on its own: one given does not drop the other
+    assert worker_environment({"GOMP_SPINCOUNT": "0"}) == {"MALLOC_MMAP_THRESHOLD_": str(2**20)}
+
+
+_TRIAL_GC = """
+import sys
+from automl.search import worker
+worker._PRELOAD[:] = ["sklearn.linear_model"]
+ctx = worker._get_context()
+report = ("import gc; open(%r, 'w').write(f'{gc.get_freeze_count()} {len(gc.get_objects(generation=2))}')"
+          % sys.argv[1])
+with worker._main_module_hidden():
+    child = ctx.Process(target=exec, args=(report,))  # a builtin: the child needs nothing from this script
+    child.start()
+child.join()
+"""
+
+
+def test_what_the_fork_server_imported_is_frozen_so_a_trial_collection_does_not_copy_its_pages(tmp_path):
+    seen = tmp_path / "gc.txt"
+    subprocess.run([sys.executable, "-c", _TRIAL_GC, str(seen)], check=True, timeout=120)
+    frozen, oldest = (int(v) for v in seen.read_text().split())
+    assert frozen > 10_000 and oldest < frozen / 10  # scikit-learn's objects sit in the permanent generation
