@@ -200,6 +200,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
     parser.add_argument("--report-only", action="store_true", help="rewrite the .md from the .csv, no fits")
     args = parser.parse_args(argv)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
     out = args.out_dir / f"synthesis_real_{args.budget:g}s"
     rows: list[dict[str, Any]] = []
     notes: dict[str, str] = {}
