@@ -291,15 +291,13 @@ def plan_columns(synthesiser: RelationalFeatures, tables: dict[str, pd.DataFrame
     with the same columns as a cheaper one is left out (without grandchild tables, or transform primitives, depth two
     adds nothing)."""
     order = list(PLANS)
-    computed = set(names)
     own = [str(c) for c in tables[synthesiser.target].columns]
     plans = {"none": [c for c in names if c in own]}
-    depth: dict[str, int] = {}
+    depth: dict[str, int] = {}  # each defined feature's DFS depth
     for name in order[: order.index(chosen) + 1]:
-        features = synthesiser.define_features(tables, name)
-        depth.update({n: f.get_depth() for f in features for n in f.get_feature_names()})
-        defined = {n for f in features for n in f.get_feature_names()}
-        plans[name] = [c for c in names if c in defined and c in computed]
+        defined = {n: f.get_depth() for f in synthesiser.define_features(tables, name) for n in f.get_feature_names()}
+        depth.update(defined)
+        plans[name] = [c for c in names if c in defined]
     shallow = [c for c in plans[chosen] if depth.get(c, 0) <= 1]
     if all(set(shallow) != set(columns) for columns in plans.values()):
         plans = {"none": plans.pop("none"), SHALLOW: shallow, **plans}

@@ -141,7 +141,12 @@ def verdict(parent: optuna.trial.FrozenTrial, twin_scores: list[float], greater_
     sign = 1.0 if greater_is_better else -1.0
     gains = sign * (np.asarray(twin_scores, dtype=float) - np.asarray(parent_scores, dtype=float))
     gain, noise = float(np.mean(gains)), float(np.std(gains, ddof=1) / np.sqrt(len(gains)))
-    figures = f"mean gain {gain:.4g} over trial {parent.number} on the same folds, standard error {noise:.2g}"
+    return _judged(gain, noise, f"mean gain {gain:.4g} over trial {parent.number} on the same folds, standard error "
+                                f"{noise:.2g}")
+
+
+def _judged(gain: float, noise: float, figures: str) -> Verdict:
+    """Kept when ``gain`` is above zero and above its standard error ``noise``; ``figures`` say both."""
     if gain > noise and gain > 0:
         return Verdict(True, f"kept: {figures}")
     return Verdict(False, f"{REJECTED}: {figures}; the plan does not pay more than the noise")
@@ -172,8 +177,5 @@ def holdout_verdict(parent: int, metric: Metric, y: np.ndarray, parent_pred: np.
     total = gain(np.arange(len(y)))
     noise = (float(np.std(resampled, ddof=1) * np.sqrt(len(subset) / len(y))) if len(resampled) > 1
              else float("inf"))
-    figures = (f"gain {total:.4g} over trial {parent} on the same holdout rows, standard error {noise:.2g} "
-               f"({len(resampled)} resamples of them)")
-    if total > noise and total > 0:
-        return Verdict(True, f"kept: {figures}")
-    return Verdict(False, f"{REJECTED}: {figures}; the plan does not pay more than the noise")
+    return _judged(total, noise, f"gain {total:.4g} over trial {parent} on the same holdout rows, standard error "
+                                 f"{noise:.2g} ({len(resampled)} resamples of them)")
