@@ -5,7 +5,8 @@ The search chooses among them per trial (the ``synthesis`` preprocessing option 
 
 - ``frequency``: each category's share of the training rows (:class:`CategoryFrequencies`);
 - ``group_stats``: numbers against the mean of their group, for the categorical keys (:class:`GroupStatistics`);
-- ``pairs``: ratios and differences of the numeric pairs most related to the target (:class:`NumericPairs`).
+- ``pairs``: ratios and differences of the numeric pairs most related to the target (:class:`NumericPairs`);
+- ``primitives``: featuretools' transform primitives of datetime and text columns (:mod:`automl.features.primitives`).
 
 Nothing here looks at validation rows: every statistic is learned in ``fit`` on the rows the pipeline trains on.
 """

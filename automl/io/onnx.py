@@ -133,7 +133,7 @@ def _check_preprocess(preprocess: Any) -> None:
         if any(isinstance(step, TargetEncoder) for _, step in steps):
             raise NotExportable("target-encoded categories (TargetEncoder) have no ONNX converter; search with "
                                 "families='exportable', which leaves that encoding out")
-        if part in ("frequency", "group_stats", "pairs", "missing_count"):
+        if part in ("frequency", "group_stats", "pairs", "primitives", "missing_count"):
             raise NotExportable(f"synthesised features ({part}) have no ONNX converter; search with "
                                 "families='exportable', which leaves single-table synthesis out")
         if part == "datetime":

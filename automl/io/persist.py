@@ -41,6 +41,7 @@ PIPELINE_TYPES = [
     "automl.features.tabular.MissingCount",
     "automl.features.tabular.GroupStatistics",
     "automl.features.tabular.NumericPairs",
+    "automl.features.primitives.TransformPrimitives",
     "automl.features.timeseries.SeriesFeatures",
     "automl.features.relational.RelationalFeatures",
     "numpy.dtype",

@@ -246,7 +246,8 @@ def _load(path: str) -> dict[str, ModelFamily]:
 
 
 # Preprocessing choices with no ONNX converter: an exportable search does not make them.
-NOT_EXPORTABLE_CHOICES = {"encode": ("target", "mixed"), "synthesis": ("frequency", "group_stats", "pairs")}
+NOT_EXPORTABLE_CHOICES = {"encode": ("target", "mixed"),
+                          "synthesis": ("frequency", "group_stats", "pairs", "primitives")}
 
 
 def _expand_exportable(names: list, known: dict[str, ModelFamily]) -> list:

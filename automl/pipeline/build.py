@@ -12,6 +12,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 
 from automl.data.schema import Schema
+from automl.features.primitives import TransformPrimitives, primitives_available
 from automl.features.tabular import CategoryFrequencies, GroupStatistics, MissingCount, NumericPairs
 from automl.models.registry import ModelFamily
 from automl.pipeline.encoders import ArrayOrdinalEncoder
@@ -80,7 +81,7 @@ def build_preprocessor(schema: Schema, needs: dict[str, Any], task: str = "binar
                       _categorical_steps("target" if mixed else encode, impute, task, random_state), many))
     for name in schema.by_role("text"):
         parts.append((f"text_{name}", TextFeatures(TEXT_MAX_FEATURES, TEXT_COMPONENTS), [name]))
-    parts += _synthesis_parts(schema, needs, task, scale)
+    parts += _synthesis_parts(schema, needs, task, scale, impute, strategy)
     if few:
         parts.append(("categorical", _categorical_steps("native", impute, task, random_state), few))
     return ColumnTransformer(parts, remainder="drop", sparse_threshold=0.0, verbose_feature_names_out=False)
@@ -101,11 +102,12 @@ def _native_and_encoded(schema: Schema, encode: str) -> tuple[list[str], list[st
     return (categorical, []) if encode == "native" else ([], categorical)
 
 
-def _synthesis_parts(schema: Schema, needs: dict[str, Any], task: str = "binary",
-                     scale: bool = False) -> list[tuple[str, Any, list[str]]]:
-    """Single-table synthesis (automl/features/tabular.py) as further parts of the preprocessing: the searched
-    ``synthesis`` plan (frequency, group_stats or pairs), and what a family asks for in its ``needs``. Numbers made
-    here are scaled for the families that scale theirs."""
+def _synthesis_parts(schema: Schema, needs: dict[str, Any], task: str = "binary", scale: bool = False,
+                     impute: bool = False, strategy: str = "median") -> list[tuple[str, Any, list[str]]]:
+    """Single-table synthesis (automl/features/tabular.py, automl/features/primitives.py) as further parts of the
+    preprocessing: the searched ``synthesis`` plan (frequency, group_stats, pairs or primitives), and what a family
+    asks for in its ``needs``. Numbers made here are scaled for the families that scale theirs, and the primitives'
+    missing values imputed for those that impute."""
     parts: list[tuple[str, Any, list[str]]] = []
     plan = needs.get("synthesis", "none")
     categorical = schema.by_role("categorical")
@@ -117,6 +119,9 @@ def _synthesis_parts(schema: Schema, needs: dict[str, Any], task: str = "binary"
         parts.append(("group_stats", _scaled(GroupStatistics(), scale), categorical + numbers))
     if plan == "pairs" and plan in plans:
         parts.append(("pairs", _scaled(NumericPairs(task=task), scale), numbers))
+    if plan == "primitives" and plan in plans:
+        parts.append(("primitives", make_pipeline(TransformPrimitives(), _numeric_steps(impute, scale, strategy)),
+                      schema.by_role("datetime", "text")))
     modelled = [c.name for c in schema.columns if c.name not in schema.dropped]
     if needs.get("missing_count") and modelled:
         parts.append(("missing_count", MissingCount(), modelled))
@@ -126,11 +131,13 @@ def _synthesis_parts(schema: Schema, needs: dict[str, Any], task: str = "binary"
 def synthesis_plans(schema: Schema) -> list[str]:
     """The single-table synthesis plans that build something from the modelled columns of ``schema``:
     ``frequency`` needs a categorical column, ``group_stats`` a categorical key and a number, ``pairs`` two
-    numbers (on other tables a plan would give the pipeline of ``none`` again)."""
+    numbers, ``primitives`` a datetime or text column and featuretools (on other tables a plan would give the
+    pipeline of ``none`` again)."""
     categorical = schema.by_role("categorical")
     numbers = schema.by_role("numeric", "boolean")
+    dates_or_texts = bool(schema.by_role("datetime", "text")) and primitives_available()
     return [plan for plan, builds in (("frequency", bool(categorical)), ("group_stats", bool(categorical and numbers)),
-                                      ("pairs", len(numbers) >= 2)) if builds]
+                                      ("pairs", len(numbers) >= 2), ("primitives", dates_or_texts)) if builds]
 
 
 def _scaled(transformer: Any, scale: bool) -> Any:
