@@ -31,6 +31,7 @@ def _signal_and_noise(n: int = 600, seed: int = 0) -> tuple[pd.DataFrame, pd.Ser
 
 @pytest.mark.parametrize("options", [{}, {"encode": "onehot", "synthesis": "pairs"},
                                      {"encode": "onehot", "synthesis": "group_stats"},
+                                     {"encode": "onehot", "synthesis": "primitives"},
                                      {"encode": "target", "synthesis": "frequency", "select": "f_test",
                                       "select_fraction": 0.5}])
 @pytest.mark.parametrize("family", ["linear", "lightgbm", "random_forest"])

@@ -208,6 +208,26 @@ def test_datetime_parts_compile_and_are_computed_once_for_all_members(family):
     _same_answers(final, fast, frame.head(50))
 
 
+def test_members_with_featuretools_primitives_run_that_part_as_its_own_transform_and_answer_as_the_pipeline():
+    pytest.importorskip("featuretools")
+    rng = np.random.default_rng(5)
+    when = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 900 * 24, 300), unit="h")
+    frame = pd.DataFrame({"x": rng.normal(size=300), "when": when.where(rng.random(300) > 0.1)})
+    schema, frame = infer_schema(frame)
+    y = np.where(frame["x"] + frame["when"].dt.dayofweek.isin([5, 6]) > 0.5, "yes", "no").astype(object)
+    members = [build_pipeline(schema, TrialConfig(family=all_families()[family], preprocess={"synthesis": plan}),
+                              "binary", random_state=0, n_jobs=1).fit(frame, y)
+               for family, plan in (("linear", "primitives"), ("lightgbm", "primitives"), ("lightgbm", "none"))]
+    assert "primitives" in members[0].named_steps["preprocess"].named_transformers_
+    final = Pipeline([("ensemble", WeightedEnsembleClassifier.from_fitted(
+        members, [0.4, 0.3, 0.3], classes=np.array(["no", "yes"], dtype=object)))])
+    fast = FastPredictor.compile(final, check_rows(frame))
+    assert fast is not None and fast.compiled == 3
+    for i in range(0, 300, 29):
+        _same_answers(final, fast, frame.iloc[[i]])
+    _same_answers(final, fast, frame.head(50))
+
+
 def test_neighbours_answer_single_rows_as_the_pipeline_does_when_distances_tie():
     """Many training rows equally distant from a query (21 yes/no columns): scikit-learn's neighbour search picks
     among such ties by its number of OpenMP threads, so the compiled call, which otherwise runs on one thread, keeps
