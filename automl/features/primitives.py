@@ -87,8 +87,8 @@ class TransformPrimitives(TransformerMixin, BaseEstimator):
                 result = (column - pd.Timestamp("1970-01-01")).dt.total_seconds() / 86400.0
             else:
                 result = pd.Series(functions[primitive](column), index=column.index)
-            numbers = pd.to_numeric(result.astype(object).where(result.notna(), np.nan), errors="coerce")
-            out[:, j] = np.where(column.isna().to_numpy(), np.nan, numbers.to_numpy(dtype=float))
+            numbers = result.astype(object).where(result.notna(), np.nan).to_numpy(dtype=float)  # bool, int, <NA>
+            out[:, j] = np.where(column.isna().to_numpy(), np.nan, numbers)
         return out
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
