@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import time
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
+
+from automl.features.tabular import _Timed
 
 # Primitives with a numeric or boolean output per value; those whose output DatetimeParts already gives (year,
 # month, day, weekday, hour) are left out.
@@ -41,7 +42,7 @@ def primitives_available() -> bool:
     return importlib.util.find_spec("featuretools") is not None
 
 
-class TransformPrimitives(TransformerMixin, BaseEstimator):
+class TransformPrimitives(_Timed, TransformerMixin, BaseEstimator):
     """featuretools' transform primitives of datetime and text columns, as numbers (missing input: NaN).
 
     Takes the cast step's frame of datetime columns (datetime64) and text columns (strings). ``fit`` keeps the
@@ -53,13 +54,9 @@ class TransformPrimitives(TransformerMixin, BaseEstimator):
         self._fitted_values(pd.DataFrame(X))
         return self
 
-    def fit_transform(self, X: pd.DataFrame, y: Any = None, **fit_params: Any) -> np.ndarray:
-        """:meth:`fit`, returning the training rows' outputs it computed (``fit_seconds_`` records the time, as
-        the other synthesis steps do: :func:`automl.features.tabular.synthesis_seconds`)."""
-        start = time.perf_counter()
-        values = self._fitted_values(pd.DataFrame(X))
-        self.fit_seconds_ = time.perf_counter() - start
-        return values
+    def _fit_transform_untimed(self, X: pd.DataFrame, y: Any = None, **fit_params: Any) -> np.ndarray:
+        """:meth:`fit`, returning the training rows' outputs it computed (not computed twice)."""
+        return self._fitted_values(pd.DataFrame(X))
 
     def _fitted_values(self, frame: pd.DataFrame) -> np.ndarray:
         self.feature_names_in_ = np.asarray([str(c) for c in frame.columns], dtype=object)
@@ -125,12 +122,19 @@ def _primitive_functions(names: set[str]) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=None)
 def _primitive_function(name: str) -> Any:
-    """featuretools' function of one transform primitive, looked up once per process: featuretools' registry scan
-    took 47 ms, which every ``transform`` paid (one datetime column, one row: 60 ms, 22 ms with the lookup kept, of
-    which ``distance_to_holiday`` and ``is_federal_holiday`` themselves take 7 ms)."""
+    """featuretools' function of one transform primitive, kept for the process."""
+    return _transform_primitives()[name]().get_function()
+
+
+@functools.lru_cache(maxsize=1)
+def _transform_primitives() -> dict[str, Any]:
+    """featuretools' transform primitives by name, read once per process: its registry scan takes 47 ms, which every
+    ``transform`` paid before (one datetime column, one row: 60 ms, 22 ms with the functions kept, of which
+    ``distance_to_holiday`` and ``is_federal_holiday`` themselves take 7 ms), and a scan per primitive would be about
+    0.9 s (20 x 47 ms) in each trial process, whose first fit imports featuretools (0.6 s) besides."""
     try:
         from featuretools.primitives.utils import get_transform_primitives
     except ImportError as error:  # a model saved with this plan, loaded where featuretools is missing
         raise ImportError("the 'primitives' synthesis plan computes featuretools' transform primitives; install "
                           "the synthesis extra: pip install 'automl[synthesis]'") from error
-    return get_transform_primitives()[name]().get_function()
+    return get_transform_primitives()
