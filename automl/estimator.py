@@ -29,7 +29,8 @@ from automl.data.inputs import check_rows
 from automl.data.profile import profile_frame
 from automl.data.schema import explain_task, plain_numbers, to_frame
 from automl.data.split import split_test, time_order
-from automl.data.target import check_label_types, make_folds, prepare_classes, prepare_sample_weight, prepare_target
+from automl.data.target import (automatic_cv, check_label_types, make_folds, prepare_classes, prepare_sample_weight,
+                                prepare_target)
 from automl.search.acceptance import acceptance_test
 from automl.metrics import TASKS, align_proba, get_metric, resolve_extra_metrics
 from automl.models.registry import get_families
@@ -37,7 +38,7 @@ from automl.pipeline.threads import predict_single_threaded
 from automl.search.planner import Deadline
 from automl.search.controller import Problem, SearchController, SearchSettings
 from automl.search.leaderboard import why_no_model
-from automl.search.planner import BAG_MIN_FOLDS, fold_cap
+from automl.search.planner import BAG_MIN_FOLDS, budget_scale, fold_cap
 from automl.search.portfolio import load_portfolio
 from automl.search.strategies import SEARCHES
 from automl.search.worker import TrialData, start_server
@@ -88,7 +89,9 @@ class AutoML(SynthesisMixin, BaseEstimator):
         ROC AUC (binary), log loss (multiclass) or RMSE (regression) when ``None``; any name from
         :func:`automl.metrics.builtin_metric_names`, a scikit-learn scorer name, or a scorer callable.
     cv : None, int, float, "holdout" or splitter, default=None
-        Validation: chosen from data size when ``None`` (see :func:`automl.data.target.make_folds`).
+        Validation: chosen from data size and ``time_budget`` when ``None`` (see
+        :func:`automl.data.target.automatic_cv`: at 60 s 5-fold up to 5,000 rows, 3-fold up to 20,000, else a 20 %
+        holdout; from 90 s 8-fold on small tables).
     search : {"bayes", "random", "grid", "defaults"}, default="bayes"
         After each family's defaults and the ``portfolio``: TPE, random or grid search, or stop ("defaults").
     families : list of str or ModelFamily, "exportable", or None
@@ -155,7 +158,8 @@ class AutoML(SynthesisMixin, BaseEstimator):
     bagging : bool or "auto", default="auto"
         Keep the fold models of the cross-validation as a trial's model, averaged, instead of one refit on all
         rows (families declared ``bag``: boosting, linear, kNN, the neural network; the forests are bagged
-        already). ``"auto"``: with 5 folds or more (up to 5,000 rows by default), where a single model's
+        already). ``"auto"``: with 5 folds or more (up to 5,000 rows; 8 of them from a 90 s budget, see ``cv``),
+        where a single model's
         variance costs most and the out-of-fold predictions ensemble selection weighs are then those of the
         models it combines. Predictions cost one pipeline per fold.
     synthesis_plan : {"search", "richest", "none"}, default="search"
@@ -458,8 +462,13 @@ class AutoML(SynthesisMixin, BaseEstimator):
         self.profile_ = profile_frame(frame, self.schema_, target, self.task_)
         self.metric_ = get_metric(self.metric, self.task_)
         search_order = time_order(search_frame, self.time_column) if self.time_column is not None else None
-        folds = make_folds(self.cv, labels, classification, seed, order=search_order, groups=groups,
-                           max_folds=fold_cap(None if deadline.seconds is None else deadline.seconds - spent))
+        cv = self.cv
+        if cv is None:  # resolved here, once: workers joining the study get this choice (their budget is what is left)
+            # forward chaining (a time column) keeps the rule by rows: more folds would train its first ones on few rows
+            scale = 1.0 if search_order is not None else budget_scale(deadline.seconds)
+            cv = automatic_cv(len(labels), scale,
+                              fold_cap(None if deadline.seconds is None else deadline.seconds - spent))
+        folds = make_folds(cv, labels, classification, seed, order=search_order, groups=groups)
         worker = role != "fit"
         n_jobs = resolve_n_jobs(self.n_jobs)
         settings = SearchSettings(
@@ -469,7 +478,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
             class_weight=self.class_weight, imbalanced=classification and _imbalanced(labels),
             storage=self.storage, study_name=self.study_name, worker=worker, ensemble=self.ensemble,
             portfolio=load_portfolio(self.portfolio),
-            saved={} if worker else self._settings_for_workers(deadline, data_source))
+            saved={} if worker else self._settings_for_workers(deadline, data_source, cv))
         problem = Problem(schema=self.schema_, task=self.task_, metric=self.metric_,
                           families=self._usable_families(weights, needs), folds=folds, classes=self.classes_,
                           seed=seed, n_jobs=n_jobs, class_weight=self.class_weight,
@@ -486,9 +495,11 @@ class AutoML(SynthesisMixin, BaseEstimator):
             log.warning("validation rule %r failed (%s): %s", row.rule, row.severity, row.message)
         return report
 
-    def _settings_for_workers(self, deadline: Deadline, data_source: dict[str, str] | None) -> dict[str, Any]:
-        """What ``automl worker`` needs to join this search: parameters, data source, shared deadline."""
-        params = {k: v for k, v in self.get_params().items()
+    def _settings_for_workers(self, deadline: Deadline, data_source: dict[str, str] | None,
+                              cv: Any) -> dict[str, Any]:
+        """What ``automl worker`` needs to join this search: parameters (``cv`` as this fit resolved it: the
+        automatic choice depends on the budget, and a worker's is what is left), data source, shared deadline."""
+        params = {k: v for k, v in {**self.get_params(), "cv": cv}.items()
                   if k not in ("storage", "study_name", "verbose") and _plain(v)}
         remaining = deadline.remaining()
         return {"params": params, "data": data_source,

@@ -49,3 +49,12 @@ def test_an_ensemble_of_bagged_trials_holds_plain_pipelines_weighted_to_one(cred
     members = list(ensemble._members())
     assert len(members) == 10 and all("cast" in dict(m.steps) for m in members)  # 2 trials x 5 folds, flat
     assert sum(ensemble.weights) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("budget, expected", [(60, 5), (300, 8)])
+def test_a_longer_budget_buys_more_folds_and_bags_them(credit, budget, expected):
+    X, y = credit  # 690 rows: 5 folds at the default budget, 8 from 1.5 times it
+    model = AutoML(families=["lightgbm"], max_trials=1, ensemble=False,
+                   **{**FAST, "time_budget": budget}).fit(X, y)
+    assert int(model.leaderboard_["n_folds"].iloc[0]) == expected
+    assert len(_members(model)) == expected

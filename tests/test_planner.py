@@ -7,12 +7,15 @@ import time
 import numpy as np
 import optuna
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from automl.data.target import automatic_cv
 from automl.metrics import constant_score, get_metric, weighted_median
 from automl.search.controller import Problem
 from automl.search.planner import (END_MARGIN, FIRST_STEP_SETUP, KILL_SLACK, REFIT_OVERHEAD, REFIT_SAFETY,
                                    TRIAL_SHARE, Deadline, TimePlanner, TrialCost, check_synthesis_affordable,
-                                   command_fit_seconds, fold_cap)
+                                   budget_scale, command_fit_seconds, fold_cap)
 from automl.search.study import beating
 
 
@@ -391,3 +394,25 @@ def test_a_family_stopped_at_its_limit_before_may_count_only_on_its_own_limit():
     on_rungs = planner(seconds=15.0, n_rows=400_000, train_rows=320_000, n_folds=1)  # a stopped trial keeps a rung
     assert on_rungs.room(stopped, "sleepy", on_rungs.deadline.start + 6.0, on_rungs.deadline.start + 13.6) \
         == pytest.approx(7.6)
+
+
+@given(rows=st.integers(2, 60_000), scale=st.floats(0.05, 50.0), more=st.floats(1.0, 4.0),
+       extra_rows=st.integers(0, 20_000))
+def test_automatic_folds_grow_with_the_budget_on_small_tables_only(rows, scale, more, extra_rows):
+    folds = automatic_cv(rows, scale)
+    if rows > 20_000:
+        assert folds == 0.2  # large tables keep the holdout (their trials run on rungs), whatever the budget
+    elif rows > 5_000:
+        assert folds == 3  # medium ones their 3 folds: 8 cost 3.5 times the trials (covid_test_result)
+    else:
+        assert folds == (8 if scale >= 1.5 and 7 * rows <= 20_000 * scale else 5)
+    assert automatic_cv(rows, scale * more) >= folds  # more time never means fewer folds
+    assert automatic_cv(rows + extra_rows, scale) <= folds  # nor do fewer rows
+    assert automatic_cv(rows, scale, max_folds=3) == min(folds, 3)
+
+
+def test_the_budget_scale_is_the_budget_over_the_default_one():
+    assert budget_scale(None) == 1.0 and budget_scale(60) == 1.0 and budget_scale(300) == 5.0
+    assert automatic_cv(5_000, budget_scale(300)) == 8 and automatic_cv(5_000, budget_scale(60)) == 5
+    assert automatic_cv(4_000, budget_scale(90)) == 8 and automatic_cv(5_000, budget_scale(90)) == 5
+    assert automatic_cv(6_000, budget_scale(300)) == 3 and automatic_cv(30_000, budget_scale(300)) == 0.2

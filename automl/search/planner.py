@@ -75,6 +75,8 @@ SYNTHESIS_LIMIT = 0.8
 # Below this many seconds left when the folds are made, automatic validation uses at most FEW_FOLDS folds.
 FEW_FOLDS_BELOW = 20.0
 FEW_FOLDS = 3
+# The budget automatic validation's rule by rows is made for; a longer one buys more folds (budget_scale)
+DEFAULT_BUDGET = 60.0
 # bagging="auto" keeps the fold models of a cross-validation with at least this many folds (small data)
 BAG_MIN_FOLDS = 5
 # The CLI keeps this much (plus SAVE_SHARE of the budget) for writing the model folder: the skops dump of
@@ -365,6 +367,12 @@ def check_synthesis_affordable(estimate: float, deadline: Deadline, what: str, d
     if not done and estimate > SYNTHESIS_LIMIT * left:
         raise ValueError(f"{what} is estimated to take {estimate:.0f}s, more than the {left:.0f}s left of the time "
                          f"budget; raise time_budget to at least {3 * estimate:.0f}s, or pass fewer rows")
+
+
+def budget_scale(budget: float | None) -> float:
+    """The fit's time budget over the default one (:data:`DEFAULT_BUDGET`), which automatic validation grows its
+    folds with (:func:`automl.data.target.automatic_cv`); 1 without a time budget."""
+    return 1.0 if budget is None else budget / DEFAULT_BUDGET
 
 
 def fold_cap(seconds_left: float | None) -> int | None:
