@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import optuna
@@ -325,3 +326,44 @@ def test_second_moves_follow_the_first_moves_and_the_portfolio_once_with_the_lef
     assert study.user_attrs[SECOND_MOVES]
     controller._enqueue_second_moves(study)  # once only
     assert len([t for t in study.get_trials(deepcopy=False) if t.state == WAITING]) == len(waiting)
+
+
+def _study_written_by_another_space(url: str, distributions: dict) -> None:
+    """A study as an earlier search left it: one finished trial that set ``distributions``'s parameters."""
+    from optuna.distributions import CategoricalDistribution
+
+    study = optuna.create_study(storage=url, study_name="s", direction="maximize")
+    params = {name: d.choices[0] for name, d in distributions.items() if isinstance(d, CategoricalDistribution)}
+    study.add_trial(optuna.trial.create_trial(value=0.7, params=params, distributions=distributions))
+
+
+@pytest.mark.parametrize("recorded, named", [
+    # another engine version: the synthesis choices before "primitives" was added
+    ({"family": ["linear", "knn"], "linear.preprocess.synthesis": ["none", "frequency", "group_stats", "pairs"]},
+     "'linear.preprocess.synthesis' over ['none', 'frequency', 'group_stats', 'pairs']"),
+    # other families (or a library missing on the machine that resumes)
+    ({"family": ["linear", "knn", "lightgbm"]}, "'family' over ['linear', 'knn', 'lightgbm']"),
+])
+def test_resuming_a_study_of_another_search_space_says_which_parameter(small, tmp_path, recorded, named):
+    from optuna.distributions import CategoricalDistribution
+
+    X, y = small
+    url = f"sqlite:///{tmp_path}/s.db"
+    _study_written_by_another_space(url, {n: CategoricalDistribution(c) for n, c in recorded.items()})
+    with pytest.raises(ValueError, match=r"study 's' was searched with " + re.escape(named) + ".*use a new study_name"):
+        AutoML(time_budget=None, max_trials=2, storage=url, study_name="s", families=["linear", "knn"], cv=3,
+               random_state=0).fit(X, y)
+    study = optuna.load_study(study_name="s", storage=url)
+    assert len(study.trials) == 1  # stopped before any trial ran
+
+
+def test_the_declared_space_is_what_trials_record(small):
+    from automl.models.registry import get_families
+    from automl.search.space import space_distributions
+
+    X, y = small
+    model = AutoML(time_budget=None, max_trials=4, families=["linear", "knn"], search="random", portfolio=None,
+                   cv=3, random_state=0, ensemble=False).fit(X, y)
+    space = space_distributions(get_families(["linear", "knn"], model.task_), model.task_, None)
+    recorded = {name: d for t in model.study_.trials for name, d in t.distributions.items()}
+    assert recorded and all(space[name] == d for name, d in recorded.items())

@@ -32,11 +32,12 @@ from automl.search.portfolio import portfolio_points
 from automl.search.refine import (PARENT, PARENTS, REFINEMENT, Verdict, affordable, holdout_verdict, refinable,
                                   seconds_needed, twin_groups, verdict)
 from automl.search.refit import FinalModel, Refit
-from automl.search.space import FAMILY, config_from_params, param_name, suggest_config
+from automl.search.space import FAMILY, config_from_params, param_name, space_distributions, suggest_config
 from automl.search.strategies import Strategy, get_strategy
-from automl.search.study import (HEARTBEAT_INTERVAL, INTERRUPTED, REJECTED, RUNNING, WAITING, beating, diverse_first,
-                                 fail_stale_trials, failing_families, finished_costs, open_storage, optuna_quiet,
-                                 point_of, ranked_trials, record_heartbeat, save_settings, trial_cost, was_evaluated)
+from automl.search.study import (HEARTBEAT_INTERVAL, INTERRUPTED, REJECTED, RUNNING, WAITING, beating,
+                                 check_search_space, diverse_first, fail_stale_trials, failing_families, finished_costs,
+                                 open_storage, optuna_quiet, point_of, ranked_trials, record_heartbeat, save_settings,
+                                 trial_cost, was_evaluated)
 from automl.search.worker import SharedData, TrialData, TrialProcess, shared_data, warm_up
 
 log = logging.getLogger("automl")
@@ -203,15 +204,19 @@ class SearchController:
         storage = open_storage(s.storage)
         sampler = self.strategy.sampler(s.seed if s.sampler_seed is None else s.sampler_seed)
         pruner = self.strategy.pruner(len(self.planner.step_weights), rungs=len(self.planner.rungs) > 1)
+        space = space_distributions(self.problem.families, self.problem.task, s.class_weight)
         if s.worker:
             if storage is None or s.study_name is None:
                 raise ValueError("a worker joins a study: give a storage URL and a study name")
-            return optuna.load_study(study_name=s.study_name, storage=storage, sampler=sampler, pruner=pruner)
+            study = optuna.load_study(study_name=s.study_name, storage=storage, sampler=sampler, pruner=pruner)
+            check_search_space(study, space)
+            return study
         study = optuna.create_study(storage=storage, study_name=s.study_name, load_if_exists=s.study_name is not None,
                                     direction=metric.direction, sampler=sampler, pruner=pruner)
         if study.direction.name.lower() != metric.direction:
             raise ValueError(f"study {s.study_name!r} was started to {study.direction.name.lower()} another metric; "
                              f"{metric.name} must {metric.direction}. Use a new study name.")
+        check_search_space(study, space)
         if s.saved:
             save_settings(study, s.saved)
         self._enqueue_starting_points(study)

@@ -10,6 +10,7 @@ import itertools
 from typing import Any
 
 import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 from automl.models.registry import ModelFamily
 from automl.pipeline.build import TrialConfig
@@ -80,15 +81,41 @@ def applies(decl: dict[str, Any], chosen: dict[str, Any]) -> bool:
 
 
 def _suggest(trial: optuna.trial.BaseTrial, name: str, decl: dict[str, Any]) -> Any:
+    distribution = _distribution(name, decl)
+    if isinstance(distribution, IntDistribution):
+        return trial.suggest_int(name, distribution.low, distribution.high, log=distribution.log)
+    if isinstance(distribution, FloatDistribution):
+        return trial.suggest_float(name, distribution.low, distribution.high, log=distribution.log)
+    return trial.suggest_categorical(name, list(distribution.choices))
+
+
+def _distribution(name: str, decl: dict[str, Any]) -> BaseDistribution:
+    """The Optuna distribution of a declared entry (``int``, ``float`` or ``choice``)."""
     if "int" in decl:
         low, high = decl["int"]
-        return trial.suggest_int(name, int(low), int(high), log=bool(decl.get("log")))
+        return IntDistribution(int(low), int(high), log=bool(decl.get("log")))
     if "float" in decl:
         low, high = decl["float"]
-        return trial.suggest_float(name, float(low), float(high), log=bool(decl.get("log")))
+        return FloatDistribution(float(low), float(high), log=bool(decl.get("log")))
     if "choice" in decl:
-        return trial.suggest_categorical(name, list(decl["choice"]))
+        return CategoricalDistribution(list(decl["choice"]))
     raise ValueError(f"search space entry {name!r} needs one of int / float / choice, got {sorted(decl)}")
+
+
+def space_distributions(families: list[ModelFamily], task: str, class_weight: Any) -> dict[str, BaseDistribution]:
+    """Every parameter :func:`suggest_config` may set, with the distribution the study records for it (a study
+    holds one distribution per parameter name: :func:`automl.search.study.check_search_space`)."""
+    out: dict[str, BaseDistribution] = {FAMILY: CategoricalDistribution([f.name for f in families])}
+    for family in families:
+        for param, decl in family.space_for(task).items():
+            out[param_name(family, param)] = _distribution(param_name(family, param), decl)
+        for option, decl in family.preprocess.items():
+            name = param_name(family, f"preprocess.{option}")
+            out[name] = _distribution(name, decl)
+        choices = class_weight_choices(family, task, class_weight)
+        if choices:
+            out[param_name(family, CLASS_WEIGHT)] = CategoricalDistribution(choices)
+    return out
 
 
 def in_domain(value: Any, decl: dict[str, Any]) -> bool:

@@ -20,6 +20,7 @@ import warnings
 from typing import Any, Iterator
 
 import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, check_distribution_compatibility
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
@@ -118,6 +119,44 @@ def load_settings(study: optuna.Study) -> dict[str, Any]:
     if raw is None:
         raise ValueError(f"study {study.study_name!r} holds no automl settings: start it with 'automl fit' first")
     return json.loads(raw)
+
+
+def check_search_space(study: optuna.Study, distributions: dict[str, BaseDistribution]) -> None:
+    """Raise when the study's trials recorded a parameter this search would set over other choices.
+
+    Optuna keeps one distribution per parameter name in a study and refuses another at the first trial that sets
+    it ("CategoricalDistribution does not support dynamic value space"), which stopped a resumed fit in the middle
+    of its search: a study written by another engine version (a choice added to ``configs/families.yaml``), or
+    joined with other families or another install (a family whose library is missing). This says so before any
+    trial runs, naming the parameter.
+
+    Parameters
+    ----------
+    distributions : dict
+        Parameter name -> distribution, as :func:`automl.search.space.space_distributions` gives them.
+    """
+    recorded: dict[str, BaseDistribution] = {}
+    for trial in study.get_trials(deepcopy=False):
+        for name, distribution in trial.distributions.items():
+            recorded.setdefault(name, distribution)
+    for name, before in recorded.items():
+        now = distributions.get(name)
+        if now is None:
+            continue  # a parameter this search never sets (a family it leaves out)
+        try:
+            check_distribution_compatibility(before, now)
+        except ValueError:
+            raise ValueError(f"study {study.study_name!r} was searched with {name!r} over {_values(before)}, and "
+                             f"this search would set it over {_values(now)} (another engine version, other families "
+                             "or another install). The trials of one study share one search space: use a new "
+                             "study_name, or resume with the version, families and libraries that started it.") \
+                from None
+
+
+def _values(distribution: BaseDistribution) -> str:
+    if isinstance(distribution, CategoricalDistribution):
+        return str(list(distribution.choices))
+    return repr(distribution)
 
 
 def seconds_until(deadline_unix: float | None) -> float | None:
