@@ -86,6 +86,7 @@ def _suggest(trial: optuna.trial.BaseTrial, name: str, decl: dict[str, Any]) -> 
         return trial.suggest_int(name, distribution.low, distribution.high, log=distribution.log)
     if isinstance(distribution, FloatDistribution):
         return trial.suggest_float(name, distribution.low, distribution.high, log=distribution.log)
+    assert isinstance(distribution, CategoricalDistribution)
     return trial.suggest_categorical(name, list(distribution.choices))
 
 
