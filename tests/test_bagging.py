@@ -53,7 +53,7 @@ def test_an_ensemble_of_bagged_trials_holds_plain_pipelines_weighted_to_one(cred
 
 @pytest.mark.parametrize("budget, expected", [(60, 5), (300, 8)])
 def test_a_longer_budget_buys_more_folds_and_bags_them(credit, budget, expected):
-    X, y = credit  # 690 rows: 5 folds at the default budget, 8 from 1.5 times it
+    X, y = credit  # 1,000 rows: 5 folds at the default budget, 8 from 1.5 times it
     model = AutoML(families=["lightgbm"], max_trials=1, ensemble=False,
                    **{**FAST, "time_budget": budget}).fit(X, y)
     assert int(model.leaderboard_["n_folds"].iloc[0]) == expected
