@@ -109,7 +109,8 @@ def space_distributions(families: list[ModelFamily], task: str, class_weight: An
     out: dict[str, BaseDistribution] = {FAMILY: CategoricalDistribution([f.name for f in families])}
     for family in families:
         for param, decl in family.space_for(task).items():
-            out[param_name(family, param)] = _distribution(param_name(family, param), decl)
+            name = param_name(family, param)
+            out[name] = _distribution(name, decl)
         for option, decl in family.preprocess.items():
             name = param_name(family, f"preprocess.{option}")
             out[name] = _distribution(name, decl)
