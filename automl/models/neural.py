@@ -18,6 +18,15 @@ def _sizes(hidden_units: int, layers: int) -> tuple[int, ...]:
     return (int(hidden_units),) * int(layers)
 
 
+def _without_optimizer(model: Any) -> Any:
+    """``model`` without the solver's state (Adam's moment arrays, as large as the weights), which only a
+    continued ``partial_fit`` reads: a saved model stays small, and skops does not refuse to load it (scikit-learn
+    1.9 keeps ``_optimizer`` after ``fit``; its type is not on skops' trusted list)."""
+    if hasattr(model, "_optimizer"):
+        del model._optimizer
+    return model
+
+
 class NeuralNetClassifier(MLPClassifier):
     """:class:`~sklearn.neural_network.MLPClassifier` with ``layers`` hidden layers of ``hidden_units`` units."""
 
@@ -33,7 +42,7 @@ class NeuralNetClassifier(MLPClassifier):
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "NeuralNetClassifier":
         self.hidden_layer_sizes = _sizes(self.hidden_units, self.layers)
-        return super().fit(X, y, sample_weight=sample_weight)
+        return _without_optimizer(super().fit(X, y, sample_weight=sample_weight))
 
 
 class NeuralNetRegressor(MLPRegressor):
@@ -56,7 +65,8 @@ class NeuralNetRegressor(MLPRegressor):
         self.target_mean_ = float(np.average(values, weights=sample_weight))
         self.target_scale_ = float(np.sqrt(np.average((values - self.target_mean_) ** 2, weights=sample_weight)))
         self.target_scale_ = self.target_scale_ if self.target_scale_ > 0 else 1.0
-        return super().fit(X, (values - self.target_mean_) / self.target_scale_, sample_weight=sample_weight)
+        return _without_optimizer(super().fit(X, (values - self.target_mean_) / self.target_scale_,
+                                              sample_weight=sample_weight))
 
     def predict(self, X: Any) -> np.ndarray:
         return super().predict(X) * self.target_scale_ + self.target_mean_
