@@ -32,8 +32,6 @@ PIPELINE_TYPES = [
     "automl.pipeline.postprocess.PostProcessedClassifier",
     "automl.search.ensemble.WeightedEnsembleClassifier",
     "automl.search.ensemble.WeightedEnsembleRegressor",
-    "automl.search.stack.StackedClassifier",
-    "automl.search.stack.StackedRegressor",
     "automl.pipeline.transformers.ColumnCaster",
     "automl.pipeline.transformers.DatetimeParts",
     "automl.pipeline.transformers.TextFeatures",
