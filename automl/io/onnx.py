@@ -84,6 +84,9 @@ def _members(pipeline: Any) -> tuple[list[Member], np.ndarray | None]:
                 raise NotExportable("an ensemble member saw fewer classes than the ensemble; not exportable")
             members.append(replace(inner[0], weight=float(weight)))
         return members, classes
+    if "stack" in steps:
+        raise NotExportable("a stacked model (a second level over other models' predictions) has no ONNX export "
+                            "here; fit with stacking=False to export")
     if "postprocess" in steps:
         raise NotExportable("calibrated probabilities or a tuned decision threshold (calibration=, threshold=) have "
                             "no ONNX converter here; fit without them to export")

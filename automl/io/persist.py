@@ -32,6 +32,8 @@ PIPELINE_TYPES = [
     "automl.pipeline.postprocess.PostProcessedClassifier",
     "automl.search.ensemble.WeightedEnsembleClassifier",
     "automl.search.ensemble.WeightedEnsembleRegressor",
+    "automl.search.stack.StackedClassifier",
+    "automl.search.stack.StackedRegressor",
     "automl.pipeline.transformers.ColumnCaster",
     "automl.pipeline.transformers.DatetimeParts",
     "automl.pipeline.transformers.TextFeatures",

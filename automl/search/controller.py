@@ -32,6 +32,7 @@ from automl.search.portfolio import portfolio_points
 from automl.search.refine import (PARENT, PARENTS, REFINEMENT, Verdict, affordable, holdout_verdict, refinable,
                                   seconds_needed, twin_groups, verdict)
 from automl.search.refit import FinalModel, Refit
+from automl.search.stack import run_stack_stage, stack_reserve, stacking_applies
 from automl.search.space import FAMILY, config_from_params, param_name, space_distributions, suggest_config
 from automl.search.strategies import Strategy, get_strategy
 from automl.search.study import (HEARTBEAT_INTERVAL, INTERRUPTED, REJECTED, RUNNING, WAITING, beating,
@@ -90,6 +91,7 @@ class Problem:
     memory_limit: int | None = None  # bytes a trial process may allocate
     extra_metrics: list[Metric] = field(default_factory=list)  # further leaderboard columns (out-of-fold)
     bagging: bool = False  # a bagging family's trial model is the average of its fold models (small data)
+    stacking: bool = False  # a second level over the bagged trials' out-of-fold predictions (automl/search/stack.py)
 
     def shape(self) -> DataShape:
         """The search's size as the cost model reads it (for every column, and for each synthesis plan's)."""
@@ -193,6 +195,7 @@ class SearchController:
         self._weights: np.ndarray | None = None
         self._score_seconds: float | None = None  # one metric evaluation on the out-of-fold rows
         self._floor: float | None = None  # a constant prediction's score on the folds (None: unknown, a scorer)
+        self.stacked: list[int] = []  # the second-level trials the stack stage added (automl/search/stack.py)
 
     # -- the study -------------------------------------------------------------------------------------
     def open_study(self) -> optuna.Study:
@@ -620,14 +623,23 @@ class SearchController:
         return self.trial_data if self.trial_data is not None else data
 
     # -- time ------------------------------------------------------------------------------------------
-    def _trial_deadline(self, study: optuna.Study) -> float:
-        """Trials must end early enough to refit the best so far (and an ensemble's likely members)."""
+    def _trial_deadline(self, study: optuna.Study, stacking: bool = True) -> float:
+        """Trials must end early enough to refit the best so far (and an ensemble's likely members), and, when
+        ``stacking`` and the search stacks, to run the second level first."""
         ranked = self._contenders(study)
         best_first = diverse_first(ranked) if self.settings.ensemble else ranked
         held = set(self.models) | ({self.fallback[0]} if self.fallback is not None else set())
         top = [trial_cost(t) for t in best_first]
         fitted = {i for i, t in enumerate(best_first) if t.number in held}
-        return self.planner.trial_deadline(self.planner.refit_reserve(top, fitted, self._selection_seconds(len(ranked))))
+        reserve = self.planner.refit_reserve(top, fitted, self._selection_seconds(len(ranked)))
+        if stacking and self._stacks():
+            reserve += stack_reserve(self, study)
+        return self.planner.trial_deadline(reserve)
+
+    def _stacks(self) -> bool:
+        """Whether this process runs the stack stage after its search (not a worker's part: it needs the models)."""
+        return (self.problem.stacking and self.settings.ensemble and not self.settings.worker and not self.stacked
+                and stacking_applies(self.problem))
 
     def _selection_seconds(self, n_trials: int) -> float:
         """Seconds ensemble selection will take (one metric evaluation is measured once)."""
@@ -656,6 +668,8 @@ class SearchController:
             self.study = self.open_study()
             if search:
                 self.search(self.study, data)
+                if self._stacks():
+                    self.stacked = run_stack_stage(self, self.study, data)
             search_time = time.monotonic() - start
             final = FinalModel(self, data).build()
         return SearchOutcome(study=self.study, final=final, results=self.results, search_time=search_time,

@@ -54,6 +54,10 @@ class TrialTask:
     # with one holdout fold (not on rungs): send the fold's model back when its score beats this one (the best so
     # far), to stand in for the refit on all rows if that cannot finish in time; ``None``: never
     keep_holdout_model_beating: float | None = None
+    # a second-level (stacked) trial: step k's rows get the columns ``stack_columns`` with the values
+    # ``stack_features[k]`` (rows x columns: first-level predictions no model of fold k saw; automl/search/stack.py)
+    stack_columns: list[str] = field(default_factory=list)
+    stack_features: list[np.ndarray] | None = None
 
     @property
     def on_rungs(self) -> bool:
@@ -164,9 +168,10 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
             step_start = time.perf_counter()
             w_train = None if sample_weight is None else sample_weight[train]
             w_valid = None if sample_weight is None else sample_weight[valid]
+            rows = step_rows(task, X, step)
             start = time.perf_counter()
             pipe = None  # the step before's model is not held while this one is fitted
-            pipe = fit_pipeline(task, X.iloc[train], y[train], w_train, _fit_seconds(task, plan, step), len(y))
+            pipe = fit_pipeline(task, rows.iloc[train], y[train], w_train, _fit_seconds(task, plan, step), len(y))
             result.fit_times.append(time.perf_counter() - start)
             result.synthesis_time += synthesis_seconds(pipe)
             if task.bag:
@@ -174,12 +179,12 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
             if step == 0:
                 result.n_features_synthesised, result.n_features_selected = selected_counts(pipe)
             start = time.perf_counter()
-            pred = predict_for_metric(pipe, X.iloc[valid], task.task, task.classes)
+            pred = predict_for_metric(pipe, rows.iloc[valid], task.task, task.classes)
             result.predict_times_per_1k.append((time.perf_counter() - start) / max(len(valid), 1) * 1000)
             result.oof[valid] = pred
             if task.metric.scorer is not None:
                 kwargs = {} if w_valid is None else {"sample_weight": w_valid}
-                score = float(task.metric.scorer(pipe, X.iloc[valid], y[valid], **kwargs))
+                score = float(task.metric.scorer(pipe, rows.iloc[valid], y[valid], **kwargs))
             else:
                 score = score_predictions(task.metric, y[valid], pred, w_valid, task.classes)
             if not np.isfinite(score):
@@ -215,6 +220,15 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
         result.error = f"{type(exc).__name__} in {stage}: {exc}{limit}"[:2000]
         result.traceback = traceback.format_exc(limit=8)
     return result
+
+
+def step_rows(task: TrialTask, X: pd.DataFrame, step: int) -> pd.DataFrame:
+    """The rows step ``step`` fits and validates on: ``X``, with a second-level trial's stack columns of that step."""
+    if task.stack_features is None:
+        return X
+    from automl.search.stack import with_stack_columns
+
+    return with_stack_columns(X, [(task.stack_columns, task.stack_features[step])])
 
 
 # Share of a trial's time left that its fits may take (the rest: predicting, scoring, sending the result back).

@@ -79,6 +79,8 @@ FEW_FOLDS = 3
 DEFAULT_BUDGET = 60.0
 # bagging="auto" keeps the fold models of a cross-validation with at least this many folds (small data)
 BAG_MIN_FOLDS = 5
+# stacking="auto" runs a second level over bagged trials with at least this many folds (a long budget's small data)
+STACK_MIN_FOLDS = 8
 # The CLI keeps this much (plus SAVE_SHARE of the budget) for writing the model folder: the skops dump of
 # large forests takes a second or two.
 SAVE_RESERVE = 1.0

@@ -7,6 +7,7 @@ fallback model (the first trial that finished, refitted at once); else nothing (
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import ChainMap
@@ -22,7 +23,7 @@ from automl.search.ensemble import (MAX_CANDIDATES, Selection, WeightedEnsembleC
                                     blend, flatten, score_weights, select_ensemble)
 from automl.search.leaderboard import params_json
 from automl.search.planner import REFIT_SAFETY, TimePlanner
-from automl.search.study import diverse_first
+from automl.search.study import diverse_first, ranked_by_value
 
 if TYPE_CHECKING:
     from automl.search.held_models import HeldModels
@@ -58,6 +59,7 @@ class FinishedSearch(Protocol):
     runner: Any
     results: dict[int, Any]
     worker_id: str
+    stacked: list[int]
 
     def _ranked(self, study: optuna.Study) -> list[optuna.trial.FrozenTrial]: ...
 
@@ -97,6 +99,9 @@ class FinalModel:
             ensemble = self._ensemble()
             if ensemble is not None:
                 return ensemble
+        stacked = self._best_stacked()
+        if stacked is not None:
+            return stacked
         for rank, trial in enumerate(self.search._ranked(self.study)):
             model = self._refit_one(trial, without_margin=rank == 0)
             if model is None and rank == 0:
@@ -107,6 +112,23 @@ class FinalModel:
         if fallback is None:
             return Refit(None, "constant", {}, None, None, True)
         return self._single(self.study.trials[fallback[0]], fallback[1], fallback_used=True)
+
+    def _best_stacked(self) -> Refit | None:
+        """The best second-level trial when it beats the best first-level one (ensemble selection kept it alone):
+        its model is fitted already."""
+        stacked = [t for t in self.study.get_trials(deepcopy=False)
+                   if t.number in self.search.stacked and t.value is not None and t.number in self.fitted]
+        values = {t.number: float(t.value) for t in stacked if t.value is not None}
+        ranked = self.search._ranked(self.study)
+        if not stacked or not ranked:
+            return None
+        metric = self.problem.metric
+        best = ranked_by_value(stacked, metric.greater_is_better)[0]
+        first = ranked[0].value
+        if not metric.better(values[best.number], metric.worst() if first is None else float(first)):
+            return None
+        params = json.loads(best.user_attrs.get("params_json", "{}"))
+        return Refit(best.number, "stack", params, values[best.number], self.fitted[best.number], False)
 
     def _single(self, trial: optuna.trial.FrozenTrial, model: Any, fallback_used: bool) -> Refit:
         config = self.problem.config_of(trial)
@@ -169,6 +191,9 @@ class FinalModel:
         if self.planner.seconds_to_end() - self.search._selection_seconds(len(ranked)) < best_refit:
             return None  # selecting would leave no time to refit even the best single trial
         candidates = sorted(diverse_first(ranked)[:MAX_CANDIDATES], key=lambda t: rank[t.number])
+        # the second-level trials of the stack stage (their models are fitted: no refit) compete as members too
+        candidates += [t for t in self.study.get_trials(deepcopy=False) if t.number in self.search.stacked
+                       and t.number in oof]
         metric, classes, y, weights_of_rows = self.problem.metric, self.problem.classes, self.data.y, \
             self.data.sample_weight
         selection = select_ensemble({t.number: oof[t.number] for t in candidates}, y, metric, classes, weights_of_rows)

@@ -33,6 +33,8 @@ INTERRUPTED = "interrupted"
 # The status of a complete trial left out of the ranking: a synthesis twin that did not beat its parent by more than
 # the noise of the folds (automl/search/refine.py). Its score stays in the study for the sampler.
 REJECTED = "rejected"
+# Sources of rows the study records that are not points of the search space: ensembles and second-level trials
+NOT_CONFIGURATIONS = ("ensemble", "stack")
 
 HEARTBEAT_INTERVAL = 5
 GRACE_PERIOD = 20
@@ -166,10 +168,16 @@ def seconds_until(deadline_unix: float | None) -> float | None:
 
 # -- reading trials ---------------------------------------------------------------------------------------------
 def ranked_trials(study: optuna.Study, greater_is_better: bool) -> list[optuna.trial.FrozenTrial]:
-    """The study's complete trials, best first (ties by trial number); ensembles recorded by earlier runs are rows
-    of the study, not configurations to refit, and rejected trials are not candidates: both are left out."""
+    """The study's complete trials, best first (ties by trial number); ensembles and second-level (stacked) trials
+    are rows of the study, not configurations to refit, and rejected trials are not candidates: they are left
+    out."""
     trials = [t for t in study.get_trials(deepcopy=False, states=(COMPLETE,))
-              if t.user_attrs.get("source") != "ensemble" and t.user_attrs.get("status") != REJECTED]
+              if t.user_attrs.get("source") not in NOT_CONFIGURATIONS and t.user_attrs.get("status") != REJECTED]
+    return ranked_by_value(trials, greater_is_better)
+
+
+def ranked_by_value(trials: list[optuna.trial.FrozenTrial], greater_is_better: bool) -> list[optuna.trial.FrozenTrial]:
+    """``trials`` best first (ties by trial number)."""
     sign = -1.0 if greater_is_better else 1.0
     return sorted(trials, key=lambda t: (sign * float(t.value or 0.0), t.number))
 
