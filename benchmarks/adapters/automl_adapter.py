@@ -110,7 +110,7 @@ def describe(model: Any) -> dict[str, Any]:
             "fit_status": getattr(model, "fit_status_", ""), "metric": model.metric_.name, "trials": len(board),
             "trials_ok": int((board["status"] == "ok").sum()) if "status" in board else None,
             **_stopped(board),
-            **_synthesis(model, board), **_memory(model, board),
+            **_synthesis(model, board), **_memory(model, board), **_stacking(model, board),
             "automl_path": str(Path(automl.__file__).resolve().parent)}
 
 
@@ -146,11 +146,25 @@ def _synthesis(model: Any, board: pd.DataFrame) -> dict[str, Any]:
     and the refinement twins tried and kept (``automl/search/refine.py``); empty for a leaderboard without them."""
     if "synthesis" not in board or "trial" not in board:
         return {}
-    tried = board[(board["synthesis"] != "none") & (board.get("family") != "ensemble")]
+    tried = board[(board["synthesis"] != "none") & ~board.get("family").isin(["ensemble", "stack"])]
     twins = tried[tried["status"].isin(["ok", "rejected"])]
     best = board.loc[board["trial"] == getattr(model, "best_trial_", None), "synthesis"]
     return {"synthesis": str(best.iloc[0]) if len(best) else "", "twins_tried": len(tried), "twins": len(twins),
             "twins_kept": int((twins["status"] == "ok").sum())}
+
+
+def _stacking(model: Any, board: pd.DataFrame) -> dict[str, Any]:
+    """The second-level trials (``automl/search/stack.py``): how many ran, and the final model's weight on them
+    (1 when one of them is the final model)."""
+    if "family" not in board or not (board["family"] == "stack").any():
+        return {}
+    stacked = {int(n) for n in board.loc[board["family"] == "stack", "trial"]}
+    params = getattr(model, "best_params_", {}) or {}
+    if getattr(model, "best_family_", None) == "stack":
+        weight = 1.0
+    else:
+        weight = sum(float(w) for n, w in params.get("weights", {}).items() if int(n) in stacked)
+    return {"stacked": len(stacked), "stack_weight": round(weight, 3)}
 
 
 def measure(model: Any, task: Task) -> dict[str, Any]:
