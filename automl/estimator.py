@@ -173,10 +173,12 @@ class AutoML(SynthesisMixin, BaseEstimator):
         synthesis, and only the ``none`` plan of related tables or series.
     stacking : bool or "auto", default="auto"
         With bagging on a flat table, run a second level after the search: the best configuration of the top three
-        bagging families again, on the columns plus the out-of-fold predictions of the best trials (the best of each
-        family, up to eight); ensemble selection weighs these stacked trials with the rest (see
-        :mod:`automl.search.stack`). The search keeps the time their first-level twins took, plus 30 %, at most a
-        quarter of the budget. ``"auto"``: with 8 folds or more (small tables from a 90 s budget, see ``cv``).
+        bagging families again, on the columns plus the predictions of the best trials (the best of each family
+        first). The second level's training rows get *nested* predictions, from models that saw neither their fold
+        nor the validation fold, so its score is not flattered by the labels it is scored on (see
+        :mod:`automl.search.stack`); each such base costs about ``folds - 2`` times its trial again, and the search
+        keeps at most a quarter of the budget for the stage. Ensemble selection weighs the stacked trials with the
+        rest. ``"auto"``: with 8 folds or more (small tables from a 90 s budget, see ``cv``).
 
     Attributes
     ----------

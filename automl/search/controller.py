@@ -91,7 +91,7 @@ class Problem:
     memory_limit: int | None = None  # bytes a trial process may allocate
     extra_metrics: list[Metric] = field(default_factory=list)  # further leaderboard columns (out-of-fold)
     bagging: bool = False  # a bagging family's trial model is the average of its fold models (small data)
-    stacking: bool = False  # a second level over the bagged trials' out-of-fold predictions (automl/search/stack.py)
+    stacking: bool = False  # a second level over the bagged trials' nested predictions (automl/search/stack.py)
 
     def shape(self) -> DataShape:
         """The search's size as the cost model reads it (for every column, and for each synthesis plan's)."""

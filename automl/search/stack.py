@@ -264,13 +264,17 @@ def held_model(search: StackingSearch, number: int) -> Any:
 
 
 def stack_reserve(search: StackingSearch, study: optuna.Study) -> float:
-    """Seconds the first-level search leaves for the stack stage: the bases' nested features and the second-level
-    trials (:data:`STACK_COST_MARGIN` times their first-level twins' durations), at most :data:`STACK_SHARE` of the
-    budget."""
-    folds = len(search.problem.folds)
-    estimate = sum(nested_cost(t, folds) for t in base_trials(search, study)) + sum(
-        STACK_COST_MARGIN * float(t.user_attrs.get("duration") or 0.0) for t in top_trials(search, study))
-    return min(estimate, STACK_SHARE * (search.planner.deadline.seconds or 0.0))
+    """Seconds the first-level search leaves for the stack stage, at most :data:`STACK_SHARE` of the budget: the
+    second-level trials (:data:`STACK_COST_MARGIN` times their first-level twins' durations), and the nested
+    features of the bases that fit in the rest, taken best first as :func:`first_level` takes them."""
+    share = STACK_SHARE * (search.planner.deadline.seconds or 0.0)
+    tops = sum(STACK_COST_MARGIN * float(t.user_attrs.get("duration") or 0.0) for t in top_trials(search, study))
+    folds, bases = len(search.problem.folds), 0.0
+    for trial in base_trials(search, study):
+        cost = nested_cost(trial, folds)
+        if tops + bases + cost <= share:
+            bases += cost
+    return min(tops + bases, share)
 
 
 def top_trials(search: StackingSearch, study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
