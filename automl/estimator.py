@@ -171,14 +171,17 @@ class AutoML(SynthesisMixin, BaseEstimator):
         tables or series (what the engine did before the plan was searched; ``benchmarks/synthesis_real.py``
         compares the two; on one table it is ``"search"``). ``"none"`` switches synthesis off: no single-table
         synthesis, and only the ``none`` plan of related tables or series.
-    stacking : bool or "auto", default="auto"
+    stacking : bool or "auto", default=False
         With bagging on a flat table, run a second level after the search: the best configuration of the top three
         bagging families again, on the columns plus the predictions of the best trials (the best of each family
         first). The second level's training rows get *nested* predictions, from models that saw neither their fold
         nor the validation fold, so its score is not flattered by the labels it is scored on (see
         :mod:`automl.search.stack`); each such base costs about ``folds - 2`` times its trial again, and the search
         keeps at most a quarter of the budget for the stage. Ensemble selection weighs the stacked trials with the
-        rest. ``"auto"``: with 8 folds or more (small tables from a 90 s budget, see ``cv``).
+        rest. ``True``: whenever the fit bags; ``"auto"``: with 8 folds or more (small tables from a 90 s budget,
+        see ``cv``). Off by default: at 300 s on four tables of the training collection it gained 1.6 % and 0.7 %
+        on two, lost 0.5 % on one and did not run on the fourth, and a stacked model predicts a single row 30-300
+        times slower (it runs every base's fold models; ``benchmarks/results/ab_stacking_300s_paired.md``).
 
     Attributes
     ----------
@@ -284,7 +287,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
                  checks: Any = None, cleaning: dict | None = None, memory_limit: float | str | None = "auto",
                  callbacks: list | None = None, extra_metrics: list[str] | None = None,
                  calibration: str | None = None, threshold: str | None = None, bagging: bool | str = "auto",
-                 synthesis_plan: str = "search", stacking: bool | str = "auto"):
+                 synthesis_plan: str = "search", stacking: bool | str = False):
         self.time_budget = time_budget
         self.task = task
         self.metric = metric

@@ -95,6 +95,7 @@ def stacked_fit(credit):
     return model, X, y
 
 
+@pytest.mark.slow
 def test_the_second_level_is_scored_on_nested_features_not_on_leaking_ones(stacked_fit):
     """A linear second level over the out-of-fold predictions of the same folds scored 0.84 AUC on credit-g where
     the best first-level trial, its twin, scored 0.79 (the validation labels shaped its training features); on nested
@@ -106,6 +107,7 @@ def test_the_second_level_is_scored_on_nested_features_not_on_leaking_ones(stack
     assert len(stacked) and (stacked < first_level + 0.02).all()
 
 
+@pytest.mark.slow
 def test_second_level_trials_are_leaderboard_rows_over_first_level_trials(stacked_fit):
     model, X, y = stacked_fit
     board = model.leaderboard_
@@ -119,14 +121,32 @@ def test_second_level_trials_are_leaderboard_rows_over_first_level_trials(stacke
     assert model.predict_proba(X.head(7)).shape == (7, 2)
 
 
-def test_a_fit_with_a_stacked_final_model_saves_and_loads(stacked_fit, tmp_path):
+def _holds_a_stacked_model(model: AutoML) -> bool:
+    stacked = set(model.leaderboard_.loc[model.leaderboard_["family"] == "stack", "trial"])
+    if model.best_family_ == "stack":
+        return True
+    return any(int(n) in stacked for n in (model.best_params_ or {}).get("weights", {}))
+
+
+@pytest.mark.slow
+def test_a_fit_with_a_stacked_final_model_saves_loads_and_refuses_onnx(stacked_fit, tmp_path):
+    from automl.io.onnx import to_onnx
+    from automl.io.onnx_converters import NotExportable
+
     model, X, y = stacked_fit
+    if not _holds_a_stacked_model(model):
+        pytest.skip(f"the final model holds no stacked trial here ({model.best_family_} {model.best_params_})")
     rows = X.head(40)
     loaded = load(save(model, tmp_path / "stacked"))
     np.testing.assert_allclose(loaded.predict_proba(rows), model.predict_proba(rows))
+    with pytest.raises(NotExportable, match="stacked"):
+        to_onnx(model.best_pipeline_)
 
 
-def test_stacking_is_off_by_default_at_the_default_budget(credit):
-    X, y = credit
-    model = AutoML(time_budget=60, families=["linear", "lightgbm"], max_trials=2, **FAST).fit(X, y)
+@pytest.mark.slow
+@pytest.mark.parametrize("options", [{}, {"stacking": "auto"}, {"stacking": True, "ensemble": False}])
+def test_no_stage_runs_by_default_at_auto_with_5_folds_nor_without_ensembles(credit, options):
+    X, y = credit  # 1,000 rows, 60 s: 5 folds, where stacking="auto" stays off; without ensembles nothing reads it
+    model = AutoML(time_budget=60, families=["linear", "lightgbm"], max_trials=2, **{**FAST, **options}).fit(X, y)
     assert "stack" not in set(model.leaderboard_["family"])
+    assert model.best_family_ != "stack"

@@ -44,7 +44,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("automl")
 
-# First-level trials whose predictions become columns: the best of each family first, as ensemble selection ranks
+# At most this many first-level trials whose predictions become columns: the best of each family first, as ensemble
+# selection ranks them
 SECOND_LEVEL_BASES = 8
 # Second-level trials: the best configuration of this many bagging families, best first
 SECOND_LEVEL_TOPS = 3
