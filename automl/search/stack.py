@@ -266,21 +266,50 @@ def held_model(search: StackingSearch, number: int) -> Any:
     return search.models[number] if number in search.models else None
 
 
-def stack_reserve(search: StackingSearch, study: optuna.Study) -> float:
-    """Seconds the first-level search leaves for the stack stage, at most :data:`STACK_SHARE` of the budget: the
-    second-level trials (:data:`STACK_COST_MARGIN` times their first-level twins' durations), and the nested
-    features of the bases that fit in the rest, taken best first as :func:`first_level` takes them; none when
-    fewer than two bases fit."""
-    share = STACK_SHARE * (search.planner.deadline.seconds or 0.0)
-    tops = sum(STACK_COST_MARGIN * float(t.user_attrs.get("duration") or 0.0) for t in top_trials(search, study))
-    folds, bases, taken = len(search.problem.folds), 0.0, 0
+def top_cost(trial: optuna.trial.FrozenTrial) -> float:
+    """Seconds a second-level trial takes: its first-level twin's duration, with a margin."""
+    return STACK_COST_MARGIN * float(trial.user_attrs.get("duration") or 0.0)
+
+
+@dataclass
+class StackPlan:
+    """What the stage will run in ``room`` seconds: bases (for their nested features) and second-level tops."""
+
+    bases: list[optuna.trial.FrozenTrial] = field(default_factory=list)
+    tops: list[optuna.trial.FrozenTrial] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def stack_plan(search: StackingSearch, study: optuna.Study, room: float) -> StackPlan:
+    """The stage that fits in ``room`` seconds, planned by cost: the cheapest of the top families' second-level
+    trials is kept first, then bases best first while their nested features fit, then the other tops that still
+    fit. Empty when fewer than two bases fit. (Reserving every top first, leaf_flavia_species at 300 s, 32 classes
+    and dear trials, kept a quarter of its budget and then had no room for any base.)"""
+    tops = top_trials(search, study)
+    if not tops:
+        return StackPlan()
+    cheapest = min(tops, key=top_cost)
+    left = room - top_cost(cheapest)
+    folds = len(search.problem.folds)
+    bases = []
     for trial in base_trials(search, study):
-        cost = nested_cost(trial, folds)
-        if tops + bases + cost <= share:
-            bases, taken = bases + cost, taken + 1
-    # fewer than two bases fit: no stage is planned, and the search keeps its time (leaf_flavia_species at 300 s,
-    # 32 classes: the search stopped 75 s early for a stage that could not start)
-    return min(tops + bases, share) if taken >= 2 else 0.0
+        if nested_cost(trial, folds) <= left:
+            bases.append(trial)
+            left -= nested_cost(trial, folds)
+    if len(bases) < 2 or left < 0:
+        return StackPlan()
+    chosen = []
+    for trial in tops:
+        if trial is cheapest or top_cost(trial) <= left:
+            chosen.append(trial)
+            left -= 0.0 if trial is cheapest else top_cost(trial)
+    return StackPlan(bases, chosen, room - left)
+
+
+def stack_reserve(search: StackingSearch, study: optuna.Study) -> float:
+    """Seconds the first-level search leaves for the stack stage: what :func:`stack_plan` plans in
+    :data:`STACK_SHARE` of the budget (none when it plans nothing)."""
+    return stack_plan(search, study, STACK_SHARE * (search.planner.deadline.seconds or 0.0)).seconds
 
 
 def top_trials(search: StackingSearch, study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -330,13 +359,13 @@ def nested_features(search: StackingSearch, trial: optuna.trial.FrozenTrial, dat
     return out
 
 
-def first_level(search: StackingSearch, study: optuna.Study, data: "TrialData") -> Level | None:
-    """The bases with their nested features, the best first, while their estimated cost fits before the time the
-    second-level trials need; ``None`` when fewer than two are."""
+def first_level(search: StackingSearch, study: optuna.Study, data: "TrialData", plan: StackPlan) -> Level | None:
+    """The planned bases with their nested features, best first, each started while its estimated cost still fits
+    before the time the planned second-level trials need; ``None`` when fewer than two are."""
     folds = len(search.problem.folds)
-    tops = sum(STACK_COST_MARGIN * float(t.user_attrs.get("duration") or 0.0) for t in top_trials(search, study))
+    tops = sum(top_cost(t) for t in plan.tops)
     level = Level()
-    for trial in base_trials(search, study):
+    for trial in plan.bases:
         deadline = search._trial_deadline(study, stacking=False)
         if time.monotonic() + nested_cost(trial, folds) + tops > deadline:
             log.info("stack: nested features of trial %d not started: estimated %.1fs, %.1fs left (%.1fs kept for the "
@@ -355,19 +384,21 @@ def first_level(search: StackingSearch, study: optuna.Study, data: "TrialData") 
 def run_stack_stage(search: StackingSearch, study: optuna.Study, data: "TrialData") -> list[int]:
     """Run the second-level trials that fit before the refit reserve; return their study trial numbers (their
     results and models are added to ``search.results`` and ``search.models``)."""
-    level = first_level(search, study, data)
+    plan = stack_plan(search, study, search._trial_deadline(study, stacking=False) - time.monotonic())
+    level = first_level(search, study, data, plan) if plan.bases else None
     if level is None:
+        log.info("stack: no stage: fewer than two bases' nested features fit in the time left")
         return []
     problem = search.problem
     names = [name for names in level.columns for name in names]
     schema = stacked_schema(problem.schema, names)
     per_fold = [np.hstack([features[k] for features in level.features]) for k in range(len(problem.folds))]
     numbers = []
-    for trial in top_trials(search, study):
+    for trial in plan.tops:
         config = problem.config_of(trial)
         start = time.monotonic()
         deadline = search._trial_deadline(study, stacking=False)
-        estimate = STACK_COST_MARGIN * float(trial.user_attrs.get("duration") or 0.0)
+        estimate = top_cost(trial)
         if start + estimate > deadline:
             log.info("stack: %s on the first level's predictions not started: estimated %.1fs, %.1fs left",
                      config.family.name, estimate, deadline - start)
