@@ -139,7 +139,9 @@ class StackedModel(BaseEstimator):
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "StackedModel":
         """Fit the bases on ``cv`` folds for their out-of-fold predictions and on all rows, then the top on the rows
-        with those predictions appended (``sample_weight`` goes to every model step)."""
+        with those predictions appended (``sample_weight`` goes to every model step). As scikit-learn's stacking
+        estimators refit: nothing is scored here, so plain out-of-fold features do (the search's second-level
+        trials are scored on nested ones)."""
         if not self.bases or len(self.bases) != len(self.columns or []) or self.top is None:
             raise ValueError("StackedModel needs bases, one list of column names per base, and a top model")
         y = np.asarray(y)
