@@ -38,6 +38,7 @@ from sklearn.pipeline import make_pipeline
 from benchmarks import datasets as D
 from benchmarks.family_defaults import default_trial, prepared
 from benchmarks.scoring import score
+from automl.search.stack_columns import prediction_columns, with_stack_columns
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FOLDS = 8
@@ -45,13 +46,6 @@ FOLDS = 8
 # third by size from the smallest
 DEFAULT_DATASETS = ["alzheimer_biomarkers", "fishing_mode", "leaf_flavia_species", "ames_housing", "hpc_job_class",
                     "caravan_insurance"]
-
-
-def _columns(pred: np.ndarray, task: str) -> np.ndarray:
-    """A prediction as stack columns: the value, the second class's probability, or every class's."""
-    if task == "regression":
-        return pred.reshape(-1, 1)
-    return pred[:, 1:2] if pred.shape[1] == 2 else pred
 
 
 class Table:
@@ -76,6 +70,10 @@ class Table:
         self.y, self.y_test = y, y_test
         splitter = (KFold if self.task == "regression" else StratifiedKFold)(FOLDS, shuffle=True, random_state=seed)
         self.folds = list(splitter.split(self.x, y))
+
+    def stack_classes(self) -> np.ndarray | None:
+        """The classes as the engine's stack columns take them (positions: the probability columns' order)."""
+        return np.arange(self.width()) if self.classes else None
 
     def width(self) -> int:
         return 1 if self.task == "regression" else len(self.classes)
@@ -131,9 +129,9 @@ def nested_features(table: Table, family: Any) -> list[np.ndarray]:
 
 
 def with_columns(x: pd.DataFrame, blocks: list[np.ndarray]) -> pd.DataFrame:
-    values = np.hstack(blocks)
-    return pd.concat([x, pd.DataFrame(values, index=x.index, columns=[f"stack_{i}" for i in range(values.shape[1])])],
-                     axis=1)
+    """``x`` with each base's block of predictions appended."""
+    return with_stack_columns(x, [([f"stack_{i}_{j}" for j in range(block.shape[1])], block)
+                                  for i, block in enumerate(blocks)])
 
 
 def second_level(table: Table, top: Any, train_features: list[pd.DataFrame], x_test: pd.DataFrame
@@ -176,9 +174,9 @@ def measure(meta: dict[str, Any], root: Path, seed: int, bases: list[str], tops:
         oof, test = bag(table, families[name], table.x, table.x_test)
         raw_oofs.append(oof)
         raw_tests.append(test)
-        oofs.append(_columns(oof, table.task))
-        tests.append(_columns(test, table.task))
-        nested.append([_columns(f, table.task) for f in nested_features(table, families[name])])
+        oofs.append(prediction_columns(oof, table.stack_classes()))
+        tests.append(prediction_columns(test, table.stack_classes()))
+        nested.append([prediction_columns(f, table.stack_classes()) for f in nested_features(table, families[name])])
         rows.append({"level": "first", "model": name, "cv": table.score(oof, False), "test": table.score(test, True)})
     rows.append(blend(table, [o for o in raw_oofs], raw_tests, bases))
     x_test = with_columns(table.x_test, tests)

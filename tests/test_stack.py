@@ -13,8 +13,8 @@ from skops.io import dumps, get_untrusted_types
 
 from automl import AutoML, load, save
 from automl.io.persist import trusted_types
-from automl.search.stack import (StackedClassifier, StackedRegressor, prediction_columns, stack_column_names,
-                                 stacked_pipeline, with_stack_columns)
+from automl.search.stack import StackedClassifier, StackedRegressor, stacked_pipeline
+from automl.search.stack_columns import prediction_columns, stack_column_names, with_stack_columns
 
 FAST = dict(search="defaults", portfolio=None, random_state=0)
 

@@ -16,6 +16,7 @@ from automl.metrics import Metric, predict_for_metric, score_predictions
 from automl.pipeline.build import TrialConfig, build_pipeline
 from automl.pipeline.select import selected_counts
 from automl.search.ensemble import WeightedEnsembleClassifier, WeightedEnsembleRegressor
+from automl.search.stack_columns import with_stack_columns
 from automl.search.step_cache import CACHED_STEP, STEP_CACHE, fit_reusing_step
 
 # report(step, score, seconds) -> what to do next: GO on, PRUNE (the trial ends without a result), or STOP (the
@@ -226,8 +227,6 @@ def step_rows(task: TrialTask, X: pd.DataFrame, step: int) -> pd.DataFrame:
     """The rows step ``step`` fits and validates on: ``X``, with a second-level trial's stack columns of that step."""
     if task.stack_features is None:
         return X
-    from automl.search.stack import with_stack_columns
-
     return with_stack_columns(X, [(task.stack_columns, task.stack_features[step])])
 
 

@@ -23,7 +23,7 @@ from automl.search.ensemble import (MAX_CANDIDATES, Selection, WeightedEnsembleC
                                     blend, flatten, score_weights, select_ensemble)
 from automl.search.leaderboard import params_json
 from automl.search.planner import REFIT_SAFETY, TimePlanner
-from automl.search.study import diverse_first, ranked_by_value
+from automl.search.study import add_row, diverse_first, ranked_by_value
 
 if TYPE_CHECKING:
     from automl.search.held_models import HeldModels
@@ -255,8 +255,7 @@ class FinalModel:
                  "predict_time_per_1k": None, "duration": None, "source": "ensemble",
                  "error": "", "worker": self.search.worker_id, "extra_scores": extra_scores,
                  "synthesis": members_synthesis(self.study, [int(n) for n in weights])}
-        self.study.add_trial(optuna.trial.create_trial(value=score, params={}, distributions={}, user_attrs=attrs))
-        return self.study.get_trials(deepcopy=False)[-1].number
+        return add_row(self.study, score, attrs)
 
 
 def members_synthesis(study: optuna.Study, members: list[int]) -> str:

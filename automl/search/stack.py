@@ -31,11 +31,12 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from automl.data.schema import Column, Schema
 from automl.metrics import align_proba, predict_for_metric
 from automl.search.leaderboard import params_json
 from automl.search.step_cache import STEP_CACHE
-from automl.search.study import diverse_first
+from automl.search.stack_columns import (prediction_columns, stack_column_names, stacked_schema,
+                                         with_stack_columns)
+from automl.search.study import add_row, diverse_first
 
 if TYPE_CHECKING:
     from automl.search.evaluate import TrialResult
@@ -56,41 +57,6 @@ STACK_SHARE = 0.25
 # Leaderboard source of a second-level trial (not a configuration of the search space: never refitted by itself;
 # one of study.NOT_CONFIGURATIONS)
 STACK_SOURCE = "stack"
-COLUMN_PREFIX = "__stack"
-
-
-def stack_column_names(number: int, classes: np.ndarray | None) -> list[str]:
-    """The columns trial ``number``'s predictions become: the value (regression), the second class's probability
-    (binary), or every class's (multiclass)."""
-    if classes is None:
-        return [f"{COLUMN_PREFIX}_{number}"]
-    if len(classes) == 2:
-        return [f"{COLUMN_PREFIX}_{number}_1"]
-    return [f"{COLUMN_PREFIX}_{number}_{i}" for i in range(len(classes))]
-
-
-def prediction_columns(pred: np.ndarray, classes: np.ndarray | None) -> np.ndarray:
-    """``pred`` (from :func:`automl.metrics.predict_for_metric`) as the 2-D block of its stack columns."""
-    pred = np.asarray(pred, dtype=float)
-    if classes is None:
-        return pred.reshape(-1, 1)
-    return pred[:, 1:2] if len(classes) == 2 else pred
-
-
-def with_stack_columns(X: pd.DataFrame, blocks: list[tuple[list[str], np.ndarray]]) -> pd.DataFrame:
-    """``X`` with each block's columns appended (a new frame; ``X`` is not changed)."""
-    clash = [name for names, _ in blocks for name in names if name in X.columns]
-    if clash:
-        raise ValueError(f"columns {clash[:3]} are reserved for stacked predictions; rename them")
-    added = pd.DataFrame(np.hstack([values for _, values in blocks]),
-                         columns=[name for names, _ in blocks for name in names], index=X.index)
-    return pd.concat([X, added], axis=1)
-
-
-def stacked_schema(schema: Schema, names: list[str]) -> Schema:
-    """``schema`` with the numeric stack columns ``names`` appended."""
-    return Schema(columns=list(schema.columns) + [Column(name, "numeric", "float64") for name in names],
-                  dropped=dict(schema.dropped), kept_categories=schema.kept_categories, levels=schema.levels)
 
 
 class StackedModel(BaseEstimator):
@@ -243,7 +209,7 @@ def nested_cost(trial: optuna.trial.FrozenTrial, n_folds: int) -> float:
     """Seconds a base's nested features take, from its first-level trial's duration: ``n_folds`` runs of
     ``n_folds - 1`` fits on ``(n_folds - 2) / n_folds`` of the rows, against its ``n_folds`` fits on
     ``(n_folds - 1) / n_folds`` of them, with a margin."""
-    return STACK_COST_MARGIN * (n_folds - 2) * float(trial.user_attrs.get("duration") or 0.0)
+    return (n_folds - 2) * top_cost(trial)
 
 
 def base_trials(search: StackingSearch, study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -439,5 +405,4 @@ def _record(search: StackingSearch, study: optuna.Study, twin: optuna.trial.Froz
              "n_features_synthesised": result.n_features_synthesised,
              "n_features_selected": result.n_features_selected,
              "synthesis": twin.user_attrs.get("synthesis", "none"), "extra_scores": search.extra_scores(result.oof)}
-    study.add_trial(optuna.trial.create_trial(value=result.score, params={}, distributions={}, user_attrs=attrs))
-    return study.get_trials(deepcopy=False)[-1].number
+    return add_row(study, result.score, attrs)

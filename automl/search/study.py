@@ -176,6 +176,13 @@ def ranked_trials(study: optuna.Study, greater_is_better: bool) -> list[optuna.t
     return ranked_by_value(trials, greater_is_better)
 
 
+def add_row(study: optuna.Study, value: float | None, attrs: dict[str, Any]) -> int:
+    """Add a finished row that is not a point of the search space (an ensemble, a second-level trial) to the study,
+    so the leaderboard shows it; its trial number."""
+    study.add_trial(optuna.trial.create_trial(value=value, params={}, distributions={}, user_attrs=attrs))
+    return study.get_trials(deepcopy=False)[-1].number
+
+
 def ranked_by_value(trials: list[optuna.trial.FrozenTrial], greater_is_better: bool) -> list[optuna.trial.FrozenTrial]:
     """``trials`` best first (ties by trial number)."""
     sign = -1.0 if greater_is_better else 1.0
