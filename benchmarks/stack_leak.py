@@ -51,7 +51,7 @@ DEFAULT_DATASETS = ["alzheimer_biomarkers", "fishing_mode", "leaf_flavia_species
 class Table:
     """One table's training and test rows, prepared once, with its folds."""
 
-    def __init__(self, meta: dict[str, Any], root: Path, seed: int, max_rows: int):
+    def __init__(self, meta: dict[str, Any], root: Path, seed: int, max_rows: int, folds: int = FOLDS):
         train, test = D.split_frame(D.load_frame(meta, root), meta, seed)
         train = train.sample(max_rows, random_state=seed) if len(train) > max_rows else train
         self.task, target = meta["task"], meta["target"]
@@ -68,7 +68,7 @@ class Table:
             self.classes = list(classes)
             y_test = y_test.astype(str)
         self.y, self.y_test = y, y_test
-        splitter = (KFold if self.task == "regression" else StratifiedKFold)(FOLDS, shuffle=True, random_state=seed)
+        splitter = (KFold if self.task == "regression" else StratifiedKFold)(folds, shuffle=True, random_state=seed)
         self.folds = list(splitter.split(self.x, y))
 
     def stack_classes(self) -> np.ndarray | None:

@@ -5,6 +5,8 @@ import importlib.util
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from lightgbm import LGBMClassifier, LGBMRegressor
 
 from automl.models.boosting import CatBoostEarlyStopping, LightGBMEarlyStopping
@@ -94,3 +96,62 @@ def test_catboost_family_is_wrapped_quiet_and_writes_no_files(tmp_path, monkeypa
     X, y = _data(200)
     model.fit(X, y.astype(float))
     assert model.best_iteration_ == 20 and list(tmp_path.iterdir()) == []  # no catboost_info folder
+
+
+def test_stopping_on_given_validation_rows_records_their_curve_and_keeps_any_first_rounds():
+    X, y = _data(600)
+    model = LightGBMEarlyStopping(LGBMClassifier(n_estimators=1000, learning_rate=0.3, verbose=-1), patience=20,
+                                  random_state=0)
+    model.fit(X[:400], y[:400], validation=(X[400:], y[400:], None))
+    curve = model.validation_curve_
+    # every training row is fitted (below 1,000 rows no holdout would have stopped it at all), stopped on the rows
+    # given 20 rounds after their best, every round kept (to be cut where other folds choose)
+    assert len(curve) == model.best_iteration_ == model.estimator_.booster_.current_iteration() < 1000
+    assert int(np.argmin(curve)) + 1 + 20 == len(curve)
+    full = model.estimator_.booster_.predict(X[:5], num_iteration=7)
+    model.keep_rounds(7)
+    assert model.best_iteration_ == 7 and model.estimator_.booster_.current_iteration() == 7
+    assert np.allclose(model.predict_proba(X[:5])[:, 1], full)
+    assert model.keep_rounds(10_000).best_iteration_ == 7  # it cannot keep rounds it no longer has
+
+
+def test_a_validation_class_the_training_rows_lack_is_left_out_of_the_stop():
+    from automl.pipeline.labels import EncodedLabelClassifier
+
+    X, y = _data(300)
+    labels = np.where(y == 1, "yes", "no")
+    valid_labels = labels[200:].copy()
+    valid_labels[:5] = "maybe"  # unseen in training: no code, no loss
+    model = EncodedLabelClassifier(LightGBMEarlyStopping(LGBMClassifier(n_estimators=200, verbose=-1), patience=10))
+    model.fit(X[:200], labels[:200], validation=(X[200:], valid_labels, None))
+    assert model.estimator_.validation_curve_ is not None and list(model.classes_) == ["no", "yes"]
+    only_unseen = (X[200:205], np.array(["maybe"] * 5), None)  # nothing to stop on: its own holdout rules instead
+    assert model.fit(X[:200], labels[:200], validation=only_unseen).estimator_.validation_curve_ is None
+
+
+@given(st.lists(st.lists(st.floats(0.0, 10.0), min_size=1, max_size=30), min_size=2, max_size=8),
+       st.integers(0, 7), st.lists(st.floats(0.0, 10.0), min_size=1, max_size=30))
+def test_a_folds_rounds_come_from_the_other_folds_curves_only(curves, fold, replacement):
+    from automl.models.boosting import nested_rounds
+
+    curves = [np.asarray(c) for c in curves]
+    fold = fold % len(curves)
+    rounds = nested_rounds(curves)
+    changed = [replacement if k == fold else c for k, c in enumerate(curves)]
+    longest = max(len(c) for c in curves)
+    assert all(1 <= r <= max(longest, len(replacement)) for r in rounds)
+    if len(replacement) <= longest:  # the other folds' padded curves are the same length: fold k's choice is unmoved
+        assert nested_rounds([np.asarray(c) for c in changed])[fold] == rounds[fold]
+    # the round chosen is the best of the others' mean (a fold that stopped keeps its last loss)
+    others = np.array([np.pad(c, (0, longest - len(c)), mode="edge") for k, c in enumerate(curves) if k != fold])
+    assert others.mean(axis=0)[rounds[fold] - 1] == pytest.approx(others.mean(axis=0).min())
+    # alone, a fold's own best; without a curve (not stopped on validation rows), nothing to cut
+    assert nested_rounds([curves[0], None]) == [int(np.argmin(curves[0])) + 1, None]
+
+
+def test_a_refit_boosts_exactly_the_rounds_it_is_given_on_every_row():
+    X, y = _data(3000)  # enough rows for a holdout, which a given number of rounds turns off
+    model = LightGBMEarlyStopping(LGBMClassifier(n_estimators=1000, learning_rate=0.3, verbose=-1), rounds=37,
+                                  random_state=0).fit(X, y)
+    assert model.best_iteration_ == 37 and model.estimator_.booster_.current_iteration() == 37
+    assert model.estimator_.n_estimators == 37 and model.validation_curve_ is None

@@ -136,3 +136,15 @@ def test_a_trial_records_what_its_single_table_synthesis_cost_on_its_folds(plan)
     else:  # timed inside each fold's fit, so part of its fit time
         assert 0.0 < result.synthesis_time < sum(result.fit_times)
         assert 0.0 < synthesis_seconds(result.refit_model)
+
+
+def test_a_refit_given_rounds_boosts_that_many_on_every_row():
+    """A trial whose fold models stopped on their validation folds records their mean rounds; refitted in another
+    process (its bag lost), its configuration boosts that many rounds on all the rows, without a holdout."""
+    import dataclasses
+
+    task, X, y = _task(rows=2000, refit=True, rounds=37)
+    result = evaluate(dataclasses.replace(task, folds=[]), X, y, None, lambda step, score, seconds: True)
+    wrapper = result.refit_model.named_steps["model"]
+    assert result.status == "ok" and wrapper.best_iteration_ == 37
+    assert wrapper.estimator_.booster_.current_iteration() == 37

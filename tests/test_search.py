@@ -45,6 +45,9 @@ def test_lightgbm_default_trial_depends_on_the_rows():
     assert (between["lightgbm.n_estimators"], between["lightgbm.learning_rate"]) == (1000, 0.05)
     points = Bayes().initial_points([lightgbm], "regression", None, [], train_rows=large)
     assert (points[0]["lightgbm.n_estimators"], points[0]["lightgbm.learning_rate"]) == (1000, 0.1)
+    # in a fit that bags, each fold model stops on its validation fold: the small-data rule does not apply
+    bagged = Bayes().initial_points([lightgbm], "binary", None, [], train_rows=small - 1, bagging=True)
+    assert bagged[0]["lightgbm.n_estimators"] == 1000 and lightgbm.size_regime(small - 1, bagging=True) is None
     assert points[0]["lightgbm.num_leaves"] == 31  # the other defaults as they were
     for point in (below, between, points[0]):
         for name, value in point.items():

@@ -3,7 +3,12 @@
 Early stopping holds out part of the training rows; each library has its own wrapper
 (:class:`LightGBMEarlyStopping`, :class:`CatBoostEarlyStopping`), named in its family's declaration. The
 pipeline's preprocessing has already run when the model is fitted, so the held-out rows are transformed the same
-way as the rest; the search's own validation folds are never touched.
+way as the rest.
+
+A bagged trial (small data) may instead stop each fold model on its validation fold (``fit(validation=...)``, for a
+wrapper whose ``stops_on_validation``): every training row is fitted and the stop is read on more rows. The rounds
+a fold model keeps are then chosen from the *other* folds' validation curves (:func:`nested_rounds`,
+:meth:`EarlyStopping.keep_rounds`), so that no fold is scored on rows that chose its rounds.
 """
 from __future__ import annotations
 
@@ -44,21 +49,53 @@ class EarlyStopping(WrapsModel, BaseEstimator):
     max_seconds : float or None, default=None
         Stop adding rounds once the fit has taken this long, keeping the best rounds so far (a subclass whose
         library takes a callback per round honours it: LightGBM's); the search sets it from the trial's time.
+    rounds : int or None, default=None
+        Boost exactly this many rounds on every row, without a holdout (the search's refit of a bagged trial, whose
+        fold models were cut at these rounds on average: :meth:`keep_rounds`); its library's ``rounds_param``.
     """
 
+    # the estimator's parameter of the most boosting rounds
+    rounds_param = "n_estimators"
+
     def __init__(self, estimator: Any = None, patience: int = 50, validation_fraction: float = 0.1,
-                 random_state: int | None = None, categorical_last: int = 0, max_seconds: float | None = None):
+                 random_state: int | None = None, categorical_last: int = 0, max_seconds: float | None = None,
+                 rounds: int | None = None):
         self.estimator = estimator
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.random_state = random_state
         self.categorical_last = categorical_last
         self.max_seconds = max_seconds
+        self.rounds = rounds
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "EarlyStopping":
+    # whether fit(validation=...) stops on the rows given and records their loss per round (validation_curve_)
+    stops_on_validation = False
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, validation: "Part | None" = None) -> "EarlyStopping":
+        """Fit the estimator, stopping on a held-out share of ``X``'s rows, or on ``validation`` when given.
+
+        Parameters
+        ----------
+        X, y, sample_weight
+            The training rows.
+        validation : tuple (X, y, sample_weight), optional
+            Rows to stop on instead of a held-out share (a bagged trial's validation fold, transformed as ``X``),
+            for a library whose wrapper ``stops_on_validation``; their loss at each round is kept in
+            ``validation_curve_``, and every round is kept until :meth:`keep_rounds` cuts them. Rows of a class
+            the training rows lack are left out of it.
+        """
         y = np.asarray(y)
-        split = self._split(len(y), y)
         estimator = clone(self.estimator)
+        self.validation_curve_ = None
+        if self.rounds:
+            estimator.set_params(**{self.rounds_param: int(self.rounds)})
+        stop_on = None if validation is None or not self.stops_on_validation else \
+            _known_classes(estimator, y, validation)
+        if stop_on is not None:
+            self._fit_with_holdout(estimator, (X, y, sample_weight), stop_on, keep_every_round=True)
+            self.validation_curve_ = self._curve(estimator)
+            return self._fitted(estimator)
+        split = self._split(len(y), y)
         if split is None:
             estimator.fit(X, y, sample_weight=sample_weight, **self._category_arguments(X), **self._time_arguments())
         else:
@@ -66,6 +103,9 @@ class EarlyStopping(WrapsModel, BaseEstimator):
             weights = (None, None) if sample_weight is None else (sample_weight[train], sample_weight[valid])
             self._fit_with_holdout(estimator, (_rows(X, train), y[train], weights[0]),
                                    (_rows(X, valid), y[valid], weights[1]))
+        return self._fitted(estimator)
+
+    def _fitted(self, estimator: Any) -> "EarlyStopping":
         self.estimator_ = estimator
         self.best_iteration_ = self._rounds(estimator)
         if is_classifier(estimator):
@@ -73,7 +113,7 @@ class EarlyStopping(WrapsModel, BaseEstimator):
         return self
 
     def _split(self, n: int, y: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        if n < MIN_ROWS or self.patience <= 0:
+        if n < MIN_ROWS or self.patience <= 0 or self.rounds:
             return None
         stratify = None
         if is_classifier(self.estimator):
@@ -88,8 +128,9 @@ class EarlyStopping(WrapsModel, BaseEstimator):
             return None
         return train, valid
 
-    def _fit_with_holdout(self, estimator: Any, train: "Part", valid: "Part") -> None:
-        """Fit ``estimator`` on ``train``, stopping when ``valid`` stops improving (the library's own call)."""
+    def _fit_with_holdout(self, estimator: Any, train: "Part", valid: "Part", keep_every_round: bool = False) -> None:
+        """Fit ``estimator`` on ``train``, stopping when ``valid`` stops improving (the library's own call); with
+        ``keep_every_round``, the rounds after the best are kept too (cut later: :meth:`keep_rounds`)."""
         X, y, weight = train
         estimator.fit(X, y, sample_weight=weight)
 
@@ -105,6 +146,18 @@ class EarlyStopping(WrapsModel, BaseEstimator):
     def _rounds(self, estimator: Any) -> int:
         """Boosting rounds the fitted estimator keeps (its best iteration when it stopped early)."""
         return int(getattr(estimator, "best_iteration_", None) or getattr(estimator, "n_estimators", 0) or 0)
+
+    def _curve(self, estimator: Any) -> np.ndarray | None:
+        """The validation rows' loss after each round of a fit that stopped on them (none in the base class)."""
+        return None
+
+    def keep_rounds(self, rounds: int) -> "EarlyStopping":
+        """Keep the first ``rounds`` boosting rounds of the fitted model (all it has, when fewer), dropping the rest.
+
+        For a wrapper that ``stops_on_validation``: a bagged trial's fold model, cut at the rounds the other folds
+        chose (:func:`nested_rounds`).
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot drop rounds")
 
     def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "estimator_")
@@ -122,15 +175,34 @@ Part = tuple[Any, np.ndarray, Any]
 class LightGBMEarlyStopping(EarlyStopping):
     """:class:`EarlyStopping` with LightGBM's early-stopping callback (and its native categorical splits)."""
 
-    def _fit_with_holdout(self, estimator: Any, train: Part, valid: Part) -> None:
+    stops_on_validation = True
+
+    def _fit_with_holdout(self, estimator: Any, train: Part, valid: Part, keep_every_round: bool = False) -> None:
         import lightgbm
 
         (X, y, weight), (X_valid, y_valid, valid_weight) = train, valid
-        stopper = lightgbm.early_stopping(self.patience, verbose=False)
+        # LightGBM's own callback keeps the rounds up to the best only
+        stopper = _StopKeepingRounds(self.patience) if keep_every_round else \
+            lightgbm.early_stopping(self.patience, verbose=False)
         estimator.fit(X, y, sample_weight=weight,
                       eval_sample_weight=None if valid_weight is None else [valid_weight],
                       **_eval_data(estimator, X_valid, y_valid), **self._category_arguments(X),
-                      **self._time_arguments(stopper))
+                      **self._time_arguments(stopper, keep_every_round))
+
+    def _curve(self, estimator: Any) -> np.ndarray | None:
+        # the objective's own loss (log loss, L2): LightGBM's default metric for the objective, the only one set
+        losses = next(iter(estimator.evals_result_.get("valid_0", {}).values()), None)
+        return None if losses is None else np.asarray(losses, dtype=float)
+
+    def keep_rounds(self, rounds: int) -> "LightGBMEarlyStopping":
+        check_is_fitted(self, "estimator_")
+        booster = self.estimator_.booster_
+        rounds = int(min(max(rounds, 1), booster.current_iteration()))
+        # the booster rebuilt from its first rounds: predict, the fast predictor and the ONNX export all read it
+        booster.model_from_string(booster.model_to_string(num_iteration=rounds))
+        booster.best_iteration = 0  # every round it has now
+        self.best_iteration_ = rounds
+        return self
 
     def _category_arguments(self, X: Any) -> dict[str, Any]:
         width = X.shape[1]
@@ -138,10 +210,10 @@ class LightGBMEarlyStopping(EarlyStopping):
             return {}
         return {"categorical_feature": list(range(width - self.categorical_last, width))}
 
-    def _time_arguments(self, stopper: Any = None) -> dict[str, Any]:
+    def _time_arguments(self, stopper: Any = None, keep_every_round: bool = False) -> dict[str, Any]:
         callbacks = [] if stopper is None else [stopper]
         if self.max_seconds is not None:
-            callbacks.append(_TimeLimit(self.max_seconds, stopper))
+            callbacks.append(_TimeLimit(self.max_seconds, None if keep_every_round else stopper))
         return {"callbacks": callbacks} if callbacks else {}
 
 
@@ -149,10 +221,11 @@ class _TimeLimit:
     """A LightGBM callback ending the rounds once ``seconds`` have passed since it was made: the model keeps the best
     round the early-stopping callback ``stopper`` saw (every round so far without one)."""
 
-    order = 40  # after the early-stopping callback (30) has seen the round
-
     def __init__(self, seconds: float, stopper: Any = None):
         self.seconds, self.stopper, self.start = seconds, stopper, time.monotonic()
+        # after the early-stopping callback (30) has seen the round; on the instance, where LightGBM reads it (a
+        # callback without one there is given a place before every other)
+        self.order = 40
 
     def __call__(self, env: Any) -> None:
         import lightgbm
@@ -165,10 +238,36 @@ class _TimeLimit:
         raise lightgbm.callback.EarlyStopException(env.iteration, env.evaluation_result_list or [])
 
 
+class _StopKeepingRounds:
+    """A LightGBM callback ending the rounds after ``patience`` of them without a lower loss on the (first)
+    validation rows, keeping every round fitted: the model is cut later where other folds' curves choose
+    (:func:`nested_rounds`)."""
+
+    def __init__(self, patience: int):
+        self.patience, self.best, self.best_round = patience, np.inf, 0
+        self.order = 30  # where LightGBM's own early stopping runs: after the curve is recorded (20)
+
+    def __call__(self, env: Any) -> None:
+        import lightgbm
+
+        if not env.evaluation_result_list:
+            return
+        _, _, value, bigger_is_better = env.evaluation_result_list[0][:4]
+        loss = -value if bigger_is_better else value
+        if loss < self.best:
+            self.best, self.best_round = loss, env.iteration
+        elif env.iteration - self.best_round >= self.patience:
+            # "best" is the last round: the booster keeps every round
+            raise lightgbm.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
+
+
 class CatBoostEarlyStopping(EarlyStopping):
     """:class:`EarlyStopping` with CatBoost's ``eval_set`` and ``early_stopping_rounds``."""
 
-    def _fit_with_holdout(self, estimator: Any, train: Part, valid: Part) -> None:
+    rounds_param = "iterations"
+
+    def _fit_with_holdout(self, estimator: Any, train: Part, valid: Part, keep_every_round: bool = False) -> None:
+        # never asked to keep every round: it does not stop on given validation rows (stops_on_validation)
         from catboost import Pool
 
         (X, y, weight), (X_valid, y_valid, valid_weight) = train, valid
@@ -241,6 +340,44 @@ def _eval_data(estimator: Any, X: Any, y: np.ndarray) -> dict[str, Any]:
     if "eval_X" in inspect.signature(estimator.fit).parameters:
         return {"eval_X": (X,), "eval_y": (y,)}
     return {"eval_set": [(X, y)]}
+
+
+def nested_rounds(curves: list[np.ndarray | None]) -> list[int | None]:
+    """For each fold with a validation curve, the round with the lowest mean loss over the *other* folds' curves
+    (its own curve's best when no other fold has one); ``None`` for a fold without a curve.
+
+    A fold that stopped early keeps its last loss for the rounds it did not fit (its loss was rising there).
+    Choosing a fold model's rounds on its own validation rows would make its score optimistic
+    (``benchmarks/results/bag_stopping_extra.md``); chosen on the others', the rows it is scored on had no say.
+    """
+    known = {k: c for k, c in enumerate(curves) if c is not None and len(c)}
+    if not known:
+        return [None] * len(curves)
+    longest = max(len(c) for c in known.values())
+    padded = {k: np.pad(c, (0, longest - len(c)), mode="edge") for k, c in known.items()}
+    out: list[int | None] = []
+    for k in range(len(curves)):
+        others = [c for j, c in padded.items() if j != k]
+        if k not in padded:
+            out.append(None)
+        else:
+            out.append(int(np.argmin(np.mean(others, axis=0) if others else padded[k])) + 1)
+    return out
+
+
+def _known_classes(estimator: Any, y: np.ndarray, validation: "Part") -> "Part | None":
+    """The ``validation`` rows whose class the training labels ``y`` have (a classifier cannot score the others);
+    ``None`` when none has."""
+    X_valid, y_valid, weight = validation
+    y_valid = np.asarray(y_valid)
+    if not is_classifier(estimator):
+        return X_valid, y_valid, weight
+    keep = np.isin(y_valid, np.unique(y))
+    if keep.all():
+        return X_valid, y_valid, weight
+    if not keep.any():
+        return None
+    return _rows(X_valid, np.flatnonzero(keep)), y_valid[keep], None if weight is None else np.asarray(weight)[keep]
 
 
 def _rows(X: Any, index: np.ndarray) -> Any:

@@ -74,7 +74,9 @@ class ModelFamily:
         rows on 300,000 rows is gigabytes.
     small_data : dict
         ``{"rows": n, "defaults": {...}}``: below ``n`` training rows (a fold's), the default trial uses these values
-        instead (fewer boosting rounds where too few rows are left to hold some out for early stopping).
+        instead (fewer boosting rounds where too few rows are left to hold some out for early stopping); with
+        ``"bagged": false``, not in a fit that bags the family's trials (their fold models stop on their validation
+        folds instead).
     capped_on_folds : bool
         Its estimator takes ``max_seconds`` and stops there with the best model so far (the network's epochs), so on
         folds too its fits share the trial's time to its limit, instead of the trial being stopped with no model
@@ -121,20 +123,21 @@ class ModelFamily:
     def default_params(self, task: str) -> dict[str, Any]:
         return dict(_per_kind(self.defaults, kind_of(task)) or {})
 
-    def size_regime(self, train_rows: float) -> str | None:
+    def size_regime(self, train_rows: float, bagging: bool = False) -> str | None:
         """``"large_data"`` or ``"small_data"`` where ``train_rows`` training rows reach the family's rule of that
-        name, else None."""
+        name, else None (in a fit whose trials are bags of fold models when ``bagging``)."""
         large, small = self.large_data.get("rows"), self.small_data.get("rows")
         if large is not None and train_rows >= large:
             return "large_data"
-        if small is not None and train_rows < small:
+        if small is not None and train_rows < small and not (bagging and self.bag
+                                                             and self.small_data.get("bagged", True) is False):
             return "small_data"
         return None
 
-    def size_defaults(self, train_rows: float) -> dict[str, Any]:
+    def size_defaults(self, train_rows: float, bagging: bool = False) -> dict[str, Any]:
         """What the default trial sets instead of the defaults on ``train_rows`` training rows (see ``large_data``
-        and ``small_data``)."""
-        regime = self.size_regime(train_rows)
+        and ``small_data``), in a fit that bags when ``bagging``."""
+        regime = self.size_regime(train_rows, bagging)
         return dict(getattr(self, regime).get("defaults") or {}) if regime else {}
 
     def space_for(self, task: str) -> dict[str, dict[str, Any]]:

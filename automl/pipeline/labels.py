@@ -28,7 +28,13 @@ class EncodedLabelClassifier(WrapsModel, ClassifierMixin, BaseEstimator):
     def __init__(self, estimator: Any = None):
         self.estimator = estimator
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "EncodedLabelClassifier":
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, validation: Any = None) -> "EncodedLabelClassifier":
+        """Fit the estimator on the label codes of ``y``.
+
+        ``validation``: ``(X, y, sample_weight)`` rows for a wrapped estimator that stops on them
+        (:class:`automl.models.boosting.EarlyStopping`), passed on with their labels encoded; rows of a label
+        ``y`` lacks are left out (they have no code).
+        """
         self.encoder_ = LabelEncoder().fit(y)
         self.classes_ = self.encoder_.classes_
         estimator = clone(self.estimator)
@@ -36,9 +42,21 @@ class EncodedLabelClassifier(WrapsModel, ClassifierMixin, BaseEstimator):
         if isinstance(weights, dict):
             codes = dict(zip(self.classes_, range(len(self.classes_))))
             estimator.set_params(class_weight={codes[k]: v for k, v in weights.items() if k in codes})
-        kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
+        kwargs: dict[str, Any] = {} if sample_weight is None else {"sample_weight": sample_weight}
+        if validation is not None:
+            kwargs["validation"] = self._encoded(validation)
         self.estimator_ = estimator.fit(X, self.encoder_.transform(y), **kwargs)
         return self
+
+    def _encoded(self, validation: Any) -> Any:
+        X_valid, y_valid, weight = validation
+        known = np.isin(np.asarray(y_valid), self.classes_)
+        if not known.any():
+            return None
+        rows = np.flatnonzero(known)
+        X_valid = X_valid.iloc[rows] if hasattr(X_valid, "iloc") else X_valid[rows]
+        return X_valid, self.encoder_.transform(np.asarray(y_valid)[rows]), \
+            None if weight is None else np.asarray(weight)[rows]
 
     def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "estimator_")

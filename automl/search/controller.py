@@ -104,7 +104,7 @@ class Problem:
         plan_widths = {plan: widths(self.schema.only(columns, "not in the plan"))
                        for plan, columns in self.plans().items()}
         return DataShape(train_rows=self.train_rows, folds=max(len(self.folds), 1), classes=classes,
-                         widths=widths(self.schema), plan_widths=plan_widths)
+                         widths=widths(self.schema), plan_widths=plan_widths, bagging=self.bags)
 
     def plans(self) -> dict[str, list[str]]:
         """The synthesis plans of related tables or series the trials choose from (plan -> its columns), if any."""
@@ -117,6 +117,11 @@ class Problem:
         return len(np.unique(np.concatenate([np.concatenate([t, v]) for t, v in self.folds])))
 
     @property
+    def bags(self) -> bool:
+        """Whether the trials of the bagging families are bags of their fold models (small data, several folds)."""
+        return self.bagging and len(self.folds) > 1
+
+    @property
     def train_rows(self) -> float:
         return float(np.mean([len(t) for t, _ in self.folds])) if self.folds else 1.0
 
@@ -124,11 +129,12 @@ class Problem:
                    rungs: tuple[float, ...] = (1.0,), refit_fraction: float = 1.0) -> TrialTask:
         """The task a worker runs: cross-validation of ``config`` (over ``rungs`` of one holdout fold's rows), and
         a refit on all rows (``refit_fraction`` of them) when ``refit``."""
+        bagged = cross_validate and self.bags and config.family.bag
         return TrialTask(config=config, schema=self.schema, task=self.task, metric=self.metric, classes=self.classes,
                          folds=self.folds if cross_validate else [], random_state=self.seed,
                          n_jobs=config.family.threads(self.n_rows, self.n_jobs), refit=refit,
                          memory_limit=self.memory_limit, rungs=rungs, refit_fraction=refit_fraction,
-                         bag=cross_validate and self.bagging and config.family.bag and len(self.folds) > 1)
+                         bag=bagged, stop_on_folds=bagged)
 
     def config_of(self, trial: optuna.trial.FrozenTrial) -> TrialConfig:
         """The configuration a finished trial evaluated, read back from its parameters."""
@@ -239,7 +245,7 @@ class SearchController:
                                strong_first=len(self.planner.rungs) > 1)
         portfolio = portfolio_points(s.portfolio, families, problem.task)
         points = self.strategy.initial_points(families, problem.task, self._class_weight_first(), portfolio,
-                                              problem.train_rows)
+                                              problem.train_rows, problem.bags)
         self._enqueue(study, points, taken)
 
     def _enqueue_second_moves(self, study: optuna.Study) -> None:
@@ -260,7 +266,7 @@ class SearchController:
                              self._trial_deadline(study) - time.monotonic(), TRIAL_SHARE)
         taken = {params_json(point_of(t)) for t in trials if t.user_attrs.get("source") == "enqueued"}
         self._enqueue(study, self.strategy.initial_points(added, problem.task, self._class_weight_first(), [],
-                                                          problem.train_rows), taken)
+                                                          problem.train_rows, problem.bags), taken)
 
     def _class_weight_first(self) -> str | None:
         """The class weighting the defaults are tried with a second time: balanced, on imbalanced classes when the
@@ -536,7 +542,7 @@ class SearchController:
             "family": config.family.name, "params_json": params_json(config.describe()),
             "status": result.status, "score": result.score, "score_std": result.score_std,
             "n_folds": len(result.fold_scores), "fit_time": float(np.sum(result.fit_times)),
-            "mean_fold_fit_time": result.fold_fit_time,
+            "mean_fold_fit_time": result.fold_fit_time, "rounds": result.rounds,
             "predict_time_per_1k": float(np.mean(result.predict_times_per_1k))
             if result.predict_times_per_1k else None,
             "duration": round(duration, 4), "error": result.error, "worker": self.worker_id,

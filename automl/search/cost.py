@@ -44,6 +44,7 @@ class DataShape:
     widths: dict[str, int]  # encoding -> columns after encoding ("onehot", "ordinal", "target", "native", "mixed")
     # the same for the columns of each synthesis plan of related tables or series (a trial reads its plan's only)
     plan_widths: dict[str, dict[str, int]] = field(default_factory=dict)
+    bagging: bool = False  # the bagging families' trials are bags of fold models (their size rules may differ)
 
 
 def encoded_width(schema: Any, frame: Any = None, encode: str = "ordinal", levels: dict[str, int] | None = None,
@@ -115,7 +116,7 @@ class CostModel:
         if coefficients is None:
             return 0.0
         log_seconds = predicted_log_seconds(coefficients, max(self.shape.train_rows, 1.0), width,
-                                            max(self.shape.classes, 1), family.size_regime(self.shape.train_rows))
+                                            max(self.shape.classes, 1), family.size_regime(self.shape.train_rows, self.shape.bagging))
         return float(np.exp(log_seconds)) * scale
 
     def default_trial(self, family: ModelFamily, plan: str | None = None) -> float:

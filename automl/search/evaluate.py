@@ -13,7 +13,9 @@ from sklearn.pipeline import Pipeline
 from automl.data.schema import Schema
 from automl.features.tabular import synthesis_seconds
 from automl.metrics import Metric, predict_for_metric, score_predictions
+from automl.models.boosting import EarlyStopping, nested_rounds
 from automl.pipeline.build import TrialConfig, build_pipeline
+from automl.pipeline.labels import EncodedLabelClassifier
 from automl.pipeline.select import selected_counts
 from automl.search.ensemble import WeightedEnsembleClassifier, WeightedEnsembleRegressor
 from automl.search.stack_columns import with_stack_columns
@@ -49,6 +51,11 @@ class TrialTask:
     refit_fraction: float = 1.0
     # small data: the trial's model is the average of its fold models (no refit)
     bag: bool = False
+    # a boosting model (a wrapper that ``stops_on_validation``) stops on each fold's validation rows and keeps the
+    # rounds the other folds' curves chose (automl/models/boosting.py); small data, as ``bag``
+    stop_on_folds: bool = False
+    # a refit of such a trial boosts this many rounds on all the rows, unstopped (its fold models' mean)
+    rounds: int | None = None
     # ``time.monotonic()`` instant the trial is stopped at (set for trials on rungs): its fits share the time left
     # (FIT_SHARE of it) and boosting stops adding rounds when a fit's share is spent (a model, not a kill)
     deadline_at: float | None = None
@@ -93,6 +100,8 @@ class TrialResult:
     peak_memory_mb: float | None = None
     # seconds its folds (or rungs) spent fitting single-table synthesis on their training rows
     synthesis_time: float = 0.0
+    # boosting rounds its fold models kept on average, when they stopped on their validation folds (stop_on_folds)
+    rounds: float | None = None
 
     @property
     def score(self) -> float | None:
@@ -113,23 +122,43 @@ class TrialResult:
 
 
 def fit_pipeline(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None,
-                 max_seconds: float | None = None, table_rows: int | None = None) -> Any:
+                 max_seconds: float | None = None, table_rows: int | None = None,
+                 validation: tuple[pd.DataFrame, np.ndarray, np.ndarray | None] | None = None) -> Any:
     """Build and fit the trial's pipeline on ``X, y`` (weights go to the model step); its FRESH filter comes from
     the fit's step cache when the trials' needs name one (:mod:`automl.search.step_cache`). ``max_seconds`` caps
     the rounds of a model that takes it (boosting's early-stopping wrappers). ``table_rows``: the rows of the
     table searched (default ``len(X)``), which decide the size rules of the families (a forest's leaf budget), so
     that a rung or fold of a large table is built like the table's model: a quarter rung of 300k rows under the
-    large-data threshold grew its extra trees out, 1.1 GB in the trial process against 0.15 GB at the full rung."""
+    large-data threshold grew its extra trees out, 1.1 GB in the trial process against 0.15 GB at the full rung.
+    ``validation``: rows ``(X, y, sample_weight)`` a model that stops on them is stopped on (transformed by the
+    pipeline's steps before the model, fitted on ``X``), for a pipeline whose model can (:func:`stopping_model`)."""
     rows = len(X) if table_rows is None else table_rows
     pipe = build_pipeline(task.schema, task.config, task.task, task.random_state, task.n_jobs, rows=rows)
     if max_seconds is not None:
         _set_by_name(pipe, {"max_seconds": max_seconds})
+    if task.rounds:
+        _set_by_name(pipe, {"rounds": task.rounds}, within="model__")
     _set_by_name(pipe, task.config.family.adapter_object().label_params(y, task.task), within="model__")
     fit_params = {} if sample_weight is None else {"model__sample_weight": sample_weight}
     location = task.config.needs().get(STEP_CACHE)
     if location and CACHED_STEP in pipe.named_steps:  # the FRESH filter of an earlier trial, on the same input
         return fit_reusing_step(pipe, X, y, fit_params, str(location))
+    if validation is not None and stopping_model(pipe.steps[-1][1]) is not None:
+        head = pipe[:-1]
+        Xt = head.fit_transform(X, y)
+        X_valid, y_valid, w_valid = validation
+        weight = {} if sample_weight is None else {"sample_weight": sample_weight}
+        pipe.steps[-1][1].fit(Xt, y, validation=(head.transform(X_valid), y_valid, w_valid), **weight)
+        return pipe
     return pipe.fit(X, y, **fit_params)
+
+
+def stopping_model(model: Any) -> EarlyStopping | None:
+    """The boosting wrapper inside a pipeline's model step (fitted or not: through a label encoder) that stops on
+    validation rows it is given, or ``None``."""
+    inner = getattr(model, "estimator_", None) or model.estimator if isinstance(model, EncodedLabelClassifier) \
+        else model
+    return inner if isinstance(inner, EarlyStopping) and inner.stops_on_validation else None
 
 
 def _set_by_name(pipe: Any, values: dict[str, Any], within: str = "") -> None:
@@ -163,6 +192,7 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
     stage = "fold 0"
     pipe = None
     fold_models: list[Any] = []
+    stops = task.stop_on_folds and not result.rungs
     try:
         for step, (train, valid, fraction) in enumerate(plan):
             stage = f"rung {step} ({fraction:.3g} of the rows)" if result.rungs else f"fold {step}"
@@ -172,24 +202,20 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
             rows = step_rows(task, X, step)
             start = time.perf_counter()
             pipe = None  # the step before's model is not held while this one is fitted
-            pipe = fit_pipeline(task, rows.iloc[train], y[train], w_train, _fit_seconds(task, plan, step), len(y))
+            validation = (rows.iloc[valid], y[valid], w_valid) if stops else None
+            pipe = fit_pipeline(task, rows.iloc[train], y[train], w_train, _fit_seconds(task, plan, step), len(y),
+                                validation)
             result.fit_times.append(time.perf_counter() - start)
             result.synthesis_time += synthesis_seconds(pipe)
-            if task.bag:
+            if task.bag or stops:
                 fold_models.append(pipe)
             if step == 0:
                 result.n_features_synthesised, result.n_features_selected = selected_counts(pipe)
             start = time.perf_counter()
-            pred = predict_for_metric(pipe, rows.iloc[valid], task.task, task.classes)
+            # stopped on its validation rows, a fold model holds every round it fitted until its rounds are cut
+            # (after the loop); the pruner sees its score with them all
+            score = _validate(task, pipe, rows, y, valid, w_valid, result, stage)
             result.predict_times_per_1k.append((time.perf_counter() - start) / max(len(valid), 1) * 1000)
-            result.oof[valid] = pred
-            if task.metric.scorer is not None:
-                kwargs = {} if w_valid is None else {"sample_weight": w_valid}
-                score = float(task.metric.scorer(pipe, rows.iloc[valid], y[valid], **kwargs))
-            else:
-                score = score_predictions(task.metric, y[valid], pred, w_valid, task.classes)
-            if not np.isfinite(score):
-                raise ValueError(f"the metric {task.metric.name} gave {score} on {stage}")
             result.fold_scores.append(score)
             result.fidelity = fraction
             fitting = result.fit_times[-1]
@@ -200,6 +226,10 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
                 return result
             if decision == STOP:
                 break
+        if stops:
+            stage = "cutting the rounds"
+            _cut_at_nested_rounds(task, fold_models, X, y, sample_weight, result)
+            fold_models = fold_models if task.bag else []
         if result.rungs:
             # large data, one holdout: the last fitted pipeline is the trial's model (a refit would cost as much
             # again for a fifth more rows); the search keeps those of its best trials for the final model
@@ -221,6 +251,40 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
         result.error = f"{type(exc).__name__} in {stage}: {exc}{limit}"[:2000]
         result.traceback = traceback.format_exc(limit=8)
     return result
+
+
+def _validate(task: TrialTask, pipe: Any, rows: pd.DataFrame, y: np.ndarray, valid: np.ndarray,
+              w_valid: np.ndarray | None, result: TrialResult, stage: str) -> float:
+    """Predict the validation rows ``valid`` into ``result.oof`` and score them."""
+    pred = predict_for_metric(pipe, rows.iloc[valid], task.task, task.classes)
+    if result.oof is not None:
+        result.oof[valid] = pred
+    if task.metric.scorer is not None:
+        kwargs = {} if w_valid is None else {"sample_weight": w_valid}
+        score = float(task.metric.scorer(pipe, rows.iloc[valid], y[valid], **kwargs))
+    else:
+        score = score_predictions(task.metric, y[valid], pred, w_valid, task.classes)
+    if not np.isfinite(score):
+        raise ValueError(f"the metric {task.metric.name} gave {score} on {stage}")
+    return score
+
+
+def _cut_at_nested_rounds(task: TrialTask, fold_models: list[Any], X: pd.DataFrame, y: np.ndarray,
+                          sample_weight: np.ndarray | None, result: TrialResult) -> None:
+    """Cut each fold model that stopped on its own validation rows at the round the other folds' validation curves
+    chose (:func:`automl.models.boosting.nested_rounds`), and validate it again: its score is then honest. (A fold
+    model without a curve, one whose validation rows had no class it knew, stopped on its own holdout.)"""
+    stoppers = [stopping_model(pipe.steps[-1][1]) for pipe in fold_models]
+    rounds = nested_rounds([None if s is None else s.validation_curve_ for s in stoppers])
+    cut = [r for r in rounds if r is not None]
+    result.rounds = float(np.mean(cut)) if cut else None
+    for step, ((_, valid), pipe, stopper, at) in enumerate(zip(task.folds, fold_models, stoppers, rounds)):
+        if stopper is None or at is None:
+            continue
+        stopper.keep_rounds(at)
+        w_valid = None if sample_weight is None else sample_weight[valid]
+        result.fold_scores[step] = _validate(task, pipe, step_rows(task, X, step), y, valid, w_valid, result,
+                                             f"fold {step}")
 
 
 def step_rows(task: TrialTask, X: pd.DataFrame, step: int) -> pd.DataFrame:

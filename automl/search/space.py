@@ -131,14 +131,16 @@ def in_domain(value: Any, decl: dict[str, Any]) -> bool:
     return (key == "float" or float(value).is_integer()) and low <= value <= high
 
 
-def library_defaults(family: ModelFamily, task: str, train_rows: float = 0.0) -> dict[str, Any]:
+def library_defaults(family: ModelFamily, task: str, train_rows: float = 0.0, bagging: bool = False
+                     ) -> dict[str, Any]:
     """The estimator's own default values of the family's tunable parameters, where they lie in the space (on
-    ``train_rows`` training rows, the family's ``large_data`` or ``small_data`` defaults over them).
+    ``train_rows`` training rows, the family's ``large_data`` or ``small_data`` defaults over them; ``bagging``: the
+    fit's trials are bags of fold models).
 
     These are enqueued as the portfolio trial of the family, so the sampler starts from the defaults.
     """
     signature = inspect.signature(family.estimator_class(task).__init__)
-    declared = {**family.default_params(task), **family.size_defaults(train_rows)}
+    declared = {**family.default_params(task), **family.size_defaults(train_rows, bagging)}
     out = {}
     for param, decl in family.space_for(task).items():
         value = declared.get(param, signature.parameters[param].default

@@ -44,14 +44,17 @@ class Strategy:
                                                       min_early_stopping_rate=0)
 
     def initial_points(self, families: list[ModelFamily], task: str, class_weight_first: str | None,
-                       portfolio: list[dict[str, Any]], train_rows: float = 0.0) -> list[dict[str, Any]]:
-        """Configurations to enqueue before sampling: each family's defaults (for ``train_rows`` training rows),
+                       portfolio: list[dict[str, Any]], train_rows: float = 0.0, bagging: bool = False
+                       ) -> list[dict[str, Any]]:
+        """Configurations to enqueue before sampling: each family's defaults (for ``train_rows`` training rows, in a
+        fit that bags when ``bagging``),
         cheapest first (and, with ``class_weight_first``, a second default trial with that class weighting for
         families that take it: used when the classes are imbalanced); then the ``portfolio`` points, in their
         given order."""
-        points: list[dict[str, Any]] = [{"family": f.name, **library_defaults(f, task, train_rows)} for f in families]
+        points: list[dict[str, Any]] = [{"family": f.name, **library_defaults(f, task, train_rows, bagging)}
+                                         for f in families]
         if class_weight_first:
-            points += [{"family": f.name, **library_defaults(f, task, train_rows),
+            points += [{"family": f.name, **library_defaults(f, task, train_rows, bagging),
                         param_name(f, "class_weight"): class_weight_first}
                        for f in families if f.accepts_class_weight(task)]
         return points + list(portfolio)
@@ -136,8 +139,9 @@ class Grid(Strategy):
     samples = False
 
     def initial_points(self, families: list[ModelFamily], task: str, class_weight_first: str | None,
-                       portfolio: list[dict[str, Any]], train_rows: float = 0.0) -> list[dict[str, Any]]:
-        points = super().initial_points(families, task, class_weight_first, [], train_rows)
+                       portfolio: list[dict[str, Any]], train_rows: float = 0.0, bagging: bool = False
+                       ) -> list[dict[str, Any]]:
+        points = super().initial_points(families, task, class_weight_first, [], train_rows, bagging)
         return points + [{"family": f.name, **point} for f in families for point in grid_points(f, task)]
 
 
