@@ -15,7 +15,8 @@ only score) and seed, ``--folds`` folds:
 
 - ``holdout stop``: the engine's LightGBM default trial as an unbagged fit builds it (``ModelFamily.make``), what
   bagged trials did before they stopped on their validation folds;
-- ``fold stop``: the default trial's parameters (learning rate 0.05, up to 1,000 rounds or ``--max-rounds``),
+- ``fold stop``: the default trial's parameters in a fit that bags (``configs/families.yaml``; or up to
+  ``--max-rounds``),
   each fold model fitted on all its training rows and stopped on its validation fold ``--patience`` rounds after
   its best log loss (L2 for regression), by the engine's wrapper (``LightGBMEarlyStopping.fit(validation=...)``),
   and kept at that best round;
@@ -59,12 +60,14 @@ DEFAULT_DATASETS = ["alzheimer_biomarkers", "olive_oil_area", "opt_birthweight",
 WAYS = ("holdout stop", "fold stop", "common stop", "nested stop")
 
 
-def stopping_model(table: Table, family: Any, max_rounds: int | None, patience: int) -> Any:
-    """The engine's default LightGBM trial (up to ``max_rounds`` rounds when given) in the engine's early-stopping
-    wrapper, to be fitted with ``validation=`` (every round kept, the curve recorded)."""
+def stopping_model(table: Table, family: Any, fold_rows: int, max_rounds: int | None, patience: int) -> Any:
+    """The engine's default LightGBM trial in a fit that bags, on ``fold_rows`` training rows (up to ``max_rounds``
+    rounds when given), in the engine's early-stopping wrapper, to be fitted with ``validation=`` (every round kept,
+    the curve recorded)."""
     from automl.models.boosting import LightGBMEarlyStopping
 
-    params = {**family.default_params(table.task), "verbose": -1, "random_state": 0, "n_jobs": 2}
+    params = {**family.default_params(table.task), **family.size_defaults(fold_rows, bagging=True), "verbose": -1,
+              "random_state": 0, "n_jobs": 2}
     if max_rounds is not None:
         params["n_estimators"] = max_rounds
     return LightGBMEarlyStopping(family.estimator_class(table.task)(**params), patience=patience, random_state=0)
@@ -112,7 +115,7 @@ def stopped_bags(table: Table, family: Any, max_rounds: int | None, patience: in
 
     fits, curves = [], []
     for train, valid in table.folds:
-        model = stopping_model(table, family, max_rounds, patience)
+        model = stopping_model(table, family, len(train), max_rounds, patience)
         model.fit(table.x.iloc[train], table.y[train], validation=(table.x.iloc[valid], table.y[valid], None))
         fits.append(model.estimator_)
         curves.append(model.validation_curve_)
@@ -194,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=8)
     parser.add_argument("--max-rows", type=int, default=5000)
     parser.add_argument("--max-rounds", type=int, default=None,
-                        help="most rounds of the stopped fits (default: the default trial's, 1,000)")
+                        help="most rounds of the stopped fits (default: the bagged default trial's)")
     parser.add_argument("--patience", type=int, default=50)
     parser.add_argument("--out", default=str(RESULTS / "bag_stopping_extra"))
     args = parser.parse_args(argv)

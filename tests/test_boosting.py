@@ -109,6 +109,11 @@ def test_stopping_on_given_validation_rows_records_their_curve_and_keeps_any_fir
     assert len(curve) == model.best_iteration_ == model.estimator_.booster_.current_iteration() < 1000
     assert int(np.argmin(curve)) + 1 + 20 == len(curve)
     full = model.estimator_.booster_.predict(X[:5], num_iteration=7)
+    every = model.predict_proba(X[:5])[:, 1]
+    model.predict_with_rounds(7)  # for the pruner's score: no round dropped
+    assert np.allclose(model.predict_proba(X[:5])[:, 1], full) and model.best_iteration_ == 7
+    assert model.estimator_.booster_.current_iteration() == len(curve)
+    assert np.allclose(model.predict_with_rounds(None).predict_proba(X[:5])[:, 1], every)
     model.keep_rounds(7)
     assert model.best_iteration_ == 7 and model.estimator_.booster_.current_iteration() == 7
     assert np.allclose(model.predict_proba(X[:5])[:, 1], full)

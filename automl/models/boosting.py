@@ -90,7 +90,7 @@ class EarlyStopping(WrapsModel, BaseEstimator):
         if self.rounds:
             estimator.set_params(**{self.rounds_param: int(self.rounds)})
         stop_on = None if validation is None or not self.stops_on_validation else \
-            _known_classes(estimator, y, validation)
+            validation if not is_classifier(estimator) else rows_of_known_labels(validation, np.unique(y))
         if stop_on is not None:
             self._fit_with_holdout(estimator, (X, y, sample_weight), stop_on, keep_every_round=True)
             self.validation_curve_ = self._curve(estimator)
@@ -159,6 +159,11 @@ class EarlyStopping(WrapsModel, BaseEstimator):
         """
         raise NotImplementedError(f"{type(self).__name__} cannot drop rounds")
 
+    def predict_with_rounds(self, rounds: int | None) -> "EarlyStopping":
+        """Predict with the first ``rounds`` boosting rounds (every round: ``None``), dropping none (a fold model
+        scored for the pruner before its rounds are cut)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot choose its rounds")
+
     def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "estimator_")
         # one value per row, as scikit-learn answers (CatBoost answers a multiclass predict as a column)
@@ -200,8 +205,14 @@ class LightGBMEarlyStopping(EarlyStopping):
         rounds = int(min(max(rounds, 1), booster.current_iteration()))
         # the booster rebuilt from its first rounds: predict, the fast predictor and the ONNX export all read it
         booster.model_from_string(booster.model_to_string(num_iteration=rounds))
-        booster.best_iteration = 0  # every round it has now
-        self.best_iteration_ = rounds
+        return self.predict_with_rounds(None)
+
+    def predict_with_rounds(self, rounds: int | None) -> "LightGBMEarlyStopping":
+        check_is_fitted(self, "estimator_")
+        booster = self.estimator_.booster_
+        # what the booster's predict (and the fast predictor's dump of it) uses; 0: every round
+        booster.best_iteration = 0 if rounds is None else int(min(max(rounds, 1), booster.current_iteration()))
+        self.best_iteration_ = booster.best_iteration or booster.current_iteration()
         return self
 
     def _category_arguments(self, X: Any) -> dict[str, Any]:
@@ -365,14 +376,12 @@ def nested_rounds(curves: list[np.ndarray | None]) -> list[int | None]:
     return out
 
 
-def _known_classes(estimator: Any, y: np.ndarray, validation: "Part") -> "Part | None":
-    """The ``validation`` rows whose class the training labels ``y`` have (a classifier cannot score the others);
-    ``None`` when none has."""
+def rows_of_known_labels(validation: Part, labels: np.ndarray) -> Part | None:
+    """The rows of ``validation`` (X, y, sample_weight) whose label is one of ``labels`` (a classifier's training
+    labels: it cannot score the others); ``None`` when none is."""
     X_valid, y_valid, weight = validation
     y_valid = np.asarray(y_valid)
-    if not is_classifier(estimator):
-        return X_valid, y_valid, weight
-    keep = np.isin(y_valid, np.unique(y))
+    keep = np.isin(y_valid, labels)
     if keep.all():
         return X_valid, y_valid, weight
     if not keep.any():

@@ -49,14 +49,13 @@ class EncodedLabelClassifier(WrapsModel, ClassifierMixin, BaseEstimator):
         return self
 
     def _encoded(self, validation: Any) -> Any:
-        X_valid, y_valid, weight = validation
-        known = np.isin(np.asarray(y_valid), self.classes_)
-        if not known.any():
+        from automl.models.boosting import rows_of_known_labels
+
+        known = rows_of_known_labels(validation, self.classes_)
+        if known is None:
             return None
-        rows = np.flatnonzero(known)
-        X_valid = X_valid.iloc[rows] if hasattr(X_valid, "iloc") else X_valid[rows]
-        return X_valid, self.encoder_.transform(np.asarray(y_valid)[rows]), \
-            None if weight is None else np.asarray(weight)[rows]
+        X_valid, y_valid, weight = known
+        return X_valid, self.encoder_.transform(y_valid), weight
 
     def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "estimator_")

@@ -193,6 +193,7 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
     pipe = None
     fold_models: list[Any] = []
     stops = task.stop_on_folds and not result.rungs
+    curves: list[np.ndarray | None] = []  # of the fold models stopped on their validation folds so far
     try:
         for step, (train, valid, fraction) in enumerate(plan):
             stage = f"rung {step} ({fraction:.3g} of the rows)" if result.rungs else f"fold {step}"
@@ -212,8 +213,8 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
             if step == 0:
                 result.n_features_synthesised, result.n_features_selected = selected_counts(pipe)
             start = time.perf_counter()
-            # stopped on its validation rows, a fold model holds every round it fitted until its rounds are cut
-            # (after the loop); the pruner sees its score with them all
+            if stops:  # scored for the pruner at the rounds the folds before it chose (cut after the last fold)
+                _predict_with_interim_rounds(pipe, curves)
             score = _validate(task, pipe, rows, y, valid, w_valid, result, stage)
             result.predict_times_per_1k.append((time.perf_counter() - start) / max(len(valid), 1) * 1000)
             result.fold_scores.append(score)
@@ -267,6 +268,18 @@ def _validate(task: TrialTask, pipe: Any, rows: pd.DataFrame, y: np.ndarray, val
     if not np.isfinite(score):
         raise ValueError(f"the metric {task.metric.name} gave {score} on {stage}")
     return score
+
+
+def _predict_with_interim_rounds(pipe: Any, curves: list[np.ndarray | None]) -> None:
+    """Let a fold model stopped on its validation rows predict with the best round of the folds before it (its
+    own best for the first fold, the one optimistic score), adding its curve to ``curves``. Scored with every
+    round it fitted (patience past its best), a fold would rank below its worth and the pruner would stop trials it
+    should not."""
+    stopper = stopping_model(pipe.steps[-1][1])
+    curve = None if stopper is None else stopper.validation_curve_
+    curves.append(curve)
+    if stopper is not None and curve is not None:
+        stopper.predict_with_rounds(nested_rounds([*curves[:-1], curve])[-1])
 
 
 def _cut_at_nested_rounds(task: TrialTask, fold_models: list[Any], X: pd.DataFrame, y: np.ndarray,
