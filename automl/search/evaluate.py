@@ -156,8 +156,9 @@ def fit_pipeline(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight:
 def stopping_model(model: Any) -> EarlyStopping | None:
     """The boosting wrapper inside a pipeline's model step (fitted or not: through a label encoder) that stops on
     validation rows it is given, or ``None``."""
-    inner = getattr(model, "estimator_", None) or model.estimator if isinstance(model, EncodedLabelClassifier) \
-        else model
+    inner = model
+    if isinstance(model, EncodedLabelClassifier):
+        inner = getattr(model, "estimator_", None) or model.estimator
     return inner if isinstance(inner, EarlyStopping) and inner.stops_on_validation else None
 
 
