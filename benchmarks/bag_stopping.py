@@ -38,7 +38,6 @@ Writes ``benchmarks/results/bag_stopping_extra.csv`` and ``.md``.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -46,10 +45,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks import datasets as D
 from benchmarks.family_defaults import default_trial, prepared
 from benchmarks.scoring import score
-from benchmarks.stack_leak import Table, gain
+from benchmarks.stack_leak import Table, gain, measure_tables, write_results
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # The training collection's tables whose search rows are bagged (at most 5,000 of them in the benchmark's split)
@@ -201,20 +199,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patience", type=int, default=50)
     parser.add_argument("--out", default=str(RESULTS / "bag_stopping_extra"))
     args = parser.parse_args(argv)
-    root = D.datasets_dir("extra")
-    metas = D.select(D.load_manifest(root), args.datasets.split(","))
-    rows: list[dict[str, Any]] = []
-    for meta in metas:
-        for seed in [int(s) for s in args.seeds.split(",")]:
-            rows += measure(meta, root, seed, args.folds, args.max_rows, args.max_rounds, args.patience)
-            print(f"{meta['name']} seed {seed}: done", file=sys.stderr, flush=True)
-    results = pd.DataFrame(rows)
-    results.to_csv(f"{args.out}.csv", index=False)
+    results = measure_tables(args.datasets, args.seeds, lambda meta, root, seed: measure(
+        meta, root, seed, args.folds, args.max_rows, args.max_rounds, args.patience))
     text = (f"# Boosting rounds of a bagged LightGBM trial ({args.folds} folds, patience {args.patience}; "
             f"`python -m benchmarks.bag_stopping`)\n\nGain over the holdout stop in % of the metric "
             f"(positive: better): in CV and on the seed's test rows.\n\n{report(results)}\n")
-    Path(f"{args.out}.md").write_text(text)
-    print(text)
+    write_results(results, args.out, text)
     return 0
 
 

@@ -28,7 +28,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -233,6 +233,26 @@ def report(results: pd.DataFrame, bases: list[str]) -> str:
     return "\n".join(lines)
 
 
+def measure_tables(datasets: str, seeds: str, measure: Callable[[dict[str, Any], Path, int], list[dict[str, Any]]]
+                   ) -> pd.DataFrame:
+    """``measure(meta, root, seed)``'s rows for each of the training collection's ``datasets`` and ``seeds``
+    (comma-separated), reporting each on stderr as it ends."""
+    root = D.datasets_dir("extra")
+    rows: list[dict[str, Any]] = []
+    for meta in D.select(D.load_manifest(root), datasets.split(",")):
+        for seed in [int(s) for s in seeds.split(",")]:
+            rows += measure(meta, root, seed)
+            print(f"{meta['name']} seed {seed}: done", file=sys.stderr, flush=True)
+    return pd.DataFrame(rows)
+
+
+def write_results(results: pd.DataFrame, out: str, text: str) -> None:
+    """``results`` as ``<out>.csv`` and ``text`` as ``<out>.md`` (and on stdout)."""
+    results.to_csv(f"{out}.csv", index=False)
+    Path(f"{out}.md").write_text(text)
+    print(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default=",".join(DEFAULT_DATASETS))
@@ -242,21 +262,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-rows", type=int, default=5000)
     parser.add_argument("--out", default=str(RESULTS / "stack_leak_extra"))
     args = parser.parse_args(argv)
-    root = D.datasets_dir("extra")
-    metas = D.select(D.load_manifest(root), args.datasets.split(","))
     bases, tops = args.bases.split(","), args.tops.split(",")
-    rows: list[dict[str, Any]] = []
-    for meta in metas:
-        for seed in [int(s) for s in args.seeds.split(",")]:
-            rows += measure(meta, root, seed, bases, tops, args.max_rows)
-            print(f"{meta['name']} seed {seed}: done", file=sys.stderr, flush=True)
-    results = pd.DataFrame(rows)
-    results.to_csv(f"{args.out}.csv", index=False)
+    results = measure_tables(args.datasets, args.seeds,
+                             lambda meta, root, seed: measure(meta, root, seed, bases, tops, args.max_rows))
     text = (f"# Stacking on the same folds against nested features (8 folds; bases {', '.join(bases)}; "
             f"`python -m benchmarks.stack_leak`)\n\nGain of the second level over the best first-level bag (by CV), "
             f"in % of the metric (positive: better), and on test over the bags' blend by ensemble selection.\n\n{report(results, bases)}\n")
-    Path(f"{args.out}.md").write_text(text)
-    print(text)
+    write_results(results, args.out, text)
     return 0
 
 

@@ -89,8 +89,9 @@ class EarlyStopping(WrapsModel, BaseEstimator):
         self.validation_curve_ = None
         if self.rounds:
             estimator.set_params(**{self.rounds_param: int(self.rounds)})
-        stop_on = None if validation is None or not self.stops_on_validation else \
-            validation if not is_classifier(estimator) else rows_of_known_labels(validation, np.unique(y))
+        stop_on = validation if self.stops_on_validation else None
+        if stop_on is not None and is_classifier(estimator):
+            stop_on = rows_of_known_labels(stop_on, np.unique(y))
         if stop_on is not None:
             self._fit_with_holdout(estimator, (X, y, sample_weight), stop_on, keep_every_round=True)
             self.validation_curve_ = self._curve(estimator)
