@@ -34,22 +34,25 @@ def test_portfolio_points_are_library_defaults():
 
 
 def test_lightgbm_default_trial_depends_on_the_rows():
-    """LightGBM's default trial boosts at 0.05 for up to 1,000 rounds (early stopping cuts them); below its
+    """LightGBM's default trial boosts at 0.05 for up to 10,000 rounds (early stopping cuts them); below its
     small_data rows, where no holdout is reliable, 100 rounds at 0.05; from its large_data rows, 1,000 rounds at
-    LightGBM's 0.1 (early stopping and the trial's time cut them). Each point stays inside the declared space."""
+    LightGBM's 0.1 (early stopping and the trial's time cut them); in a fit that bags, up to 1,000 rounds whatever
+    the rows. Each point stays inside the declared space."""
     lightgbm = all_families()["lightgbm"]
     small, large = lightgbm.small_data["rows"], lightgbm.large_data["rows"]
     below = library_defaults(lightgbm, "regression", small - 1)
     assert (below["lightgbm.n_estimators"], below["lightgbm.learning_rate"]) == (100, 0.05)
     between = library_defaults(lightgbm, "binary", small)
-    assert (between["lightgbm.n_estimators"], between["lightgbm.learning_rate"]) == (1000, 0.05)
+    assert (between["lightgbm.n_estimators"], between["lightgbm.learning_rate"]) == (10000, 0.05)
     points = Bayes().initial_points([lightgbm], "regression", None, [], train_rows=large)
     assert (points[0]["lightgbm.n_estimators"], points[0]["lightgbm.learning_rate"]) == (1000, 0.1)
-    # in a fit that bags, each fold model stops on its validation fold: the small-data rule does not apply
-    bagged = Bayes().initial_points([lightgbm], "binary", None, [], train_rows=small - 1, bagging=True)
-    assert bagged[0]["lightgbm.n_estimators"] == 1000 and lightgbm.size_regime(small - 1, bagging=True) is None
+    # in a fit that bags, each fold model stops on its validation fold: the bagged rule replaces the small-data one
+    for rows in (small - 1, small + 1):
+        bagged = Bayes().initial_points([lightgbm], "binary", None, [], train_rows=rows, bagging=True)
+        assert bagged[0]["lightgbm.n_estimators"] == 1000 and lightgbm.size_regime(rows, bagging=True) == "bagged_data"
+    assert lightgbm.size_regime(large, bagging=True) == "large_data"
     assert points[0]["lightgbm.num_leaves"] == 31  # the other defaults as they were
-    for point in (below, between, points[0]):
+    for point in (below, between, points[0], bagged[0]):
         for name, value in point.items():
             if name.startswith("lightgbm."):
                 assert in_domain(value, lightgbm.space_for("regression")[name.split(".", 1)[1]]), name

@@ -74,9 +74,11 @@ class ModelFamily:
         rows on 300,000 rows is gigabytes.
     small_data : dict
         ``{"rows": n, "defaults": {...}}``: below ``n`` training rows (a fold's), the default trial uses these values
-        instead (fewer boosting rounds where too few rows are left to hold some out for early stopping); with
-        ``"bagged": false``, not in a fit that bags the family's trials (their fold models stop on their validation
-        folds instead).
+        instead (fewer boosting rounds where too few rows are left to hold some out for early stopping).
+    bagged_data : dict
+        ``{"defaults": {...}}``: in a fit that bags the family's trials (small data, several folds), the default
+        trial uses these values instead, and ``small_data`` does not apply (the fold models stop on their validation
+        folds, and a bag fits one model per fold: fewer rounds at most than a single model's).
     capped_on_folds : bool
         Its estimator takes ``max_seconds`` and stops there with the best model so far (the network's epochs), so on
         folds too its fits share the trial's time to its limit, instead of the trial being stopped with no model
@@ -106,6 +108,7 @@ class ModelFamily:
     onnx: bool = False
     large_data: dict[str, Any] = field(default_factory=dict)
     small_data: dict[str, Any] = field(default_factory=dict)
+    bagged_data: dict[str, Any] = field(default_factory=dict)
     capped_on_folds: bool = False
 
     def threads(self, n_rows: int, n_jobs: int) -> int:
@@ -125,18 +128,20 @@ class ModelFamily:
 
     def size_regime(self, train_rows: float, bagging: bool = False) -> str | None:
         """``"large_data"`` or ``"small_data"`` where ``train_rows`` training rows reach the family's rule of that
-        name, else None (in a fit whose trials are bags of fold models when ``bagging``)."""
+        name, ``"bagged_data"`` in a fit whose trials are bags of fold models (``bagging``) where the family has that
+        rule, else None."""
         large, small = self.large_data.get("rows"), self.small_data.get("rows")
         if large is not None and train_rows >= large:
             return "large_data"
-        if small is not None and train_rows < small and not (bagging and self.bag
-                                                             and self.small_data.get("bagged", True) is False):
+        if bagging and self.bag and self.bagged_data:
+            return "bagged_data"
+        if small is not None and train_rows < small:
             return "small_data"
         return None
 
     def size_defaults(self, train_rows: float, bagging: bool = False) -> dict[str, Any]:
-        """What the default trial sets instead of the defaults on ``train_rows`` training rows (see ``large_data``
-        and ``small_data``), in a fit that bags when ``bagging``."""
+        """What the default trial sets instead of the defaults on ``train_rows`` training rows (see ``large_data``,
+        ``small_data`` and ``bagged_data``), in a fit that bags when ``bagging``."""
         regime = self.size_regime(train_rows, bagging)
         return dict(getattr(self, regime).get("defaults") or {}) if regime else {}
 
@@ -244,7 +249,8 @@ def _load(path: str) -> dict[str, ModelFamily]:
             single_thread_below=int(decl.get("single_thread_below", 0)), onnx=bool(decl.get("onnx", False)),
             adapter=decl.get("adapter"), strength=float(decl.get("strength", 0.5)), extra=decl.get("extra"),
             requires=decl.get("requires"), bag=bool(decl.get("bag", False)), large_data=decl.get("large_data") or {},
-            small_data=decl.get("small_data") or {}, capped_on_folds=bool(decl.get("capped_on_folds", False)))
+            small_data=decl.get("small_data") or {}, bagged_data=decl.get("bagged_data") or {},
+            capped_on_folds=bool(decl.get("capped_on_folds", False)))
     return families
 
 
