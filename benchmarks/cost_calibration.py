@@ -18,7 +18,7 @@ and ``real_spread`` of ``log(measured / predicted)`` over the fits of 0.3 s or m
 reads at ``configs/cost_model.yaml``; ``--refit`` fits again from the timings without measuring.
 
 Each fit is built as the search builds the default trial at its size: LightGBM boosts 100 rounds below 1,500 fold
-rows (``small_data``) and up to 1,000 with early stopping above, a forest's leaves are capped from 50,000 rows
+rows (``small_data``) and up to 10,000 with early stopping above, a forest's leaves are capped from 50,000 rows
 (``large_data``). The fit gives each such rule a step of its own, applied where the rows reach it. A family's
 classifier and regressor are often different estimators (LogisticRegression and Ridge), so regression has its own
 term ``r`` and the classes exponent is fitted on classification alone. A cost does not fall as the table widens:

@@ -37,7 +37,7 @@ def test_lightgbm_default_trial_depends_on_the_rows():
     """LightGBM's default trial boosts at 0.05 for up to 10,000 rounds (early stopping cuts them); below its
     small_data rows, where no holdout is reliable, 100 rounds at 0.05; from its large_data rows, 1,000 rounds at
     LightGBM's 0.1 (early stopping and the trial's time cut them); in a fit that bags, up to 1,000 rounds whatever
-    the rows. Each point stays inside the declared space."""
+    the rows, as a model built without a size. Each point stays inside the declared space."""
     lightgbm = all_families()["lightgbm"]
     small, large = lightgbm.small_data["rows"], lightgbm.large_data["rows"]
     below = library_defaults(lightgbm, "regression", small - 1)
@@ -51,6 +51,8 @@ def test_lightgbm_default_trial_depends_on_the_rows():
         bagged = Bayes().initial_points([lightgbm], "binary", None, [], train_rows=rows, bagging=True)
         assert bagged[0]["lightgbm.n_estimators"] == 1000 and lightgbm.size_regime(rows, bagging=True) == "bagged_data"
     assert lightgbm.size_regime(large, bagging=True) == "large_data"
+    # a model built without a size (no rule: it may be too small to stop) keeps the defaults' 1,000
+    assert lightgbm.default_params("binary")["n_estimators"] == 1000 and lightgbm.size_regime(small) == "stopped_data"
     assert points[0]["lightgbm.num_leaves"] == 31  # the other defaults as they were
     for point in (below, between, points[0], bagged[0]):
         for name, value in point.items():

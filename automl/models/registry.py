@@ -79,6 +79,10 @@ class ModelFamily:
         ``{"defaults": {...}}``: in a fit that bags the family's trials (small data, several folds), the default
         trial uses these values instead, and ``small_data`` does not apply (the fold models stop on their validation
         folds, and a bag fits one model per fold: fewer rounds at most than a single model's).
+    stopped_data : dict
+        ``{"defaults": {...}}``: where none of the rules above applies (the default trial stops on a holdout of its
+        training rows), it uses these values instead: a cap of boosting rounds early stopping should not reach,
+        which ``defaults`` keep lower for a model built without a size (a test, a direct build), that may not stop.
     capped_on_folds : bool
         Its estimator takes ``max_seconds`` and stops there with the best model so far (the network's epochs), so on
         folds too its fits share the trial's time to its limit, instead of the trial being stopped with no model
@@ -109,6 +113,7 @@ class ModelFamily:
     large_data: dict[str, Any] = field(default_factory=dict)
     small_data: dict[str, Any] = field(default_factory=dict)
     bagged_data: dict[str, Any] = field(default_factory=dict)
+    stopped_data: dict[str, Any] = field(default_factory=dict)
     capped_on_folds: bool = False
 
     def threads(self, n_rows: int, n_jobs: int) -> int:
@@ -129,7 +134,7 @@ class ModelFamily:
     def size_regime(self, train_rows: float, bagging: bool = False) -> str | None:
         """``"large_data"`` or ``"small_data"`` where ``train_rows`` training rows reach the family's rule of that
         name, ``"bagged_data"`` in a fit whose trials are bags of fold models (``bagging``) where the family has that
-        rule, else None."""
+        rule, else ``"stopped_data"`` where it has that one, else None."""
         large, small = self.large_data.get("rows"), self.small_data.get("rows")
         if large is not None and train_rows >= large:
             return "large_data"
@@ -137,11 +142,11 @@ class ModelFamily:
             return "bagged_data"
         if small is not None and train_rows < small:
             return "small_data"
-        return None
+        return "stopped_data" if self.stopped_data else None
 
     def size_defaults(self, train_rows: float, bagging: bool = False) -> dict[str, Any]:
         """What the default trial sets instead of the defaults on ``train_rows`` training rows (see ``large_data``,
-        ``small_data`` and ``bagged_data``), in a fit that bags when ``bagging``."""
+        ``small_data``, ``bagged_data`` and ``stopped_data``), in a fit that bags when ``bagging``."""
         regime = self.size_regime(train_rows, bagging)
         return dict(getattr(self, regime).get("defaults") or {}) if regime else {}
 
@@ -250,7 +255,7 @@ def _load(path: str) -> dict[str, ModelFamily]:
             adapter=decl.get("adapter"), strength=float(decl.get("strength", 0.5)), extra=decl.get("extra"),
             requires=decl.get("requires"), bag=bool(decl.get("bag", False)), large_data=decl.get("large_data") or {},
             small_data=decl.get("small_data") or {}, bagged_data=decl.get("bagged_data") or {},
-            capped_on_folds=bool(decl.get("capped_on_folds", False)))
+            stopped_data=decl.get("stopped_data") or {}, capped_on_folds=bool(decl.get("capped_on_folds", False)))
     return families
 
 

@@ -6,7 +6,8 @@ Each family's default fit + predict of one fold was measured on generated tables
 (``configs/cost_model.yaml``): rows the fold trains on, columns after encoding, classes (1 for regression, whose
 estimator is often another one, Ridge for LogisticRegression: ``r`` applies to regression alone), and a step for a
 family's ``small_data`` or ``large_data`` rule where the rows reach it (LightGBM's default trial boosts 100 rounds
-below 1,500 fold rows, up to 1,000 with early stopping above; a forest's leaves are capped from 50,000 rows). A
+below 1,500 fold rows, and above them as many as early stopping keeps: at most 1,000 when this was calibrated, at
+most 10,000 since, where a table's curve goes on falling that long; a forest's leaves are capped from 50,000 rows). A
 trial costs its folds plus the process overhead. Once trials finished, their durations against these predictions
 give a correction (the machine, the data): the median ratio of observed to predicted.
 """
