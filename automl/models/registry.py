@@ -81,8 +81,9 @@ class ModelFamily:
         folds, and a bag fits one model per fold: fewer rounds at most than a single model's).
     stopped_data : dict
         ``{"defaults": {...}}``: where none of the rules above applies (the default trial stops on a holdout of its
-        training rows), it uses these values instead: a cap of boosting rounds early stopping should not reach,
-        which ``defaults`` keep lower for a model built without a size (a test, a direct build), that may not stop.
+        training rows), it uses these values instead: a cap of boosting rounds that early stopping should not
+        reach. ``defaults`` keep a lower one for a model built without a size (a direct build), which may be too
+        small to hold rows out and stop.
     capped_on_folds : bool
         Its estimator takes ``max_seconds`` and stops there with the best model so far (the network's epochs), so on
         folds too its fits share the trial's time to its limit, instead of the trial being stopped with no model

@@ -134,8 +134,8 @@ def in_domain(value: Any, decl: dict[str, Any]) -> bool:
 def library_defaults(family: ModelFamily, task: str, train_rows: float = 0.0, bagging: bool = False
                      ) -> dict[str, Any]:
     """The estimator's own default values of the family's tunable parameters, where they lie in the space (on
-    ``train_rows`` training rows, the family's ``large_data`` or ``small_data`` defaults over them; ``bagging``: the
-    fit's trials are bags of fold models).
+    ``train_rows`` training rows, the defaults of the family's size rule there over them, ``large_data``,
+    ``small_data``, ``bagged_data`` or ``stopped_data``; ``bagging``: the fit's trials are bags of fold models).
 
     These are enqueued as the portfolio trial of the family, so the sampler starts from the defaults.
     """
