@@ -64,8 +64,8 @@ def stopping_model(table: Table, family: Any, fold_rows: int, max_rounds: int | 
     the curve recorded)."""
     from automl.models.boosting import LightGBMEarlyStopping
 
-    params = {**family.default_params(table.task), **family.size_defaults(fold_rows, bagging=True), "verbose": -1,
-              "random_state": 0, "n_jobs": 2}
+    params = {**default_trial(family, fold_rows, table.task, bagging=True), "verbose": -1, "random_state": 0,
+              "n_jobs": 2}
     if max_rounds is not None:
         params["n_estimators"] = max_rounds
     return LightGBMEarlyStopping(family.estimator_class(table.task)(**params), patience=patience, random_state=0)

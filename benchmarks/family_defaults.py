@@ -43,9 +43,10 @@ SAME = 0.005  # gains within this many % count as the same score
 FOLDS = 5
 
 
-def default_trial(family: Any, fold_rows: int, task: str) -> dict[str, Any]:
-    """The engine's default trial of ``family`` on a fold of ``fold_rows`` training rows."""
-    return {**family.default_params(task), **family.size_defaults(fold_rows)}
+def default_trial(family: Any, fold_rows: int, task: str, bagging: bool = False) -> dict[str, Any]:
+    """The engine's default trial of ``family`` on a fold of ``fold_rows`` training rows (in a fit that bags when
+    ``bagging``)."""
+    return {**family.default_params(task), **family.size_defaults(fold_rows, bagging)}
 
 
 def configurations(family: Any, fold_rows: int, task: str, against: Any = None) -> dict[str, tuple[Any, dict]]:

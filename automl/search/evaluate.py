@@ -280,7 +280,7 @@ def _predict_with_interim_rounds(pipe: Any, curves: list[np.ndarray | None]) -> 
     curve = None if stopper is None else stopper.validation_curve_
     curves.append(curve)
     if stopper is not None and curve is not None:
-        stopper.predict_with_rounds(nested_rounds([*curves[:-1], curve])[-1])
+        stopper.predict_with_rounds(nested_rounds(curves)[-1])
 
 
 def _cut_at_nested_rounds(task: TrialTask, fold_models: list[Any], X: pd.DataFrame, y: np.ndarray,
