@@ -148,3 +148,29 @@ def test_a_refit_given_rounds_boosts_that_many_on_every_row():
     wrapper = result.refit_model.named_steps["model"]
     assert result.status == "ok" and wrapper.best_iteration_ == 37
     assert wrapper.estimator_.booster_.current_iteration() == 37
+
+
+def test_a_network_is_refitted_at_the_mean_best_epoch_of_its_fold_models():
+    """The MLP's fold models stop on their own early-stopping holdout; the trial records their mean best epoch and
+    its refit trains that many epochs on every row, without a holdout of its own (whose stop ran anything from a
+    fifth to four times the folds' epochs, so its time could not be planned)."""
+    import dataclasses
+
+    task, X, y = _task(rows=600, refit=True)
+    order = np.random.default_rng(1).permutation(len(y))
+    folds = [(np.sort(np.setdiff1d(order, part)), np.sort(part)) for part in np.array_split(order, 3)]
+    mlp = all_families()["mlp"]
+    config = TrialConfig(family=mlp, params={**mlp.fixed, "hidden_units": 16, "max_iter": 300})
+    result = evaluate(dataclasses.replace(task, config=config, folds=folds), X, y, None, lambda *a: True)
+    assert result.status == "ok", result.error
+    assert result.rounds is not None and 1 <= result.rounds <= 300
+    network = result.refit_model.named_steps["model"]
+    assert network.epochs == max(1, round(result.rounds)) and network.validation_scores_ is None
+    assert network.n_iter_ <= network.epochs and network.early_stopping  # the parameter is as given
+
+
+def test_other_models_record_no_epochs():
+    """A boosting trial outside a bag records no rounds: its refit stops on its own holdout, as before."""
+    task, X, y = _task(rows=600, refit=True)
+    result = evaluate(task, X, y, None, lambda *a: True)
+    assert result.status == "ok" and result.rounds is None

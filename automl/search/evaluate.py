@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -29,6 +29,9 @@ Reporter = Callable[[int, float, tuple[float, float]], Any]
 GO, PRUNE, STOP = "go", "prune", "stop"
 # The subsample of a rung: a fixed permutation of the training rows, so each rung holds the rows of the one before.
 RUNG_SEED = 0
+# The model parameters a refit at its fold models' iterations (TrialTask.rounds) sets: boosting wrappers' rounds, the
+# scikit-learn networks' epochs (automl/models/neural.py)
+REFIT_ITERATIONS = ("rounds", "epochs")
 
 
 @dataclass
@@ -54,7 +57,8 @@ class TrialTask:
     # a boosting model (a wrapper that ``stops_on_validation``) stops on each fold's validation rows and keeps the
     # rounds the other folds' curves chose (automl/models/boosting.py); small data, as ``bag``
     stop_on_folds: bool = False
-    # a refit of such a trial boosts this many rounds on all the rows, unstopped (its fold models' mean)
+    # a refit of such a trial boosts this many rounds on all the rows, unstopped (its fold models' mean); a network's
+    # refit trains this many epochs on all of them (its fold models' mean best epoch: REFIT_ITERATIONS)
     rounds: int | None = None
     # ``time.monotonic()`` instant the trial is stopped at (set for trials on rungs): its fits share the time left
     # (FIT_SHARE of it) and boosting stops adding rounds when a fit's share is spent (a model, not a kill)
@@ -100,7 +104,8 @@ class TrialResult:
     peak_memory_mb: float | None = None
     # seconds its folds (or rungs) spent fitting single-table synthesis on their training rows
     synthesis_time: float = 0.0
-    # boosting rounds its fold models kept on average, when they stopped on their validation folds (stop_on_folds)
+    # boosting rounds its fold models kept on average, when they stopped on their validation folds (stop_on_folds),
+    # or the epochs a network's fold models kept (their best on their own early-stopping holdout)
     rounds: float | None = None
 
     @property
@@ -137,7 +142,7 @@ def fit_pipeline(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight:
     if max_seconds is not None:
         _set_by_name(pipe, {"max_seconds": max_seconds})
     if task.rounds:
-        _set_by_name(pipe, {"rounds": task.rounds}, within="model__")
+        _set_by_name(pipe, dict.fromkeys(REFIT_ITERATIONS, task.rounds), within="model__")
     _set_by_name(pipe, task.config.family.adapter_object().label_params(y, task.task), within="model__")
     fit_params = {} if sample_weight is None else {"model__sample_weight": sample_weight}
     location = task.config.needs().get(STEP_CACHE)
@@ -160,6 +165,15 @@ def stopping_model(model: Any) -> EarlyStopping | None:
     if isinstance(model, EncodedLabelClassifier):
         inner = getattr(model, "estimator_", None) or model.estimator
     return inner if isinstance(inner, EarlyStopping) and inner.stops_on_validation else None
+
+
+def best_epoch(pipe: Any) -> int | None:
+    """The epoch a fitted pipeline's network keeps (its best on its early-stopping holdout), or ``None`` for a model
+    that cannot be refitted at a given number of ``epochs`` (the torch network stops on a holdout in its refit too,
+    by its time cap: not changed, unmeasured)."""
+    model = pipe.steps[-1][1]
+    inner: Any = model.estimator_ if isinstance(model, EncodedLabelClassifier) else model
+    return getattr(inner, "best_epoch_", None) if "epochs" in inner.get_params(deep=False) else None
 
 
 def _set_by_name(pipe: Any, values: dict[str, Any], within: str = "") -> None:
@@ -195,6 +209,7 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
     fold_models: list[Any] = []
     stops = task.stop_on_folds and not result.rungs
     curves: list[np.ndarray | None] = []  # of the fold models stopped on their validation folds so far
+    epochs: list[int | None] = []  # the best epoch of each fold's network (None: not a network that stops)
     try:
         for step, (train, valid, fraction) in enumerate(plan):
             stage = f"rung {step} ({fraction:.3g} of the rows)" if result.rungs else f"fold {step}"
@@ -211,6 +226,7 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
             result.synthesis_time += synthesis_seconds(pipe)
             if task.bag or stops:
                 fold_models.append(pipe)
+            epochs.append(best_epoch(pipe))
             if step == 0:
                 result.n_features_synthesised, result.n_features_selected = selected_counts(pipe)
             start = time.perf_counter()
@@ -232,6 +248,8 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
             stage = "cutting the rounds"
             _cut_at_nested_rounds(task, fold_models, X, y, sample_weight, result)
             fold_models = fold_models if task.bag else []
+        elif not result.rungs and epochs and None not in epochs:
+            result.rounds = float(np.mean([e for e in epochs if e is not None]))
         if result.rungs:
             # large data, one holdout: the last fitted pipeline is the trial's model (a refit would cost as much
             # again for a fifth more rows); the search keeps those of its best trials for the final model
@@ -242,7 +260,9 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
         elif _refits(task):
             stage = "refit"
             start = time.perf_counter()
-            result.refit_model = _refit(task, X, y, sample_weight)
+            refit_task = replace(task, rounds=max(1, round(result.rounds))) if result.rounds and not task.rounds \
+                else task
+            result.refit_model = _refit(refit_task, X, y, sample_weight)
             result.refit_time = time.perf_counter() - start
         elif _keeps_holdout_model(task, result):
             result.refit_model, result.holdout_model = pipe, True

@@ -1,0 +1,37 @@
+"""The scikit-learn MLP family: a refit at a given number of epochs trains on every row, without a holdout."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from automl.models.neural import NeuralNetClassifier, NeuralNetRegressor
+
+
+def _data(rows: int = 400) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(rows, 5))
+    return X, 100.0 + 10.0 * np.sin(X[:, 0]) + 5.0 * X[:, 1] + rng.normal(scale=0.5, size=rows)
+
+
+def test_early_stopping_keeps_its_best_epoch_on_its_holdout():
+    X, y = _data()
+    model = NeuralNetRegressor(hidden_units=16, early_stopping=True, n_iter_no_change=5, max_iter=200,
+                               random_state=0).fit(X, y)
+    assert model.best_epoch_ == int(np.argmax(model.validation_scores_)) + 1
+    assert model.best_epoch_ <= model.n_iter_ - 5 or model.n_iter_ == 200
+
+
+@pytest.mark.parametrize("cls, target", [(NeuralNetRegressor, "values"), (NeuralNetClassifier, "labels")])
+def test_given_epochs_train_every_row_that_long_and_leave_the_parameters_as_given(cls, target):  # noqa: ANN001
+    X, y = _data()
+    y = y if target == "values" else (y > np.median(y)).astype(int)
+    model = cls(hidden_units=16, early_stopping=True, n_iter_no_change=50, max_iter=200, epochs=7, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # reaching the given epochs is not a warning
+        model.fit(X, y)
+    assert model.n_iter_ == 7 and model.best_epoch_ == 7 and model.validation_scores_ is None
+    assert model.get_params()["early_stopping"] is True and model.get_params()["max_iter"] == 200
+    assert model.t_ == 7 * len(y)  # every row in every epoch: none held out
