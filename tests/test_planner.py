@@ -417,3 +417,12 @@ def test_the_budget_scale_is_the_budget_over_the_default_one():
     assert automatic_cv(5_000, budget_scale(300)) == 8 and automatic_cv(5_000, budget_scale(60)) == 5
     assert automatic_cv(4_000, budget_scale(90)) == 8 and automatic_cv(5_000, budget_scale(90)) == 5
     assert automatic_cv(6_000, budget_scale(300)) == 3 and automatic_cv(30_000, budget_scale(300)) == 0.2
+
+
+def test_an_ensemble_member_runs_past_its_estimate_only_into_time_the_later_members_do_not_need():
+    plan = planner(10)
+    now, end = time.monotonic(), plan.end()
+    assert plan.member_refit_end(now, 1.0, 0.0) == end  # the last member: to the end
+    assert plan.member_refit_end(now, 1.0, 3.0) == pytest.approx(end - 3.0)  # leaves the later ones their time
+    assert plan.member_refit_end(now, end - now - 1.0, 3.0) == pytest.approx(end - 1.0)  # never before its estimate
+    assert plan.member_refit_end(now, 100.0, 3.0) == end  # nor after the end

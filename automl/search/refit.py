@@ -146,12 +146,13 @@ class FinalModel:
                  trial.number, self.problem.config_of(trial).family.name)
         return held[1]
 
-    def _refit_one(self, trial: optuna.trial.FrozenTrial, without_margin: bool = False) -> Any:
+    def _refit_one(self, trial: optuna.trial.FrozenTrial, without_margin: bool = False, after: float = 0.0) -> Any:
         """Refit one trial on all the data in a worker, or ``None`` when it cannot finish in time. ``without_margin``
         (the best single trial): tried when its estimate fits without the safety factor, since the time is otherwise
         left unused and the worker is stopped at the end (portal_rodent_genus: a LightGBM refit estimated at 26-29 s,
         18-19 s when it ran, was refused at the end of a search that had kept that time for it, and the fit ended at
-        33 s of 60 on a linear model)."""
+        33 s of 60 on a linear model). ``after``: seconds the ensemble members refitted after this one are expected
+        to need; past its estimate, it is stopped before their time (:meth:`TimePlanner.member_refit_end`)."""
         if trial.number in self.fitted:
             return self.fitted[trial.number]
         estimate = self.planner.refit_estimate(trial.user_attrs.get("mean_fold_fit_time"))
@@ -163,10 +164,10 @@ class FinalModel:
         task = self.problem.trial_task(config, refit=True, cross_validate=False, refit_fraction=fidelity)
         if trial.user_attrs.get("rounds"):  # its fold models stopped on their validation folds: their mean rounds
             task = replace(task, rounds=max(1, round(float(trial.user_attrs["rounds"]))))
+        end = self.planner.member_refit_end(start, estimate, after)
         if config.family.capped_on_folds:  # its folds were capped (their fit times too): its refit ends by its estimate
-            task = replace(task, deadline_at=min(start + estimate, self.planner.end()))
-        result = self.search.runner.run(task, self.search._shipped(self.data), self.planner.end(),
-                                        lambda step, score, seconds: True)
+            task = replace(task, deadline_at=min(start + estimate, end))
+        result = self.search.runner.run(task, self.search._shipped(self.data), end, lambda step, score, seconds: True)
         log.info("refit of trial %d (%s): %.2fs, estimated %.2fs, fit %.2fs in the worker", trial.number,
                  config.family.name, time.monotonic() - start, estimate, result.refit_time or float("nan"))
         if result.status == "ok" and result.refit_model is not None:
@@ -209,7 +210,7 @@ class FinalModel:
         single = score_weights(oof, {best.number: 1.0}, y, metric, classes, weights_of_rows)
         kept = self._kept(selection, {n for n in selection.weights if n in self.fitted or n in affordable}, oof,
                           single)
-        return None if kept is None else self._fit_ensemble(kept, by_number, oof, single)
+        return None if kept is None else self._fit_ensemble(kept, by_number, oof, single, costs)
 
     def _kept(self, selection: Selection, members: set[int], oof: dict[int, np.ndarray], single: float,
               ) -> Selection | None:
@@ -226,13 +227,19 @@ class FinalModel:
         return selection if self.problem.metric.better(selection.score, single) else None
 
     def _fit_ensemble(self, selection: Selection, by_number: dict[int, Any], oof: dict[int, np.ndarray],
-                      single: float) -> "Refit | None":
-        """Refit the members, heaviest first. A member whose refit fails or no longer fits the time left (its
-        estimate was short: elevators, an MLP estimated at 1.5 s ran past 3.6 s and was stopped) is left out, and
-        the members refitted stay an ensemble when their blend still beats the best single trial; until stop 38
-        one failed refit dropped the whole ensemble."""
+                      single: float, costs: dict[int, float]) -> "Refit | None":
+        """Refit the members, heaviest first, each stopped past its estimate (``costs``) before the time the
+        members after it need. A member whose refit fails or no longer fits the time left (its estimate was short:
+        elevators, an MLP estimated at 1.5 s ran past 3.6 s and was stopped) is left out, and the members refitted
+        stay an ensemble when their blend still beats the best single trial; until stop 38 one failed refit dropped
+        the whole ensemble."""
         members = sorted(selection.weights, key=lambda n: -selection.weights[n])
-        refitted = {n: model for n in members if (model := self._refit_one(by_number[n])) is not None}
+        refitted = {}
+        for i, n in enumerate(members):
+            after = sum(costs.get(later, 0.0) for later in members[i + 1:]) / REFIT_SAFETY  # their expected time
+            model = self._refit_one(by_number[n], after=after)
+            if model is not None:
+                refitted[n] = model
         if len(refitted) < len(members):
             log.info("ensemble: members %s were not refitted in time; kept %s if their blend beats the best single",
                      [n for n in members if n not in refitted], list(refitted))
