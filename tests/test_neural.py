@@ -6,8 +6,18 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from automl.models.neural import NeuralNetClassifier, NeuralNetRegressor
+
+
+@parametrize_with_checks([NeuralNetClassifier(random_state=0), NeuralNetRegressor(random_state=0),
+                          NeuralNetRegressor(epochs=100, random_state=0)])
+@pytest.mark.slow
+def test_sklearn_contract(estimator, check):  # noqa: ANN001
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # the checks' own fits of few rows
+        check(estimator)
 
 
 def _data(rows: int = 400) -> tuple[np.ndarray, np.ndarray]:

@@ -20,6 +20,7 @@ from typing import Any, Iterator
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.utils.validation import _check_sample_weight, check_array, column_or_1d
 
 from automl.models.adapters import FamilyAdapter
 
@@ -60,60 +61,67 @@ def _without_optimizer(model: Any) -> Any:
     return model
 
 
-class NeuralNetClassifier(MLPClassifier):
+class _Layered:
+    """What both networks share: ``hidden_layer_sizes`` read from ``hidden_units`` and ``layers`` (not a parameter
+    of its own, so a fit changes no public attribute and odd values fail at ``fit``, not in ``__init__``), the
+    ``epochs`` refit and the ``best_epoch_`` it reads."""
+
+    hidden_units: int
+    layers: int
+    epochs: int | None
+
+    def __init__(self, hidden_units: int = 100, layers: int = 1, activation: str = "relu", alpha: float = 1e-4,
+                 batch_size: Any = "auto", learning_rate_init: float = 1e-3, max_iter: int = 200,
+                 early_stopping: bool = False, n_iter_no_change: int = 10, random_state: Any = None,
+                 epochs: int | None = None):
+        self.hidden_units = hidden_units
+        self.layers = layers
+        self.epochs = epochs
+        super().__init__(hidden_layer_sizes=None, activation=activation, alpha=alpha,  # type: ignore[call-arg]
+                         batch_size=batch_size, learning_rate_init=learning_rate_init, max_iter=max_iter,
+                         early_stopping=early_stopping, n_iter_no_change=n_iter_no_change,
+                         random_state=random_state)
+
+    @property
+    def hidden_layer_sizes(self) -> tuple[int, ...]:
+        return _sizes(self.hidden_units, self.layers)
+
+    @hidden_layer_sizes.setter
+    def hidden_layer_sizes(self, value: Any) -> None:
+        """Ignored: the sizes follow ``hidden_units`` and ``layers`` (scikit-learn's ``__init__`` sets them)."""
+
+    def _fit_network(self, X: Any, y: Any, sample_weight: Any) -> Any:
+        with _epochs_fixed(self):
+            super().fit(X, y, sample_weight=sample_weight)  # type: ignore[misc]
+        self.best_epoch_ = _best_epoch(self)
+        return _without_optimizer(self)
+
+
+class NeuralNetClassifier(_Layered, MLPClassifier):
     """:class:`~sklearn.neural_network.MLPClassifier` with ``layers`` hidden layers of ``hidden_units`` units.
 
     ``epochs``: when given, train at most that many epochs on all the rows, without the early-stopping holdout (a
     refit at the epochs its fold models kept); ``best_epoch_`` is the epoch the fitted weights are from.
     """
 
-    def __init__(self, hidden_units: int = 100, layers: int = 1, activation: str = "relu", alpha: float = 1e-4,
-                 batch_size: Any = "auto", learning_rate_init: float = 1e-3, max_iter: int = 200,
-                 early_stopping: bool = False, n_iter_no_change: int = 10, random_state: Any = None,
-                 epochs: int | None = None):
-        self.hidden_units = hidden_units
-        self.layers = layers
-        self.epochs = epochs
-        super().__init__(hidden_layer_sizes=_sizes(hidden_units, layers), activation=activation, alpha=alpha,
-                         batch_size=batch_size, learning_rate_init=learning_rate_init, max_iter=max_iter,
-                         early_stopping=early_stopping, n_iter_no_change=n_iter_no_change,
-                         random_state=random_state)
-
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "NeuralNetClassifier":
-        self.hidden_layer_sizes = _sizes(self.hidden_units, self.layers)
-        with _epochs_fixed(self):
-            super().fit(X, y, sample_weight=sample_weight)
-        self.best_epoch_ = _best_epoch(self)
-        return _without_optimizer(self)
+        return self._fit_network(X, y, sample_weight)
 
 
-class NeuralNetRegressor(MLPRegressor):
+class NeuralNetRegressor(_Layered, MLPRegressor):
     """:class:`~sklearn.neural_network.MLPRegressor` with ``layers`` hidden layers of ``hidden_units`` units, fitted
     on the standardised target (predictions are put back on its scale); ``epochs`` and ``best_epoch_`` as in
     :class:`NeuralNetClassifier`."""
 
-    def __init__(self, hidden_units: int = 100, layers: int = 1, activation: str = "relu", alpha: float = 1e-4,
-                 batch_size: Any = "auto", learning_rate_init: float = 1e-3, max_iter: int = 200,
-                 early_stopping: bool = False, n_iter_no_change: int = 10, random_state: Any = None,
-                 epochs: int | None = None):
-        self.hidden_units = hidden_units
-        self.layers = layers
-        self.epochs = epochs
-        super().__init__(hidden_layer_sizes=_sizes(hidden_units, layers), activation=activation, alpha=alpha,
-                         batch_size=batch_size, learning_rate_init=learning_rate_init, max_iter=max_iter,
-                         early_stopping=early_stopping, n_iter_no_change=n_iter_no_change,
-                         random_state=random_state)
-
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "NeuralNetRegressor":
-        self.hidden_layer_sizes = _sizes(self.hidden_units, self.layers)
-        values = np.asarray(y, dtype=float)
-        self.target_mean_ = float(np.average(values, weights=sample_weight))
-        self.target_scale_ = float(np.sqrt(np.average((values - self.target_mean_) ** 2, weights=sample_weight)))
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+        values = column_or_1d(check_array(y, ensure_2d=False, dtype=np.float64), warn=True)
+        weights = None if sample_weight is None else _check_sample_weight(sample_weight, values)
+        self.target_mean_ = float(np.average(values, weights=weights))
+        self.target_scale_ = float(np.sqrt(np.average((values - self.target_mean_) ** 2, weights=weights)))
         self.target_scale_ = self.target_scale_ if self.target_scale_ > 0 else 1.0
-        with _epochs_fixed(self):
-            super().fit(X, (values - self.target_mean_) / self.target_scale_, sample_weight=sample_weight)
-        self.best_epoch_ = _best_epoch(self)
-        return _without_optimizer(self)
+        return self._fit_network(X, (values - self.target_mean_) / self.target_scale_, weights)
 
     def predict(self, X: Any) -> np.ndarray:
         return super().predict(X) * self.target_scale_ + self.target_mean_
