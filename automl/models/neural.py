@@ -7,8 +7,8 @@ export converts them as scikit-learn's own MLPs.
 
 With early stopping a fit holds out a share of its rows and keeps its best epoch (``best_epoch_``); given
 ``epochs`` instead, it trains that many epochs on all the rows. The search refits a trial at its fold models' mean
-best epoch (:mod:`automl.search.evaluate`): a refit that stopped on a holdout of its own ran anything from a fifth to
-four times its fold fits' epochs (elevators, 12,449 rows: 27 to 231 epochs against folds' 8 to 176), so its time
+best epoch (:mod:`automl.search.evaluate`): a refit that stopped on a holdout of its own ran anything from a third to
+nearly five times its fold fits' epochs (elevators, 12,449 rows: 27 to 231 epochs against folds' 8 to 176), so its time
 could not be planned, and an ensemble member's refit overran the end of the fit.
 """
 from __future__ import annotations
