@@ -153,7 +153,7 @@ def test_a_refit_given_rounds_boosts_that_many_on_every_row():
 def test_a_network_is_refitted_at_the_mean_best_epoch_of_its_fold_models():
     """The MLP's fold models stop on their own early-stopping holdout; the trial records their mean best epoch and
     its refit trains that many epochs on every row, without a holdout of its own (whose stop ran anything from a
-    fifth to four times the folds' epochs, so its time could not be planned)."""
+    third to nearly five times the folds' epochs, so its time could not be planned)."""
     import dataclasses
 
     task, X, y = _task(rows=600, refit=True)
