@@ -414,3 +414,23 @@ def test_the_histogram_boosting_baseline_takes_a_category_of_more_levels_than_it
     assert encoded["code"].dtype == float and encoded["plan"].dtype == "category"  # codes above 255 levels only
     proba = baselines.predict(model, task.x_test, task)
     assert proba.shape == (200, 2) and list(proba.columns) == ["no", "yes"]
+
+
+def test_portfolio_entries_reads_entries_and_their_family_defaults_off_a_leaderboard():
+    import json
+
+    from benchmarks.portfolio_entries import entry_of, entry_rows
+
+    entries = [{"family": "linear", "params": {"C": 0.1, "alpha": 10.0}},
+               {"family": "extra_trees", "params": {"n_estimators": 300, "max_features": 1.0}}]
+    assert entry_of("linear", {"alpha": 10.0}, entries) == 0  # the classifier's C dropped for regression
+    assert entry_of("linear", {"alpha": 1.0}, entries) is None and entry_of("extra_trees", {}, entries) is None
+    board = pd.DataFrame({"trial": [0, 1, 2, 3, 4], "family": ["linear", "extra_trees", "linear", "extra_trees",
+                                                               "ensemble"],
+                          "params": [json.dumps(p) for p in ({}, {}, {"alpha": 10.0}, {"n_estimators": 300,
+                                                             "max_features": 1.0}, {})],
+                          "score": [2.0, 1.0, 2.1, 0.9, 0.8], "status": ["ok"] * 5, "duration": [1.0] * 5})
+    rows = entry_rows(board, entries, {"3": 1.0}, greater_is_better=False)
+    assert list(rows.kind) == ["default", "default", "entry 0", "entry 1"]
+    assert list(rows.weight) == [0.0, 0.0, 0.0, 1.0]
+    assert list(rows.family_default_behind_pct) == [100.0, 0.0, 100.0, 0.0]  # RMSE 2.0 against the best 1.0
