@@ -71,6 +71,11 @@ class TrialTask:
     stack_columns: list[str] = field(default_factory=list)
     stack_features: list[np.ndarray] | None = None
 
+    def at_rounds(self, rounds: float) -> "TrialTask":
+        """This task with ``rounds`` (its fold models' mean rounds or best epoch) as the whole number its refit
+        fits, at least 1."""
+        return replace(self, rounds=max(1, round(float(rounds))))
+
     @property
     def on_rungs(self) -> bool:
         """Whether the trial fits growing shares of one holdout fold's rows (large data) instead of its folds."""
@@ -161,18 +166,22 @@ def fit_pipeline(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight:
 def stopping_model(model: Any) -> EarlyStopping | None:
     """The boosting wrapper inside a pipeline's model step (fitted or not: through a label encoder) that stops on
     validation rows it is given, or ``None``."""
-    inner = model
-    if isinstance(model, EncodedLabelClassifier):
-        inner = getattr(model, "estimator_", None) or model.estimator
+    inner = _inner_model(model)
     return inner if isinstance(inner, EarlyStopping) and inner.stops_on_validation else None
+
+
+def _inner_model(model: Any) -> Any:
+    """A pipeline's model step without its label encoder (fitted or not)."""
+    if isinstance(model, EncodedLabelClassifier):
+        return getattr(model, "estimator_", None) or model.estimator
+    return model
 
 
 def best_epoch(pipe: Any) -> int | None:
     """The epoch a fitted pipeline's network keeps (its best on its early-stopping holdout), or ``None`` for a model
     that cannot be refitted at a given number of ``epochs`` (the torch network stops on a holdout in its refit too,
     by its time cap: not changed, unmeasured)."""
-    model = pipe.steps[-1][1]
-    inner: Any = model.estimator_ if isinstance(model, EncodedLabelClassifier) else model
+    inner = _inner_model(pipe.steps[-1][1])
     return getattr(inner, "best_epoch_", None) if "epochs" in inner.get_params(deep=False) else None
 
 
@@ -260,8 +269,7 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
         elif _refits(task):
             stage = "refit"
             start = time.perf_counter()
-            refit_task = replace(task, rounds=max(1, round(result.rounds))) if result.rounds and not task.rounds \
-                else task
+            refit_task = task.at_rounds(result.rounds) if result.rounds and not task.rounds else task
             result.refit_model = _refit(refit_task, X, y, sample_weight)
             result.refit_time = time.perf_counter() - start
         elif _keeps_holdout_model(task, result):

@@ -163,7 +163,7 @@ class FinalModel:
         fidelity = float(trial.user_attrs.get("fidelity") or 1.0)  # a trial stopped at a rung refits on that share
         task = self.problem.trial_task(config, refit=True, cross_validate=False, refit_fraction=fidelity)
         if trial.user_attrs.get("rounds"):  # its fold models' mean rounds (stopped on their folds) or best epoch
-            task = replace(task, rounds=max(1, round(float(trial.user_attrs["rounds"]))))
+            task = task.at_rounds(trial.user_attrs["rounds"])
         end = self.planner.member_refit_end(start, estimate, after)
         if config.family.capped_on_folds:  # its folds were capped (their fit times too): its refit ends by its estimate
             task = replace(task, deadline_at=min(start + estimate, end))
