@@ -426,3 +426,22 @@ def test_an_ensemble_member_runs_past_its_estimate_only_into_time_the_later_memb
     assert plan.member_refit_end(now, 1.0, 3.0) == pytest.approx(end - 3.0)  # leaves the later ones their time
     assert plan.member_refit_end(now, end - now - 1.0, 3.0) == pytest.approx(end - 1.0)  # never before its estimate
     assert plan.member_refit_end(now, 100.0, 3.0) == end  # nor after the end
+
+
+def test_a_portfolio_entry_is_left_out_only_when_far_behind_and_dear():
+    from automl.search.planner import ENTRY_BEHIND, ENTRY_DEAR_SHARE
+    from automl.search.portfolio import behind_best
+
+    far, near = 2 * ENTRY_BEHIND, ENTRY_BEHIND / 2
+    dear, cheap = 2 * ENTRY_DEAR_SHARE * 40.0, ENTRY_DEAR_SHARE * 40.0 / 2
+    assert TimePlanner.skips_entry(dear, 40.0, far)
+    assert not TimePlanner.skips_entry(cheap, 40.0, far)
+    assert not TimePlanner.skips_entry(dear, 40.0, near)
+    assert not TimePlanner.skips_entry(dear, 40.0, None) and not TimePlanner.skips_entry(None, 40.0, far)
+    # on the error scale: RMSE as it is, ROC AUC as 1 - AUC
+    assert behind_best(2.2, 2.0, greater_is_better=False) == pytest.approx(0.1)
+    assert behind_best(0.88, 0.90, greater_is_better=True) == pytest.approx(0.2)
+    assert behind_best(0.95, 0.90, greater_is_better=True) == 0.0  # ahead is not behind
+    assert behind_best(0.99, 1.0, greater_is_better=True) == float("inf")
+    assert behind_best(-3.0, -2.0, greater_is_better=False) is None  # a negated loss: scale unknown
+    assert behind_best(5.0, 2.0, greater_is_better=True) is None

@@ -375,3 +375,36 @@ def test_the_declared_space_is_what_trials_record(small):
     space = space_distributions(get_families(["linear", "knn"], model.task_), model.task_, None)
     recorded = {name: d for t in model.study_.trials for name, d in t.distributions.items()}
     assert recorded and all(space[name] == d for name, d in recorded.items())
+
+
+def test_a_dear_portfolio_entry_of_a_family_far_behind_is_left_out_with_its_reason():
+    """Portfolio entries are marked on the study; one whose family's best trial is far behind the best and whose
+    estimate is a large share of the time left is not started (a cheap one, or one of a family near the best, is)."""
+    from automl.data.schema import infer_schema
+    from automl.metrics import get_metric
+    from automl.models.registry import get_families
+    from automl.search.controller import Problem, SearchController, SearchSettings
+    from automl.search.planner import Deadline
+    from automl.search.portfolio import ENTRY
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(400, 5)), columns=list("abcde"))
+    schema, _ = infer_schema(frame)
+    problem = Problem(schema=schema, task="binary", metric=get_metric(None, "binary"),
+                      families=get_families(["lightgbm", "knn"], "binary"),
+                      folds=[(np.arange(80, 400), np.arange(0, 80))], classes=np.array([0, 1]))
+    portfolio = [{"family": "knn", "params": {"n_neighbors": 15}}, {"family": "lightgbm", "params": {"num_leaves": 7}}]
+    controller = SearchController(problem, Deadline(600), SearchSettings(portfolio=portfolio))
+    study = optuna.create_study(direction="maximize")
+    controller._enqueue_starting_points(study)
+    marked = [bool(t.user_attrs.get(ENTRY)) for t in study.get_trials(deepcopy=False)]
+    assert marked == [False, False, True, True]  # the two defaults, then the two entries
+    for family, auc in (("lightgbm", 0.90), ("knn", 0.85)):  # knn: 0.15 error against 0.10, 50 % behind
+        trial = study.ask()
+        trial.set_user_attr("family", family)
+        study.tell(trial, auc)
+    why = controller._entry_left_out(study, "knn", estimate=5.0, available=30.0)
+    assert "portfolio entry of knn" in why and "50 % behind the best (lightgbm)" in why and "5.0s of 30.0s" in why
+    assert controller._entry_left_out(study, "knn", estimate=0.5, available=30.0) == ""  # cheap: tried
+    assert controller._entry_left_out(study, "lightgbm", estimate=5.0, available=30.0) == ""  # the best family
+    assert controller._entry_left_out(study, "linear", estimate=5.0, available=30.0) == ""  # nothing known of it

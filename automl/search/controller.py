@@ -28,7 +28,7 @@ from automl.search.held_models import HeldModels
 from automl.search.leaderboard import build_leaderboard, params_json
 from automl.search.cost import CostModel, DataShape, encoded_width, first_moves, second_moves
 from automl.search.planner import TRIAL_SHARE, Deadline, TimePlanner, TrialCost
-from automl.search.portfolio import portfolio_points
+from automl.search.portfolio import ENTRY, behind_best, portfolio_points
 from automl.search.refine import (PARENT, PARENTS, REFINEMENT, Verdict, affordable, holdout_verdict, refinable,
                                   seconds_needed, twin_groups, verdict)
 from automl.search.refit import FinalModel, Refit
@@ -246,7 +246,7 @@ class SearchController:
         portfolio = portfolio_points(s.portfolio, families, problem.task)
         points = self.strategy.initial_points(families, problem.task, self._class_weight_first(), portfolio,
                                               problem.train_rows, problem.bags)
-        self._enqueue(study, points, taken)
+        self._enqueue(study, points, taken, entries={params_json(p) for p in portfolio})
 
     def _enqueue_second_moves(self, study: optuna.Study) -> None:
         """Once, when the first moves and the portfolio have all started (the study's queue is empty): the defaults
@@ -274,12 +274,18 @@ class SearchController:
         return "balanced" if self.settings.imbalanced and self.settings.class_weight == "search" else None
 
     @staticmethod
-    def _enqueue(study: optuna.Study, points: list[dict[str, Any]], taken: set[str]) -> None:
-        """Enqueue ``points`` in their order, except those ``taken`` (whose ``params_json`` are given)."""
+    def _enqueue(study: optuna.Study, points: list[dict[str, Any]], taken: set[str],
+                 entries: set[str] | None = None) -> None:
+        """Enqueue ``points`` in their order, except those ``taken`` (whose ``params_json`` are given); those in
+        ``entries`` (``params_json``) are marked as portfolio entries."""
         for point in points:
-            if params_json(point) not in taken:
-                taken.add(params_json(point))
-                study.enqueue_trial(point, user_attrs={"source": "enqueued", "fixed": sorted(point)})
+            key = params_json(point)
+            if key not in taken:
+                taken.add(key)
+                attrs: dict[str, Any] = {"source": "enqueued", "fixed": sorted(point)}
+                if entries and key in entries:
+                    attrs[ENTRY] = True
+                study.enqueue_trial(point, user_attrs=attrs)
 
     # -- the loop --------------------------------------------------------------------------------------
     def search(self, study: optuna.Study, data: TrialData) -> None:
@@ -325,7 +331,29 @@ class SearchController:
                 self._redirect(study)
                 continue
             skips_in_a_row = 0
+            if trial.user_attrs.get(ENTRY) and self.strategy.samples:
+                why = self._entry_left_out(study, config.family.name, estimate, available)
+                if why:
+                    # not a skip in a row: the queue goes on to the next point
+                    self._tell(study, trial, config, TrialResult(status="skipped", error=why), 0.0)
+                    continue
             self._run(study, trial, config, data)
+
+    def _entry_left_out(self, study: optuna.Study, family: str, estimate: float | None, available: float) -> str:
+        """Why a portfolio entry of ``family`` estimated at ``estimate`` seconds (``available`` to the trial
+        deadline) is not started, or ``""``: its family's best trial so far is far behind the best one and the entry
+        is dear (:meth:`TimePlanner.skips_entry`). Only a strategy that samples leaves entries out: the time goes
+        to the families the first moves left out and to tuning."""
+        ranked = self._ranked(study)
+        own = next((t for t in ranked if t.user_attrs.get("family") == family), None)
+        if own is None or own.value is None or ranked[0].value is None:
+            return ""
+        behind = behind_best(own.value, ranked[0].value, self.problem.metric.greater_is_better)
+        if not self.planner.skips_entry(estimate, available, behind):
+            return ""
+        return (f"not started: a portfolio entry of {family}, whose best trial so far is {100 * (behind or 0):.0f} % "
+                f"behind the best ({ranked[0].user_attrs.get('family')}), estimated {estimate:.1f}s of "
+                f"{available:.1f}s left")
 
     def _may_start(self, study: optuna.Study) -> bool:
         if set(failing_families(study)) >= {f.name for f in self.problem.families}:

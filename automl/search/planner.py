@@ -66,6 +66,16 @@ ENSEMBLE_RESERVE = 3
 # ended at 38 s.
 MEMBER_RESERVE_SHARE = 0.25
 
+# A portfolio entry is not started when its family's best trial so far is more than ENTRY_BEHIND behind the best trial
+# (relative error: portfolio.behind_best) and its estimate is more than ENTRY_DEAR_SHARE of the time to the trial
+# deadline: the time goes to the families the first moves left out and to tuning. Read off the extra collection at
+# 60 s (stop 49, benchmarks/portfolio_entries.py): forest entries of families 12-26 % behind took 4-11 s each and
+# never made the final model (hotel_daily_rate, bikeshare_hourly, gss_real_income, storm_wind_speed); a CatBoost
+# entry 9.9 % behind did (storm), and cheap entries of a family far behind sometimes win (leaf_flavia_species: an
+# extra-trees entry of 1-3 s, its default 196 % behind, 0.37 of the final model).
+ENTRY_BEHIND = 0.10
+ENTRY_DEAR_SHARE = 0.05
+
 # -- before the search ---------------------------------------------------------------------------------------
 # Share of the time left that feature synthesis may use; the search and the refit get the rest.
 SYNTHESIS_SHARE = 0.35
@@ -235,6 +245,15 @@ class TimePlanner:
     def fits(estimate: float | None, available: float) -> bool:
         """Whether a trial estimated at ``estimate`` seconds (``None``: unknown, so tried) fits ``available``."""
         return estimate is None or estimate <= available
+
+    @staticmethod
+    def skips_entry(estimate: float | None, available: float, behind: float | None) -> bool:
+        """Whether a portfolio entry estimated at ``estimate`` seconds, with ``available`` seconds to the trial
+        deadline, whose family's best trial so far is ``behind`` the best trial (a share of its error; ``None``:
+        unknown), is left out: both far behind and dear (:data:`ENTRY_BEHIND`, :data:`ENTRY_DEAR_SHARE`)."""
+        if behind is None or estimate is None:
+            return False
+        return behind > ENTRY_BEHIND and estimate > ENTRY_DEAR_SHARE * available
 
     @staticmethod
     def too_many_skips(skips_in_a_row: int) -> bool:

@@ -11,12 +11,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from automl.models.registry import ModelFamily, all_families, config_path
 from automl.search.space import in_domain, param_name
 
 DEFAULT = "default"
+#: The user attribute marking a trial enqueued from a portfolio entry (not a family's default).
+ENTRY = "portfolio_entry"
 
 
 def load_portfolio(portfolio: Any) -> list[dict[str, Any]]:
@@ -94,3 +97,20 @@ def _checked(family: ModelFamily, task: str, index: int, values: dict[str, Any],
                              f"its declared range {applicable[name]}")
         out[param_name(family, f"{prefix}{name}")] = value
     return out
+
+
+def behind_best(family_best: float, best: float, greater_is_better: bool) -> float | None:
+    """How far ``family_best`` is behind ``best``, as a share of ``best``'s error (``0.1``: 10 % more error).
+
+    The error is the score itself for a metric that is minimised (RMSE, log loss), ``1 - score`` for one that is
+    maximised up to 1 (ROC AUC, accuracy, R²), so a gap reads alike across metrics (ROC AUC 0.90 against 0.91 is
+    11 % behind). ``None`` where the scale is unknown: a negative error (a scorer's negated loss) or a score above 1
+    for a maximised metric.
+    """
+    errors = [1.0 - s for s in (family_best, best)] if greater_is_better else [family_best, best]
+    if not all(np.isfinite(errors)) or min(errors) < 0:
+        return None
+    family_error, best_error = errors
+    if best_error == 0:
+        return 0.0 if family_error == 0 else float("inf")
+    return max(family_error - best_error, 0.0) / best_error
