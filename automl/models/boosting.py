@@ -8,13 +8,13 @@ way as the rest.
 A bagged trial (small data) may instead stop each fold model on its validation fold (``fit(validation=...)``, for a
 wrapper whose ``stops_on_validation``): every training row is fitted and the stop is read on more rows. The rounds
 a fold model keeps are then chosen from the *other* folds' validation curves (:func:`nested_rounds`,
-:meth:`EarlyStopping.keep_rounds`), so that no fold is scored on rows that chose its rounds.
+:meth:`CutsRounds.keep_rounds`), so that no fold is scored on rows that chose its rounds.
 """
 from __future__ import annotations
 
 import inspect
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone, is_classifier
@@ -25,6 +25,21 @@ from automl.models.adapters import FamilyAdapter, WrapsModel
 
 # Below this many training rows a 10% holdout costs more than early stopping saves: fit plainly.
 MIN_ROWS = 1000
+
+
+class CutsRounds(Protocol):
+    """What a wrapper that ``stops_on_validation`` (LightGBM's) offers after ``fit(validation=...)``: the validation
+    rows' loss per round, and its rounds chosen or cut after the fit."""
+
+    validation_curve_: np.ndarray | None
+
+    def keep_rounds(self, rounds: int) -> Any:
+        """Keep the first ``rounds`` boosting rounds of the fitted model (all it has, when fewer), dropping the rest:
+        a bagged trial's fold model, cut at the rounds the other folds chose (:func:`nested_rounds`)."""
+
+    def predict_with_rounds(self, rounds: int | None) -> Any:
+        """Predict with the first ``rounds`` boosting rounds (every round: ``None``), dropping none (a fold model
+        scored for the pruner before its rounds are cut)."""
 
 
 class EarlyStopping(WrapsModel, BaseEstimator):
@@ -51,7 +66,8 @@ class EarlyStopping(WrapsModel, BaseEstimator):
         library takes a callback per round honours it: LightGBM's); the search sets it from the trial's time.
     rounds : int or None, default=None
         Boost exactly this many rounds on every row, without a holdout (the search's refit of a bagged trial, whose
-        fold models were cut at these rounds on average: :meth:`keep_rounds`); its library's ``rounds_param``.
+        fold models were cut at these rounds on average: :meth:`CutsRounds.keep_rounds`); its library's
+        ``rounds_param``.
     """
 
     # the estimator's parameter of the most boosting rounds
@@ -68,7 +84,8 @@ class EarlyStopping(WrapsModel, BaseEstimator):
         self.max_seconds = max_seconds
         self.rounds = rounds
 
-    # whether fit(validation=...) stops on the rows given and records their loss per round (validation_curve_)
+    # whether fit(validation=...) stops on the rows given and records their loss per round (validation_curve_); such a
+    # wrapper also implements CutsRounds
     stops_on_validation = False
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, validation: "Part | None" = None) -> "EarlyStopping":
@@ -81,8 +98,8 @@ class EarlyStopping(WrapsModel, BaseEstimator):
         validation : tuple (X, y, sample_weight), optional
             Rows to stop on instead of a held-out share (a bagged trial's validation fold, transformed as ``X``),
             for a library whose wrapper ``stops_on_validation``; their loss at each round is kept in
-            ``validation_curve_``, and every round is kept until :meth:`keep_rounds` cuts them. Rows of a class
-            the training rows lack are left out of it.
+            ``validation_curve_``, and every round is kept until :meth:`CutsRounds.keep_rounds` cuts them. Rows of a
+            class the training rows lack are left out of it.
         """
         y = np.asarray(y)
         estimator = clone(self.estimator)
@@ -131,7 +148,7 @@ class EarlyStopping(WrapsModel, BaseEstimator):
 
     def _fit_with_holdout(self, estimator: Any, train: "Part", valid: "Part", keep_every_round: bool = False) -> None:
         """Fit ``estimator`` on ``train``, stopping when ``valid`` stops improving (the library's own call); with
-        ``keep_every_round``, the rounds after the best are kept too (cut later: :meth:`keep_rounds`)."""
+        ``keep_every_round``, the rounds after the best are kept too (cut later: :meth:`CutsRounds.keep_rounds`)."""
         X, y, weight = train
         estimator.fit(X, y, sample_weight=weight)
 
@@ -152,19 +169,6 @@ class EarlyStopping(WrapsModel, BaseEstimator):
         """The validation rows' loss after each round of a fit that stopped on them (none in the base class)."""
         return None
 
-    def keep_rounds(self, rounds: int) -> "EarlyStopping":
-        """Keep the first ``rounds`` boosting rounds of the fitted model (all it has, when fewer), dropping the rest.
-
-        For a wrapper that ``stops_on_validation``: a bagged trial's fold model, cut at the rounds the other folds
-        chose (:func:`nested_rounds`).
-        """
-        raise NotImplementedError(f"{type(self).__name__} cannot drop rounds")
-
-    def predict_with_rounds(self, rounds: int | None) -> "EarlyStopping":
-        """Predict with the first ``rounds`` boosting rounds (every round: ``None``), dropping none (a fold model
-        scored for the pruner before its rounds are cut)."""
-        raise NotImplementedError(f"{type(self).__name__} cannot choose its rounds")
-
     def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "estimator_")
         # one value per row, as scikit-learn answers (CatBoost answers a multiclass predict as a column)
@@ -179,7 +183,8 @@ Part = tuple[Any, np.ndarray, Any]
 
 
 class LightGBMEarlyStopping(EarlyStopping):
-    """:class:`EarlyStopping` with LightGBM's early-stopping callback (and its native categorical splits)."""
+    """:class:`EarlyStopping` with LightGBM's early-stopping callback (and its native categorical splits); it stops on
+    given validation rows and cuts its rounds after the fit (:class:`CutsRounds`)."""
 
     stops_on_validation = True
 

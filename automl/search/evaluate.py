@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 import traceback
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import numpy as np
 import pandas as pd
@@ -13,7 +13,7 @@ from sklearn.pipeline import Pipeline
 from automl.data.schema import Schema
 from automl.features.tabular import synthesis_seconds
 from automl.metrics import Metric, predict_for_metric, score_predictions
-from automl.models.boosting import EarlyStopping, nested_rounds
+from automl.models.boosting import CutsRounds, EarlyStopping, nested_rounds
 from automl.pipeline.build import TrialConfig, build_pipeline
 from automl.pipeline.labels import EncodedLabelClassifier
 from automl.pipeline.select import selected_counts
@@ -163,11 +163,11 @@ def fit_pipeline(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight:
     return pipe.fit(X, y, **fit_params)
 
 
-def stopping_model(model: Any) -> EarlyStopping | None:
+def stopping_model(model: Any) -> CutsRounds | None:
     """The boosting wrapper inside a pipeline's model step (fitted or not: through a label encoder) that stops on
     validation rows it is given, or ``None``."""
     inner = _inner_model(model)
-    return inner if isinstance(inner, EarlyStopping) and inner.stops_on_validation else None
+    return cast(CutsRounds, inner) if isinstance(inner, EarlyStopping) and inner.stops_on_validation else None
 
 
 def _inner_model(model: Any) -> Any:
