@@ -434,3 +434,24 @@ def test_portfolio_entries_reads_entries_and_their_family_defaults_off_a_leaderb
     assert list(rows.kind) == ["default", "default", "entry 0", "entry 1"]
     assert list(rows.weight) == [0.0, 0.0, 0.0, 1.0]
     assert list(rows.family_default_behind_pct) == [100.0, 0.0, 100.0, 0.0]  # RMSE 2.0 against the best 1.0
+
+
+def test_family_rank_places_a_family_among_the_defaults_on_the_error_scale():
+    from benchmarks.family_rank import rank, report
+
+    candidates = pd.DataFrame({
+        "dataset": ["auc"] * 3 + ["rmse"] * 2, "metric": ["roc_auc"] * 3 + ["rmse"] * 2,
+        "greater_is_better": [True] * 3 + [False] * 2,
+        "config": ["linear_defaults", "catboost_defaults", "catboost_depth8", "linear_defaults", "knn_defaults"],
+        "family": ["linear", "catboost", "catboost", "linear", "knn"], "status": ["ok"] * 5,
+        "score": [0.80, 0.90, 0.99, 4.0, 5.0], "duration_s": [1.0, 2.0, 9.0, 1.0, 1.0]})
+    measured = pd.DataFrame({"dataset": ["auc", "rmse", "unmeasured"], "task": ["binary", "regression", "binary"],
+                             "score": [0.85, 3.0, 0.5], "seconds": [8.0, 3.0, 1.0]})
+    table = rank(measured, candidates).set_index("dataset")
+    assert list(table.index) == ["auc", "rmse"]  # a table the portfolio did not measure is not ranked
+    # the entry (catboost_depth8) is not a default: 0.85 is second of three defaults, 50 % behind in 1 - AUC
+    assert table.loc["auc", "rank"] == 2 and table.loc["auc", "families"] == 3
+    assert table.loc["auc", "best_other"] == "catboost" and table.loc["auc", "behind_pct"] == pytest.approx(50.0)
+    assert table.loc["auc", "seconds_ratio"] == pytest.approx(4.0)
+    assert table.loc["rmse", "rank"] == 1 and table.loc["rmse", "behind_pct"] == pytest.approx(-25.0)
+    assert "| 2 | 1 | 1 |" in report(table.reset_index(), "torch_mlp")  # two tables, best on one, within 1 % on one
