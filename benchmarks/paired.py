@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks.machine_speed import speed_mismatch
 from benchmarks.markdown import to_markdown
 from benchmarks.report import effective_scores
 from benchmarks.scoring import GREATER_IS_BETTER, compare
@@ -70,7 +71,9 @@ def verdict(outcomes: list[str], on_mean: str) -> str:
     return "mixed"
 
 
-def render(table: pd.DataFrame, a: str, b: str) -> str:
+def render(table: pd.DataFrame, a: str, b: str, warning: str | None = None) -> str:
+    """The report: verdict counts, mean and median gains, the Wilcoxon test and the table; ``warning`` (the runs'
+    machines differ in speed, :func:`benchmarks.machine_speed.speed_mismatch`) first when given."""
     from scipy.stats import wilcoxon
 
     counts = table["verdict"].value_counts()
@@ -80,6 +83,7 @@ def render(table: pd.DataFrame, a: str, b: str) -> str:
     lines = [f"# `{a}` against `{b}`, paired by seed", "",
              f"{len(table)} datasets; gain = relative difference of `{a}` against `{b}` on the same split "
              "(positive: better), per seed and on the mean.", "",
+             *([f"**Warning**: {warning}.", ""] if warning else []),
              "- verdicts: " + ", ".join(f"{name} {int(counts.get(name, 0))}"
                                         for name in ("a better", "a worse", "mixed", "tie")),
              f"- mean of the per-dataset mean gains: {np.mean(gains):+.3f} %; median {np.median(gains):+.3f} %",
@@ -94,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--b", required=True, help="the system it is compared with")
     parser.add_argument("--out", type=Path, help="markdown report (default: standard output only)")
     args = parser.parse_args(argv)
-    text = render(paired_table(pd.read_csv(args.csv), args.a, args.b), args.a, args.b)
+    frame = pd.read_csv(args.csv)
+    text = render(paired_table(frame, args.a, args.b), args.a, args.b, speed_mismatch(frame, args.a, args.b))
     print(text)
     if args.out:
         args.out.write_text(text)

@@ -37,6 +37,7 @@ if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
 from benchmarks import plots, summary  # noqa: E402
 from benchmarks.csvlog import append_record, drop_records, read_records  # noqa: E402
 from benchmarks.datasets import SUITES, datasets_dir, load_manifest, select  # noqa: E402
+from benchmarks.machine_speed import reference_seconds  # noqa: E402
 from benchmarks.provenance import engine_revision  # noqa: E402
 from benchmarks.runs import RunRow, prepare_task, run_system  # noqa: E402
 from benchmarks.systems import System, resolve, split_systems  # noqa: E402
@@ -122,14 +123,16 @@ def completed_runs(csv_path: Path) -> set[tuple[Any, ...]]:
 
 
 def run_dataset(meta: dict[str, Any], seed: int, systems: list[System], args: argparse.Namespace,
-                csv_path: Path) -> None:
-    """Prepare one (dataset, seed) split and run the given systems on it, appending each row when done."""
+                csv_path: Path, machine_ref_s: float = float("nan")) -> None:
+    """Prepare one (dataset, seed) split and run the given systems on it, appending each row (with the machine's
+    reference fit seconds) when done."""
     log_dir = args.results_dir / "logs" / results_stem(args).name
     with tempfile.TemporaryDirectory(prefix=f"bench_{meta['name']}_{seed}_") as tmp:
         task = prepare_task(meta, seed, args.budget, args.cores, Path(tmp), datasets_dir(args.suite))
         for system in systems:
             row = run_system(system, task, args.budget, args.cores,
                              log_dir / f"{meta['name']}_seed{seed}_{system.slug}.log", engine_revision())
+            row.machine_ref_s = machine_ref_s
             drop_records(csv_path, RunRow, KEY, {(row.dataset, row.seed, row.system)})
             append_record(csv_path, row)
             _print_row(row)
@@ -154,13 +157,15 @@ def run_missing(args: argparse.Namespace, csv_path: Path, suite: list[dict[str, 
     seeds = [int(s) for s in split_list(args.seeds)]
     systems = systems_of(args)
     done = set() if args.fresh else completed_runs(csv_path)
+    machine_ref_s = reference_seconds(args.cores)  # rows from machines of other speeds are told apart by it
     print(f"{len(entries)} datasets x seeds {seeds} x {[s.name for s in systems]}, budget {args.budget:g}s, "
-          f"{args.cores} cores, {len(done)} runs already in {csv_path.name}", file=sys.stderr, flush=True)
+          f"{args.cores} cores, {len(done)} runs already in {csv_path.name}; machine reference fit "
+          f"{machine_ref_s:.2f}s", file=sys.stderr, flush=True)
     for meta in entries:
         for seed in seeds:
             todo = [s for s in systems if (meta["name"], seed, s.name) not in done]
             if todo:
-                run_dataset(meta, seed, todo, args, csv_path)
+                run_dataset(meta, seed, todo, args, csv_path, machine_ref_s)
 
 
 def write_report(args: argparse.Namespace, csv_path: Path, suite_size: int) -> Path:

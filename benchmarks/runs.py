@@ -53,6 +53,7 @@ class RunRow:
     details: str = ""
     error: str = ""
     load_1m: float = math.nan
+    machine_ref_s: float = math.nan  # the machine's reference fit when the run started (benchmarks/machine_speed.py)
     finished_at: str = ""
 
 

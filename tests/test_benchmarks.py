@@ -446,6 +446,7 @@ def test_family_rank_places_a_family_among_the_defaults_on_the_error_scale():
         "family": ["linear", "catboost", "catboost", "linear", "knn"], "status": ["ok"] * 5,
         "score": [0.80, 0.90, 0.99, 4.0, 5.0], "duration_s": [1.0, 2.0, 9.0, 1.0, 1.0]})
     measured = pd.DataFrame({"dataset": ["auc", "rmse", "unmeasured"], "task": ["binary", "regression", "binary"],
+                             "rows": [100, 200, 50], "columns": [3, 4, 2], "numeric_share": [1.0, 0.5, 1.0],
                              "score": [0.85, 3.0, 0.5], "seconds": [8.0, 3.0, 1.0]})
     table = rank(measured, candidates).set_index("dataset")
     assert list(table.index) == ["auc", "rmse"]  # a table the portfolio did not measure is not ranked
@@ -455,3 +456,20 @@ def test_family_rank_places_a_family_among_the_defaults_on_the_error_scale():
     assert table.loc["auc", "seconds_ratio"] == pytest.approx(4.0)
     assert table.loc["rmse", "rank"] == 1 and table.loc["rmse", "behind_pct"] == pytest.approx(-25.0)
     assert "| 2 | 1 | 1 |" in report(table.reset_index(), "torch_mlp")  # two tables, best on one, within 1 % on one
+
+
+def test_machine_reference_times_a_real_fit_and_tells_machines_of_other_speeds_apart():
+    from benchmarks.machine_speed import reference_seconds, speed_mismatch
+    from benchmarks.paired import paired_table, render
+
+    assert 0.0 < reference_seconds(cores=1, rows=2_000, repeats=1) < 60.0
+    rows = [_row("auc", "roc_auc", "a", 0.9, seed=s) for s in (0, 1)] + [
+        _row("auc", "roc_auc", "b", 0.8, seed=s) for s in (0, 1)]
+    frame = pd.DataFrame([asdict(r) for r in rows])
+    assert "no machine reference recorded for `a`, `b`" in speed_mismatch(frame, "a", "b")
+    frame["machine_ref_s"] = [1.0, 1.1, 1.05, 1.2]  # within 25 %: one machine
+    assert speed_mismatch(frame, "a", "b") is None
+    frame["machine_ref_s"] = [1.0, 1.0, 2.0, 2.1]  # b's rows carried over from a machine twice as slow
+    warning = speed_mismatch(frame, "a", "b")
+    assert warning is not None and "1.00 s for `a`, 2.05 s for `b` (2.0x)" in warning
+    assert f"**Warning**: {warning}." in render(paired_table(frame, "a", "b"), "a", "b", warning)
