@@ -68,7 +68,8 @@ def speed_mismatch(frame: pd.DataFrame, a: str, b: str, tolerance: float = TOLER
     if missing:
         return (f"no machine reference recorded for {', '.join(f'`{s}`' for s in missing)}: the rows may come from "
                 "a machine of another speed, where the same budget buys other work")
-    slow, fast = max(medians.values()), min(medians.values())  # type: ignore[type-var]
+    recorded = [value for value in medians.values() if value is not None]
+    slow, fast = max(recorded), min(recorded)
     if slow > (1.0 + tolerance) * fast:
         return (f"measured on machines of different speeds: reference fit {medians[a]:.2f} s for `{a}`, "
                 f"{medians[b]:.2f} s for `{b}` ({slow / fast:.1f}x): the same budget bought different work")
