@@ -48,23 +48,25 @@ def measure(meta: dict[str, Any], root: Path, family: str) -> dict[str, Any]:
             "score": trial.value, "seconds": trial.user_attrs.get("duration")}
 
 
-def error(score: float, greater_is_better: bool) -> float:
-    """The score on an error scale (lower is better): ``1 - score`` for a metric maximised up to 1."""
+def error(score: Any, greater_is_better: bool) -> Any:
+    """The score (a number or a Series) on an error scale, lower is better: ``1 - score`` for a metric
+    maximised up to 1."""
     return 1.0 - score if greater_is_better else score
 
 
-def rank(measured: pd.DataFrame, candidates: pd.DataFrame) -> pd.DataFrame:
-    """Each measured table with the family's rank among the families' default trials in ``candidates`` (1: the
-    best), the best other family, how far behind it the family is (% of the best's error; negative: ahead) and
-    the ratio of their seconds."""
-    defaults = candidates[candidates["config"].str.endswith("_defaults") & (candidates["status"] == "ok")]
+def rank(measured: pd.DataFrame, candidates: pd.DataFrame, family: str) -> pd.DataFrame:
+    """Each table ``family`` was measured on with its rank among the other families' default trials in
+    ``candidates`` (1: the best), the best other family, how far behind it the family is (% of the best's error;
+    negative: ahead) and the ratio of their seconds."""
+    defaults = candidates[candidates["config"].str.endswith("_defaults") & (candidates["status"] == "ok")
+                          & (candidates["family"] != family)]
     rows = []
     for _, own in measured.dropna(subset=["score"]).iterrows():
         others = defaults[defaults["dataset"] == own["dataset"]]
         if others.empty:
             continue
         greater = bool(others["greater_is_better"].iloc[0])
-        errors = 1.0 - others["score"] if greater else others["score"]
+        errors = error(others["score"], greater)
         best = errors.idxmin()
         mine = error(own["score"], greater)
         rows.append({**own.to_dict(), "metric": others["metric"].iloc[0], "rank": 1 + int((errors < mine).sum()),
@@ -111,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         start = time.monotonic()
         measured.append(measure(meta, root, args.family))
         print(f"{meta['name']}: {time.monotonic() - start:.0f}s", file=sys.stderr, flush=True)
-    table = rank(pd.DataFrame(measured), read_results(CANDIDATES_CSV))
+    table = rank(pd.DataFrame(measured), read_results(CANDIDATES_CSV), args.family)
     stem = RESULTS / f"family_rank_{args.family}_extra"
     table.to_csv(stem.with_suffix(".csv"), index=False)
     stem.with_suffix(".md").write_text(report(table, args.family))

@@ -448,7 +448,7 @@ def test_family_rank_places_a_family_among_the_defaults_on_the_error_scale():
     measured = pd.DataFrame({"dataset": ["auc", "rmse", "unmeasured"], "task": ["binary", "regression", "binary"],
                              "rows": [100, 200, 50], "columns": [3, 4, 2], "numeric_share": [1.0, 0.5, 1.0],
                              "score": [0.85, 3.0, 0.5], "seconds": [8.0, 3.0, 1.0]})
-    table = rank(measured, candidates).set_index("dataset")
+    table = rank(measured, candidates, "torch_mlp").set_index("dataset")
     assert list(table.index) == ["auc", "rmse"]  # a table the portfolio did not measure is not ranked
     # the entry (catboost_depth8) is not a default: 0.85 is second of three defaults, 50 % behind in 1 - AUC
     assert table.loc["auc", "rank"] == 2 and table.loc["auc", "families"] == 3
@@ -456,6 +456,8 @@ def test_family_rank_places_a_family_among_the_defaults_on_the_error_scale():
     assert table.loc["auc", "seconds_ratio"] == pytest.approx(4.0)
     assert table.loc["rmse", "rank"] == 1 and table.loc["rmse", "behind_pct"] == pytest.approx(-25.0)
     assert "| 2 | 1 | 1 |" in report(table.reset_index(), "torch_mlp")  # two tables, best on one, within 1 % on one
+    # a family ranked is not compared with its own default: without catboost, 0.85 beats linear's 0.80
+    assert rank(measured, candidates, "catboost").set_index("dataset").loc["auc", "best_other"] == "linear"
 
 
 def test_machine_reference_times_a_real_fit_and_tells_machines_of_other_speeds_apart():
