@@ -48,6 +48,20 @@ def test_trial_whose_first_fold_shows_it_cannot_finish_stops_there(credit):
 
 
 @pytest.mark.slow
+def test_the_last_trial_max_trials_allows_may_use_the_time_to_the_trial_deadline(credit):
+    X, y = credit
+    # 3 folds of 5 s: more than the half of a 30 s budget a trial may take when others may follow (stopped after its
+    # first fold, as above), but the only trial of max_trials=1 keeps nothing for later and ends with a model
+    slow = misbehaving_family("sleep", seconds=5.0)
+    model = AutoML(time_budget=30, families=[slow], search="defaults", portfolio=None, random_state=0, cv=3,
+                   ensemble=False, max_trials=1).fit(X, y)
+    board = model.leaderboard_.set_index("family")
+    assert board.loc["misbehaving_sleep", "status"] == "ok", board.loc["misbehaving_sleep", "error"]
+    assert board.loc["misbehaving_sleep", "duration"] > 30 / 2  # past the share a trial with successors gets
+    assert model.fit_status_ == "ok" and model.best_family_ == "misbehaving_sleep"
+
+
+@pytest.mark.slow
 def test_a_family_too_slow_for_the_time_left_is_not_drawn_again_and_again(credit):
     X, y = credit
     # the slow family's trial is stopped after its first fold (all five would not fit); whenever the sampler

@@ -371,6 +371,13 @@ class SearchController:
                 return False
         return not self.strategy.exhausted(study)
 
+    def _last_allowed(self, study: optuna.Study) -> bool:
+        """Whether ``max_trials`` lets no trial start after the ones started (on every worker of the study)."""
+        if self.settings.max_trials is None:
+            return False
+        started = sum(1 for t in study.get_trials(deepcopy=False) if t.state != optuna.trial.TrialState.WAITING)
+        return started >= self.settings.max_trials
+
     def _expected_seconds(self, costs: list[TrialCost], family: ModelFamily, plan: str | None = None) -> float:
         """What a trial of ``family`` on synthesis ``plan`` should take: the median of its finished trials on that
         plan; else, known on another plan, that scaled by the cost model's ratio of the two plans' widths; else the
@@ -454,7 +461,7 @@ class SearchController:
         enqueued = trial.user_attrs.get("fixed") is not None
         rungs = self.planner.rungs
         start = time.monotonic()
-        limit = self.planner.trial_limit(start, self._trial_deadline(study))
+        limit = self.planner.trial_limit(start, self._trial_deadline(study), last=self._last_allowed(study))
         task = self.problem.trial_task(config, refit=self.fallback is None, rungs=rungs)
         if len(self.problem.folds) == 1 and not task.on_rungs and not task.refit:
             best = next((t.value for t in self._ranked(study) if t.value is not None), None)
