@@ -53,17 +53,24 @@ def reference_seconds(cores: int = 2, rows: int = REFERENCE_ROWS, repeats: int =
     return float(np.median(seconds))
 
 
+def reference_medians(frame: pd.DataFrame, systems: list[str] | None = None) -> dict[str, float | None]:
+    """The median ``machine_ref_s`` of each system's rows in a result frame (``None``: none recorded), for
+    ``systems`` (default: every system in the frame, in order of appearance)."""
+    medians: dict[str, float | None] = {}
+    for system in systems if systems is not None else list(dict.fromkeys(frame["system"])):
+        rows = frame[frame["system"] == system]
+        values = rows["machine_ref_s"].dropna() if "machine_ref_s" in rows else pd.Series(dtype=float)
+        medians[system] = float(values.median()) if len(values) else None
+    return medians
+
+
 def speed_mismatch(frame: pd.DataFrame, a: str, b: str, tolerance: float = TOLERANCE) -> str | None:
     """Why the runs of systems ``a`` and ``b`` in a result frame may not be comparable for speed, or ``None``.
 
     The median ``machine_ref_s`` of each system's rows: a warning when either has none recorded (rows from before
     the reference existed) or when they differ by more than ``tolerance`` of the smaller.
     """
-    medians = {}
-    for system in (a, b):
-        rows = frame[frame["system"] == system]
-        values = rows["machine_ref_s"].dropna() if "machine_ref_s" in rows else pd.Series(dtype=float)
-        medians[system] = float(values.median()) if len(values) else None
+    medians = reference_medians(frame, [a, b])
     missing = [system for system, value in medians.items() if value is None]
     if missing:
         return (f"no machine reference recorded for {', '.join(f'`{s}`' for s in missing)}: the rows may come from "
@@ -74,3 +81,26 @@ def speed_mismatch(frame: pd.DataFrame, a: str, b: str, tolerance: float = TOLER
         return (f"measured on machines of different speeds: reference fit {medians[a]:.2f} s for `{a}`, "
                 f"{medians[b]:.2f} s for `{b}` ({slow / fast:.1f}x): the same budget bought different work")
     return None
+
+
+def report_warning(frame: pd.DataFrame, tolerance: float = TOLERANCE) -> str | None:
+    """A warning for the run report of a result frame whose systems' rows were measured on machines of different
+    speeds, or partly carry no reference (rows carried over from older runs), else ``None``."""
+    medians = reference_medians(frame)
+    recorded = {system: value for system, value in medians.items() if value is not None}
+    missing = [system for system, value in medians.items() if value is None]
+    if not recorded:
+        return None  # all from before the reference existed: nothing to compare with
+    fast, slow = min(recorded.values()), max(recorded.values())
+    parts = []
+    if slow > (1.0 + tolerance) * fast:
+        listed = ", ".join(f"`{system}` {value:.2f} s" for system, value in recorded.items())
+        parts.append(f"the systems' rows come from machines of different speeds (reference fit: {listed}; "
+                     f"{slow / fast:.1f}x)")
+    if missing:
+        parts.append(f"{', '.join(f'`{s}`' for s in missing)} carry no machine reference (rows from before it "
+                     "existed, maybe from another machine)")
+    if not parts:
+        return None
+    return ("**Machine speed warning**: " + "; ".join(parts) + ". The same budget buys different work on machines "
+            "of different speeds: compare those systems with care.")

@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 
 from benchmarks import report
+from benchmarks.machine_speed import report_warning
 from benchmarks.markdown import to_markdown
 from benchmarks.scoring import TIE_TOLERANCE
 
@@ -133,7 +134,8 @@ def render(frame: pd.DataFrame, title: str, notes: list[str] | None = None, suit
         ("Budget adherence (fit wall time of the systems given the budget)", budget_section(frame)),
         ("Runs of the systems given the budget", to_markdown(run_table(frame), RUN_FORMATS)),
     ]
-    text = header(frame, title, notes or [], suite_size)
+    warning = report_warning(frame)
+    text = header(frame, title, [*(notes or []), *([warning] if warning else [])], suite_size)
     text += "".join(f"\n## {name}\n\n{body}\n" for name, body in sections)
     if plots:
         text += "\n## Plots\n\n" + "".join(f"![{caption}]({path})\n" for caption, path in plots.items())

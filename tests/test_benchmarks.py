@@ -475,3 +475,21 @@ def test_machine_reference_times_a_real_fit_and_tells_machines_of_other_speeds_a
     warning = speed_mismatch(frame, "a", "b")
     assert warning is not None and "1.00 s for `a`, 2.05 s for `b` (2.0x)" in warning
     assert f"**Warning**: {warning}." in render(paired_table(frame, "a", "b"), "a", "b", warning)
+
+
+def test_the_run_report_warns_when_its_systems_rows_come_from_machines_of_other_speeds():
+    from benchmarks.machine_speed import report_warning
+
+    rows = [_row("auc", "roc_auc", system, 0.9, seed=s) for system in ("automl", "lgbm", "peer") for s in (0, 1)]
+    frame = pd.DataFrame([asdict(r) for r in rows])
+    assert report_warning(frame) is None  # no row carries a reference: nothing to compare
+    frame["machine_ref_s"] = [0.5, 0.52, 0.5, 0.5, 0.55, 0.6]  # one machine
+    assert report_warning(frame) is None
+    assert "Machine speed warning" not in summary.render(frame, "t")
+    frame["machine_ref_s"] = [0.5, 0.52, 0.5, 0.5, 0.25, 0.26]  # the peer's rows carried over from a faster machine
+    warning = report_warning(frame)
+    assert warning is not None and "`peer` 0.26 s" in warning and "; 2.0x)" in warning
+    frame.loc[frame["system"] == "peer", "machine_ref_s"] = float("nan")  # ... or from before the reference existed
+    warning = report_warning(frame)
+    assert warning is not None and "`peer` carry no machine reference" in warning and "come from machines" not in warning
+    assert warning in summary.render(frame, "t")
