@@ -36,7 +36,12 @@ of 9 families (linear 0.74, the MLP 0.64, the forests 0.42-0.43; histogram boost
 counted seed both times, by 0.16-0.34 %, while storm_wind_speed's -2.2 to -3.2 % of the first run was 0 on the same seeds in the
 second: one seed of one table is noise at this size). ``configs/cost_model.yaml`` keeps the
 earlier calibration (2 and 4 classes, 10 and 40 numbers, generated tables only, fitted before the regression term and
-the size-rule steps existed: ``--refit`` on its timings, ``cost_calibration.csv``, would now add them).
+the size-rule steps existed: ``--refit`` on its timings, ``cost_calibration.csv``, would now add them), but for
+linear's coefficients: since stop 52 those of ``cost_model_real.yaml``, whose width exponent is 0.94 where the generated
+tables alone gave 2.48 (nih_grants' 1,520 columns: 58 s a fold predicted, 2.4 s measured; mfeat-factors' 216 columns
+and 10 classes: 3.0 s predicted, 0.6 s measured). On the 8 tables of the training collection whose linear estimate it
+moves most (``benchmarks/results/ab_linear_prior_extra_60s.md``), 7 scores were identical and one moved within its
+rerun noise.
 """
 from __future__ import annotations
 
