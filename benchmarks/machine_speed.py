@@ -98,8 +98,8 @@ def report_warning(frame: pd.DataFrame, tolerance: float = TOLERANCE) -> str | N
         parts.append(f"the systems' rows come from machines of different speeds (reference fit: {listed}; "
                      f"{slow / fast:.1f}x)")
     if missing:
-        parts.append(f"{', '.join(f'`{s}`' for s in missing)} carry no machine reference (rows from before it "
-                     "existed, maybe from another machine)")
+        parts.append(f"the rows of {', '.join(f'`{s}`' for s in missing)} carry no machine reference (from before "
+                     "it existed, maybe from another machine)")
     if not parts:
         return None
     return ("**Machine speed warning**: " + "; ".join(parts) + ". The same budget buys different work on machines "
