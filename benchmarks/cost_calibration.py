@@ -39,9 +39,9 @@ earlier calibration (2 and 4 classes, 10 and 40 numbers, generated tables only, 
 the size-rule steps existed: ``--refit`` on its timings, ``cost_calibration.csv``, would now add them), but for
 linear's coefficients: since stop 52 those of ``cost_model_real.yaml``, whose width exponent is 0.94 where the generated
 tables alone gave 2.48 (nih_grants' 1,520 columns: 58 s a fold predicted, 2.4 s measured; mfeat-factors' 216 columns
-and 10 classes: 3.0 s predicted, 0.6 s measured). On the 8 tables of the training collection whose linear estimate it
-moves most (``benchmarks/results/ab_linear_prior_extra_60s.md``), 7 scores were identical and one moved within its
-rerun noise.
+and 10 classes: 3.0 s predicted, about 1.1 s measured on a machine twice as slow as the calibration's). On the 8
+tables of the training collection whose linear estimate it moves most (``benchmarks/results/
+ab_linear_prior_extra_60s.md``), 7 scores were identical and one moved within its rerun noise.
 """
 from __future__ import annotations
 
