@@ -64,6 +64,13 @@ def reference_medians(frame: pd.DataFrame, systems: list[str] | None = None) -> 
     return medians
 
 
+def _apart(references: list[float], tolerance: float) -> float | None:
+    """The slowest over the fastest of machine ``references`` when it passes ``1 + tolerance`` (different
+    machines), else ``None``."""
+    ratio = max(references) / min(references)
+    return ratio if ratio > 1.0 + tolerance else None
+
+
 def speed_mismatch(frame: pd.DataFrame, a: str, b: str, tolerance: float = TOLERANCE) -> str | None:
     """Why the runs of systems ``a`` and ``b`` in a result frame may not be comparable for speed, or ``None``.
 
@@ -75,11 +82,10 @@ def speed_mismatch(frame: pd.DataFrame, a: str, b: str, tolerance: float = TOLER
     if missing:
         return (f"no machine reference recorded for {', '.join(f'`{s}`' for s in missing)}: the rows may come from "
                 "a machine of another speed, where the same budget buys other work")
-    recorded = [value for value in medians.values() if value is not None]
-    slow, fast = max(recorded), min(recorded)
-    if slow > (1.0 + tolerance) * fast:
+    ratio = _apart([value for value in medians.values() if value is not None], tolerance)
+    if ratio is not None:
         return (f"measured on machines of different speeds: reference fit {medians[a]:.2f} s for `{a}`, "
-                f"{medians[b]:.2f} s for `{b}` ({slow / fast:.1f}x): the same budget bought different work")
+                f"{medians[b]:.2f} s for `{b}` ({ratio:.1f}x): the same budget bought different work")
     return None
 
 
@@ -91,12 +97,12 @@ def report_warning(frame: pd.DataFrame, tolerance: float = TOLERANCE) -> str | N
     missing = [system for system, value in medians.items() if value is None]
     if not recorded:
         return None  # all from before the reference existed: nothing to compare with
-    fast, slow = min(recorded.values()), max(recorded.values())
     parts = []
-    if slow > (1.0 + tolerance) * fast:
+    ratio = _apart(list(recorded.values()), tolerance)
+    if ratio is not None:
         listed = ", ".join(f"`{system}` {value:.2f} s" for system, value in recorded.items())
         parts.append(f"the systems' rows come from machines of different speeds (reference fit: {listed}; "
-                     f"{slow / fast:.1f}x)")
+                     f"{ratio:.1f}x)")
     if missing:
         parts.append(f"the rows of {', '.join(f'`{s}`' for s in missing)} carry no machine reference (from before "
                      "it existed, maybe from another machine)")
