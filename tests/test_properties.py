@@ -62,6 +62,10 @@ def test_any_valid_frame_gives_leaderboard_and_predictions(problem, family):
     informative = [c for c in frame if frame[c].nunique(dropna=False) > 1 and frame[c].notna().any()]
     model = AutoML(time_budget=30, max_trials=2, families=[family], random_state=0, cv=2,
                    task=kind if kind != "regression" else "regression")
+    if y.nunique() < 2:  # a constant target (drawn for regression) is bad input too, checked before the columns
+        with pytest.raises(ValueError, match="y is constant"):
+            model.fit(frame, y)
+        return
     if not informative:
         with pytest.raises(ValueError, match="no column is usable"):
             model.fit(frame, y)
