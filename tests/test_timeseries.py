@@ -66,6 +66,27 @@ def test_series_input_errors_name_the_remedy():
         model.fit_series(X.assign(tag="a"), y, column_id="id", column_sort="time")
 
 
+@pytest.mark.slow
+def test_trial_processes_import_tsfresh_while_the_settings_are_chosen(monkeypatch):
+    import automl.features.timeseries as timeseries
+    from automl.search import worker
+
+    # as if no fit had preloaded tsfresh in this process yet (an earlier test may have)
+    monkeypatch.setattr(worker, "_PRELOAD", [m for m in worker._PRELOAD if m != "tsfresh"])
+    preloaded_then = []
+    choose = timeseries.choose_settings
+
+    def recording(*args, **kwargs):  # the real choice, noting what the fork server imports meanwhile
+        preloaded_then.append(list(worker._PRELOAD))
+        return choose(*args, **kwargs)
+
+    monkeypatch.setattr(timeseries, "choose_settings", recording)
+    X, y = sine_or_sawtooth(40, seed=0)
+    model = AutoML(time_budget=20, families=["linear"], search="defaults", portfolio=None, max_trials=1, cv=2,
+                   ensemble=False, random_state=0).fit_series(X, y, column_id="id", column_sort="time")
+    assert preloaded_then and "tsfresh" in preloaded_then[0]
+    assert model.fit_status_ == "ok" and model.predict_series(X).shape == (40,)
+
 
 @pytest.mark.slow
 def test_a_fit_whose_only_affordable_settings_are_minimal_records_minimal_not_none(monkeypatch):
