@@ -68,9 +68,10 @@ def test_a_family_too_slow_for_the_time_left_is_not_drawn_again_and_again(credit
     # draws it again, the trial is skipped and the next one is redirected to a family that fits, so skipped
     # rows never come two in a row while time is left (before the fix, five in a row ended the search)
     # (20 s: at 12 s, with both cores busy, the data took half the time and only three trials ran, none a redraw;
-    # seed 2: its random sampler's first draw is the slow family, seed 0's second, and on the loaded CI machine the
-    # refinements of the last quarter took the time before that second draw came)
-    slow = misbehaving_family("sleep", seconds=1.5)
+    # seed 2: its random sampler's first draw is the slow family, seed 0's second; folds of 3 s: five of them never
+    # fit, so it is stopped early and every redraw is skipped. With folds of 1.5 s its five folds fitted on a quiet
+    # machine and used 8.5 s, and on the loaded CI machine the last quarter's refinements took the time before a draw)
+    slow = misbehaving_family("sleep", seconds=3.0)
     model = AutoML(time_budget=20, families=[slow, "linear"], search="random", portfolio=None, random_state=2,
                    cv=5, ensemble=False).fit(X, y)
     trials = sorted(model.study_.trials, key=lambda t: t.number)
