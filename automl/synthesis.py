@@ -85,7 +85,6 @@ class SynthesisMixin:
         """
         from automl.features.timeseries import (IN_PROCESS_SECONDS, SeriesFeatures, check_series_frame, choose_settings,
                                                raw_value_count)
-
         from automl.search.worker import preload as preload_modules
 
         require("tsfresh", "fit_series (time-series features)")

@@ -16,9 +16,9 @@ from tests.generated import sine_or_sawtooth
 pytestmark = pytest.mark.slow  # real searches, seconds each
 
 FAST = ["--time-budget", "20", "--max-trials", "2", "--families", "lightgbm", "--cv", "3", "--quiet"]
-# a series fit spends about 11 s of its budget before the first trial (quiet, this machine: importing tsfresh and
-# timing its plans); on the loaded CI machine 20 s left no trial (exit 5). max_trials ends it as early at 40 s (same
-# plan, tsfresh minimal, and the same 20 s wall when quiet)
+# a series fit spends about 8 s of its budget before the first trial (quiet, this machine: importing tsfresh and
+# timing its settings; 11 s before the fork server imported tsfresh meanwhile); on the loaded CI machine 20 s left no
+# trial (exit 5). max_trials ends it as early at 40 s (same plan, tsfresh minimal, and the same wall when quiet)
 SERIES_FAST = ["--time-budget", "40", *FAST[2:]]
 
 
