@@ -22,9 +22,6 @@ from automl.search.planner import Deadline, check_synthesis_affordable, synthesi
 from automl.search.step_cache import STEP_CACHE, step_cache
 from automl.verbosity import engine_log
 
-# What the trial processes of a series fit import before their first trial (their fork server does it once).
-SERIES_PRELOAD = ["tsfresh"]
-
 
 class SynthesisMixin:
     """``fit_series`` / ``predict_series`` and the relational ``fit(..., tables=...)`` of :class:`automl.AutoML`."""
@@ -95,7 +92,7 @@ class SynthesisMixin:
         # trial processes import tsfresh (about 5 s here) while this process imports it and times its settings:
         # told after the choice, the fork server made the first trial wait for that import (a 20 s CLI fit of 120
         # series: 11.0 s before its first trial, 8.0 s now)
-        preload_modules(SERIES_PRELOAD)
+        preload_modules(["tsfresh"])
         start = time.monotonic()
         settings, estimate = choose_settings(X, synthesis_seconds(deadline), **columns)
         choice_time = time.monotonic() - start
@@ -108,7 +105,7 @@ class SynthesisMixin:
 
         with engine_log(self.verbose), step_cache() as cache:  # FRESH fitted once per fold, reused by later trials
             return self._fit_synthesised(synthesiser, X, per_series(y, ids, column_id), sample_weight, deadline,
-                                         needs={"filter": "fresh", STEP_CACHE: cache}, preload=SERIES_PRELOAD,
+                                         needs={"filter": "fresh", STEP_CACHE: cache},
                                          info={"method": "tsfresh", "settings": settings, "n_series": len(ids),
                                                "estimated_seconds": round(estimate, 3),
                                                "choice_time": round(choice_time, 3)},
@@ -149,7 +146,7 @@ class SynthesisMixin:
         check_synthesis_affordable(estimate, deadline, f"featuretools DFS ({plan} plan)", done=synthesiser.computed(raw))
         from automl.features.relational import plan_columns
 
-        return self._fit_synthesised(synthesiser, raw, y, sample_weight, deadline, needs={}, preload=[],
+        return self._fit_synthesised(synthesiser, raw, y, sample_weight, deadline, needs={},
                                      plans=lambda names: plan_columns(synthesiser, raw, names, plan),
                                      info={"method": "featuretools", "plan": plan, "target_table": target,
                                            "cutoff_unit": synthesiser.cutoff_unit_,
@@ -179,21 +176,19 @@ class SynthesisMixin:
         return Deadline(self.time_budget)
 
     def _fit_synthesised(self, synthesiser: Any, raw: Any, y: Any, sample_weight: Any, deadline: Deadline,
-                         needs: dict[str, Any], preload: list[str], info: dict[str, Any],
+                         needs: dict[str, Any], info: dict[str, Any],
                          plans: Any = None) -> Any:
         """Synthesise the richest affordable plan once, search on it, and put the synthesiser in front of the best
         pipeline. ``plans(names)`` maps each plan (cheaper ones, and "none": the target table's own columns, or the
         series' raw values) to the columns it makes: every trial chooses one (the ``plan`` option), so the score
         decides how much synthesis pays; with ``synthesis_plan="richest"``, or a single plan, every trial uses the
         computed one."""
-        from automl.search.worker import preload as preload_modules
         from automl.search.worker import warm_up
 
-        preload_modules(preload)  # trial processes import the synthesis library while it runs here
         start = time.monotonic()
         frame = synthesiser.fit_transform(raw)
         synthesis_time = time.monotonic() - start
-        warm_up()  # so the first trial's deadline does not pay for that import
+        warm_up()  # the fork server's imports (tsfresh's for series) are not charged to the first trial's deadline
         startup_time = time.monotonic() - start - synthesis_time
         columns = plans([str(c) for c in frame.columns]) if plans is not None else {}
         # what the synthesis cost, choosing the plan included (on small tables the timing of a plan is its
