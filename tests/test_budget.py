@@ -77,7 +77,11 @@ def test_a_family_too_slow_for_the_time_left_is_not_drawn_again_and_again(credit
     trials = sorted(model.study_.trials, key=lambda t: t.number)
     skipped = [t.number for t in trials if t.user_attrs.get("status") == "skipped"]
     assert skipped, "the random sampler should have drawn the slow family again"
-    assert not any(b == a + 1 for a, b in zip(skipped, skipped[1:]))
+    # only the slow family's skips count: near the deadline a redirected linear trial may itself be skipped (its
+    # estimate no longer fits the time left), a skip after a skip that ends the search as it should (CI, stop 53)
+    slow_skips = [n for n in skipped if trials[n].user_attrs.get("family") == "misbehaving_sleep"]
+    rows = [(t.number, t.user_attrs.get("family"), t.user_attrs.get("status")) for t in trials]
+    assert not any(b == a + 1 for a, b in zip(slow_skips, slow_skips[1:])), rows
     # told to the study as pruned, so that a model-based sampler (TPE) counts them among the poor configurations
     assert all(trials[n].state == optuna.trial.TrialState.PRUNED for n in skipped)
     # a redirect enqueued just before the deadline stays waiting in the study (a resumed search runs it): only the
