@@ -314,6 +314,29 @@ def test_the_cost_model_predicts_before_any_trial_and_learns_from_trials():
     assert large.estimate(families["linear"]) == pytest.approx(2 * before)
 
 
+def test_dear_strong_defaults_do_not_push_the_cheap_families_out_of_the_first_moves():
+    from automl.models.registry import all_families
+    from automl.search.cost import CHEAP_SHARE, STRONG, CostModel, DataShape, first_moves
+
+    families = all_families()
+    # mfeat-factors' shape at 60 s: 1,200 fold rows, 216 numbers, 10 classes
+    wide = CostModel(DataShape(train_rows=1200, folds=5, classes=10,
+                               widths=dict.fromkeys(("onehot", "ordinal", "native", "target", "mixed"), 216)))
+    seconds, share = 60.0, 0.5
+    budget = share * seconds
+    strong = [f for f in families.values() if f.strength >= STRONG and wide.estimate(f) <= budget]
+    assert sum(wide.estimate(f) for f in strong) > budget  # each fits, together they do not
+    moves = first_moves(families.values(), wide, seconds, share)
+    weak = [f for f in moves if f.strength < STRONG]
+    assert moves[:len(strong)] == sorted(strong, key=lambda f: (-f.strength, wide.estimate(f)))
+    assert "linear" in [f.name for f in weak]  # the best single family on mfeat-factors
+    assert sum(wide.estimate(f) for f in weak) <= CHEAP_SHARE * budget
+    left_out = [f for f in families.values() if f.strength < STRONG and f not in weak]
+    assert all(wide.estimate(f) > CHEAP_SHARE * budget - sum(wide.estimate(w) for w in weak) for f in left_out)
+    # on rungs (large data) the weak ones are left to the sampler, whose trials the rungs prune
+    assert first_moves(families.values(), wide, seconds, share, strong_first=True) == moves[:len(strong)]
+
+
 def test_regression_has_its_own_cost_term_and_classification_its_classes(monkeypatch):
     from automl.models.registry import all_families
     from automl.search import cost

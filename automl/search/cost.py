@@ -154,6 +154,11 @@ class CostModel:
 # sampler, whose trials the rungs prune cheaply (a 400k-row table: linear's defaults took 19 s for an AUC of 0.77,
 # where a LightGBM trial stopped on its first rung takes 2 s).
 STRONG = 0.8
+# ... but the others whose defaults fit together in this share of the first moves' time start with them, however much
+# the strong ones take (mfeat-factors, 60 s: LightGBM's and histogram boosting's priors, 14 and 18 s, filled the share
+# and left out linear's 3.5 s, the best single family there; a second move came too late to start). Not on rungs
+# (large data), where the sampler's weak trials are pruned cheaply.
+CHEAP_SHARE = 0.25
 
 
 def first_moves(families: Iterable[ModelFamily], model: CostModel, seconds_left: float, share: float,
@@ -165,10 +170,11 @@ def first_moves(families: Iterable[ModelFamily], model: CostModel, seconds_left:
     strongest first, then the rest cheapest first: a long budget on a large table otherwise spends its first minutes
     on weak families (600 s on 300k rows: linear, then kNN for 163 s at 0.59 AUC, before LightGBM started), and the
     pruner has no good score to stop them by. Where they are dear, the strong ones (``strength`` >= :data:`STRONG`)
-    whose defaults fit in ``share`` of the time, then the others, cheapest first, while the running total still fits:
-    one dear family (a network on 2,000 rows at 60 s) no longer pushes the cheap ones out. In the declared order when
-    all of them fit together (as when every family does), strongest first otherwise; when no strong family fits, the
-    cheapest family alone.
+    whose defaults fit in ``share`` of the time, then the others, cheapest first, while the running total still fits,
+    or (without ``strong_first``) while theirs fits in :data:`CHEAP_SHARE` of it: one dear family (a network on 2,000
+    rows at 60 s) no longer pushes the cheap ones out, nor do the strong ones. In the declared order when the strong
+    ones leave room for the others (as when every family fits), strongest first otherwise; when no strong family fits,
+    the cheapest family alone.
     """
     families = list(families)
     predicted = {f.name: model.estimate(f) for f in families}
@@ -179,10 +185,11 @@ def first_moves(families: Iterable[ModelFamily], model: CostModel, seconds_left:
     chosen = [f for f in strongest if predicted[f.name] <= budget]
     if not chosen:
         return [min(families, key=lambda f: predicted[f.name])]
-    added, room = _take_while_fits([f for f in families if f not in chosen], lambda f: predicted[f.name],
-                                  budget - sum(predicted[f.name] for f in chosen))
-    chosen += added
-    return chosen if room < 0 or strong_first else [f for f in families if f in chosen]
+    left = budget - sum(predicted[f.name] for f in chosen)
+    kept = 0.0 if strong_first else CHEAP_SHARE * budget
+    chosen += _take_while_fits([f for f in families if f not in chosen], lambda f: predicted[f.name],
+                               max(left, kept))[0]
+    return chosen if left < 0 or strong_first else [f for f in families if f in chosen]
 
 
 def _take_while_fits(candidates: Iterable[ModelFamily], seconds: Callable[[ModelFamily], float],
