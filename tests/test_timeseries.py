@@ -30,8 +30,8 @@ def test_fresh_keeps_signal_features_and_drops_noise_features():
 @pytest.mark.slow
 def test_fit_series_classifies_new_series_and_round_trips(tmp_path):
     X, y = sine_or_sawtooth(300, seed=1)
-    # 30 s, ended by max_trials=2 as early as 14 s ended it on a quiet machine: beside three busy loops 14 s ran no
-    # trial (importing tsfresh and timing its settings took the budget)
+    # 30 s, ended by max_trials=2 sooner than a budget of 14 s ended it on a quiet machine (the test: 12 s against
+    # 18 s): beside three busy loops 14 s ran no trial (importing tsfresh and timing its settings took the budget)
     budget = 30
     model = AutoML(time_budget=budget, families=["linear", "lightgbm"], random_state=0, ensemble=False, max_trials=2)
     model.fit_series(X, y, column_id="id", column_sort="time")
