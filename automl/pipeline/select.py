@@ -40,6 +40,13 @@ class _MaskSelector(SelectorMixin, BaseEstimator):
         check_is_fitted(self, "support_")
         return self.support_
 
+    def _transform(self, X: Any) -> Any:
+        # every feature kept (method "none", most trials): the input itself, where selecting with an all-true mask
+        # copies it (a second copy of the model's input while it fits: 300 MB for 900k rows x 46 columns)
+        if self._get_support_mask().all():
+            return X
+        return super()._transform(X)
+
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True

@@ -133,34 +133,44 @@ class TrialResult:
 
 def fit_pipeline(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None,
                  max_seconds: float | None = None, table_rows: int | None = None,
-                 validation: tuple[pd.DataFrame, np.ndarray, np.ndarray | None] | None = None) -> Any:
+                 validation: tuple[pd.DataFrame, np.ndarray, np.ndarray | None] | None = None,
+                 index: np.ndarray | None = None) -> Any:
     """Build and fit the trial's pipeline on ``X, y`` (weights go to the model step); its FRESH filter comes from
     the fit's step cache when the trials' needs name one (:mod:`automl.search.step_cache`). ``max_seconds`` caps
     the rounds of a model that takes it (boosting's early-stopping wrappers). ``table_rows``: the rows of the
-    table searched (default ``len(X)``), which decide the size rules of the families (a forest's leaf budget), so
-    that a rung or fold of a large table is built like the table's model: a quarter rung of 300k rows under the
+    table searched (default: the rows fitted), which decide the size rules of the families (a forest's leaf budget),
+    so that a rung or fold of a large table is built like the table's model: a quarter rung of 300k rows under the
     large-data threshold grew its extra trees out, 1.1 GB in the trial process against 0.15 GB at the full rung.
     ``validation``: rows ``(X, y, sample_weight)`` a model that stops on them is stopped on (transformed by the
-    pipeline's steps before the model, fitted on ``X``), for a pipeline whose model can (:func:`stopping_model`)."""
-    rows = len(X) if table_rows is None else table_rows
+    pipeline's steps before the model, fitted on ``X``), for a pipeline whose model can (:func:`stopping_model`).
+    ``index``: the positions of ``X, y, sample_weight`` to fit on (default all), taken here so that their copy is
+    let go once the first step has read it (the full rung of a 3M-row table: 1 GB less from the second step on)."""
+    if index is not None:
+        y, sample_weight = y[index], None if sample_weight is None else sample_weight[index]
+    rows = len(y) if table_rows is None else table_rows
     pipe = build_pipeline(task.schema, task.config, task.task, task.random_state, task.n_jobs, rows=rows)
     if max_seconds is not None:
         _set_by_name(pipe, {"max_seconds": max_seconds})
     if task.rounds:
         _set_by_name(pipe, dict.fromkeys(REFIT_ITERATIONS, task.rounds), within="model__")
     _set_by_name(pipe, task.config.family.adapter_object().label_params(y, task.task), within="model__")
-    fit_params = {} if sample_weight is None else {"model__sample_weight": sample_weight}
     location = task.config.needs().get(STEP_CACHE)
     if location and CACHED_STEP in pipe.named_steps:  # the FRESH filter of an earlier trial, on the same input
-        return fit_reusing_step(pipe, X, y, fit_params, str(location))
-    if validation is not None and stopping_model(pipe.steps[-1][1]) is not None:
-        head = pipe[:-1]
-        Xt = head.fit_transform(X, y)
+        fit_params = {} if sample_weight is None else {"model__sample_weight": sample_weight}
+        return fit_reusing_step(pipe, X if index is None else X.iloc[index], y, fit_params, str(location))
+    # step by step, as Pipeline.fit does, but holding each step's input only until it is transformed (Pipeline.fit
+    # holds its own until the model is fitted): the rows taken, and then the cast frame, go before the next step
+    head, model = pipe[:-1], pipe.steps[-1][1]
+    Xt = X if index is None else X.iloc[index]
+    for _, step in head.steps:
+        Xt = step.fit_transform(Xt, y)
+    weight = {} if sample_weight is None else {"sample_weight": sample_weight}
+    if validation is not None and stopping_model(model) is not None:
         X_valid, y_valid, w_valid = validation
-        weight = {} if sample_weight is None else {"sample_weight": sample_weight}
-        pipe.steps[-1][1].fit(Xt, y, validation=(head.transform(X_valid), y_valid, w_valid), **weight)
-        return pipe
-    return pipe.fit(X, y, **fit_params)
+        model.fit(Xt, y, validation=(head.transform(X_valid) if head.steps else X_valid, y_valid, w_valid), **weight)
+    else:
+        model.fit(Xt, y, **weight)
+    return pipe
 
 
 def stopping_model(model: Any) -> CutsRounds | None:
@@ -223,14 +233,13 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
         for step, (train, valid, fraction) in enumerate(plan):
             stage = f"rung {step} ({fraction:.3g} of the rows)" if result.rungs else f"fold {step}"
             step_start = time.perf_counter()
-            w_train = None if sample_weight is None else sample_weight[train]
             w_valid = None if sample_weight is None else sample_weight[valid]
             rows = step_rows(task, X, step)
             start = time.perf_counter()
             pipe = None  # the step before's model is not held while this one is fitted
             validation = (rows.iloc[valid], y[valid], w_valid) if stops else None
-            pipe = fit_pipeline(task, rows.iloc[train], y[train], w_train, _fit_seconds(task, plan, step), len(y),
-                                validation)
+            pipe = fit_pipeline(task, rows, y, sample_weight, _fit_seconds(task, plan, step), len(y), validation,
+                                index=train)
             result.fit_times.append(time.perf_counter() - start)
             result.synthesis_time += synthesis_seconds(pipe)
             if task.bag or stops:
@@ -377,5 +386,4 @@ def _refit(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.nd
     if task.refit_fraction >= 1.0:
         return fit_pipeline(task, X, y, sample_weight, seconds)
     rows = np.sort(np.random.default_rng(RUNG_SEED).permutation(len(y))[: max(2, int(task.refit_fraction * len(y)))])
-    return fit_pipeline(task, X.iloc[rows], y[rows], None if sample_weight is None else sample_weight[rows], seconds,
-                        len(y))
+    return fit_pipeline(task, X, y, sample_weight, seconds, len(y), index=rows)
