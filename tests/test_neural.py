@@ -45,3 +45,32 @@ def test_given_epochs_train_every_row_that_long_and_leave_the_parameters_as_give
     assert model.n_iter_ == 7 and model.best_epoch_ == 7 and model.validation_scores_ is None
     assert model.get_params()["early_stopping"] is True and model.get_params()["max_iter"] == 200
     assert model.t_ == 7 * len(y)  # every row in every epoch: none held out
+
+
+def test_networks_predict_many_rows_a_chunk_at_a_time_with_the_same_values(monkeypatch):
+    """A holdout of hundreds of thousands of rows goes through the network PREDICT_CHUNK_ROWS rows at a time (all
+    at once, each hidden layer held a value per row and unit): the predictions are those of one pass."""
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+    from automl.models.torch_net import PREDICT_CHUNK_ROWS
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2 * PREDICT_CHUNK_ROWS + 17, 4))
+    y = X[:, 0] - 2 * X[:, 1]
+    regressor = NeuralNetRegressor(hidden_units=8, max_iter=5, random_state=0).fit(X[:500], y[:500])
+    classifier = NeuralNetClassifier(hidden_units=8, max_iter=5, random_state=0).fit(X[:500], y[:500] > 0)
+    one_pass = {MLPRegressor: MLPRegressor._forward_pass_fast(regressor, X),
+                MLPClassifier: MLPClassifier._forward_pass_fast(classifier, X)}
+    for model, library in ((regressor, MLPRegressor), (classifier, MLPClassifier)):
+        passes: list[int] = []
+        forward = library._forward_pass_fast
+
+        def counted(self, rows, check_input=True, forward=forward, passes=passes):  # noqa: ANN001, ANN202
+            passes.append(rows.shape[0])
+            return forward(self, rows, check_input)
+
+        monkeypatch.setattr(library, "_forward_pass_fast", counted)
+        np.testing.assert_allclose(model._forward_pass_fast(X), one_pass[library])
+        assert max(passes) <= PREDICT_CHUNK_ROWS and sum(passes) == len(X)
+    monkeypatch.undo()
+    assert np.allclose(classifier.predict_proba(X).sum(axis=1), 1.0)
