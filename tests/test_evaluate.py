@@ -177,7 +177,7 @@ def test_other_models_record_no_epochs():
 
 
 def test_a_fit_on_some_rows_lets_their_copy_go_once_the_first_step_has_read_it(monkeypatch):
-    """The rows a fold or rung fits are a copy (a 3M-row table's full rung: 1 GB); ``fit_pipeline`` takes them
+    """The rows a fold or rung fits are a copy (a 3M-row table's full rung: 0.9 GB); ``fit_pipeline`` takes them
     itself and holds them only until the cast has read them, where ``Pipeline.fit`` held them until the model was
     fitted. The model is the same as ``Pipeline.fit`` on those rows gives."""
     import weakref

@@ -167,7 +167,7 @@ def fit_pipeline(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight:
     weight = {} if sample_weight is None else {"sample_weight": sample_weight}
     if validation is not None and stopping_model(model) is not None:
         X_valid, y_valid, w_valid = validation
-        model.fit(Xt, y, validation=(head.transform(X_valid) if head.steps else X_valid, y_valid, w_valid), **weight)
+        model.fit(Xt, y, validation=(head.transform(X_valid), y_valid, w_valid), **weight)
     else:
         model.fit(Xt, y, **weight)
     return pipe
