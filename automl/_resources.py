@@ -67,14 +67,14 @@ def available_memory_bytes() -> int | None:
     return available
 
 
-def resolve_memory_limit(memory_limit: float | str | None) -> int | None:
-    """Bytes one trial may allocate: ``"auto"`` is :data:`TRIAL_MEMORY_SHARE` of the memory available now, a number
-    is gigabytes, ``None`` no limit."""
+def resolve_memory_limit(memory_limit: float | str | None, at_once: int = 1) -> int | None:
+    """Bytes one trial may allocate: ``"auto"`` is :data:`TRIAL_MEMORY_SHARE` of the memory available now, shared
+    by the ``at_once`` trials that run at the same time; a number is gigabytes, ``None`` no limit."""
     if memory_limit is None:
         return None
     if memory_limit == "auto":
         available = available_memory_bytes()
-        return None if available is None else int(TRIAL_MEMORY_SHARE * available)
+        return None if available is None else int(TRIAL_MEMORY_SHARE * available / at_once)
     return int(float(memory_limit) * 2**30)
 
 

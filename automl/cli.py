@@ -45,6 +45,18 @@ def _memory_limit(text: str) -> float | str | None:
     return value
 
 
+def _parallel_trials(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of trials from 1, or 'auto'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of trials from 1, or 'auto'")
+    return value
+
+
 def _positive_seconds(text: str) -> float:
     try:
         value = float(text)
@@ -78,6 +90,9 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
                         help="configurations tried before tuning: 'default' (configs/portfolio.yaml), 'none', "
                              "or a YAML file of {family, params} entries")
     parser.add_argument("--n-jobs", type=int, default=None, help="cores (default: all this process may use)")
+    parser.add_argument("--parallel-trials", type=_parallel_trials, default="auto",
+                        help="trials running at once, each on its share of the cores ('auto': one per core on "
+                             "small data, one at a time on larger data; 1: one after the other, repeatable)")
     parser.add_argument("--storage", default=None, help="Optuna storage URL, e.g. sqlite:///runs/study.db")
     parser.add_argument("--study", default=None, help="study name in the storage")
     parser.add_argument("--test-size", type=_test_size, default=None,
@@ -342,7 +357,7 @@ def _search_model(args: argparse.Namespace, budget: float) -> Any:
                   study_name=args.study, verbose=_fit_verbosity(args), test_size=args.test_size,
                   time_column=args.time_column, checks=args.checks, memory_limit=args.memory_limit,
                   extra_metrics=args.extra_metrics.split(",") if args.extra_metrics else None,
-                  calibration=args.calibration, threshold=args.threshold)
+                  calibration=args.calibration, threshold=args.threshold, parallel_trials=args.parallel_trials)
 
 
 def _print_summary(model: Any, out: Path, wall: float, as_json: bool = False) -> None:

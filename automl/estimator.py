@@ -38,7 +38,7 @@ from automl.pipeline.threads import predict_single_threaded
 from automl.search.planner import Deadline
 from automl.search.controller import Problem, SearchController, SearchSettings
 from automl.search.leaderboard import why_no_model
-from automl.search.planner import BAG_MIN_FOLDS, STACK_MIN_FOLDS, budget_scale, fold_cap
+from automl.search.planner import BAG_MIN_FOLDS, STACK_MIN_FOLDS, budget_scale, fold_cap, parallel_slots
 from automl.search.portfolio import load_portfolio
 from automl.search.strategies import SEARCHES
 from automl.search.worker import TrialData, start_server
@@ -140,8 +140,8 @@ class AutoML(SynthesisMixin, BaseEstimator):
         ``user_attrs`` hold family, status, score, error), as Optuna's own callbacks are; an exception in a
         callback stops the fit.
     memory_limit : float, "auto" or None, default="auto"
-        Gigabytes one trial process may allocate; ``"auto"`` is 70 % of the memory available when ``fit`` starts,
-        ``None`` no limit. A trial over it fails with ``MemoryError`` (an ``error`` row that says so) and its family
+        Gigabytes one trial process may allocate; ``"auto"`` is 70 % of the memory available when ``fit`` starts
+        (shared by the trials that run at once, see ``parallel_trials``), ``None`` no limit. A trial over it fails with ``MemoryError`` (an ``error`` row that says so) and its family
         is not started again; the search goes on.
     extra_metrics : list of str or None, default=None
         Further metrics shown on the leaderboard, one column each, computed from every trial's out-of-fold
@@ -182,6 +182,12 @@ class AutoML(SynthesisMixin, BaseEstimator):
         see ``cv``). Off by default: at 300 s on four tables of the training collection it gained 1.6 % and 0.7 %
         on two, lost 0.5 % on one and did not run on the fourth, and a stacked model predicts a single row 30-300
         times slower (it runs every base's fold models; ``benchmarks/results/ab_stacking_300s_paired.md``).
+    parallel_trials : int or "auto", default="auto"
+        Trials of the search running at once, each in its own process on ``n_jobs // parallel_trials`` cores (at
+        most ``n_jobs`` of them). ``"auto"`` decides by the data's size: on small data (below the rows where the
+        boosting families fit on one thread, 10,000) one trial per core, at most 8; on larger data one trial at a
+        time on every core. Trials that run at once end in an order that depends on timing, so the sampler's
+        proposals, and the search, are not repeatable run to run; ``1`` runs them one after the other.
 
     Attributes
     ----------
@@ -223,7 +229,8 @@ class AutoML(SynthesisMixin, BaseEstimator):
         With ``test_size``: the chosen pipeline's test score beside its validation score, and whether they
         agree within the folds' and the test's spread.
     peak_memory_mb_ : float
-        Peak resident memory of the fit: this process's peak plus the largest peak of its trial processes.
+        Peak resident memory of the fit: this process's peak plus the largest peak of its trial processes (with
+        trials running at once, the largest of each slot's, summed: an upper bound).
     fit_time_, prepare_time_, search_time_, refit_time_ : float
         Seconds for the whole fit, the data stage (checks, cleaning, profile, folds), the search, and the final
         refit.
@@ -276,6 +283,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
         "bagging": ["boolean", StrOptions({"auto"})],
         "stacking": ["boolean", StrOptions({"auto"})],
         "synthesis_plan": [StrOptions({"search", "richest", "none"})],
+        "parallel_trials": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     }
 
     def __init__(self, time_budget: float | None = 60, task: str | None = None, metric: Any = None,
@@ -287,7 +295,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
                  checks: Any = None, cleaning: dict | None = None, memory_limit: float | str | None = "auto",
                  callbacks: list | None = None, extra_metrics: list[str] | None = None,
                  calibration: str | None = None, threshold: str | None = None, bagging: bool | str = "auto",
-                 synthesis_plan: str = "search", stacking: bool | str = False):
+                 synthesis_plan: str = "search", stacking: bool | str = False, parallel_trials: int | str = "auto"):
         self.time_budget = time_budget
         self.task = task
         self.metric = metric
@@ -315,6 +323,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
         self.bagging = bagging
         self.synthesis_plan = synthesis_plan
         self.stacking = stacking
+        self.parallel_trials = parallel_trials
 
     # -- fit ---------------------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any, sample_weight: Any = None, tables: dict[str, Any] | None = None,
@@ -426,7 +435,7 @@ class AutoML(SynthesisMixin, BaseEstimator):
         self.acceptance_ = self._acceptance_test(plan)
         self.fit_time_ = deadline.elapsed()
         self.search_time_, self.refit_time_ = outcome.search_time, outcome.refit_time
-        self.peak_memory_mb_ = (process_peak_bytes() + controller.runner.peak_child_bytes) / 2**20
+        self.peak_memory_mb_ = (process_peak_bytes() + controller.peak_trial_bytes()) / 2**20
         return self
 
     def _controller(self, plan: "FitPlan", deadline: Deadline,
@@ -484,8 +493,10 @@ class AutoML(SynthesisMixin, BaseEstimator):
         folds = make_folds(cv, labels, classification, seed, order=search_order, groups=groups)
         worker = role != "fit"
         n_jobs = resolve_n_jobs(self.n_jobs)
+        families = self._usable_families(weights, needs)
+        slots = self._parallel_slots(n_jobs, len(labels), families)
         settings = SearchSettings(
-            search=self.search, max_trials=self.max_trials, n_jobs=n_jobs, seed=seed,
+            search=self.search, max_trials=self.max_trials, n_jobs=n_jobs, slots=slots, seed=seed,
             # each worker samples with its own seed; folds and models keep the shared one
             sampler_seed=seed + (1 + os.getpid() % 100_000 if worker else 0),
             class_weight=self.class_weight, imbalanced=classification and _imbalanced(labels),
@@ -494,13 +505,21 @@ class AutoML(SynthesisMixin, BaseEstimator):
             saved={} if worker else self._settings_for_workers(deadline, data_source, cv))
         bagging = len(folds) >= (BAG_MIN_FOLDS if self.bagging == "auto" else 2) and bool(self.bagging)
         problem = Problem(schema=self.schema_, task=self.task_, metric=self.metric_,
-                          families=self._usable_families(weights, needs), folds=folds, classes=self.classes_,
+                          families=families, folds=folds, classes=self.classes_,
                           seed=seed, n_jobs=n_jobs, class_weight=self.class_weight,
-                          memory_limit=resolve_memory_limit(self.memory_limit),
+                          memory_limit=resolve_memory_limit(self.memory_limit, slots),
                           extra_metrics=resolve_extra_metrics(self.extra_metrics, self.task_),
                           bagging=bagging, stacking=bagging and len(folds) >= (
                               STACK_MIN_FOLDS if self.stacking == "auto" else 2) and bool(self.stacking))
         return FitPlan(TrialData(search_frame, labels, weights), held_out, problem, settings)
+
+    def _parallel_slots(self, n_jobs: int, n_rows: int, families: list) -> int:
+        """Trials running at once (:func:`~automl.search.planner.parallel_slots`); a number above ``n_jobs`` is
+        lowered to it, with a warning."""
+        if self.parallel_trials != "auto" and int(self.parallel_trials) > n_jobs:
+            warnings.warn(f"parallel_trials={self.parallel_trials} is more than the {n_jobs} cores of n_jobs: "
+                          f"{n_jobs} trials run at once (a trial needs a core)", UserWarning, stacklevel=4)
+        return parallel_slots(self.parallel_trials, n_jobs, n_rows, [f.single_thread_below for f in families])
 
     def _run_checks(self, frame: pd.DataFrame, target: pd.Series) -> pd.DataFrame:
         """Built-in and user rules on the features plus the target; errors stop here with every failure listed."""

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import socket
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field, replace
@@ -39,6 +40,7 @@ from automl.search.study import (HEARTBEAT_INTERVAL, INTERRUPTED, REJECTED, RUNN
                                  check_search_space, diverse_first, fail_stale_trials, failing_families, finished_costs,
                                  open_storage, optuna_quiet, point_of, ranked_trials, record_heartbeat, save_settings,
                                  trial_cost, was_evaluated)
+from automl.search.slots import TrialSlots
 from automl.search.worker import SharedData, TrialData, TrialProcess, shared_data, warm_up
 
 log = logging.getLogger("automl")
@@ -50,6 +52,7 @@ log = logging.getLogger("automl")
 HELD_MODELS_BYTES = 256 * 2**20
 # The study's user attribute that marks the second moves (the left-out families' defaults) as enqueued.
 SECOND_MOVES = "second_moves_enqueued"
+INTERRUPTED_WHY = "interrupted (Ctrl-C); runs again when the search resumes"
 
 
 @dataclass
@@ -59,6 +62,7 @@ class SearchSettings:
     search: str = "bayes"
     max_trials: int | None = None
     n_jobs: int = 1
+    slots: int = 1  # trials running at once (automl.search.planner.parallel_slots), each on n_jobs // slots cores
     seed: int = 0
     sampler_seed: int | None = None
     class_weight: Any = None
@@ -126,13 +130,16 @@ class Problem:
         return float(np.mean([len(t) for t, _ in self.folds])) if self.folds else 1.0
 
     def trial_task(self, config: TrialConfig, refit: bool, cross_validate: bool = True,
-                   rungs: tuple[float, ...] = (1.0,), refit_fraction: float = 1.0) -> TrialTask:
+                   rungs: tuple[float, ...] = (1.0,), refit_fraction: float = 1.0,
+                   n_jobs: int | None = None) -> TrialTask:
         """The task a worker runs: cross-validation of ``config`` (over ``rungs`` of one holdout fold's rows), and
-        a refit on all rows (``refit_fraction`` of them) when ``refit``."""
+        a refit on all rows (``refit_fraction`` of them) when ``refit``; on ``n_jobs`` cores (default: the
+        problem's, all of them)."""
         bagged = cross_validate and self.bags and config.family.bag
+        cores = self.n_jobs if n_jobs is None else n_jobs
         return TrialTask(config=config, schema=self.schema, task=self.task, metric=self.metric, classes=self.classes,
                          folds=self.folds if cross_validate else [], random_state=self.seed,
-                         n_jobs=config.family.threads(self.n_rows, self.n_jobs), refit=refit,
+                         n_jobs=config.family.threads(self.n_rows, cores), refit=refit,
                          memory_limit=self.memory_limit, rungs=rungs, refit_fraction=refit_fraction,
                          bag=bagged, stop_on_folds=bagged)
 
@@ -202,6 +209,11 @@ class SearchController:
         self._score_seconds: float | None = None  # one metric evaluation on the out-of-fold rows
         self._floor: float | None = None  # a constant prediction's score on the folds (None: unknown, a scorer)
         self.stacked: list[int] = []  # the second-level trials the stack stage added (automl/search/stack.py)
+        self.slots = TrialSlots(self.runner, 1)  # the search's (settings.slots of them while it runs)
+        # what the search decides and records, one thread at a time (trials running at once end in their threads)
+        self._lock = threading.RLock()
+        self._refitting: int | None = None  # the running trial that refits the fallback model
+        self._stopping: str | None = None  # why the trials still running are stopped (the search is ending)
 
     # -- the study -------------------------------------------------------------------------------------
     def open_study(self) -> optuna.Study:
@@ -289,55 +301,71 @@ class SearchController:
 
     # -- the loop --------------------------------------------------------------------------------------
     def search(self, study: optuna.Study, data: TrialData) -> None:
-        """Run trials until the deadline, ``max_trials`` or the strategy's end."""
+        """Run trials until the deadline, ``max_trials`` or the strategy's end: ``settings.slots`` of them at a time
+        (:func:`~automl.search.planner.parallel_slots`; one by default on all but small data), each on its share of
+        the cores. What to start is decided, and what ended recorded, under the controller's lock."""
         self._target, self._weights = data.y, data.sample_weight
         self._floor = constant_score(self.problem.metric, data.y, self.problem.folds, data.sample_weight,
                                      self.problem.classes)
         warm_up()  # the fork server started with the fit; its imports are not charged to the first trial
         self.planner.measured_overhead(self.runner.round_trip(self._shipped(data), self._trial_deadline(study)))
         self.costs.overhead = self.planner.process_overhead
+        self.slots = TrialSlots(self.runner, self.settings.slots)
         skips_in_a_row = 0
         started = time.monotonic()
-        while True:
-            self._enqueue_second_moves(study)
-            if not self._may_start(study):
-                break
-            fail_stale_trials(study)
-            self._refine(study, started)
-            with warnings.catch_warnings():
-                # Optuna warns that heartbeats are meant for Study.optimize; we send them ourselves
-                warnings.filterwarnings("ignore", message="Heartbeat of storage")
-                trial = study.ask()
-            fixed = trial.user_attrs.get("fixed")
-            if not self.strategy.accepts(fixed):
-                # another worker took the last enqueued point: nothing is left to evaluate
-                trial.set_user_attr("status", "skipped")
-                trial.set_user_attr("error", "no enqueued configuration left")
-                study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                break
-            config = suggest_config(trial, self.problem.families, self.problem.task, self.settings.class_weight, fixed)
-            plan = config.needs().get("plan")
-            estimate, available = self._estimate_and_room(finished_costs(study), config.family,
-                                                          self._trial_deadline(study), plan)
-            failing = failing_families(study).get(config.family.name)
-            if failing or not self.planner.fits(estimate, available):
-                on_plan = "" if plan is None else f" on synthesis plan {plan!r}"
-                why = (f"not started: the family {failing}" if failing
-                       else f"not started: estimated {estimate:.1f}s{on_plan}, {available:.1f}s available")
-                self._tell(study, trial, config, TrialResult(status="skipped", error=why), 0.0)
-                skips_in_a_row += 1
-                if self.planner.too_many_skips(skips_in_a_row):
-                    break
-                self._redirect(study)
-                continue
-            skips_in_a_row = 0
-            if trial.user_attrs.get(ENTRY) and self.strategy.samples:
-                why = self._entry_left_out(study, config.family.name, estimate, available)
-                if why:
-                    # not a skip in a row: the queue goes on to the next point
-                    self._tell(study, trial, config, TrialResult(status="skipped", error=why), 0.0)
-                    continue
-            self._run(study, trial, config, data)
+        try:
+            while True:
+                runner = self.slots.free_runner()
+                with self._lock:
+                    self._enqueue_second_moves(study)
+                    if not self._may_start(study, running=self.slots.running):
+                        break
+                    fail_stale_trials(study)
+                    self._refine(study, started)
+                    with warnings.catch_warnings():
+                        # Optuna warns that heartbeats are meant for Study.optimize; we send them ourselves
+                        warnings.filterwarnings("ignore", message="Heartbeat of storage")
+                        trial = study.ask()
+                    fixed = trial.user_attrs.get("fixed")
+                    if not self.strategy.accepts(fixed):
+                        # another worker (or slot) took the last enqueued point: nothing is left to evaluate
+                        trial.set_user_attr("status", "skipped")
+                        trial.set_user_attr("error", "no enqueued configuration left")
+                        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                        break
+                    config = suggest_config(trial, self.problem.families, self.problem.task,
+                                            self.settings.class_weight, fixed)
+                    plan = config.needs().get("plan")
+                    estimate, available = self._estimate_and_room(finished_costs(study), config.family,
+                                                                  self._trial_deadline(study), plan)
+                    failing = failing_families(study).get(config.family.name)
+                    if failing or not self.planner.fits(estimate, available):
+                        on_plan = "" if plan is None else f" on synthesis plan {plan!r}"
+                        why = (f"not started: the family {failing}" if failing
+                               else f"not started: estimated {estimate:.1f}s{on_plan}, {available:.1f}s available")
+                        self._tell(study, trial, config, TrialResult(status="skipped", error=why), 0.0)
+                        skips_in_a_row += 1
+                        if self.planner.too_many_skips(skips_in_a_row):
+                            break
+                        self._redirect(study)
+                        self.slots.give_back(runner)
+                        continue
+                    skips_in_a_row = 0
+                    if trial.user_attrs.get(ENTRY) and self.strategy.samples:
+                        why = self._entry_left_out(study, config.family.name, estimate, available)
+                        if why:
+                            # not a skip in a row: the queue goes on to the next point
+                            self._tell(study, trial, config, TrialResult(status="skipped", error=why), 0.0)
+                            self.slots.give_back(runner)
+                            continue
+                    work = self._run(study, trial, config, data)
+                self.slots.start(runner, work)
+            self.slots.wait_all()
+        except BaseException:
+            self._stopping = "interrupted (Ctrl-C); runs again when the search resumes"
+            raise
+        finally:
+            self.slots.close()
 
     def _entry_left_out(self, study: optuna.Study, family: str, estimate: float | None, available: float) -> str:
         """Why a portfolio entry of ``family`` estimated at ``estimate`` seconds (``available`` to the trial
@@ -355,7 +383,8 @@ class SearchController:
                 f"behind the best ({ranked[0].user_attrs.get('family')}), estimated {estimate:.1f}s of "
                 f"{available:.1f}s left")
 
-    def _may_start(self, study: optuna.Study) -> bool:
+    def _may_start(self, study: optuna.Study, running: int = 0) -> bool:
+        """Whether another trial may start, ``running`` of this search's trials running now."""
         if set(failing_families(study)) >= {f.name for f in self.problem.families}:
             return False  # every family keeps failing: more trials would fail too
         costs, options = finished_costs(study), self._options()
@@ -367,7 +396,7 @@ class SearchController:
             return False  # the families (and plans) that fit the time to the trial deadline were stopped there before
         if self.settings.max_trials is not None:
             finished = sum(1 for t in study.get_trials(deepcopy=False) if t.state.is_finished())
-            if finished >= self.settings.max_trials:
+            if finished + running >= self.settings.max_trials:
                 return False
         return not self.strategy.exhausted(study)
 
@@ -457,12 +486,20 @@ class SearchController:
             point[param_name(family, "preprocess.plan")] = plan
         study.enqueue_trial(point, user_attrs={"source": "redirected"})
 
-    def _run(self, study: optuna.Study, trial: optuna.Trial, config: TrialConfig, data: TrialData) -> None:
+    def _run(self, study: optuna.Study, trial: optuna.Trial, config: TrialConfig,
+             data: TrialData) -> Callable[[TrialProcess], None]:
+        """Decide how ``trial`` runs (its limit, rows, threads, refit) and return its work: run it in the trial
+        process given, then record the result under the lock. Called under the lock."""
         enqueued = trial.user_attrs.get("fixed") is not None
         rungs = self.planner.rungs
         start = time.monotonic()
         limit = self.planner.trial_limit(start, self._trial_deadline(study), last=self._last_allowed(study))
-        task = self.problem.trial_task(config, refit=self.fallback is None, rungs=rungs)
+        # the first finished trial is refitted at once as the fallback model: with trials running at once, by the
+        # first started only (until it ends without one)
+        refit = self.fallback is None and self._refitting is None
+        if refit:
+            self._refitting = trial.number
+        task = self.problem.trial_task(config, refit=refit, rungs=rungs, n_jobs=self._trial_threads())
         if len(self.problem.folds) == 1 and not task.on_rungs and not task.refit:
             best = next((t.value for t in self._ranked(study) if t.value is not None), None)
             task.keep_holdout_model_beating = float(best) if best is not None else self.problem.metric.worst()
@@ -503,6 +540,8 @@ class SearchController:
 
         def on_poll() -> str | None:
             heartbeat()
+            if self._stopping is not None:  # the search is ending (Ctrl-C, or an error recording another trial)
+                return self._stopping
             # on folds, a fold still running shows the trial cannot finish before its limit: stopped now, not at the
             # limit (on rungs, the fits share the time to the limit themselves)
             if task.on_rungs or projected:  # (projected: its last report stopped it already)
@@ -515,23 +554,38 @@ class SearchController:
             return (f"stopped during fold {done + 1} of {len(self.problem.folds)}: all of them would take at least "
                     f"{bound:.1f}s, {limit - start:.1f}s were left for it")
 
-        try:
-            result = self.runner.run(task, self._shipped(data), limit, on_report, on_poll=on_poll)
-        except KeyboardInterrupt:
-            self._tell(study, trial, config, TrialResult(status=INTERRUPTED, error="interrupted (Ctrl-C); runs again "
-                                                                        "when the search resumes"),
-                       time.monotonic() - start)
-            raise
-        duration = time.monotonic() - start
+        def work(runner: TrialProcess) -> None:
+            try:
+                result = runner.run(task, self._shipped(data), limit, on_report, on_poll=on_poll)
+            except KeyboardInterrupt:  # (one slot: the trial runs in the thread Ctrl-C reaches)
+                with self._lock:
+                    self._refitting = None
+                    self._tell(study, trial, config, TrialResult(status=INTERRUPTED, error=INTERRUPTED_WHY),
+                               time.monotonic() - start)
+                raise
+            with self._lock:
+                if self._stopping is not None and result.status != "ok":
+                    result = TrialResult(status=INTERRUPTED, error=self._stopping)
+                self._record(study, trial, config, result, time.monotonic() - start, limit - start, projected)
+
+        return work
+
+    def _record(self, study: optuna.Study, trial: optuna.Trial, config: TrialConfig, result: TrialResult,
+                duration: float, allowed: float, projected: list[float]) -> None:
+        """Write what trial ``trial`` gave (``allowed``: the seconds its limit left it; ``projected``: the duration
+        its steps projected when that stopped it) into the study and the controller's state. Called under the
+        lock."""
+        if self._refitting == trial.number:
+            self._refitting = None
         if projected and result.status in ("pruned", "timeout", "ok"):  # (timeout: stopped while a fold ran)
             trial.set_user_attr("projected_duration", round(projected[0], 4))  # what the family is known to cost
         if projected and result.status == "pruned":
             result.status = "timeout"
             result.error = (f"stopped after {len(result.fold_scores)} of {len(self.problem.folds)} folds: all of them "
-                            f"would take about {projected[0]:.1f}s, {limit - start:.1f}s were left for it")
+                            f"would take about {projected[0]:.1f}s, {allowed:.1f}s were left for it")
         elif projected and result.status == "ok":  # on rungs: a model at the fidelity it reached
             result.error = (f"stopped at {result.fidelity:.3g} of the rows: the next rungs would take about "
-                            f"{projected[0]:.1f}s in all, {limit - start:.1f}s were left for it")
+                            f"{projected[0]:.1f}s in all, {allowed:.1f}s were left for it")
         if result.status == "ok" and trial.user_attrs.get("source") == REFINEMENT:
             judged = self._judge_twin(study, trial.user_attrs[PARENT], result)
             result.error = judged.reason
@@ -662,6 +716,14 @@ class SearchController:
     def _shipped(self, data: TrialData) -> TrialData | SharedData:
         """The data as trial processes receive it (a shared file for large data, while the search runs)."""
         return self.trial_data if self.trial_data is not None else data
+
+    def _trial_threads(self) -> int:
+        """Cores of one trial while the search runs: an equal share of the problem's for each slot."""
+        return max(1, self.problem.n_jobs // self.settings.slots)
+
+    def peak_trial_bytes(self) -> int:
+        """The largest peak of a trial process, summed over the slots (what trials running at once held at most)."""
+        return self.slots.peak_bytes()
 
     # -- time ------------------------------------------------------------------------------------------
     def _trial_deadline(self, study: optuna.Study, stacking: bool = True) -> float:

@@ -12,6 +12,7 @@ import multiprocessing
 import multiprocessing.forkserver
 import os
 import sys
+import threading
 import time
 import types
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ _PRELOAD = ["automl.search.evaluate", "automl.pipeline.build", "sklearn.ensemble
 # Imported last by the fork server, after _PRELOAD: freezes what the imports made (see automl/search/frozen.py).
 _FREEZE = "automl.search.frozen"
 _context: Any = None
+# Held while ``__main__`` is swapped for a child's start: trials running at once start their processes from
+# several threads (automl/search/slots.py), and the swap is process-wide.
+_START_LOCK = threading.RLock()
 
 
 # Environment of the forkserver (and so of every trial), unless the user's environment already says how OpenMP
@@ -132,16 +136,17 @@ def _main_module_hidden() -> Iterator[None]:
     multiprocessing makes a child import the parent's main script (so a script without an
     ``if __name__ == "__main__"`` guard would fit again in the child, and fail). Our children need nothing
     from it: the payload is cloudpickled by value. So ``__main__`` is swapped for an empty module while the
-    child's start-up data is collected.
+    child's start-up data is collected (one thread at a time: the swap is process-wide).
     """
-    saved = sys.modules["__main__"]
-    blank = types.ModuleType("__main__")
-    blank.__spec__ = None
-    sys.modules["__main__"] = blank
-    try:
-        yield
-    finally:
-        sys.modules["__main__"] = saved
+    with _START_LOCK:
+        saved = sys.modules["__main__"]
+        blank = types.ModuleType("__main__")
+        blank.__spec__ = None
+        sys.modules["__main__"] = blank
+        try:
+            yield
+        finally:
+            sys.modules["__main__"] = saved
 
 
 @dataclass
