@@ -186,8 +186,9 @@ class AutoML(SynthesisMixin, BaseEstimator):
         Trials of the search running at once, each in its own process on ``n_jobs // parallel_trials`` cores (at
         most ``n_jobs`` of them). ``"auto"`` decides by the data's size: on small data (below the rows where the
         boosting families fit on one thread, 10,000) one trial per core, at most 8; on larger data one trial at a
-        time on every core. Trials that run at once end in an order that depends on timing, so the sampler's
-        proposals, and the search, are not repeatable run to run; ``1`` runs them one after the other.
+        time on every core; without a ``time_budget`` (a search of ``max_trials``) one at a time, so that
+        ``random_state`` repeats it. Trials that run at once end in an order that depends on timing, so the
+        sampler's proposals, and the search, are not repeatable run to run; ``1`` runs them one after the other.
 
     Attributes
     ----------
@@ -516,6 +517,8 @@ class AutoML(SynthesisMixin, BaseEstimator):
     def _parallel_slots(self, n_jobs: int, n_rows: int, families: list) -> int:
         """Trials running at once (:func:`~automl.search.planner.parallel_slots`); a number above ``n_jobs`` is
         lowered to it, with a warning."""
+        if self.parallel_trials == "auto" and self.time_budget is None:
+            return 1  # a search bounded by max_trials alone is repeatable with random_state: trials in turn
         if self.parallel_trials != "auto" and int(self.parallel_trials) > n_jobs:
             warnings.warn(f"parallel_trials={self.parallel_trials} is more than the {n_jobs} cores of n_jobs: "
                           f"{n_jobs} trials run at once (a trial needs a core)", UserWarning, stacklevel=4)

@@ -129,3 +129,13 @@ def test_auto_memory_limit_is_shared_by_the_trials_at_once():
         pytest.skip("this system does not say how much memory is available")
     assert two == pytest.approx(one / 2, rel=0.05)
     assert resolve_memory_limit(1.5, 4) == int(1.5 * 2**30)  # a number is per trial, as given
+
+
+def test_auto_runs_trials_in_turn_without_a_time_budget(table):
+    """A search bounded by ``max_trials`` alone stays repeatable with ``random_state``: "auto" runs it in turn."""
+    X, y = table
+    families = [all_families()[name] for name in ("linear", "lightgbm")]
+    model = AutoML(time_budget=None, max_trials=4, n_jobs=2, random_state=0)
+    assert model._parallel_slots(2, len(X), families) == 1
+    model.set_params(time_budget=30)
+    assert model._parallel_slots(2, len(X), families) == 2
