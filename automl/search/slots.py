@@ -41,6 +41,8 @@ class TrialSlots:
         """A runner with no trial: at once when a slot is free, else when the first running trial ends. The error of a
         trial's thread (a bug in recording it, not a failed trial: those are results) is raised here."""
         while not self._free:
+            if not self._running:
+                raise RuntimeError("every trial runner was taken and none is running: one was not given back")
             done, _ = wait(self._running, return_when=FIRST_COMPLETED)
             self._collect(done)
         return self._free.pop(0)
