@@ -185,8 +185,9 @@ class AutoML(SynthesisMixin, BaseEstimator):
     parallel_trials : int or "auto", default="auto"
         Trials of the search running at once, each in its own process on ``n_jobs // parallel_trials`` cores (at
         most ``n_jobs`` of them). ``"auto"`` decides by the data's size: on small data (below the rows where the
-        boosting families fit on one thread, 10,000) one trial per core, at most 8; on larger data one trial at a
-        time on every core; without a ``time_budget`` (a search of ``max_trials``) one at a time, so that
+        boosting families fit on one thread, 10,000) one trial per core, at most 8 (a trial of a family that fits
+        on several threads there, the forests, kNN and CatBoost, still runs alone on every core); on larger data
+        one trial at a time on every core; without a ``time_budget`` (a search of ``max_trials``) one at a time, so that
         ``random_state`` repeats it. Trials that run at once end in an order that depends on timing, so the
         sampler's proposals, and the search, are not repeatable run to run; ``1`` runs them one after the other.
 

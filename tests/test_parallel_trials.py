@@ -5,6 +5,8 @@ import argparse
 import threading
 import time
 import warnings
+from datetime import timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,11 +28,20 @@ def table() -> tuple[pd.DataFrame, pd.Series]:
     return X, pd.Series(np.where(X["a"] + 0.5 * X["b"] + rng.normal(scale=0.5, size=400) > 0, "yes", "no"))
 
 
+def _spans(model: AutoML) -> dict[int, tuple[Any, Any, str]]:
+    """Each trial that ran: when its process started and ended (the study's end time less the trial's recorded
+    duration: Optuna's start time is when the trial was asked for, which may be before it waited for a slot), and
+    its family."""
+    return {t.number: (t.datetime_complete - timedelta(seconds=t.user_attrs["duration"]), t.datetime_complete,
+                       t.user_attrs["family"])
+            for t in model.study_.get_trials(deepcopy=False)
+            if t.datetime_complete is not None and t.user_attrs.get("duration") is not None  # (not the ensemble)
+            and t.user_attrs.get("status") != "skipped"}
+
+
 def _overlapping_pairs(model: AutoML) -> int:
-    """Pairs of trials, one started before the other ended (the study's own start and end times)."""
-    spans = sorted((t.datetime_start, t.datetime_complete) for t in model.study_.get_trials(deepcopy=False)
-                   if t.datetime_start is not None and t.datetime_complete is not None
-                   and t.user_attrs.get("status") != "skipped")
+    """Pairs of trials, one started before the other ended."""
+    spans = sorted(span[:2] for span in _spans(model).values())
     return sum(1 for i, (_, end) in enumerate(spans) for start, _ in spans[i + 1:] if start < end)
 
 
@@ -139,3 +150,20 @@ def test_auto_runs_trials_in_turn_without_a_time_budget(table):
     assert model._parallel_slots(2, len(X), families) == 1
     model.set_params(time_budget=30)
     assert model._parallel_slots(2, len(X), families) == 2
+
+
+def test_families_that_fit_on_every_core_run_alone(table):
+    """With two slots, a forest's trial (its trees split over the threads at any size) waits for the running
+    trials and runs with none beside it; the one-thread families (linear, LightGBM below 10,000 rows) run side by
+    side."""
+    X, y = table
+    model = AutoML(time_budget=60, families=["linear", "lightgbm", "random_forest"], max_trials=10, n_jobs=2,
+                   parallel_trials=2, random_state=0).fit(X, y)
+    spans = _spans(model)
+    forests = [number for number, (_, _, family) in spans.items() if family == "random_forest"]
+    assert forests and _overlapping_pairs(model) >= 1
+    for forest in forests:
+        start, end, _ = spans[forest]
+        assert not any(other_start < end and start < other_end
+                       for number, (other_start, other_end, _) in spans.items() if number != forest), \
+            f"trial {forest} (random_forest) overlapped another trial"

@@ -47,9 +47,11 @@ class TrialSlots:
             self._collect(done)
         return self._free.pop(0)
 
-    def start(self, runner: TrialProcess, work: Callable[[TrialProcess], None]) -> None:
-        """Run ``work(runner)``: inline with one slot, else in the slot's thread."""
-        if self._pool is None:
+    def start(self, runner: TrialProcess, work: Callable[[TrialProcess], None], alone: bool = False) -> None:
+        """Run ``work(runner)``: in the slot's thread, or inline (in the caller's thread, so that nothing else starts
+        before it ends) with one slot or ``alone``; the caller has waited for the running trials then
+        (:meth:`wait_all`)."""
+        if self._pool is None or alone:
             work(runner)
             self._free.append(runner)
             return
