@@ -141,8 +141,9 @@ class AutoML(SynthesisMixin, BaseEstimator):
         callback stops the fit.
     memory_limit : float, "auto" or None, default="auto"
         Gigabytes one trial process may allocate; ``"auto"`` is 70 % of the memory available when ``fit`` starts
-        (shared by the trials that run at once, see ``parallel_trials``), ``None`` no limit. A trial over it fails with ``MemoryError`` (an ``error`` row that says so) and its family
-        is not started again; the search goes on.
+        (shared by the trials that run at once, see ``parallel_trials``), ``None`` no limit. A trial over it fails
+        with ``MemoryError`` (an ``error`` row that says so) and its family is not started again; the search goes
+        on.
     extra_metrics : list of str or None, default=None
         Further metrics shown on the leaderboard, one column each, computed from every trial's out-of-fold
         predictions (and the ensemble's blend of them); names from :func:`automl.metrics.builtin_metric_names`
@@ -187,9 +188,10 @@ class AutoML(SynthesisMixin, BaseEstimator):
         most ``n_jobs`` of them). ``"auto"`` decides by the data's size: on small data (below the rows where the
         boosting families fit on one thread, 10,000) one trial per core, at most 8 (a trial of a family that fits
         on several threads there, the forests, kNN and CatBoost, still runs alone on every core); on larger data
-        one trial at a time on every core; without a ``time_budget`` (a search of ``max_trials``) one at a time, so that
-        ``random_state`` repeats it. Trials that run at once end in an order that depends on timing, so the
-        sampler's proposals, and the search, are not repeatable run to run; ``1`` runs them one after the other.
+        one trial at a time on every core; without a ``time_budget`` (a search of ``max_trials``) one at a time,
+        so that ``random_state`` repeats it. Trials that run at once end in an order that depends on timing, so
+        the sampler's proposals, and the search, are not repeatable run to run; ``1`` runs them one after the
+        other.
 
     Attributes
     ----------

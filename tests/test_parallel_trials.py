@@ -61,6 +61,7 @@ def test_auto_runs_a_trial_per_core_below_the_single_thread_rows_only():
     assert parallel_slots(4, 2, 500, thresholds) == 2
 
 
+@pytest.mark.slow
 def test_trials_run_at_once_with_two_slots_and_max_trials_holds(table):
     """Two slots on two cores: trials overlap in time, every trial is recorded once, ``max_trials`` counts the
     running ones (no overshoot), and the model predicts."""
@@ -75,6 +76,7 @@ def test_trials_run_at_once_with_two_slots_and_max_trials_holds(table):
     assert set(model.predict(X.head(7))) <= {"yes", "no"}
 
 
+@pytest.mark.slow
 def test_one_slot_runs_trials_one_after_the_other(table):
     """``parallel_trials=1`` (and more slots than cores, lowered with a warning) never overlaps two trials."""
     X, y = table
@@ -152,6 +154,7 @@ def test_auto_runs_trials_in_turn_without_a_time_budget(table):
     assert model._parallel_slots(2, len(X), families) == 2
 
 
+@pytest.mark.slow
 def test_families_that_fit_on_every_core_run_alone(table):
     """With two slots, a forest's trial (its trees split over the threads at any size) waits for the running
     trials and runs with none beside it; the one-thread families (linear, LightGBM below 10,000 rows) run side by

@@ -443,8 +443,9 @@ def parallel_slots(setting: int | str, n_jobs: int, n_rows: int, single_thread_b
     core). ``"auto"`` decides by the data's size: below the smallest ``single_thread_below`` of the searched families
     (rows where boosting fits on one thread, because OpenMP's overhead costs more than a second thread gains), one
     trial per core, at most :data:`MAX_AUTO_SLOTS`; from there, one trial on every core (LightGBM, 500 rounds on
-    20,000 rows: 0.76 s on two threads, 0.99 s on one; more rows gain more). Families without the threshold (forests, kNN) say nothing for
-    small data, so a search of those alone runs one trial at a time.
+    20,000 rows: 0.76 s on two threads, 0.99 s on one). Families without the threshold (forests, kNN) say nothing
+    for small data, so a search of those alone runs one trial at a time; beside the others, their trials run alone
+    (:meth:`~automl.search.controller.SearchController._runs_alone`).
     """
     if setting != "auto":
         return max(1, min(int(setting), n_jobs))
