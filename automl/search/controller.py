@@ -365,8 +365,11 @@ class SearchController:
                     work = self._run(study, trial, config, data, alone)
                 self.slots.start(runner, work, alone)
             self.slots.wait_all()
-        except BaseException:
-            self._stopping = "interrupted (Ctrl-C); runs again when the search resumes"
+        except KeyboardInterrupt:
+            self._stopping = INTERRUPTED_WHY
+            raise
+        except BaseException as error:
+            self._stopping = f"stopped: the search ended with {type(error).__name__}; runs again when it resumes"
             raise
         finally:
             self.slots.close()
@@ -730,9 +733,10 @@ class SearchController:
     def _runs_alone(self, family: ModelFamily) -> bool:
         """Whether a trial of ``family`` runs with no other beside it, on every core: with several slots, a family
         whose model fits on several threads at this size (forests, kNN, CatBoost: their trees or neighbours split
-        over threads as well as trials would, and on one thread each of their trials takes twice as long under the
-        same time rules; leaf_flavia_species, 1,907 rows, 60 s: extra trees best, log loss 0.0184 one trial at a time,
-        0.0342 with every trial on one thread). Families that fit on one thread here run side by side."""
+        over threads as well as trials would, and on one thread each of their trials takes about twice as long
+        under the same time rules; leaf_flavia_species, 1,907 rows, 60 s: extra trees best, log loss 0.0184 one
+        trial at a time or with them alone, 0.0342 with every trial on one thread). Families that fit on one thread
+        here run side by side."""
         if self.settings.slots < 2 or not family.threads_param:
             return False
         return family.threads(self.problem.n_rows, self.problem.n_jobs) > 1
