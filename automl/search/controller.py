@@ -1,7 +1,8 @@
 """The search controller: one loop under one deadline, the Optuna study as the record.
 
 The controller asks the study for a configuration, asks the time planner (:mod:`automl.search.planner`) whether
-and until when it may run, runs it in a killable worker process, and writes the result back to the study. What
+and until when it may run, runs it in a killable worker process (on small data several at once, one per slot:
+:mod:`automl.search.slots`), and writes the result back to the study. What
 is tried comes from the strategy (:mod:`automl.search.strategies`); the final model from
 :mod:`automl.search.refit`.
 """
