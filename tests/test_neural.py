@@ -52,7 +52,7 @@ def test_networks_predict_many_rows_a_chunk_at_a_time_with_the_same_values(monke
     at once, each hidden layer held a value per row and unit): the predictions are those of one pass."""
     from sklearn.neural_network import MLPClassifier, MLPRegressor
 
-    from automl.models.torch_net import PREDICT_CHUNK_ROWS
+    from automl.models.chunked import PREDICT_CHUNK_ROWS
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(2 * PREDICT_CHUNK_ROWS + 17, 4))

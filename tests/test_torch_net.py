@@ -58,7 +58,7 @@ def test_fitted_state_is_numpy_only_and_predicts_the_same_after_a_copy():
 
 
 def test_many_rows_are_predicted_in_chunks_as_one_forward_pass_would():
-    from automl.models.torch_net import PREDICT_CHUNK_ROWS
+    from automl.models.chunked import PREDICT_CHUNK_ROWS
 
     X, y = _wave(300)
     model = TorchNetRegressor(random_state=0, max_epochs=5).fit(X, y)

@@ -23,7 +23,7 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.utils.validation import _check_sample_weight, check_array, column_or_1d, validate_data
 
 from automl.models.adapters import FamilyAdapter
-from automl.models.torch_net import PREDICT_CHUNK_ROWS
+from automl.models.chunked import in_chunks
 
 def _sizes(hidden_units: int, layers: int) -> tuple[int, ...]:
     return (int(hidden_units),) * int(layers)
@@ -92,16 +92,13 @@ class _Layered:
         """Ignored: the sizes follow ``hidden_units`` and ``layers`` (scikit-learn's ``__init__`` sets them)."""
 
     def _forward_pass_fast(self, X: Any, check_input: bool = True) -> np.ndarray:
-        """scikit-learn's forward pass (what ``predict`` and ``predict_proba`` read), :data:`PREDICT_CHUNK_ROWS`
-        rows at a time: all at once, each hidden layer holds a value per row and unit (a holdout of 300,000 rows
-        through 512 units: 1.2 GB a layer), as :mod:`automl.models.torch_net` found for its network."""
+        """scikit-learn's forward pass (what ``predict`` and ``predict_proba`` read), validated once, then a chunk of
+        rows at a time (:func:`automl.models.chunked.in_chunks`): all at once, each hidden layer holds a value per
+        row and unit (a holdout of 300,000 rows through 512 units: 1.2 GB a layer)."""
         if check_input:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         forward = super()._forward_pass_fast  # type: ignore[misc]
-        if X.shape[0] <= PREDICT_CHUNK_ROWS:
-            return forward(X, check_input=False)
-        return np.concatenate([forward(X[begin:begin + PREDICT_CHUNK_ROWS], check_input=False)
-                               for begin in range(0, X.shape[0], PREDICT_CHUNK_ROWS)])
+        return in_chunks(lambda rows: forward(rows, check_input=False), X)
 
     def _fit_network(self, X: Any, y: Any, sample_weight: Any) -> Any:
         with _epochs_fixed(self):

@@ -25,11 +25,10 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from automl.models.adapters import FamilyAdapter
+from automl.models.chunked import in_chunks
 
 #: a regression's predictions may leave the training targets' range by this share of it
 TARGET_RANGE_MARGIN = 0.05
-#: rows the forward pass of :meth:`_TorchNet._outputs` takes at a time (bounds its memory to a few MB a layer)
-PREDICT_CHUNK_ROWS = 4096
 
 
 def batch_size_for(rows: int, requested: Any) -> int:
@@ -169,13 +168,9 @@ class _TorchNet(BaseEstimator, metaclass=ABCMeta):
 
     # -- prediction --------------------------------------------------------------------------------------------------
     def _outputs(self, features: np.ndarray) -> np.ndarray:
-        """The network's last layer for rows already validated (float32, the training columns), computed
-        :data:`PREDICT_CHUNK_ROWS` rows at a time: all at once, each hidden layer of a holdout's 75,000 rows at 352
-        units is 105 MB, held two or three times (the product, the sum, the layer before)."""
-        if len(features) <= PREDICT_CHUNK_ROWS:
-            return self._layers(features)
-        return np.concatenate([self._layers(features[begin:begin + PREDICT_CHUNK_ROWS])
-                               for begin in range(0, len(features), PREDICT_CHUNK_ROWS)])
+        """The network's last layer for rows already validated (float32, the training columns), a chunk of rows at
+        a time (:func:`automl.models.chunked.in_chunks`)."""
+        return in_chunks(self._layers, features)
 
     def _layers(self, features: np.ndarray) -> np.ndarray:
         hidden = features
