@@ -41,6 +41,28 @@ def test_fit_shares_follow_the_rows_each_fit_trains_on():
     assert _fit_seconds(unbounded, steps(unbounded), 0) is None
 
 
+def test_fit_shares_keep_time_for_predicting_the_validation_rows_of_every_step_left():
+    now = time.monotonic()
+    rungs, _, _ = _task(rows=100, rungs=(0.25, 1.0), deadline_at=now + 100.0)
+    plan = steps(rungs)
+    # the step before spent 10 s predicting: 10 s are kept for the last step's predictions, 20 s with two steps left
+    assert _fit_seconds(rungs, plan, 1, scoring=10.0) == pytest.approx(FIT_SHARE * 90, rel=0.01)
+    assert _fit_seconds(rungs, plan, 0, scoring=10.0) == pytest.approx(FIT_SHARE * 80 * 0.25 / 1.25, rel=0.01)
+
+
+def test_the_steps_before_the_model_take_their_time_out_of_the_models_cap():
+    """``max_seconds`` is the whole fit's: the model's own cap is what the cast and encoding left of it (a 600k-row
+    rung encoded for 5.7 s, then boosted for the whole cap, and its trial was killed at its deadline)."""
+    from automl.search.evaluate import fit_pipeline
+
+    task, X, y = _task(rows=3000)
+    started = time.monotonic()
+    pipe = fit_pipeline(task, X, y, None, max_seconds=30.0)
+    elapsed = time.monotonic() - started
+    cap = pipe.named_steps["model"].max_seconds
+    assert 30.0 - elapsed <= cap < 30.0
+
+
 def test_boosting_stops_at_its_share_of_the_trial_and_keeps_a_model():
     """Half a second for a trial that would boost 1,000 slow rounds on 16,000 rows: it ends in time with its fold
     scored and its refit model, both with fewer rounds; nothing is killed."""

@@ -137,14 +137,17 @@ def fit_pipeline(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight:
                  index: np.ndarray | None = None) -> Any:
     """Build and fit the trial's pipeline on ``X, y`` (weights go to the model step); its FRESH filter comes from
     the fit's step cache when the trials' needs name one (:mod:`automl.search.step_cache`). ``max_seconds`` caps
-    the rounds of a model that takes it (boosting's early-stopping wrappers). ``table_rows``: the rows of the
-    table searched (default: the rows fitted), which decide the size rules of the families (a forest's leaf budget),
-    so that a rung or fold of a large table is built like the table's model: a quarter rung of 300k rows under the
-    large-data threshold grew its extra trees out, 1.1 GB in the trial process against 0.15 GB at the full rung.
+    the whole fit, the steps before the model included, through the rounds of a model that takes it (boosting's
+    early-stopping wrappers, the network's epochs): the model gets what the steps before it left. ``table_rows``:
+    the rows of the table searched (default: the rows fitted), which decide the size rules of the families (a
+    forest's leaf budget), so that a rung or fold of a large table is built like the table's model: a quarter rung
+    of 300k rows under the large-data threshold grew its extra trees out, 1.1 GB in the trial process against
+    0.15 GB at the full rung.
     ``validation``: rows ``(X, y, sample_weight)`` a model that stops on them is stopped on (transformed by the
     pipeline's steps before the model, fitted on ``X``), for a pipeline whose model can (:func:`stopping_model`).
     ``index``: the positions of ``X, y, sample_weight`` to fit on (default all), taken here so that their copy is
     let go once the first step has read it (the full rung of a 3M-row table: 0.9 GB less from the second step on)."""
+    started = time.monotonic()
     if index is not None:
         y, sample_weight = y[index], None if sample_weight is None else sample_weight[index]
     rows = len(y) if table_rows is None else table_rows
@@ -164,6 +167,11 @@ def fit_pipeline(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight:
     Xt = X if index is None else X.iloc[index]
     for _, step in head.steps:
         Xt = step.fit_transform(Xt, y)
+    if max_seconds is not None:
+        # the steps before the model spent part of the fit's time: the model gets the rest (the full rung of a
+        # 600k-row table encoded for 5.7 s and then boosted for all of its 27.8 s; with the validation rows'
+        # predictions after it, its trial passed its deadline and was killed with no model)
+        _set_by_name(pipe, {"max_seconds": max(max_seconds - (time.monotonic() - started), 0.0)})
     weight = {} if sample_weight is None else {"sample_weight": sample_weight}
     if validation is not None and stopping_model(model) is not None:
         X_valid, y_valid, w_valid = validation
@@ -229,6 +237,7 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
     stops = task.stop_on_folds and not result.rungs
     curves: list[np.ndarray | None] = []  # of the fold models stopped on their validation folds so far
     epochs: list[int | None] = []  # the best epoch of each fold's network (None: not a network that stops)
+    scoring = 0.0  # what the last step took besides its fit (predicting and scoring its validation rows)
     try:
         for step, (train, valid, fraction) in enumerate(plan):
             stage = f"rung {step} ({fraction:.3g} of the rows)" if result.rungs else f"fold {step}"
@@ -238,8 +247,8 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
             start = time.perf_counter()
             pipe = None  # the step before's model is not held while this one is fitted
             validation = (rows.iloc[valid], y[valid], w_valid) if stops else None
-            pipe = fit_pipeline(task, rows, y, sample_weight, _fit_seconds(task, plan, step), len(y), validation,
-                                index=train)
+            pipe = fit_pipeline(task, rows, y, sample_weight, _fit_seconds(task, plan, step, scoring), len(y),
+                                validation, index=train)
             result.fit_times.append(time.perf_counter() - start)
             result.synthesis_time += synthesis_seconds(pipe)
             if task.bag or stops:
@@ -255,7 +264,8 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
             result.fold_scores.append(score)
             result.fidelity = fraction
             fitting = result.fit_times[-1]
-            decision = report(step, score, (fitting, time.perf_counter() - step_start - fitting))
+            scoring = time.perf_counter() - step_start - fitting
+            decision = report(step, score, (fitting, scoring))
             decision = GO if decision is True else PRUNE if decision is False else decision
             if decision == PRUNE or (decision == STOP and not result.rungs):
                 result.status = "pruned"
@@ -362,13 +372,16 @@ def _keeps_holdout_model(task: TrialTask, result: TrialResult) -> bool:
     return task.metric.better(score, bar)
 
 
-def _fit_seconds(task: TrialTask, plan: list[tuple[np.ndarray, np.ndarray, float]], step: int) -> float | None:
+def _fit_seconds(task: TrialTask, plan: list[tuple[np.ndarray, np.ndarray, float]], step: int,
+                 scoring: float = 0.0) -> float | None:
     """The time step ``step``'s fit may take: its share (a rung: its share of the rows) of what is left before the
-    trial's deadline, split over this and the later fits (and the refit)."""
+    trial's deadline, split over this and the later fits (and the refit), once ``scoring`` (what the step before
+    took besides its fit: predicting the validation rows, the same rows on every rung) is kept for this and each
+    later step."""
     if task.deadline_at is None:
         return None
     weights = [fraction for _, _, fraction in plan] + ([1.0] if _refits(task) else [])
-    left = FIT_SHARE * (task.deadline_at - time.monotonic())
+    left = FIT_SHARE * (task.deadline_at - time.monotonic() - scoring * (len(plan) - step))
     return max(left * weights[step] / sum(weights[step:]), 0.0)
 
 
