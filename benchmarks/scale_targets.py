@@ -50,7 +50,8 @@ def merged_runs(paths: list[Path]) -> pd.DataFrame:
 
 def target_table(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per automl run: the figures and the verdicts of the module docstring."""
-    scored = effective_scores(runs)
+    # a failed run scores as the constant predictor of its own budget's runs
+    scored = pd.concat([effective_scores(group) for _, group in runs.groupby("budget", sort=False)])
     rows = []
     for (dataset, seed, budget), group in scored.groupby(["dataset", "seed", "budget"], sort=False):
         by_system = group.set_index("system")

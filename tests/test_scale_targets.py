@@ -57,6 +57,14 @@ def test_a_failed_fit_is_the_constant_and_fails_every_score_target(tmp_path: Pat
     assert row["automl"] == 0.5 and row["model"] == "NO" and row["lgbm"] == "NO" and row["peer"] == "NO"
 
 
+def test_runs_of_several_budgets_are_judged_apart(tmp_path: Path) -> None:
+    rows = [_run("automl", math.nan, status="timeout"), _run("constant", 0.5), _run("lgbm", 0.79),
+            _run("automl", 0.81, budget=600.0), _run("constant", 0.5, budget=600.0), _run("lgbm", 0.79, budget=600.0)]
+    table = target_table(merged_runs([_write(tmp_path / "r.csv", rows)])).set_index("budget")
+    assert table.loc[120.0, "model"] == "NO" and table.loc[600.0, "model"] == "yes"
+    assert table.loc[600.0, "automl"] == pytest.approx(0.81)
+
+
 def test_targets_without_a_peer_are_left_empty_and_the_report_counts_them(tmp_path: Path) -> None:
     path = _write(tmp_path / "r.csv", [_run("automl", 0.8, trials=5), _run("lgbm", 0.79), _run("constant", 0.5)])
     row = target_table(merged_runs([path])).iloc[0]
