@@ -67,10 +67,16 @@ def run_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def failure_lines(frame: pd.DataFrame) -> list[str]:
-    """One bullet per run that is not ``ok``."""
+    """One bullet per run that is not ``ok``, and per ``ok`` run of automl whose fit ended with its constant
+    fallback (``fit_status=constant`` in its details: no trial gave a model; its score is the class priors' or the
+    mean's, a failure that a score table alone shows as a poor score)."""
     bad = frame[frame["status"] != "ok"]
-    return [f"- {r['dataset']} / seed {r['seed']} / {r['system']}: **{r['status']}**: `{r['error']}`"
-            for r in bad.to_dict("records")]
+    lines = [f"- {r['dataset']} / seed {r['seed']} / {r['system']}: **{r['status']}**: `{r['error']}`"
+             for r in bad.to_dict("records")]
+    details = frame["details"].fillna("").astype(str) if "details" in frame else pd.Series("", index=frame.index)
+    constant = frame[(frame["status"] == "ok") & details.str.contains(r"(?:^|; )fit_status=constant(?:;|$)")]
+    return lines + [f"- {r['dataset']} / seed {r['seed']} / {r['system']}: ok, but **a constant predictor** (no trial "
+                    f"gave a model: `{r['details']}`)" for r in constant.to_dict("records")]
 
 
 def header(frame: pd.DataFrame, title: str, notes: list[str], suite_size: int | None) -> str:
@@ -140,4 +146,4 @@ def render(frame: pd.DataFrame, title: str, notes: list[str] | None = None, suit
     if plots:
         text += "\n## Plots\n\n" + "".join(f"![{caption}]({path})\n" for caption, path in plots.items())
     failures = failure_lines(frame)
-    return text + ("\n## Runs that are not ok\n\n" + "\n".join(failures) + "\n" if failures else "")
+    return text + ("\n## Runs that are not ok, or ended with a constant predictor\n\n" + "\n".join(failures) + "\n" if failures else "")

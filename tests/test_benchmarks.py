@@ -108,6 +108,16 @@ def test_report_marks_imputed_cells_and_lists_failures(results: pd.DataFrame) ->
     assert "| auc | roc_auc | **0.9000** | 0.5000* | 0.8000 | 0.5000 |" in text
     assert "2 datasets of the 25 in the suite" in text and "a note" in text
     assert "loss / seed 0 / automl: **timeout**" in text
+    assert "ok, but **a constant predictor**" not in text
+
+
+def test_report_lists_a_fit_that_ended_with_its_constant_fallback(results: pd.DataFrame) -> None:
+    """An ``ok`` run whose fit found no model (the 1M-row multiclass table at 120 s, stop 57) is listed with the
+    failures, not only shown as a poor score."""
+    fallback = pd.DataFrame([asdict(replace(_row("big", "log_loss", "automl", 1.386),
+                                            details="best=constant; fit_status=constant; trials=6"))])
+    text = summary.render(pd.concat([results, fallback], ignore_index=True), "t")
+    assert "- big / seed 0 / automl: ok, but **a constant predictor**" in text
 
 
 @pytest.mark.parametrize(("outcome", "result", "status"), [
