@@ -138,7 +138,9 @@ def fit_pipeline(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight:
     """Build and fit the trial's pipeline on ``X, y`` (weights go to the model step); its FRESH filter comes from
     the fit's step cache when the trials' needs name one (:mod:`automl.search.step_cache`). ``max_seconds`` caps
     the whole fit, the steps before the model included, through the rounds of a model that takes it (boosting's
-    early-stopping wrappers, the network's epochs): the model gets what the steps before it left. ``table_rows``:
+    early-stopping wrappers, the network's epochs): the model gets what the steps before it left (all of it when a
+    cached FRESH filter is reused: those steps are fitted in :func:`~automl.search.step_cache.fit_reusing_step`,
+    and the model's cap is set before them). ``table_rows``:
     the rows of the table searched (default: the rows fitted), which decide the size rules of the families (a
     forest's leaf budget), so that a rung or fold of a large table is built like the table's model: a quarter rung
     of 300k rows under the large-data threshold grew its extra trees out, 1.1 GB in the trial process against
@@ -152,13 +154,13 @@ def fit_pipeline(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight:
         y, sample_weight = y[index], None if sample_weight is None else sample_weight[index]
     rows = len(y) if table_rows is None else table_rows
     pipe = build_pipeline(task.schema, task.config, task.task, task.random_state, task.n_jobs, rows=rows)
-    if max_seconds is not None:
-        _set_by_name(pipe, {"max_seconds": max_seconds})
     if task.rounds:
         _set_by_name(pipe, dict.fromkeys(REFIT_ITERATIONS, task.rounds), within="model__")
     _set_by_name(pipe, task.config.family.adapter_object().label_params(y, task.task), within="model__")
     location = task.config.needs().get(STEP_CACHE)
     if location and CACHED_STEP in pipe.named_steps:  # the FRESH filter of an earlier trial, on the same input
+        if max_seconds is not None:  # here the model's cap does not count the steps before it (fitted in the call)
+            _set_by_name(pipe, {"max_seconds": max_seconds})
         fit_params = {} if sample_weight is None else {"model__sample_weight": sample_weight}
         return fit_reusing_step(pipe, X if index is None else X.iloc[index], y, fit_params, str(location))
     # step by step, as Pipeline.fit does, but holding each step's input only until it is transformed (Pipeline.fit
