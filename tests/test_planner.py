@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from automl.data.target import automatic_cv
 from automl.metrics import constant_score, get_metric, weighted_median
 from automl.search.controller import Problem
-from automl.search.planner import (END_MARGIN, FIRST_STEP_SETUP, KILL_SLACK, REFIT_OVERHEAD, REFIT_SAFETY,
-                                   TRIAL_SHARE, Deadline, TimePlanner, TrialCost, check_synthesis_affordable,
-                                   budget_scale, command_fit_seconds, fold_cap)
+from automl.search.planner import (END_MARGIN, FALLBACK_SHARE, FIRST_STEP_SETUP, KILL_SLACK, REFIT_OVERHEAD,
+                                   REFIT_SAFETY, TRIAL_SHARE, Deadline, TimePlanner, TrialCost,
+                                   check_synthesis_affordable, budget_scale, command_fit_seconds, fold_cap)
 from automl.search.study import beating
 
 
@@ -45,6 +45,18 @@ def test_a_trial_may_take_a_share_of_the_time_left_and_never_pass_the_trial_dead
     assert plan.trial_limit(start, start + 50, last=True) == pytest.approx(start + 50)
     # the trial deadline keeps the end margin, the kill slack and the refit reserve
     assert plan.trial_deadline(10.0) == pytest.approx(start + 60 - END_MARGIN - KILL_SLACK - 10.0)
+
+
+def test_on_rungs_the_fallback_trial_may_take_a_larger_share_than_the_others():
+    on_folds, on_rungs = planner(60), planner(60, n_rows=500_000, train_rows=400_000, n_folds=1)
+    assert len(on_rungs.rungs) > 1
+    start = on_rungs.deadline.start
+    assert on_rungs.trial_limit(start, start + 100, fallback=True) == pytest.approx(start + FALLBACK_SHARE * 60)
+    assert on_rungs.trial_limit(start, start + 100) == pytest.approx(start + TRIAL_SHARE * 60)
+    assert on_rungs.trial_limit(start, start + 30, fallback=True) == pytest.approx(start + 30)  # never past it
+    # on folds the first trial's projection stops it before it starves the rest: its share is every trial's
+    start = on_folds.deadline.start
+    assert on_folds.trial_limit(start, start + 100, fallback=True) == pytest.approx(start + TRIAL_SHARE * 60)
 
 
 def test_first_folds_that_project_past_the_limit_stop_the_trial():

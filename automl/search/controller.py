@@ -502,10 +502,11 @@ class SearchController:
         enqueued = trial.user_attrs.get("fixed") is not None
         rungs = self.planner.rungs
         start = time.monotonic()
-        limit = self.planner.trial_limit(start, self._trial_deadline(study), last=self._last_allowed(study))
         # the first finished trial is refitted at once as the fallback model: with trials running at once, by the
         # first started only (until it ends without one)
         refit = self.fallback is None and self._refitting is None
+        limit = self.planner.trial_limit(start, self._trial_deadline(study), last=self._last_allowed(study),
+                                         fallback=refit)
         if refit:
             self._refitting = trial.number
         task = self.problem.trial_task(config, refit=refit, rungs=rungs,

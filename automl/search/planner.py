@@ -28,6 +28,14 @@ MIN_TRIAL_SECONDS = 0.5
 # No trial may take more than this share of the time left when it starts, so one slow or hanging
 # configuration cannot starve the families after it.
 TRIAL_SHARE = 0.5
+# ... except, on rungs (large data), the trial that gives the fallback model (the first to start, while none has
+# ended): it may take this share. On large data a boosting default's score is bounded by the rounds its time buys,
+# its fits end at their cap with a model, and every trial after it gets a smaller share, so none could boost more
+# rounds; a share is a limit, not a reservation, so a fit that converges (early stopping) leaves the time to the
+# others. The generated 1M-row 4-class table at 120 s (600k training rows, one holdout): with half the time, LightGBM's
+# default reached the full rung with a 27.8 s cap, about 35 rounds, test log loss 1.0745 against 1.0701 for
+# LightGBM's own defaults on every training row; the same pipeline scores 1.054 after 50 rounds and 1.026 after 100.
+FALLBACK_SHARE = 0.75
 # This many skipped trials in a row (each estimated not to fit) end the search: a safety net, since a skip
 # redirects the next trial to a family that fits.
 MAX_SKIPS_IN_A_ROW = 5
@@ -206,14 +214,16 @@ class TimePlanner:
         """Trials must end early enough to refit the best so far (``refit_reserve`` seconds) before the end."""
         return self.end() - KILL_SLACK - refit_reserve
 
-    def trial_limit(self, start: float, trial_deadline: float, last: bool = False) -> float:
+    def trial_limit(self, start: float, trial_deadline: float, last: bool = False, fallback: bool = False) -> float:
         """When a trial starting at ``start`` is stopped: its share of the time left, or the trial deadline; the
         trial deadline for the ``last`` trial the search may start (``max_trials``), whose share would be kept for
         trials that never come (``AutoML(families=["lightgbm"], max_trials=1, time_budget=120)`` on mfeat-factors:
-        its one trial was stopped at 14 s of 117 s left, 59 s projected, and the fit ended with a constant)."""
+        its one trial was stopped at 14 s of 117 s left, 59 s projected, and the fit ended with a constant). The
+        ``fallback`` trial (the first, while none has ended) gets :data:`FALLBACK_SHARE` on rungs."""
         if last:
             return trial_deadline
-        return min(trial_deadline, start + TRIAL_SHARE * (self.deadline.at - start))
+        share = FALLBACK_SHARE if fallback and len(self.rungs) > 1 else TRIAL_SHARE
+        return min(trial_deadline, start + share * (self.deadline.at - start))
 
     # -- whether to start -------------------------------------------------------------------------------
     def room(self, costs: Iterable[TrialCost], family: str, now: float, trial_deadline: float,
