@@ -71,6 +71,19 @@ def test_lightgbm_rounds_stop_at_max_seconds(rows):
     assert free.fit(X, y).best_iteration_ > 100
 
 
+@needs_catboost
+@pytest.mark.parametrize("rows", [300, 3000])  # fitted plainly, and with its early-stopping holdout
+def test_catboost_rounds_stop_at_max_seconds(rows):
+    """CatBoost's rounds end at a spent allowance too, with a usable model of at least one tree."""
+    X, y = _data(rows)
+    slow = _catboost("classifier").set_params(learning_rate=0.01)
+    capped = CatBoostEarlyStopping(slow, patience=1000, random_state=0, max_seconds=0.0).fit(X, y)
+    assert 1 <= capped.estimator_.tree_count_ <= 2
+    assert capped.predict_proba(X[:3]).shape == (3, 2)
+    free = CatBoostEarlyStopping(slow.set_params(iterations=150), patience=1000, random_state=0).fit(X, y)
+    assert free.estimator_.tree_count_ > 100
+
+
 @pytest.mark.parametrize("library", CASES)
 def test_sample_weight_is_used(library):
     classifier, _, wrapper = LIBRARIES[library]

@@ -289,10 +289,27 @@ class CatBoostEarlyStopping(EarlyStopping):
 
         (X, y, weight), (X_valid, y_valid, valid_weight) = train, valid
         estimator.fit(X, y, sample_weight=weight, eval_set=Pool(X_valid, y_valid, weight=valid_weight),
-                      early_stopping_rounds=self.patience, use_best_model=True)
+                      early_stopping_rounds=self.patience, use_best_model=True, **self._time_arguments())
+
+    def _time_arguments(self) -> dict[str, Any]:
+        # CatBoost keeps the best iteration on its eval set when a callback ends the rounds (use_best_model); without
+        # the cap a rung's fit ran on past it (the 1M-row 4-class table: 17.2 s on the 1/16 rung against 0.9 s)
+        return {} if self.max_seconds is None else {"callbacks": [_CatBoostTimeLimit(self.max_seconds)]}
 
     def _rounds(self, estimator: Any) -> int:
         return int(estimator.tree_count_)
+
+
+class _CatBoostTimeLimit:
+    """A CatBoost callback ending the rounds once ``seconds`` have passed since it was made (after one round at
+    least: the model is never empty)."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.start = seconds, time.monotonic()
+
+    def after_iteration(self, info: Any) -> bool:
+        """Whether to go on (CatBoost's protocol: ``False`` stops)."""
+        return time.monotonic() - self.start < self.seconds
 
 
 class LightGBMAdapter(FamilyAdapter):
