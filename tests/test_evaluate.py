@@ -1,6 +1,7 @@
 """A trial's fits share the time left before its deadline; boosting stops adding rounds when its share is spent."""
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -94,8 +95,6 @@ def test_a_trial_caps_its_forest_by_the_rows_it_fits():
 def test_a_rung_of_a_large_table_caps_its_forest_as_the_table_does():
     """A rung's rows are below the family's large-data threshold, the table's are not: the rung's forest is capped
     as the full model would be (a quarter rung of 300k rows grew extra trees out: 1.1 GB against 0.15 GB)."""
-    import dataclasses
-
     from automl.search.evaluate import STOP
 
     task, X, y = _task(rows=500, rungs=(0.25, 1.0))
@@ -104,6 +103,23 @@ def test_a_rung_of_a_large_table_caps_its_forest_as_the_table_does():
     result = evaluate(task, X, y, None, lambda *a: STOP)  # ends with the first rung's model: 100 of 400 rows
     assert result.status == "ok" and result.fidelity == 0.25, result.error
     assert max(tree.get_n_leaves() for tree in result.refit_model.named_steps["model"].estimators_) <= 20
+
+
+def test_a_trial_skipping_its_middle_rungs_fits_and_reports_the_others_at_their_positions():
+    """The fallback trial's middle rungs are not fitted; its first and last rungs report at their own steps (the
+    pruner compares scores step by step), and the time of the skipped rung goes to the last one."""
+    now = time.monotonic()
+    task, X, y = _task(rows=2000, rungs=(1 / 16, 0.25, 1.0), skip_rungs=(1,))
+    task.config.params.update(n_estimators=20)
+    reported: list[int] = []
+    result = evaluate(task, X, y, None, lambda step, score, seconds: reported.append(step) or True)
+    assert result.status == "ok", result.error
+    assert reported == [0, 2] and len(result.fold_scores) == 2 and result.fidelity == 1.0
+    timed = dataclasses.replace(task, deadline_at=now + 100.0)
+    plan = steps(timed)
+    assert _fit_seconds(timed, plan, 0) == pytest.approx(FIT_SHARE * 100 / 17, rel=0.01)  # 1/16 of 1/16 + 1
+    assert _fit_seconds(dataclasses.replace(timed, skip_rungs=()), plan, 0) == pytest.approx(
+        FIT_SHARE * 100 / 21, rel=0.01)
 
 
 def test_histogram_boosting_fits_a_class_with_one_training_row():

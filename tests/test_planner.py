@@ -59,6 +59,16 @@ def test_on_rungs_the_fallback_trial_may_take_a_larger_share_than_the_others():
     assert on_folds.trial_limit(start, start + 100, fallback=True) == pytest.approx(start + TRIAL_SHARE * 60)
 
 
+def test_the_fallback_trial_skips_the_rungs_between_its_first_and_last_and_their_cost_is_not_projected():
+    three = planner(60, n_rows=500_000, train_rows=400_000, n_folds=1)
+    assert three.rungs == (1 / 16, 0.25, 1.0)
+    assert three.skipped_rungs(fallback=True) == (1,) and three.skipped_rungs(fallback=False) == ()
+    assert planner(60, n_rows=100_000, train_rows=80_000, n_folds=1).skipped_rungs(fallback=True) == ()  # two rungs
+    # the first rung fitted in 1 s (and 0.5 s scoring): the last costs 16 s more and 0.5 s, the skipped one nothing
+    assert three.projected_overrun(0.0, 1.5, 1, limit=10.0, step_seconds=(1.0, 0.5), skipped=(1,)) == pytest.approx(18.0)
+    assert three.projected_overrun(0.0, 1.5, 1, limit=10.0, step_seconds=(1.0, 0.5)) == pytest.approx(22.5)
+
+
 def test_first_folds_that_project_past_the_limit_stop_the_trial():
     plan = planner(n_folds=5)
     # one fold in 3 s: five take 15 s; a limit 10 s after the start cannot be met

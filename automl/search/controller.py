@@ -511,6 +511,8 @@ class SearchController:
             self._refitting = trial.number
         task = self.problem.trial_task(config, refit=refit, rungs=rungs,
                                        n_jobs=self.problem.n_jobs if alone else self._trial_threads())
+        if task.on_rungs:
+            task = replace(task, skip_rungs=self.planner.skipped_rungs(fallback=refit))
         if len(self.problem.folds) == 1 and not task.on_rungs and not task.refit:
             best = next((t.value for t in self._ranked(study) if t.value is not None), None)
             task.keep_holdout_model_beating = float(best) if best is not None else self.problem.metric.worst()
@@ -541,7 +543,8 @@ class SearchController:
                 return PRUNE
             # stop a trial as soon as its steps so far show it cannot finish before its limit: on rungs it keeps
             # the model of the rung it reached (a model on a subsample), on folds it has none
-            overrun = self.planner.projected_overrun(start, time.monotonic(), step + 1, limit, seconds, exponent)
+            overrun = self.planner.projected_overrun(start, time.monotonic(), step + 1, limit, seconds, exponent,
+                                                     task.skip_rungs)
             if overrun is not None:
                 projected.append(overrun)
                 return STOP

@@ -50,6 +50,8 @@ class TrialTask:
     memory_limit: int | None = None  # bytes the trial process may allocate beyond what it started with
     # with one (holdout) fold: shares of its training rows fitted in turn, each a step the pruner sees
     rungs: tuple[float, ...] = (1.0,)
+    # the rungs (their positions) this trial does not fit: the fallback trial's middle ones (TimePlanner.skipped_rungs)
+    skip_rungs: tuple[int, ...] = ()
     # the refit trains on this share of the rows (a trial that ended at a lower rung)
     refit_fraction: float = 1.0
     # small data: the trial's model is the average of its fold models (no refit)
@@ -242,6 +244,8 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
     scoring = 0.0  # what the last step took besides its fit (predicting and scoring its validation rows)
     try:
         for step, (train, valid, fraction) in enumerate(plan):
+            if result.rungs and step in task.skip_rungs:
+                continue
             stage = f"rung {step} ({fraction:.3g} of the rows)" if result.rungs else f"fold {step}"
             step_start = time.perf_counter()
             w_valid = None if sample_weight is None else sample_weight[valid]
@@ -256,7 +260,7 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
             if task.bag or stops:
                 fold_models.append(pipe)
             epochs.append(best_epoch(pipe))
-            if step == 0:
+            if len(result.fit_times) == 1:
                 result.n_features_synthesised, result.n_features_selected = selected_counts(pipe)
             start = time.perf_counter()
             if stops:  # scored for the pruner at the rounds the folds before it chose (cut after the last fold)
@@ -377,14 +381,15 @@ def _keeps_holdout_model(task: TrialTask, result: TrialResult) -> bool:
 def _fit_seconds(task: TrialTask, plan: list[tuple[np.ndarray, np.ndarray, float]], step: int,
                  scoring: float = 0.0) -> float | None:
     """The time step ``step``'s fit may take: its share (a rung: its share of the rows) of what is left before the
-    trial's deadline, split over this and the later fits (and the refit), once ``scoring`` (what the step before
-    took besides its fit: predicting the validation rows, the same rows on every rung) is kept for this and each
-    later step."""
+    trial's deadline, split over this and the later fits (and the refit; not the rungs skipped), once ``scoring``
+    (what the step before took besides its fit: predicting the validation rows, the same rows on every rung) is kept
+    for this and each later step."""
     if task.deadline_at is None:
         return None
-    weights = [fraction for _, _, fraction in plan] + ([1.0] if _refits(task) else [])
-    left = FIT_SHARE * (task.deadline_at - time.monotonic() - scoring * (len(plan) - step))
-    return max(left * weights[step] / sum(weights[step:]), 0.0)
+    ahead = [fraction for position, (_, _, fraction) in enumerate(plan)
+             if position >= step and not (task.on_rungs and position in task.skip_rungs)]
+    left = FIT_SHARE * (task.deadline_at - time.monotonic() - scoring * len(ahead))
+    return max(left * plan[step][2] / (sum(ahead) + (1.0 if _refits(task) else 0.0)), 0.0)
 
 
 def bag_of(models: list[Any], classes: np.ndarray | None) -> Any:
