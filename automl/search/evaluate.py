@@ -83,6 +83,10 @@ class TrialTask:
         """Whether the trial fits growing shares of one holdout fold's rows (large data) instead of its folds."""
         return len(self.folds) == 1 and len(self.rungs) > 1
 
+    def fits_step(self, position: int) -> bool:
+        """Whether the trial fits its step (fold or rung) at ``position``: every one but the rungs it skips."""
+        return not (self.on_rungs and position in self.skip_rungs)
+
 
 @dataclass
 class TrialResult:
@@ -244,7 +248,7 @@ def evaluate(task: TrialTask, X: pd.DataFrame, y: np.ndarray, sample_weight: np.
     scoring = 0.0  # what the last step took besides its fit (predicting and scoring its validation rows)
     try:
         for step, (train, valid, fraction) in enumerate(plan):
-            if result.rungs and step in task.skip_rungs:
+            if not task.fits_step(step):
                 continue
             stage = f"rung {step} ({fraction:.3g} of the rows)" if result.rungs else f"fold {step}"
             step_start = time.perf_counter()
@@ -386,8 +390,7 @@ def _fit_seconds(task: TrialTask, plan: list[tuple[np.ndarray, np.ndarray, float
     for this and each later step."""
     if task.deadline_at is None:
         return None
-    ahead = [fraction for position, (_, _, fraction) in enumerate(plan)
-             if position >= step and not (task.on_rungs and position in task.skip_rungs)]
+    ahead = [fraction for position, (_, _, fraction) in enumerate(plan) if position >= step and task.fits_step(position)]
     left = FIT_SHARE * (task.deadline_at - time.monotonic() - scoring * len(ahead))
     return max(left * plan[step][2] / (sum(ahead) + (1.0 if _refits(task) else 0.0)), 0.0)
 
