@@ -15,7 +15,7 @@ from tests.conftest import family_cases
 
 # Preprocessing options every family declares alike (feature selection): one value per family here.
 SHARED_OPTIONS = ("select", "select_fraction")
-ENCODINGS = ("onehot", "ordinal", "target", "native", "mixed")
+ENCODINGS = ("onehot", "ordinal", "target", "native", "mixed", "onehot_target")
 CASES = [(name, task) for name, family in all_families().items()
          for task in ("binary", "multiclass", "regression") if family.supports(task)]
 
@@ -166,6 +166,31 @@ def test_mixed_encoding_splits_natively_on_few_levels_and_target_encodes_many():
     np.testing.assert_allclose(fast.predict_proba(new), pipe.predict_proba(new), rtol=1e-9, atol=1e-12)
     exportable = {f.name: f for f in get_families("exportable", "binary")}["lightgbm"]
     assert exportable.needs["encode"] == "native" and "mixed" not in exportable.preprocess["encode"]["choice"]
+
+
+def test_onehot_target_encodes_few_levels_one_hot_and_target_encodes_past_the_one_hot_cap():
+    """The network's default: a column of more levels than the one-hot encoder keeps (shop, 300 > 32) is
+    target-encoded instead of having its levels past the cap lumped together; one of few (size) is one-hot; the
+    cost model counts the columns the preprocessing makes; export does not offer it."""
+    from automl.models.registry import NOT_EXPORTABLE_CHOICES
+    from automl.pipeline.build import ONEHOT_MAX_CATEGORIES, build_preprocessor
+    from automl.search.cost import encoded_width
+
+    frame, y = _high_cardinality()
+    frame["size"] = np.random.default_rng(1).choice(["s", "m", "l"], size=len(frame)).astype(object)
+    schema, cast = infer_schema(frame)
+    assert 3 < ONEHOT_MAX_CATEGORIES < schema.levels["shop"]
+    assert all_families()["torch_mlp"].needs["encode"] == "onehot_target"
+    three = np.array(["a", "b", "c"])[np.arange(len(y)) % 3]
+    for task, classes, target in (("binary", 2, y), ("multiclass", 3, three)):
+        preprocess = build_preprocessor(schema, {"encode": "onehot_target", "impute": True, "scale": True}, task, 0)
+        encoded = preprocess.fit_transform(cast, target)
+        parts = {name: columns for name, _, columns in preprocess.transformers_}
+        assert parts["categorical_target"] == ["shop"] and parts["categorical"] == ["size"]
+        one_hot = [name for name in preprocess.get_feature_names_out() if name.startswith("size")]
+        assert len(one_hot) == 3  # s, m, l
+        assert encoded.shape[1] == encoded_width(schema, None, "onehot_target", schema.levels, classes)
+    assert "onehot_target" in NOT_EXPORTABLE_CHOICES["encode"]
 
 
 def test_target_encoding_is_cross_fitted_and_not_offered_for_export():

@@ -308,13 +308,13 @@ def test_the_cost_model_predicts_before_any_trial_and_learns_from_trials():
     moves = [f.name for f in first_moves(families.values(), large, 120, 0.5, strong_first=True)]
     assert moves[0] == "lightgbm" and "knn" not in moves  # kNN on 320k rows does not fit
     assert all(large.estimate(families[name]) <= 60 for name in moves)
-    strong_moves = [families[name].strength >= 0.8 for name in moves]
+    strong_moves = [families[name].strength_for("binary") >= 0.8 for name in moves]
     assert strong_moves == sorted(strong_moves, reverse=True)  # on rungs the strong ones go first
     # a long budget on large data: every family, the strong ones first (strongest first), then the rest in order
     ample = [f.name for f in first_moves(families.values(), large, 1e9, 0.5, strong_first=True)]
-    strong = [name for name in families if families[name].strength >= 0.8]
+    strong = [name for name in families if families[name].strength_for("binary") >= 0.8]
     assert sorted(ample) == sorted(families) and sorted(ample[:len(strong)]) == sorted(strong)
-    assert ample[0] == max(strong, key=lambda name: families[name].strength)
+    assert ample[0] == max(strong, key=lambda name: families[name].strength_for("binary"))
     assert ample[len(strong):] == [name for name in families if name not in strong]
     assert [f.name for f in first_moves(families.values(), large, 1e9, 0.5)] == list(families)
     # nothing strong fits: the cheapest family alone
@@ -322,7 +322,7 @@ def test_the_cost_model_predicts_before_any_trial_and_learns_from_trials():
     # one dear weak family does not push the cheap ones out: the others that fit keep their declared order
     middle = CostModel(DataShape(train_rows=1600, folds=5, classes=1, widths={"onehot": 20, "ordinal": 20,
                                                                                "native": 20, "target": 20}))
-    weak = [f for f in families.values() if f.strength < 0.8]
+    weak = [f for f in families.values() if f.strength_for("regression") < 0.8]
     dearest = max(weak, key=middle.estimate)
     rest = sum(middle.estimate(f) for f in families.values() if f is not dearest)
     seconds = (rest + 0.5 * middle.estimate(dearest)) / 0.5  # the rest fits, the rest and the dearest do not
@@ -336,6 +336,31 @@ def test_the_cost_model_predicts_before_any_trial_and_learns_from_trials():
     assert large.estimate(families["linear"]) == pytest.approx(2 * before)
 
 
+def test_a_network_fits_the_last_rung_only_and_starts_a_large_multiclass_search():
+    """A family whose fits end at their cap with the best so far (the network) skips every rung but the last: a step
+    costs it the same on fewer rows, which would only learn less. On a large table's rungs its default counts as
+    at most its share (uncapped it would pass it), and on a multiclass table it is the first move, before boosting
+    (a round costs a tree per class); on a binary one boosting stays first."""
+    from automl.models.registry import all_families
+    from automl.search.cost import CostModel, DataShape, first_moves
+
+    three = planner(60, n_rows=1_000_000, train_rows=600_000, n_folds=1)
+    assert three.skipped_rungs(fallback=False, capped=True) == (0, 1)
+    assert three.skipped_rungs(fallback=True, capped=True) == (0, 1)
+    assert planner(60).skipped_rungs(fallback=False, capped=True) == ()  # folds: one rung, all the rows
+    families = all_families()
+    widths = dict.fromkeys(("onehot", "ordinal", "target", "native", "mixed", "onehot_target"), 46)
+    multiclass = CostModel(DataShape(train_rows=600_000, folds=1, classes=4, widths=widths))
+    binary = CostModel(DataShape(train_rows=600_000, folds=1, classes=2, widths=widths))
+    network = families["torch_mlp"]
+    assert multiclass.estimate(network) > 0.5 * 100  # its default does not end in its share uncapped
+    moves = [f.name for f in first_moves(families.values(), multiclass, 100, 0.5, strong_first=True)]
+    assert moves[:2] == ["torch_mlp", "lightgbm"]
+    assert network.strength_for("multiclass") > families["lightgbm"].strength_for("multiclass")
+    assert [f.name for f in first_moves(families.values(), binary, 100, 0.5, strong_first=True)][0] == "lightgbm"
+    assert network.strength_for("binary") == network.strength_for("regression") < 0.8  # weak elsewhere
+
+
 def test_dear_strong_defaults_do_not_push_the_cheap_families_out_of_the_first_moves():
     from automl.models.registry import all_families
     from automl.search.cost import CHEAP_SHARE, STRONG, CostModel, DataShape, first_moves
@@ -346,14 +371,15 @@ def test_dear_strong_defaults_do_not_push_the_cheap_families_out_of_the_first_mo
                                widths=dict.fromkeys(("onehot", "ordinal", "native", "target", "mixed"), 216)))
     seconds, share = 60.0, 0.5
     budget = share * seconds
-    strong = [f for f in families.values() if f.strength >= STRONG and wide.estimate(f) <= budget]
+    strength = {f.name: f.strength_for("multiclass") for f in families.values()}
+    strong = [f for f in families.values() if strength[f.name] >= STRONG and wide.estimate(f) <= budget]
     assert sum(wide.estimate(f) for f in strong) > budget  # each fits, together they do not
     moves = first_moves(families.values(), wide, seconds, share)
-    weak = [f for f in moves if f.strength < STRONG]
-    assert moves[:len(strong)] == sorted(strong, key=lambda f: (-f.strength, wide.estimate(f)))
+    weak = [f for f in moves if strength[f.name] < STRONG]
+    assert moves[:len(strong)] == sorted(strong, key=lambda f: (-strength[f.name], wide.estimate(f)))
     assert "linear" in [f.name for f in weak]  # the best single family on mfeat-factors
     assert sum(wide.estimate(f) for f in weak) <= CHEAP_SHARE * budget
-    left_out = [f for f in families.values() if f.strength < STRONG and f not in weak]
+    left_out = [f for f in families.values() if strength[f.name] < STRONG and f not in weak]
     assert all(wide.estimate(f) > CHEAP_SHARE * budget - sum(wide.estimate(w) for w in weak) for f in left_out)
     # on rungs (large data) the weak ones are left to the sampler, whose trials the rungs prune
     assert first_moves(families.values(), wide, seconds, share, strong_first=True) == moves[:len(strong)]

@@ -55,9 +55,10 @@ class ModelFamily:
     adapter : str or None
         Import path of its :class:`~automl.models.adapters.FamilyAdapter` (trusted types, ONNX converters);
         the default adapter when ``None``.
-    strength : float
+    strength : float or dict
         Prior of how well its defaults do on large tables (0-1): where defaults are dear, the search starts with
-        the strongest that fit in the time (:func:`automl.search.cost.first_moves`).
+        the strongest that fit in the time (:func:`automl.search.cost.first_moves`). A mapping gives it per task
+        (``binary``, ``multiclass``, ``regression``) over a ``default`` (:meth:`strength_for`).
     extra : str or None
         The optional dependency group that installs its library (``pip install "automl[<extra>]"``), for a family
         whose library is not in the core install.
@@ -105,7 +106,7 @@ class ModelFamily:
     wrapper: str | None = None
     wrapper_params: dict[str, Any] = field(default_factory=dict)
     adapter: str | None = None
-    strength: float = 0.5
+    strength: Any = 0.5
     extra: str | None = None
     requires: str | None = None
     bag: bool = False
@@ -121,6 +122,12 @@ class ModelFamily:
         """Threads for a fit on ``n_rows``: one below ``single_thread_below`` rows, where fine-grained
         OpenMP parallelism costs more than it gains."""
         return 1 if n_rows < self.single_thread_below else n_jobs
+
+    def strength_for(self, task: str) -> float:
+        """The ``strength`` prior on ``task`` (its own entry in a per-task mapping, else the mapping's default)."""
+        if isinstance(self.strength, dict):
+            return float(self.strength.get(task, self.strength.get("default", 0.5)))
+        return float(self.strength)
 
     def supports(self, task: str) -> bool:
         """Whether the family has an estimator for ``task``."""
@@ -235,6 +242,13 @@ def _import(path: str | type) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
+def _strength(declared: Any) -> float | dict[str, float]:
+    """A declared ``strength``: a number, or a mapping of task (or ``default``) to number."""
+    if isinstance(declared, dict):
+        return {str(task): float(value) for task, value in declared.items()}
+    return float(declared)
+
+
 def kind_of(task: str) -> str:
     return "regressor" if task == "regression" else "classifier"
 
@@ -253,7 +267,7 @@ def _load(path: str) -> dict[str, ModelFamily]:
             sample_weight=bool(decl.get("sample_weight", True)), class_weight=decl.get("class_weight", False),
             wrapper=decl.get("wrapper"), wrapper_params=decl.get("wrapper_params") or {},
             single_thread_below=int(decl.get("single_thread_below", 0)), onnx=bool(decl.get("onnx", False)),
-            adapter=decl.get("adapter"), strength=float(decl.get("strength", 0.5)), extra=decl.get("extra"),
+            adapter=decl.get("adapter"), strength=_strength(decl.get("strength", 0.5)), extra=decl.get("extra"),
             requires=decl.get("requires"), bag=bool(decl.get("bag", False)), large_data=decl.get("large_data") or {},
             small_data=decl.get("small_data") or {}, bagged_data=decl.get("bagged_data") or {},
             stopped_data=decl.get("stopped_data") or {}, capped_on_folds=bool(decl.get("capped_on_folds", False)))
@@ -261,7 +275,7 @@ def _load(path: str) -> dict[str, ModelFamily]:
 
 
 # Preprocessing choices with no ONNX converter: an exportable search does not make them.
-NOT_EXPORTABLE_CHOICES = {"encode": ("target", "mixed"),
+NOT_EXPORTABLE_CHOICES = {"encode": ("target", "mixed", "onehot_target"),
                           "synthesis": ("frequency", "group_stats", "pairs", "primitives")}
 
 

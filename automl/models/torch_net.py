@@ -140,10 +140,14 @@ class _TorchNet(BaseEstimator, metaclass=ABCMeta):
         batch = batch_size_for(len(train), self.batch_size)
         generator = torch.Generator().manual_seed(seed)
         best, best_state, best_epoch, epoch = np.inf, None, 0, 0
+        deadline = np.inf if self.max_seconds is None else start + float(self.max_seconds)
         for epoch in range(1, int(self.max_epochs) + 1):
             net.train()
             order = train_index[torch.randperm(len(train_index), generator=generator)]
             for begin in range(0, len(order), batch):
+                # the cap ends an epoch too: one pass over a few million rows can take longer than a trial's time
+                if begin and time.monotonic() > deadline:
+                    break
                 rows = order[begin:begin + batch]
                 optimizer.zero_grad()
                 # a batch whose rows all weigh 0 adds nothing (no 0 / 0)
@@ -158,7 +162,7 @@ class _TorchNet(BaseEstimator, metaclass=ABCMeta):
                 best_state = [p.detach().clone() for p in net.parameters()]
             if epoch - best_epoch >= int(self.patience):
                 break
-            if self.max_seconds is not None and time.monotonic() - start > float(self.max_seconds):
+            if time.monotonic() > deadline:
                 break
         assert best_state is not None  # the first epoch always sets it
         parameters = [p.numpy().astype(np.float32) for p in best_state]  # each linear layer's weight, then its bias
@@ -210,7 +214,8 @@ class TorchNetClassifier(ClassifierMixin, _TorchNet):
     validation_fraction : float, default=0.1
         Share of the rows held out (stratified) for early stopping; the best epoch's weights are kept.
     max_seconds : float or None, default=None
-        Stop after the epoch that passes this many seconds (the search sets it from the trial's time).
+        Stop at the batch that passes this many seconds (the search sets it from the trial's time), keeping the
+        best epoch so far (the last, partial one included).
     n_jobs : int, default=1
         Torch threads while fitting.
     random_state : int, RandomState or None

@@ -61,7 +61,8 @@ def build_preprocessor(schema: Schema, needs: dict[str, Any], task: str = "binar
 
     With ``encode="native"`` the categorical columns come last, as ordinal codes (missing and unseen: NaN), for a
     model that splits on categories itself (:func:`native_categories`); ``encode="mixed"`` does so for the columns
-    of at most :data:`NATIVE_MAX_LEVELS` levels and target-encodes the others.
+    of at most :data:`NATIVE_MAX_LEVELS` levels and target-encodes the others; ``encode="onehot_target"`` one-hot
+    encodes the columns of at most :data:`ONEHOT_MAX_CATEGORIES` levels and target-encodes the others.
     """
     impute, scale = bool(needs.get("impute")), bool(needs.get("scale"))
     strategy = needs.get("impute_strategy", "median")
@@ -75,10 +76,8 @@ def build_preprocessor(schema: Schema, needs: dict[str, Any], task: str = "binar
         parts.append(("datetime", make_pipeline(DatetimeParts(), _numeric_steps(impute, scale, strategy)),
                       datetimes))
     few, many = _native_and_encoded(schema, encode)
-    if many:
-        mixed = encode == "mixed"  # its many-level columns are target-encoded, beside its native ones
-        parts.append(("categorical_target" if mixed else "categorical",
-                      _categorical_steps("target" if mixed else encode, impute, task, random_state), many))
+    for name, columns, encoding in _encoded_parts(schema, encode, many):
+        parts.append((name, _categorical_steps(encoding, impute, task, random_state), columns))
     for name in schema.by_role("text"):
         parts.append((f"text_{name}", TextFeatures(TEXT_MAX_FEATURES, TEXT_COMPONENTS), [name]))
     parts += _synthesis_parts(schema, needs, task, scale, impute, strategy)
@@ -100,6 +99,23 @@ def _native_and_encoded(schema: Schema, encode: str) -> tuple[list[str], list[st
         many = [name for name in categorical if schema.levels.get(name, 0) > NATIVE_MAX_LEVELS]
         return [name for name in categorical if name not in many], many
     return (categorical, []) if encode == "native" else ([], categorical)
+
+
+def _encoded_parts(schema: Schema, encode: str, columns: list[str]) -> list[tuple[str, list[str], str]]:
+    """The parts that encode the categorical ``columns`` (those not split on natively) as (name, columns,
+    encoding): ``mixed`` target-encodes them (its many-level ones); ``onehot_target`` one-hot encodes those of at
+    most :data:`ONEHOT_MAX_CATEGORIES` levels and target-encodes the others, whose levels past the cap one-hot
+    encoding would lump together; any other ``encode`` encodes them all its way."""
+    if not columns:
+        return []
+    if encode == "mixed":
+        return [("categorical_target", columns, "target")]
+    if encode == "onehot_target":
+        wide = [name for name in columns if schema.levels.get(name, 0) > ONEHOT_MAX_CATEGORIES]
+        narrow = [name for name in columns if name not in wide]
+        return [part for part in (("categorical", narrow, "onehot"), ("categorical_target", wide, "target"))
+                if part[1]]
+    return [("categorical", columns, encode)]
 
 
 def _synthesis_parts(schema: Schema, needs: dict[str, Any], task: str = "binary", scale: bool = False,

@@ -104,7 +104,7 @@ class Problem:
 
         def widths(schema: Schema) -> dict[str, int]:
             return {encode: encoded_width(schema, None, encode, schema.levels, classes)
-                    for encode in ("onehot", "ordinal", "target", "native", "mixed")}
+                    for encode in ("onehot", "ordinal", "target", "native", "mixed", "onehot_target")}
 
         plan_widths = {plan: widths(self.schema.only(columns, "not in the plan"))
                        for plan, columns in self.plans().items()}
@@ -471,8 +471,14 @@ class SearchController:
                            plan: str | None = None) -> tuple[float, float]:
         """What a trial of ``family`` on synthesis ``plan`` starting now should take, and the seconds it may count
         on before ``trial_deadline`` (:meth:`TimePlanner.room`): it is started when the first fits in the second."""
-        room = self.planner.room(costs, family.name, time.monotonic(), trial_deadline, plan)
-        return self._expected_seconds(costs, family, plan), room
+        now = time.monotonic()
+        room = self.planner.room(costs, family.name, now, trial_deadline, plan)
+        expected = self._expected_seconds(costs, family, plan)
+        if family.capped_on_folds and len(self.planner.rungs) > 1:
+            # on rungs its fits end at the trial's limit with their best so far (epochs, or the batches of one):
+            # it costs at most that limit
+            expected = min(expected, self.planner.trial_limit(now, trial_deadline) - now)
+        return expected, room
 
     def _redirect(self, study: optuna.Study) -> None:
         """After a sampled family was too slow for the time left (or keeps failing): enqueue the next trial with
@@ -512,7 +518,8 @@ class SearchController:
         task = self.problem.trial_task(config, refit=refit, rungs=rungs,
                                        n_jobs=self.problem.n_jobs if alone else self._trial_threads())
         if task.on_rungs:
-            task = replace(task, skip_rungs=self.planner.skipped_rungs(fallback=refit))
+            task = replace(task, skip_rungs=self.planner.skipped_rungs(fallback=refit,
+                                                                        capped=config.family.capped_on_folds))
         if len(self.problem.folds) == 1 and not task.on_rungs and not task.refit:
             best = next((t.value for t in self._ranked(study) if t.value is not None), None)
             task.keep_holdout_model_beating = float(best) if best is not None else self.problem.metric.worst()

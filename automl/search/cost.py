@@ -42,10 +42,16 @@ class DataShape:
     train_rows: float
     folds: int
     classes: int
-    widths: dict[str, int]  # encoding -> columns after encoding ("onehot", "ordinal", "target", "native", "mixed")
+    # encoding -> columns after encoding ("onehot", "ordinal", "target", "native", "mixed", "onehot_target")
+    widths: dict[str, int]
     # the same for the columns of each synthesis plan of related tables or series (a trial reads its plan's only)
     plan_widths: dict[str, dict[str, int]] = field(default_factory=dict)
     bagging: bool = False  # the bagging families' trials are bags of fold models (their size rules may differ)
+
+    @property
+    def task(self) -> str:
+        """``regression`` (one class), ``binary`` or ``multiclass``, as the classes say."""
+        return "regression" if self.classes <= 1 else "binary" if self.classes == 2 else "multiclass"
 
 
 def encoded_width(schema: Any, frame: Any = None, encode: str = "ordinal", levels: dict[str, int] | None = None,
@@ -55,11 +61,11 @@ def encoded_width(schema: Any, frame: Any = None, encode: str = "ordinal", level
     width += TEXT_WIDTH * len(schema.by_role("text"))
     for name in schema.by_role("categorical"):
         count = (levels or {}).get(name)
-        if count is None and frame is not None and encode in ("onehot", "mixed"):
+        if count is None and frame is not None and encode in ("onehot", "mixed", "onehot_target"):
             count = int(frame[name].nunique())
-        if encode == "onehot":
+        if encode == "onehot" or encode == "onehot_target" and (count or 0) <= ONEHOT_WIDTH:
             width += min(int(count or ONEHOT_WIDTH), ONEHOT_WIDTH)
-        elif encode == "target" or encode == "mixed" and (count or 0) > NATIVE_MAX_LEVELS:
+        elif encode in ("target", "onehot_target") or encode == "mixed" and (count or 0) > NATIVE_MAX_LEVELS:
             width += classes if classes > 2 else 1
         else:
             width += 1
@@ -169,7 +175,8 @@ def first_moves(families: Iterable[ModelFamily], model: CostModel, seconds_left:
     first (their declared cost order); with ``strong_first`` (large data, trials on rungs), the strong ones first,
     strongest first, then the rest cheapest first: a long budget on a large table otherwise spends its first minutes
     on weak families (600 s on 300k rows: linear, then kNN for 163 s at 0.59 AUC, before LightGBM started), and the
-    pruner has no good score to stop them by. Where they are dear, the strong ones (``strength`` >= :data:`STRONG`)
+    pruner has no good score to stop them by. Where they are dear, the strong ones (``strength`` on the data's task
+    >= :data:`STRONG`)
     whose defaults fit in ``share`` of the time, then the others, cheapest first, while the running total still fits,
     or (without ``strong_first``) while theirs fits in :data:`CHEAP_SHARE` of it: one dear family (a network on 2,000
     rows at 60 s) no longer pushes the cheap ones out, nor do the strong ones. In the declared order when the strong
@@ -177,9 +184,13 @@ def first_moves(families: Iterable[ModelFamily], model: CostModel, seconds_left:
     the cheapest family alone.
     """
     families = list(families)
-    predicted = {f.name: model.estimate(f) for f in families}
     budget = share * seconds_left
-    strongest = sorted((f for f in families if f.strength >= STRONG), key=lambda f: (-f.strength, predicted[f.name]))
+    # on rungs a family whose fits stop at the trial's cap with their best so far costs at most its share
+    predicted = {f.name: min(model.estimate(f), budget) if strong_first and f.capped_on_folds else model.estimate(f)
+                 for f in families}
+    strength = {f.name: f.strength_for(model.shape.task) for f in families}
+    strongest = sorted((f for f in families if strength[f.name] >= STRONG),
+                       key=lambda f: (-strength[f.name], predicted[f.name]))
     if sum(predicted.values()) <= budget:
         return strongest + [f for f in families if f not in strongest] if strong_first else families
     chosen = [f for f in strongest if predicted[f.name] <= budget]
