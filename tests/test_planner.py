@@ -340,7 +340,7 @@ def test_a_network_fits_the_last_rung_only_and_starts_a_large_multiclass_search(
     """A family whose fits end at their cap with the best so far (the network) skips every rung but the last: a step
     costs it the same on fewer rows, which would only learn less. On a large table's rungs its default counts as
     at most its share (uncapped it would pass it), and on a multiclass table it is the first move, before boosting
-    (a round costs a tree per class); on a binary one boosting stays first."""
+    (a round costs a tree per class); on a binary one boosting stays first, and off rungs its default strength."""
     from automl.models.registry import all_families
     from automl.search.cost import CostModel, DataShape, first_moves
 
@@ -359,6 +359,8 @@ def test_a_network_fits_the_last_rung_only_and_starts_a_large_multiclass_search(
     assert network.strength_for("multiclass") > families["lightgbm"].strength_for("multiclass")
     assert [f.name for f in first_moves(families.values(), binary, 100, 0.5, strong_first=True)][0] == "lightgbm"
     assert network.strength_for("binary") == network.strength_for("regression") < 0.8  # weak elsewhere
+    # off rungs (folds) its default strength holds, and uncapped it does not fit its share
+    assert "torch_mlp" not in [f.name for f in first_moves(families.values(), multiclass, 100, 0.5)]
 
 
 def test_dear_strong_defaults_do_not_push_the_cheap_families_out_of_the_first_moves():
@@ -371,7 +373,7 @@ def test_dear_strong_defaults_do_not_push_the_cheap_families_out_of_the_first_mo
                                widths=dict.fromkeys(("onehot", "ordinal", "native", "target", "mixed"), 216)))
     seconds, share = 60.0, 0.5
     budget = share * seconds
-    strength = {f.name: f.strength_for("multiclass") for f in families.values()}
+    strength = {f.name: f.strength_for("default") for f in families.values()}  # per task on rungs only
     strong = [f for f in families.values() if strength[f.name] >= STRONG and wide.estimate(f) <= budget]
     assert sum(wide.estimate(f) for f in strong) > budget  # each fits, together they do not
     moves = first_moves(families.values(), wide, seconds, share)
@@ -381,8 +383,11 @@ def test_dear_strong_defaults_do_not_push_the_cheap_families_out_of_the_first_mo
     assert sum(wide.estimate(f) for f in weak) <= CHEAP_SHARE * budget
     left_out = [f for f in families.values() if strength[f.name] < STRONG and f not in weak]
     assert all(wide.estimate(f) > CHEAP_SHARE * budget - sum(wide.estimate(w) for w in weak) for f in left_out)
-    # on rungs (large data) the weak ones are left to the sampler, whose trials the rungs prune
-    assert first_moves(families.values(), wide, seconds, share, strong_first=True) == moves[:len(strong)]
+    # on rungs (large data) the weak ones are left to the sampler, whose trials the rungs prune; there the strength
+    # declared per task holds (the network first on multiclass tables)
+    on_rungs = first_moves(families.values(), wide, seconds, share, strong_first=True)
+    assert on_rungs[0].name == "torch_mlp" and all(f.strength_for("multiclass") >= STRONG for f in on_rungs)
+    assert on_rungs[1:] == [f for f in moves[:len(strong)] if f.name != "torch_mlp"]
 
 
 def test_regression_has_its_own_cost_term_and_classification_its_classes(monkeypatch):

@@ -56,9 +56,10 @@ class ModelFamily:
         Import path of its :class:`~automl.models.adapters.FamilyAdapter` (trusted types, ONNX converters);
         the default adapter when ``None``.
     strength : float or dict
-        Prior of how well its defaults do on large tables (0-1): where defaults are dear, the search starts with
-        the strongest that fit in the time (:func:`automl.search.cost.first_moves`). A mapping gives it per task
-        (``binary``, ``multiclass``, ``regression``) over a ``default`` (:meth:`strength_for`).
+        Prior of how well its defaults do on large tables (about 0-1, higher first): where defaults are dear, the
+        search starts with the strongest that fit in the time (:func:`automl.search.cost.first_moves`). A mapping
+        gives it per task (``binary``, ``multiclass``, ``regression``) on a large table's rungs, over a ``default``
+        that holds elsewhere (:meth:`strength_for`).
     extra : str or None
         The optional dependency group that installs its library (``pip install "automl[<extra>]"``), for a family
         whose library is not in the core install.
@@ -124,7 +125,8 @@ class ModelFamily:
         return 1 if n_rows < self.single_thread_below else n_jobs
 
     def strength_for(self, task: str) -> float:
-        """The ``strength`` prior on ``task`` (its own entry in a per-task mapping, else the mapping's default)."""
+        """The ``strength`` prior on ``task`` (its own entry in a per-task mapping, else the mapping's
+        ``default``; ``task="default"`` asks for that one)."""
         if isinstance(self.strength, dict):
             return float(self.strength.get(task, self.strength.get("default", 0.5)))
         return float(self.strength)
