@@ -107,7 +107,7 @@ class ModelFamily:
     wrapper: str | None = None
     wrapper_params: dict[str, Any] = field(default_factory=dict)
     adapter: str | None = None
-    strength: Any = 0.5
+    strength: float | dict[str, float] = 0.5
     extra: str | None = None
     requires: str | None = None
     bag: bool = False
