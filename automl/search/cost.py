@@ -176,12 +176,13 @@ def first_moves(families: Iterable[ModelFamily], model: CostModel, seconds_left:
     strongest first, then the rest cheapest first: a long budget on a large table otherwise spends its first minutes
     on weak families (600 s on 300k rows: linear, then kNN for 163 s at 0.59 AUC, before LightGBM started), and the
     pruner has no good score to stop them by. Where they are dear, the strong ones (``strength`` >= :data:`STRONG`,
-    on rungs the strength declared for the data's task) whose defaults fit in ``share`` of the time, then the others, cheapest first, while the
-    running total still fits, or (without ``strong_first``) while theirs fits in :data:`CHEAP_SHARE` of it: one dear
-    family (a network on 2,000 rows at 60 s) no longer pushes the cheap ones out, nor do the strong ones. In the
-    declared order when the strong ones leave room for the others (as when every family fits), strongest first
-    otherwise; when no strong family fits, the cheapest family alone. On rungs a family whose fits end at their cap
-    with the best so far (``capped_on_folds``: the network) counts as at most ``share`` of the time: it stops there.
+    on rungs the strength declared for the data's task) whose defaults fit in ``share`` of the time, then the
+    others, cheapest first, while the running total still fits, or (without ``strong_first``) while theirs fits in
+    :data:`CHEAP_SHARE` of it: one dear family (a network on 2,000 rows at 60 s) no longer pushes the cheap ones
+    out, nor do the strong ones. In the declared order when the strong ones leave room for the others (as when every
+    family fits), strongest first otherwise; when no strong family fits, the cheapest family alone. On rungs a family
+    whose fits end at their cap with the best so far (``capped_on_folds``: the network) counts as at most ``share``
+    of the time: it stops there.
     """
     families = list(families)
     budget = share * seconds_left

@@ -288,11 +288,11 @@ class TimePlanner:
         between the first and the last.
 
         A network's step costs the same on a share of the rows as on all of them: its rungs would split its time
-        into passes that learn less for the rows they leave out (the 1M-row 4-class table at 120 s: its 1/16 rung,
-        37,500 rows in a second or so of its 9 s, scored 1.388 log loss, worse than the constant, and was pruned;
-        on all 600,000 rows for 45 s it scored 1.024, our LightGBM's first move 1.036).
-        The fallback's first rung's score is the pruner's reference for the trials after it, and its model on all the rows
-        is the fit's model until one beats it; each rung in between would take time from that model's rounds (the
+        into passes that learn less for the rows they leave out (the 1M-row 4-class table at 120 s: on its 1/16 rung,
+        37,500 rows for that rung's share of the trial's time, about a second, it scored 1.388 log loss, worse than
+        the constant, and was pruned; on all 600,000 rows for 45 s it scored 1.024, our LightGBM's first move 1.036).
+        The fallback's first rung's score is the pruner's reference for the trials after it, and its model on all the
+        rows is the fit's model until one beats it; each rung in between would take time from that model's rounds (the
         1M-row 4-class table at 120 s: its 1/4 rung took 10.8 s, its full rung's LightGBM stopped at its cap after 51
         rounds in 44.5 s). A step's fits end at their time cap with a model, so a rung in between is no longer needed
         to have one."""
