@@ -337,13 +337,17 @@ def test_the_cost_model_predicts_before_any_trial_and_learns_from_trials():
 
 
 def test_a_network_fits_the_last_rung_only_and_starts_a_large_multiclass_search():
-    """A family whose fits end at their cap with the best so far (the network) skips every rung but the last: a step
-    costs it the same on fewer rows, which would only learn less. On a large table's rungs its default counts as
+    """A family whose fits end at their cap with the best so far (the network), where it is strong, skips every rung
+    but the last: a step costs it the same on fewer rows, which would only learn less. On a large table's rungs its default counts as
     at most its share (uncapped it would pass it), and on a multiclass table it is the first move, before boosting
     (a round costs a tree per class); on a binary one boosting stays first, and off rungs its default strength."""
     from automl.models.registry import all_families
-    from automl.search.cost import CostModel, DataShape, first_moves
+    from automl.search.cost import CostModel, DataShape, capped_on_rungs, first_moves
 
+    # only where it is strong: elsewhere it climbs the rungs, where the pruner stops it cheaply
+    network = all_families()["torch_mlp"]
+    assert capped_on_rungs(network, "multiclass") and not capped_on_rungs(network, "regression")
+    assert not capped_on_rungs(network, "binary") and not capped_on_rungs(all_families()["lightgbm"], "multiclass")
     three = planner(60, n_rows=1_000_000, train_rows=600_000, n_folds=1)
     assert three.skipped_rungs(fallback=False, capped=True) == (0, 1)
     assert three.skipped_rungs(fallback=True, capped=True) == (0, 1)

@@ -28,7 +28,7 @@ from automl.pipeline.build import TrialConfig
 from automl.search.evaluate import GO, PRUNE, STOP, TrialResult, TrialTask
 from automl.search.held_models import HeldModels
 from automl.search.leaderboard import build_leaderboard, params_json
-from automl.search.cost import CostModel, DataShape, encoded_width, first_moves, second_moves
+from automl.search.cost import CostModel, DataShape, capped_on_rungs, encoded_width, first_moves, second_moves
 from automl.search.planner import TRIAL_SHARE, Deadline, TimePlanner, TrialCost
 from automl.search.portfolio import ENTRY, behind_best, portfolio_points
 from automl.search.refine import (PARENT, PARENTS, REFINEMENT, Verdict, affordable, holdout_verdict, refinable,
@@ -474,7 +474,7 @@ class SearchController:
         now = time.monotonic()
         room = self.planner.room(costs, family.name, now, trial_deadline, plan)
         expected = self._expected_seconds(costs, family, plan)
-        if family.capped_on_folds and len(self.planner.rungs) > 1:
+        if len(self.planner.rungs) > 1 and capped_on_rungs(family, self.problem.task):
             # on rungs its fits end at the trial's limit with their best so far (epochs, or the batches of one):
             # it costs at most that limit
             expected = min(expected, self.planner.trial_limit(now, trial_deadline) - now)
@@ -518,8 +518,8 @@ class SearchController:
         task = self.problem.trial_task(config, refit=refit, rungs=rungs,
                                        n_jobs=self.problem.n_jobs if alone else self._trial_threads())
         if task.on_rungs:
-            task = replace(task, skip_rungs=self.planner.skipped_rungs(fallback=refit,
-                                                                        capped=config.family.capped_on_folds))
+            capped = capped_on_rungs(config.family, self.problem.task)
+            task = replace(task, skip_rungs=self.planner.skipped_rungs(fallback=refit, capped=capped))
         if len(self.problem.folds) == 1 and not task.on_rungs and not task.refit:
             best = next((t.value for t in self._ranked(study) if t.value is not None), None)
             task.keep_holdout_model_beating = float(best) if best is not None else self.problem.metric.worst()
