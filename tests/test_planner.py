@@ -342,6 +342,7 @@ def test_a_network_fits_the_last_rung_only_and_starts_a_large_multiclass_search(
     at most its share (uncapped it would pass it), and on a multiclass table it is the first move, before boosting
     (a round costs a tree per class); on a binary one boosting stays first, and off rungs its default strength."""
     from automl.models.registry import all_families
+    from automl.pipeline.build import ENCODINGS
     from automl.search.cost import CostModel, DataShape, capped_on_rungs, first_moves
 
     # only where it is strong: elsewhere it climbs the rungs, where the pruner stops it cheaply
@@ -353,7 +354,7 @@ def test_a_network_fits_the_last_rung_only_and_starts_a_large_multiclass_search(
     assert three.skipped_rungs(fallback=True, capped=True) == (0, 1)
     assert planner(60).skipped_rungs(fallback=False, capped=True) == ()  # folds: one rung, all the rows
     families = all_families()
-    widths = dict.fromkeys(("onehot", "ordinal", "target", "native", "mixed", "onehot_target"), 46)
+    widths = dict.fromkeys(ENCODINGS, 46)
     multiclass = CostModel(DataShape(train_rows=600_000, folds=1, classes=4, widths=widths))
     binary = CostModel(DataShape(train_rows=600_000, folds=1, classes=2, widths=widths))
     network = families["torch_mlp"]

@@ -29,6 +29,8 @@ ONEHOT_MAX_CATEGORIES = 32
 # defaults scored RMSE 7.98 with every category native and 7.23 with the columns of 100 to 5,000 levels
 # target-encoded. Not tuned: no table of the OpenML suite has a categorical column above it.
 NATIVE_MAX_LEVELS = 64
+# The ``encode`` values a family's needs may name (the cost model predicts each one's width).
+ENCODINGS = ("onehot", "ordinal", "target", "native", "mixed", "onehot_target")
 TEXT_MAX_FEATURES = 2000
 TEXT_COMPONENTS = 20
 

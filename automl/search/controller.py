@@ -24,7 +24,7 @@ import optuna
 from automl.data.schema import Schema
 from automl.metrics import Metric, constant_score, score_out_of_fold
 from automl.models.registry import ModelFamily
-from automl.pipeline.build import TrialConfig
+from automl.pipeline.build import ENCODINGS, TrialConfig
 from automl.search.evaluate import GO, PRUNE, STOP, TrialResult, TrialTask
 from automl.search.held_models import HeldModels
 from automl.search.leaderboard import build_leaderboard, params_json
@@ -104,7 +104,7 @@ class Problem:
 
         def widths(schema: Schema) -> dict[str, int]:
             return {encode: encoded_width(schema, None, encode, schema.levels, classes)
-                    for encode in ("onehot", "ordinal", "target", "native", "mixed", "onehot_target")}
+                    for encode in ENCODINGS}
 
         plan_widths = {plan: widths(self.schema.only(columns, "not in the plan"))
                        for plan, columns in self.plans().items()}

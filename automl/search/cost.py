@@ -22,10 +22,10 @@ import numpy as np
 import yaml
 
 from automl.models.registry import ModelFamily, config_path
-from automl.pipeline.build import NATIVE_MAX_LEVELS
+from automl.pipeline.build import NATIVE_MAX_LEVELS, ONEHOT_MAX_CATEGORIES
 
-# Columns a one-hot encoded category takes at most (automl/pipeline/build.py caps it the same way).
-ONEHOT_WIDTH = 32
+# Columns a one-hot encoded category takes at most: the one-hot encoder's cap.
+ONEHOT_WIDTH = ONEHOT_MAX_CATEGORIES
 TEXT_WIDTH = 20
 DATE_PARTS = 5
 # A family without a calibration costs like this one (scaled by its declared cost relative to it).
@@ -42,8 +42,7 @@ class DataShape:
     train_rows: float
     folds: int
     classes: int
-    # encoding -> columns after encoding ("onehot", "ordinal", "target", "native", "mixed", "onehot_target")
-    widths: dict[str, int]
+    widths: dict[str, int]  # encoding (automl.pipeline.build.ENCODINGS) -> columns after encoding
     # the same for the columns of each synthesis plan of related tables or series (a trial reads its plan's only)
     plan_widths: dict[str, dict[str, int]] = field(default_factory=dict)
     bagging: bool = False  # the bagging families' trials are bags of fold models (their size rules may differ)
