@@ -72,6 +72,28 @@ def test_mlp_default_trial_differs_by_task():
     assert model.hidden_layer_sizes == (128, 128)
 
 
+def test_families_that_skip_signature_defaults_lose_nothing_and_import_nothing():
+    """A family declared ``signature_defaults: false`` (CatBoost) has no default in its constructor for any tuned
+    parameter (all ``None``: the library chooses in ``fit``), so not reading them loses nothing; and its default
+    point is built without importing the library into the search's process (a fresh interpreter checks)."""
+    import inspect
+    import subprocess
+    import sys
+
+    skipping = [f for f in all_families().values() if not f.signature_defaults]
+    assert [f.name for f in skipping] == ["catboost"]
+    for family in (f for f in skipping if f.available()):
+        for task in ("binary", "regression"):
+            parameters = inspect.signature(family.estimator_class(task).__init__).parameters
+            assert all(parameters[p].default is None for p in family.space_for(task) if p in parameters)
+    script = ("import sys; from automl.models.registry import all_families; "
+              "from automl.search.space import library_defaults; "
+              "print(library_defaults(all_families()['catboost'], 'multiclass', 80000)); "
+              "print('catboost' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["{}", "False"]
+
+
 @pytest.mark.parametrize("family", ["random_forest", "extra_trees"])
 def test_large_forests_share_a_leaf_budget_and_small_ones_grow_as_before(family):
     """From the large_data rows on, a forest's trees share its leaf budget (more trees, fewer leaves each) where the

@@ -90,6 +90,10 @@ class ModelFamily:
         Its estimator takes ``max_seconds`` and stops there with the best model so far (the network's epochs), so on
         folds too its fits share the trial's time to its limit, instead of the trial being stopped with no model
         when its folds would not end by the limit (on rungs every family's fits are capped).
+    signature_defaults : bool
+        Its default trial takes the tuned parameters it does not declare from its estimator's constructor
+        (:func:`automl.search.space.library_defaults`). ``False`` where those are all ``None`` (the library chooses
+        inside ``fit``): nothing to read, and reading them would import the library into the search's process.
     """
 
     name: str
@@ -118,6 +122,7 @@ class ModelFamily:
     bagged_data: dict[str, Any] = field(default_factory=dict)
     stopped_data: dict[str, Any] = field(default_factory=dict)
     capped_on_folds: bool = False
+    signature_defaults: bool = True
 
     def threads(self, n_rows: int, n_jobs: int) -> int:
         """Threads for a fit on ``n_rows``: one below ``single_thread_below`` rows, where fine-grained
@@ -272,7 +277,8 @@ def _load(path: str) -> dict[str, ModelFamily]:
             adapter=decl.get("adapter"), strength=_strength(decl.get("strength", 0.5)), extra=decl.get("extra"),
             requires=decl.get("requires"), bag=bool(decl.get("bag", False)), large_data=decl.get("large_data") or {},
             small_data=decl.get("small_data") or {}, bagged_data=decl.get("bagged_data") or {},
-            stopped_data=decl.get("stopped_data") or {}, capped_on_folds=bool(decl.get("capped_on_folds", False)))
+            stopped_data=decl.get("stopped_data") or {}, capped_on_folds=bool(decl.get("capped_on_folds", False)),
+            signature_defaults=bool(decl.get("signature_defaults", True)))
     return families
 
 

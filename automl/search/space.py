@@ -139,12 +139,12 @@ def library_defaults(family: ModelFamily, task: str, train_rows: float = 0.0, ba
 
     These are enqueued as the portfolio trial of the family, so the sampler starts from the defaults.
     """
-    signature = inspect.signature(family.estimator_class(task).__init__)
+    parameters = inspect.signature(family.estimator_class(task).__init__).parameters \
+        if family.signature_defaults else {}
     declared = {**family.default_params(task), **family.size_defaults(train_rows, bagging)}
     out = {}
     for param, decl in family.space_for(task).items():
-        value = declared.get(param, signature.parameters[param].default
-                             if param in signature.parameters else inspect.Parameter.empty)
+        value = declared.get(param, parameters[param].default if param in parameters else inspect.Parameter.empty)
         if value is not inspect.Parameter.empty and in_domain(value, decl):
             out[param_name(family, param)] = value
     return out
