@@ -26,7 +26,7 @@ from automl.metrics import Metric, constant_score, score_out_of_fold
 from automl.models.registry import ModelFamily
 from automl.pipeline.build import ENCODINGS, TrialConfig
 from automl.search.evaluate import GO, PRUNE, STOP, TrialResult, TrialTask
-from automl.search.held_models import HeldModels
+from automl.search.held_models import HeldModels, SpilledModel, in_memory
 from automl.search.leaderboard import build_leaderboard, params_json
 from automl.search.cost import CostModel, DataShape, capped_on_rungs, encoded_width, first_moves, second_moves
 from automl.search.planner import TRIAL_SHARE, Deadline, TimePlanner, TrialCost
@@ -577,7 +577,8 @@ class SearchController:
 
         def work(runner: TrialProcess) -> None:
             try:
-                result = runner.run(task, self._shipped(data), limit, on_report, on_poll=on_poll)
+                model_path = self.models.new_path(trial.number) if task.on_rungs else None
+                result = runner.run(task, self._shipped(data), limit, on_report, on_poll=on_poll, model_path=model_path)
             except KeyboardInterrupt:  # (one slot: the trial runs in the thread Ctrl-C reaches)
                 with self._lock:
                     self._refitting = None
@@ -614,13 +615,16 @@ class SearchController:
                 result.status, result.refit_model = REJECTED, None
         if result.status == "ok" and result.refit_model is not None:
             if self.fallback is None:
-                self.fallback = (trial.number, result.refit_model)
+                self.fallback = (trial.number, in_memory(result.refit_model))
             elif result.rungs or result.bagged:
                 self.models.put(trial.number, result.refit_model, spill=result.rungs)
             elif result.holdout_model:  # it beat the best so far when it was sent
-                self.holdout_best = (trial.number, result.refit_model)
+                self.holdout_best = (trial.number, in_memory(result.refit_model))
             result.refit_model = None
             self._keep_best_models(study, trial.number)
+        if isinstance(result.refit_model, SpilledModel):  # written by its trial process, not kept
+            result.refit_model.discard()
+            result.refit_model = None
         if result.status == "ok" and trial.user_attrs.get("source") == "enqueued" \
                 and not self.fallback_refitted(trial.number):
             self.costs.observe(config.family.name, self.costs.default_trial(config.family, config.needs().get("plan")),

@@ -11,6 +11,7 @@ import contextlib
 import multiprocessing
 import multiprocessing.forkserver
 import os
+import pickle
 import sys
 import threading
 import time
@@ -21,6 +22,7 @@ from typing import Any, Callable, Iterator, Mapping
 import cloudpickle
 
 from automl.search.evaluate import TrialResult, TrialTask, evaluate
+from automl.search.held_models import SpilledModel
 from automl.search.planner import TERMINATE_GRACE
 
 _PRELOAD = ["automl.search.evaluate", "automl.pipeline.build", "sklearn.ensemble", "sklearn.linear_model",
@@ -255,7 +257,7 @@ def _limit_memory(limit: int | None) -> None:
 
 
 def _child_main(conn: Any, payload: list[bytes], n_jobs: int, memory_limit: int | None = None,
-                result_path: str | None = None) -> None:
+                result_path: str | None = None, model_path: str | None = None) -> None:
     """The trial process. ``payload`` holds the pickled task and data, taken out of the list once read: this
     process's ``Process`` object keeps its arguments for its whole life (26 MB more through the trial when the
     data of a 100k-row table came pickled)."""
@@ -277,15 +279,24 @@ def _child_main(conn: Any, payload: list[bytes], n_jobs: int, memory_limit: int 
 
         result = evaluate(task, data.X, data.y, data.sample_weight, report)
     del data
-    _send_result(conn, result, result_path)
+    _send_result(conn, result, result_path, model_path)
     conn.close()
 
 
-def _send_result(conn: Any, result: TrialResult, result_path: str | None) -> None:
+def _send_result(conn: Any, result: TrialResult, result_path: str | None, model_path: str | None = None) -> None:
     """Hand ``result`` to the parent: pickled straight into the file at ``result_path`` when there is one (a
     model's arrays are written from where they lie, with no second copy of them in memory: an extra-trees model
     of 220 MB pickled to bytes raised the process's peak by 221 MB, into a file by 0), else, or when the file
-    cannot be written, as raw bytes through the pipe (raw: sent inside a tuple they would be pickled once more)."""
+    cannot be written, as raw bytes through the pipe (raw: sent inside a tuple they would be pickled once more).
+    The model of a trial on rungs goes to its own file at ``model_path`` when given (the parent holds such models
+    on disk: it need not read them to write them again)."""
+    if model_path is not None and result.rungs and result.refit_model is not None:
+        try:
+            with open(model_path, "wb") as handle:
+                cloudpickle.dump(result.refit_model, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            result.refit_model = SpilledModel(model_path)
+        except OSError:  # no room for it: it goes with the result
+            pass
     if result_path is not None:
         try:
             with open(result_path, "wb") as handle:
@@ -343,7 +354,7 @@ class TrialProcess:
 
     def run(self, task: TrialTask, data: TrialData | SharedData, deadline_at: float,
             on_report: Callable[[int, float, tuple[float, float]], Any],
-            on_poll: Callable[[], str | None] | None = None) -> TrialResult:
+            on_poll: Callable[[], str | None] | None = None, model_path: str | None = None) -> TrialResult:
         """Evaluate ``task`` and return its result, or a ``timeout`` result at ``deadline_at``.
 
         Parameters
@@ -358,14 +369,17 @@ class TrialProcess:
         on_poll : callable, optional
             Called about four times a second while the child works (heartbeats); when it returns a reason (a
             string), the child is stopped and the result is a ``timeout`` with that reason.
+        model_path : str, optional
+            Where the child writes the model of a trial on rungs (its ``refit_model`` is then a
+            :class:`~automl.search.held_models.SpilledModel` of that file), instead of sending it back.
         """
-        result = self._run(task, data, deadline_at, on_report, on_poll)
+        result = self._run(task, data, deadline_at, on_report, on_poll, model_path)
         result.peak_memory_mb = self._trial_peak / 2**20
         return result
 
     def _run(self, task: TrialTask, data: TrialData | SharedData, deadline_at: float,
-             on_report: Callable[[int, float, tuple[float, float]], Any], on_poll: Callable[[], str | None] | None
-             ) -> TrialResult:
+             on_report: Callable[[int, float, tuple[float, float]], Any], on_poll: Callable[[], str | None] | None,
+             model_path: str | None = None) -> TrialResult:
         # the child pickles its result into a file (in the temporary folder, on disk where that is on disk: not in
         # /dev/shm, where the bytes would still take memory, only not the processes'), removed afterwards
         with contextlib.ExitStack() as stack:
@@ -373,18 +387,19 @@ class TrialProcess:
                 result_path: str | None = stack.enter_context(_temporary_file("automl-result-", ".pkl"))
             except OSError:  # the temporary folder takes no file: the result comes through the pipe
                 result_path = None
-            return self._run_in_child(task, data, deadline_at, on_report, on_poll, result_path)
+            return self._run_in_child(task, data, deadline_at, on_report, on_poll, result_path, model_path)
 
     def _run_in_child(self, task: TrialTask, data: TrialData | SharedData, deadline_at: float,
                       on_report: Callable[[int, float, tuple[float, float]], Any],
-                      on_poll: Callable[[], str | None] | None, result_path: str | None) -> TrialResult:
+                      on_poll: Callable[[], str | None] | None, result_path: str | None,
+                      model_path: str | None = None) -> TrialResult:
         self._trial_peak = 0
         ctx = _get_context()
         parent_conn, child_conn = ctx.Pipe()
         # Not a daemon: joblib refuses threads in daemonic processes (forests would run on one core). The payload is
         # referenced by the process's arguments only, which ``start`` drops: not held here while the trial runs.
         process = ctx.Process(target=_child_main, args=(child_conn, [cloudpickle.dumps((task, data))], task.n_jobs,
-                                                        task.memory_limit, result_path), daemon=False)
+                                                        task.memory_limit, result_path, model_path), daemon=False)
         result_bytes: bytes | None = None  # when the child could not write its result to the file
         with _main_module_hidden():
             process.start()
