@@ -612,7 +612,7 @@ class SearchController:
             judged = self._judge_twin(study, trial.user_attrs[PARENT], result)
             result.error = judged.reason
             if not judged.kept:
-                result.status, result.refit_model = REJECTED, None
+                result.status = REJECTED
         if result.status == "ok" and result.refit_model is not None:
             if self.fallback is None:
                 self.fallback = (trial.number, in_memory(result.refit_model))
@@ -622,8 +622,9 @@ class SearchController:
                 self.holdout_best = (trial.number, in_memory(result.refit_model))
             result.refit_model = None
             self._keep_best_models(study, trial.number)
-        if isinstance(result.refit_model, SpilledModel):  # written by its trial process, not kept
-            result.refit_model.discard()
+        if result.status == REJECTED or isinstance(result.refit_model, SpilledModel):  # not kept
+            if isinstance(result.refit_model, SpilledModel):  # written by its trial process
+                result.refit_model.discard()
             result.refit_model = None
         if result.status == "ok" and trial.user_attrs.get("source") == "enqueued" \
                 and not self.fallback_refitted(trial.number):
