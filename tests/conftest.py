@@ -32,6 +32,15 @@ ROOT = Path(__file__).resolve().parents[1]
 SLOW_FAMILY_COST = 4
 
 
+def fresh_interpreter_words(script: str) -> list[str]:
+    """What ``script`` prints, split into words, run in a new Python interpreter (so that the imports it checks
+    start from nothing)."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+
+
 def family_cases(*cases: tuple) -> list:
     """``pytest.param`` per case whose first value is a family name: the dear families' cases marked slow, the
     families whose optional library is not installed skipped with the reason."""

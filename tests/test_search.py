@@ -14,6 +14,7 @@ from automl.models.registry import all_families
 from automl.search.space import grid_points, in_domain, library_defaults
 from automl.search.portfolio import load_portfolio, portfolio_points
 from automl.search.strategies import Bayes, Defaults, Grid, Random, RungHalving, get_strategy
+from tests.conftest import fresh_interpreter_words
 
 
 @pytest.fixture
@@ -77,8 +78,6 @@ def test_families_that_skip_signature_defaults_lose_nothing_and_import_nothing()
     parameter (all ``None``: the library chooses in ``fit``), so not reading them loses nothing; and its default
     point is built without importing the library into the search's process (a fresh interpreter checks)."""
     import inspect
-    import subprocess
-    import sys
 
     skipping = [f for f in all_families().values() if not f.signature_defaults]
     assert [f.name for f in skipping] == ["catboost"]
@@ -90,8 +89,7 @@ def test_families_that_skip_signature_defaults_lose_nothing_and_import_nothing()
               "from automl.search.space import library_defaults; "
               "print(library_defaults(all_families()['catboost'], 'multiclass', 80000)); "
               "print('catboost' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
-    assert out == ["{}", "False"]
+    assert fresh_interpreter_words(script) == ["{}", "False"]
 
 
 @pytest.mark.parametrize("family", ["random_forest", "extra_trees"])

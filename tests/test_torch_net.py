@@ -12,6 +12,7 @@ pytest.importorskip("torch", reason="the torch_mlp family needs the torch extra"
 
 from automl.models.registry import all_families, get_families  # noqa: E402
 from automl.models.torch_net import Adam, TorchNetClassifier, TorchNetRegressor, batch_size_for  # noqa: E402
+from tests.conftest import fresh_interpreter_words  # noqa: E402
 
 WEIGHTS = "stochastic mini-batches: a weight of 2 and a repeated row are not the same batches"
 
@@ -154,15 +155,11 @@ def test_a_trial_hands_the_network_its_features_in_float32_and_other_models_thei
 
 def test_training_does_not_import_torch_dynamo():
     """A fit in a fresh interpreter leaves torch._dynamo (and sympy) unimported: 1.3 s and 71 MB per trial."""
-    import subprocess
-    import sys
-
     script = ("import sys, numpy as np; from automl.models.torch_net import TorchNetClassifier; "
               "X = np.random.default_rng(0).normal(size=(200, 4)); "
               "TorchNetClassifier(max_epochs=2, random_state=0).fit(X, (X[:, 0] > 0).astype(int)); "
               "print('torch._dynamo' in sys.modules, 'sympy' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
-    assert out == ["False", "False"]
+    assert fresh_interpreter_words(script) == ["False", "False"]
 
 
 def test_same_seed_same_network():
