@@ -16,9 +16,13 @@ python="${PYTHON:-python3}"
 autogluon_extras="${AUTOGLUON_EXTRAS:-all}"
 torch_pin="${TORCH_PIN:-torch==2.13.0}"
 
+# FLAML_VERSION=2.8.0 AUTOGLUON_VERSION=1.6.3 install the versions of recorded rows (default: the newest)
+flaml_pin="${FLAML_VERSION:+==$FLAML_VERSION}"
+autogluon_pin="${AUTOGLUON_VERSION:+==$AUTOGLUON_VERSION}"
+
 declare -A requirement=(
-    [flaml]="flaml[automl]"
-    [autogluon]="autogluon.tabular[${autogluon_extras}]"
+    [flaml]="flaml[automl]${flaml_pin}"
+    [autogluon]="autogluon.tabular[${autogluon_extras}]${autogluon_pin}"
 )
 
 make_venv() {  # make_venv NAME: a fresh venv with the peer and the libraries its adapter imports
