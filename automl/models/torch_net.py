@@ -62,6 +62,7 @@ class Adam:
         self.steps = 0
 
     def zero_grad(self) -> None:
+        """Drop every parameter's gradient (``torch.optim``'s default, ``set_to_none=True``)."""
         for parameter in self.parameters:
             parameter.grad = None
 
