@@ -622,9 +622,10 @@ class SearchController:
                 self.holdout_best = (trial.number, in_memory(result.refit_model))
             result.refit_model = None
             self._keep_best_models(study, trial.number)
-        if result.status == REJECTED or isinstance(result.refit_model, SpilledModel):  # not kept
-            if isinstance(result.refit_model, SpilledModel):  # written by its trial process
-                result.refit_model.discard()
+        if isinstance(result.refit_model, SpilledModel):  # written by its trial process, and not kept
+            result.refit_model.discard()
+            result.refit_model = None
+        if result.status == REJECTED:
             result.refit_model = None
         if result.status == "ok" and trial.user_attrs.get("source") == "enqueued" \
                 and not self.fallback_refitted(trial.number):

@@ -288,9 +288,9 @@ def _send_result(conn: Any, result: TrialResult, result_path: str | None, model_
     model's arrays are written from where they lie, with no second copy of them in memory: an extra-trees model
     of 220 MB pickled to bytes raised the process's peak by 221 MB, into a file by 0), else, or when the file
     cannot be written, as raw bytes through the pipe (raw: sent inside a tuple they would be pickled once more).
-    The model of a trial on rungs goes to its own file at ``model_path`` when given (the parent holds such models
-    on disk: it need not read them to write them again)."""
-    if model_path is not None and result.rungs and result.refit_model is not None:
+    The model goes to its own file at ``model_path`` when given (the parent gives one where it holds the models on
+    disk, on rungs: it need not read them to write them again)."""
+    if model_path is not None and result.refit_model is not None:
         try:
             with open(model_path, "wb") as handle:
                 cloudpickle.dump(result.refit_model, handle, protocol=pickle.HIGHEST_PROTOCOL)
@@ -370,7 +370,7 @@ class TrialProcess:
             Called about four times a second while the child works (heartbeats); when it returns a reason (a
             string), the child is stopped and the result is a ``timeout`` with that reason.
         model_path : str, optional
-            Where the child writes the model of a trial on rungs (its ``refit_model`` is then a
+            Where the child writes the trial's model, if it has one (its ``refit_model`` is then a
             :class:`~automl.search.held_models.SpilledModel` of that file), instead of sending it back.
         """
         result = self._run(task, data, deadline_at, on_report, on_poll, model_path)
