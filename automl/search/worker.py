@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 import cloudpickle
 
+from automl._resources import release_free_memory
 from automl.search.evaluate import TrialResult, TrialTask, evaluate
 from automl.search.held_models import SpilledModel
 from automl.search.planner import TERMINATE_GRACE
@@ -83,9 +84,8 @@ def warm_up() -> None:
     """Return once the fork server is ready (it has imported its preload modules): start a child that does
     nothing and wait for it, so that time is not charged to the first trial's deadline."""
     ctx = _get_context()
-    with _main_module_hidden():
-        process = ctx.Process(target=_nothing, daemon=False)
-        process.start()
+    process = ctx.Process(target=_nothing, daemon=False)
+    _start(process)
     process.join()
     process.close()
 
@@ -129,6 +129,16 @@ def _get_context() -> Any:
                 os.environ.pop(key, None)
         _context = ctx
     return _context
+
+
+def _start(process: Any) -> None:
+    """Start a trial's (or a probe's) ``process`` from the fork server, then give back to the system the memory that
+    sending its arguments left free here. Pickling the task and data of the 100k-row generated table left 56 MB of
+    freed blocks in this process's heap, which the allocator kept for the whole search (the search process's peak
+    was 225 MB of its own instead of 168)."""
+    with _main_module_hidden():
+        process.start()
+    release_free_memory()
 
 
 @contextlib.contextmanager
@@ -338,8 +348,8 @@ class TrialProcess:
         parent_conn, child_conn = ctx.Pipe()
         payload = cloudpickle.dumps((None, data))
         process = ctx.Process(target=_receive, args=(child_conn, payload), daemon=False)
-        with _main_module_hidden():
-            process.start()
+        del payload  # held by the process's arguments only, which start drops
+        _start(process)
         child_conn.close()
         try:
             if not parent_conn.poll(min(max(0.0, deadline_at - time.monotonic()), ROUND_TRIP_LIMIT)):
@@ -401,8 +411,7 @@ class TrialProcess:
         process = ctx.Process(target=_child_main, args=(child_conn, [cloudpickle.dumps((task, data))], task.n_jobs,
                                                         task.memory_limit, result_path, model_path), daemon=False)
         result_bytes: bytes | None = None  # when the child could not write its result to the file
-        with _main_module_hidden():
-            process.start()
+        _start(process)
         child_conn.close()
         scores: list[float] = []
         try:
