@@ -104,10 +104,10 @@ def _malloc_trim() -> Callable[[int], int] | None:
 def release_free_memory() -> None:
     """Return to the system the memory the C allocator holds free in this process (glibc's ``malloc_trim``).
 
-    Blocks freed by pandas and numpy below glibc's mapping threshold stay in the heap, which keeps them for reuse:
-    after the data of the 100k-row generated table was prepared, the search process held 57 MB of such free memory
-    (224 MB of its own, 167 MB after the trim) through the whole search. Nothing happens where there is no
-    ``malloc_trim``."""
+    Blocks under glibc's threshold for a mapping of their own come from the heap, and once freed between live blocks
+    they stay there for reuse: in the search of the 100k-row generated table the search process held 57 MB of such
+    free memory (224 MB of its own, 167 MB after the trim), left by pickling each trial's data. Nothing happens
+    where there is no ``malloc_trim``."""
     trim = _malloc_trim()
     if trim is not None:
         trim(0)

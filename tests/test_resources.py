@@ -30,7 +30,7 @@ def test_resolve_n_jobs():
         resolve_n_jobs(0)
 
 
-ANON_KB = """
+ANON_MB = """
 def anon_mb():
     for line in open("/proc/self/status"):
         if line.startswith("RssAnon:"):
@@ -42,7 +42,7 @@ def anon_mb():
 def test_release_free_memory_returns_freed_heap_blocks():
     # 200,000 blocks of 1 KB, every hundredth kept: the freed ones lie between live ones, where the heap cannot
     # shrink from its top; the allocator keeps them until they are released
-    script = ANON_KB + """
+    script = ANON_MB + """
 from automl._resources import release_free_memory
 blocks = [bytes(1000) for _ in range(200_000)]
 kept = blocks[::100]
@@ -59,7 +59,7 @@ print(before, anon_mb())
 def test_sending_data_to_a_trial_leaves_no_freed_memory_held():
     # the 100k-row generated table's search data: 75,000 rows, 40 numbers and 6 text columns, text labels;
     # pickled for the child (under the size that is shared as a file instead)
-    script = ANON_KB + """
+    script = ANON_MB + """
 import numpy as np, pandas as pd
 from automl.search.worker import SHARE_ABOVE_BYTES, TrialData, TrialProcess, warm_up
 rng = np.random.default_rng(0)
