@@ -31,10 +31,9 @@ def test_resolve_n_jobs():
 
 
 ANON_MB = """
+from automl._resources import process_memory_bytes
 def anon_mb():
-    for line in open("/proc/self/status"):
-        if line.startswith("RssAnon:"):
-            return int(line.split()[1]) / 1024
+    return process_memory_bytes("self", "RssAnon") / 2**20
 """
 
 

@@ -132,10 +132,9 @@ def _get_context() -> Any:
 
 
 def _start(process: Any) -> None:
-    """Start a trial's (or a probe's) ``process`` from the fork server, then give back to the system the memory that
-    sending its arguments left free here. Pickling the task and data of the 100k-row generated table left 56 MB of
-    freed blocks in this process's heap, which the allocator kept for the whole search (the search process's peak
-    was 225 MB of its own instead of 168)."""
+    """Start a trial's (or a probe's) ``process`` from the fork server, then give back to the system what pickling
+    its arguments (the task and data) left free in this process's heap (:func:`release_free_memory`), which the
+    allocator would otherwise keep for the whole search."""
     with _main_module_hidden():
         process.start()
     release_free_memory()
