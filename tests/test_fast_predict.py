@@ -28,7 +28,7 @@ def _training(n: int = 300, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     rng = np.random.default_rng(seed)
     frame = pd.DataFrame({
         "x1": rng.normal(size=n),
-        "x2": np.where(rng.random(n) < 0.15, np.nan, rng.normal(size=n)),
+        "x2": np.where(rng.random(n) < 0.15, np.nan, rng.lognormal(size=n)),  # skewed: scale="quantile" maps it
         "colour": rng.choice(COLOURS + [None], size=n),
         "size": rng.choice(SIZES, size=n),  # rare levels: one-hot's "infrequent" column
         "flag": rng.random(n) < 0.5,
@@ -60,6 +60,8 @@ CASES = [
     ("mlp", "binary", {}),  # the forward pass without input validation
     ("mlp", "multiclass", {"encode": "target"}),
     ("mlp", "regression", {}),  # and back on the target's scale
+    ("linear", "regression", {"scale": "quantile"}),  # the skewed column through its quantiles
+    ("mlp", "binary", {"scale": "quantile", "synthesis": "pairs"}),  # pairs, then scaled so
 ] + ([("catboost", "regression", {})]  # symmetric trees read from CatBoost's JSON model (the catboost extra)
      if importlib.util.find_spec("catboost") else []) \
   + ([("torch_mlp", "binary", {}), ("torch_mlp", "regression", {})]  # its NumPy forward pass (the torch extra)

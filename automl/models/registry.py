@@ -47,7 +47,8 @@ class ModelFamily:
     cost : float
         Rough relative fit cost; the default portfolio runs cheapest first.
     needs : dict
-        Preprocessing: ``impute`` (bool), ``encode`` (``onehot`` / ``ordinal``), ``scale`` (bool).
+        Preprocessing: ``impute`` (bool), ``encode`` (``onehot`` / ``ordinal``), ``scale`` (bool, or
+        ``standard`` / ``quantile``: :data:`automl.pipeline.build.SCALINGS`).
     space : dict
         Hyperparameter declarations for tuning (see ``configs/families.yaml``).
     preprocess : dict
@@ -284,7 +285,8 @@ def _load(path: str) -> dict[str, ModelFamily]:
 
 # Preprocessing choices with no ONNX converter: an exportable search does not make them.
 NOT_EXPORTABLE_CHOICES = {"encode": ("target", "mixed", "onehot_target"),
-                          "synthesis": ("frequency", "group_stats", "pairs", "primitives")}
+                          "synthesis": ("frequency", "group_stats", "pairs", "primitives"),
+                          "scale": ("quantile",)}
 
 
 def _expand_exportable(names: list, known: dict[str, ModelFamily]) -> list:

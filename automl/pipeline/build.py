@@ -18,7 +18,7 @@ from automl.models.registry import ModelFamily
 from automl.pipeline.encoders import ArrayOrdinalEncoder
 from automl.pipeline.labels import EncodedLabelClassifier
 from automl.pipeline.select import FeatureSelector, RelevanceFilter
-from automl.pipeline.transformers import ColumnCaster, DatetimeParts, TextFeatures
+from automl.pipeline.transformers import ColumnCaster, DatetimeParts, SkewAwareScaler, TextFeatures
 
 # One-hot: categories seen fewer than this many times share an "infrequent" column, at most this many
 # columns per feature; keeps linear and kNN models small on high-cardinality columns.
@@ -31,6 +31,9 @@ ONEHOT_MAX_CATEGORIES = 32
 NATIVE_MAX_LEVELS = 64
 # The ``encode`` values a family's needs may name (the cost model predicts each one's width).
 ENCODINGS = ("onehot", "ordinal", "target", "native", "mixed", "onehot_target")
+# The ``scale`` values: ``standard`` (also ``True``) standardises every number; ``quantile`` sends the skewed ones
+# through their quantiles to a normal and standardises the rest (:class:`SkewAwareScaler`).
+SCALINGS = ("standard", "quantile")
 TEXT_MAX_FEATURES = 2000
 TEXT_COMPONENTS = 20
 
@@ -66,23 +69,23 @@ def build_preprocessor(schema: Schema, needs: dict[str, Any], task: str = "binar
     of at most :data:`NATIVE_MAX_LEVELS` levels and target-encodes the others; ``encode="onehot_target"`` one-hot
     encodes the columns of at most :data:`ONEHOT_MAX_CATEGORIES` levels and target-encodes the others.
     """
-    impute, scale = bool(needs.get("impute")), bool(needs.get("scale"))
+    impute, scale = bool(needs.get("impute")), _scaling(needs.get("scale"))
     strategy = needs.get("impute_strategy", "median")
     encode = needs.get("encode", "ordinal")
     parts: list[tuple[str, Any, list[str]]] = []
     numeric = schema.by_role("numeric", "boolean")
     if numeric:
-        parts.append(("numeric", _numeric_steps(impute, scale, strategy), numeric))
+        parts.append(("numeric", _numeric_steps(impute, scale, strategy, random_state), numeric))
     datetimes = schema.by_role("datetime")
     if datetimes:
-        parts.append(("datetime", make_pipeline(DatetimeParts(), _numeric_steps(impute, scale, strategy)),
-                      datetimes))
+        parts.append(("datetime", make_pipeline(DatetimeParts(), _numeric_steps(impute, scale, strategy,
+                                                                                random_state)), datetimes))
     few, many = _native_and_encoded(schema, encode)
     for name, columns, encoding in _encoded_parts(schema, encode, many):
         parts.append((name, _categorical_steps(encoding, impute, task, random_state), columns))
     for name in schema.by_role("text"):
         parts.append((f"text_{name}", TextFeatures(TEXT_MAX_FEATURES, TEXT_COMPONENTS), [name]))
-    parts += _synthesis_parts(schema, needs, task, scale, impute, strategy)
+    parts += _synthesis_parts(schema, needs, task, scale, impute, strategy, random_state)
     if few:
         parts.append(("categorical", _categorical_steps("native", impute, task, random_state), few))
     return ColumnTransformer(parts, remainder="drop", sparse_threshold=0.0, verbose_feature_names_out=False)
@@ -120,11 +123,12 @@ def _encoded_parts(schema: Schema, encode: str, columns: list[str]) -> list[tupl
     return [("categorical", columns, encode)]
 
 
-def _synthesis_parts(schema: Schema, needs: dict[str, Any], task: str = "binary", scale: bool = False,
-                     impute: bool = False, strategy: str = "median") -> list[tuple[str, Any, list[str]]]:
+def _synthesis_parts(schema: Schema, needs: dict[str, Any], task: str = "binary", scale: str | None = None,
+                     impute: bool = False, strategy: str = "median",
+                     random_state: int | None = None) -> list[tuple[str, Any, list[str]]]:
     """Single-table synthesis (automl/features/tabular.py, automl/features/primitives.py) as further parts of the
     preprocessing: the searched ``synthesis`` plan (frequency, group_stats, pairs or primitives), and what a family
-    asks for in its ``needs``. Numbers made here are scaled for the families that scale theirs, and the primitives'
+    asks for in its ``needs``. Numbers made here are scaled as the family scales its own, and the primitives'
     missing values imputed for those that impute."""
     parts: list[tuple[str, Any, list[str]]] = []
     plan = needs.get("synthesis", "none")
@@ -132,13 +136,14 @@ def _synthesis_parts(schema: Schema, needs: dict[str, Any], task: str = "binary"
     numbers = schema.by_role("numeric", "boolean")
     plans = synthesis_plans(schema)
     if (needs.get("frequency") and categorical) or (plan == "frequency" and plan in plans):
-        parts.append(("frequency", _scaled(CategoryFrequencies(), scale), categorical))
+        parts.append(("frequency", _scaled(CategoryFrequencies(), scale, random_state), categorical))
     if plan == "group_stats" and plan in plans:
-        parts.append(("group_stats", _scaled(GroupStatistics(), scale), categorical + numbers))
+        parts.append(("group_stats", _scaled(GroupStatistics(), scale, random_state), categorical + numbers))
     if plan == "pairs" and plan in plans:
-        parts.append(("pairs", _scaled(NumericPairs(task=task), scale), numbers))
+        parts.append(("pairs", _scaled(NumericPairs(task=task), scale, random_state), numbers))
     if plan == "primitives" and plan in plans:
-        parts.append(("primitives", make_pipeline(TransformPrimitives(), _numeric_steps(impute, scale, strategy)),
+        parts.append(("primitives", make_pipeline(TransformPrimitives(),
+                                                  _numeric_steps(impute, scale, strategy, random_state)),
                       schema.by_role("datetime", "text")))
     modelled = [c.name for c in schema.columns if c.name not in schema.dropped]
     if needs.get("missing_count") and modelled:
@@ -158,16 +163,30 @@ def synthesis_plans(schema: Schema) -> list[str]:
                                       ("pairs", len(numbers) >= 2), ("primitives", dates_or_texts)) if builds]
 
 
-def _scaled(transformer: Any, scale: bool) -> Any:
-    return make_pipeline(transformer, StandardScaler()) if scale else transformer
+def _scaling(scale: Any) -> str | None:
+    """A family's ``scale`` need as one of :data:`SCALINGS`, or ``None`` for no scaling (``True`` is ``standard``)."""
+    if not scale:
+        return None
+    scaling = "standard" if scale is True else scale
+    if scaling not in SCALINGS:
+        raise ValueError(f"scale={scale!r}: expected one of {SCALINGS} (or true / false)")
+    return scaling
 
 
-def _numeric_steps(impute: bool, scale: bool, strategy: str = "median") -> Any:
+def _scaler(scale: str, random_state: int | None = None) -> Any:
+    return SkewAwareScaler(random_state=random_state) if scale == "quantile" else StandardScaler()
+
+
+def _scaled(transformer: Any, scale: str | None, random_state: int | None = None) -> Any:
+    return make_pipeline(transformer, _scaler(scale, random_state)) if scale else transformer
+
+
+def _numeric_steps(impute: bool, scale: str | None, strategy: str = "median", random_state: int | None = None) -> Any:
     steps: list[Any] = []
     if impute:
         steps.append(SimpleImputer(strategy=strategy, add_indicator=True, keep_empty_features=True))
     if scale:
-        steps.append(StandardScaler())
+        steps.append(_scaler(scale, random_state))
     return make_pipeline(*steps) if steps else "passthrough"
 
 

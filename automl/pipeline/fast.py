@@ -6,8 +6,9 @@ while its model takes 0.2 ms; an ensemble of 21 bagged members took 104 ms a row
 fitted final pipeline once into plain numpy steps read from the fitted transformers:
 
 - the cast runs once per request for every member that casts alike (an ensemble's members all do);
-- numeric parts (passthrough, median/mean/constant imputation with its missing indicators, standard scaling)
-  become array arithmetic on the fitted statistics (the block of raw numbers is gathered once per request);
+- numeric parts (passthrough, median/mean/constant imputation with its missing indicators, standard scaling;
+  the skewed columns' quantile mapping, without its input checks) become array arithmetic on the fitted
+  statistics (the block of raw numbers is gathered once per request);
 - categorical parts (ordinal, one-hot, target and frequency encodings, with their imputers) become one lookup
   table per column, built by running the fitted part itself on every category the part knows, on a missing value
   and on an unseen one: what it answers is what the table holds; a request's values become codes once for every
@@ -52,7 +53,7 @@ from automl.models.neighbors import direct_answer as neighbours_answer
 from automl.pipeline.fast_trees import CompiledTrees, TreeBank, compile_trees
 from automl.pipeline.labels import EncodedLabelClassifier
 from automl.pipeline.select import _MaskSelector
-from automl.pipeline.transformers import ColumnCaster, DatetimeParts
+from automl.pipeline.transformers import ColumnCaster, DatetimeParts, SkewAwareScaler
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +158,8 @@ def _numeric_step(step: Any) -> Callable[[np.ndarray], np.ndarray]:
             return X
 
         return scaled
+    if type(step) is SkewAwareScaler:
+        return step.transform_array
     if type(step) is NumericPairs:
         return step.pairs_of
     raise NotCompilable(type(step).__name__)
