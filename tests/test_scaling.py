@@ -1,7 +1,9 @@
 """Numbers scaled for networks, linear models and neighbours: ``scale="quantile"`` sends skewed columns through their
-quantiles to a normal (automl/pipeline/transformers.py), a choice the search makes and an exportable search leaves out."""
+quantiles to a normal (automl/pipeline/transformers.py), for a family that declares it; an exportable search leaves
+it out."""
 from __future__ import annotations
 
+import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +14,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from automl.data.schema import infer_schema
+from automl.io import persist
+from automl.io.onnx import NotExportable, to_onnx
 from automl.models.registry import all_families, exportable_version
 from automl.pipeline.build import TrialConfig, build_pipeline
 from automl.pipeline.transformers import SkewAwareScaler
@@ -93,11 +97,23 @@ def test_the_family_default_stays_standard_scaling_and_an_unknown_scaling_is_ref
         build_pipeline(schema, odd, "regression", 0, 1)
 
 
-def test_searched_by_the_scaling_families_and_left_out_of_an_exportable_search():
-    families = all_families()
-    scaling = [name for name, family in families.items() if family.needs.get("scale")]
-    assert scaling and all(families[name].preprocess["scale"]["choice"] == ["standard", "quantile"]
-                           for name in scaling)
-    for name in scaling:
-        assert exportable_version(families[name]).preprocess["scale"]["choice"] == ["standard"]
-    assert not any("scale" in family.preprocess for family in families.values() if not family.needs.get("scale"))
+def test_a_family_that_searches_the_scaling_leaves_quantile_out_of_an_exportable_search():
+    searching = dataclasses.replace(all_families()["mlp"], preprocess={
+        **all_families()["mlp"].preprocess, "scale": {"choice": ["quantile", "standard"]}}, needs={
+        **all_families()["mlp"].needs, "scale": "quantile"})
+    exportable = exportable_version(searching)
+    assert exportable.preprocess["scale"]["choice"] == ["standard"] and exportable.needs["scale"] == "standard"
+
+
+def test_a_pipeline_with_quantile_scaling_saves_loads_and_refuses_onnx_with_the_reason(tmp_path):
+    frame, y = _frame()
+    schema, frame = infer_schema(frame)
+    config = TrialConfig(family=all_families()["linear"], preprocess={"scale": "quantile"})
+    pipe = build_pipeline(schema, config, "regression", random_state=0, n_jobs=1).fit(frame, y)
+    import skops.io as sio
+
+    sio.dump(pipe, tmp_path / "pipeline.skops")  # as persist.save writes a model's pipeline; loaded as persist.load
+    loaded = persist._load_pipeline(tmp_path / "pipeline.skops", set(persist.trusted_types()))
+    np.testing.assert_array_equal(loaded.predict(frame), pipe.predict(frame))
+    with pytest.raises(NotExportable, match="scale='quantile'"):
+        to_onnx(pipe)

@@ -131,11 +131,16 @@ def _export_problem(model: Any) -> str | None:
 def _check_preprocess(preprocess: Any) -> None:
     from sklearn.preprocessing import TargetEncoder
 
+    from automl.pipeline.transformers import SkewAwareScaler
+
     for part, transformer, _ in preprocess.transformers_:
         steps = getattr(transformer, "steps", [(None, transformer)])
         if any(isinstance(step, TargetEncoder) for _, step in steps):
             raise NotExportable("target-encoded categories (TargetEncoder) have no ONNX converter; search with "
                                 "families='exportable', which leaves that encoding out")
+        if any(isinstance(step, SkewAwareScaler) for _, step in steps):
+            raise NotExportable("numbers scaled through their quantiles (scale='quantile') have no ONNX converter; "
+                                "search with families='exportable', which leaves that scaling out")
         if part in ("frequency", "group_stats", "pairs", "primitives", "missing_count"):
             raise NotExportable(f"synthesised features ({part}) have no ONNX converter; search with "
                                 "families='exportable', which leaves single-table synthesis out")

@@ -36,6 +36,7 @@ PIPELINE_TYPES = [
     "automl.search.stack.StackedRegressor",
     "automl.pipeline.transformers.ColumnCaster",
     "automl.pipeline.transformers.DatetimeParts",
+    "automl.pipeline.transformers.SkewAwareScaler",
     "automl.pipeline.transformers.TextFeatures",
     "automl.pipeline.select.FeatureSelector",
     "automl.pipeline.select.RelevanceFilter",
