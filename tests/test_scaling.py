@@ -4,6 +4,7 @@ it out."""
 from __future__ import annotations
 
 import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
