@@ -39,6 +39,9 @@ NOT_CONFIGURATIONS = ("ensemble", "stack")
 HEARTBEAT_INTERVAL = 5
 GRACE_PERIOD = 20
 SETTINGS_ATTR = "automl_settings"
+# Opening a new database from several processes at once: how often to try, and the errors that mean "lost the race"
+SCHEMA_ATTEMPTS = 5
+SCHEMA_RACE_SIGNS = ("already exists", "UNIQUE constraint failed", "duplicate key value")
 
 
 @contextlib.contextmanager
@@ -63,10 +66,32 @@ def open_storage(url: str | BaseStorage | None) -> BaseStorage | None:
             path = "/" + path
         return JournalStorage(JournalFileBackend(path))
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL,
-                          grace_period=GRACE_PERIOD)
+    for attempt in range(SCHEMA_ATTEMPTS):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL,
+                                  grace_period=GRACE_PERIOD)
+        except Exception as error:  # noqa: BLE001 - only a lost schema-creation race is retried, the rest re-raised
+            if attempt == SCHEMA_ATTEMPTS - 1 or not _lost_schema_race(error):
+                raise
+            time.sleep(0.1 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _lost_schema_race(error: BaseException) -> bool:
+    """Whether ``error`` (or what caused it) says another process created the same tables or version rows first.
+
+    Optuna creates an empty database's schema when a storage is opened, checking then creating table by table, so
+    workers opening one new database at the same moment collide ("table ... already exists", a duplicate version
+    row). Opening again finds what the winner created and goes on.
+    """
+    while error is not None:
+        text = str(error)
+        if any(sign in text for sign in SCHEMA_RACE_SIGNS):
+            return True
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    return False
 
 
 def load_study(url: str | BaseStorage, name: str, **kwargs: Any) -> optuna.Study:
