@@ -11,14 +11,16 @@ categorical and text columns become pandas categories, which LightGBM splits on 
 whole pipeline, so the figures compare the two defaults, not the engine's pipelines.
 
 With ``--against OTHER`` the baseline is another family's default trial instead of the library's defaults (each
-model with its own family's preparation): the measurement a new family is added on.
+model with its own family's preparation): the measurement a new family is added on. With ``--variant KEY=VALUE,...``
+the baseline is the engine's default trial and the other configuration that trial with those parameters changed
+(values parsed as YAML: ``extra_trees=true``): the measurement a portfolio entry or a new default is chosen on.
 
 Usage::
 
-    python -m benchmarks.family_defaults --family lightgbm [--against mlp] [--suite extra] [--max-rows 20000]
-        [--datasets a,b]
+    python -m benchmarks.family_defaults --family lightgbm [--against mlp | --variant extra_trees=true]
+        [--suite extra] [--max-rows 20000] [--datasets a,b]
 
-Writes ``benchmarks/results/family_defaults_<family>[_vs_<other>]_<suite>.csv`` (one row per dataset and
+Writes ``benchmarks/results/family_defaults_<family>[_vs_<other> | _<key>_<value>...]_<suite>.csv`` (one row per dataset and
 configuration) and ``.md``.
 """
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from benchmarks import datasets as D
@@ -49,16 +52,34 @@ def default_trial(family: Any, fold_rows: int, task: str, bagging: bool = False)
     return {**family.default_params(task), **family.size_defaults(fold_rows, bagging)}
 
 
-def configurations(family: Any, fold_rows: int, task: str, against: Any = None) -> dict[str, tuple[Any, dict]]:
-    """The baseline (the library's own defaults, or the default trial of the family ``against``) and the engine's
-    default trial, each as (family, parameters), on a fold of ``fold_rows`` training rows."""
+def configurations(family: Any, fold_rows: int, task: str, against: Any = None,
+                   variant: dict[str, Any] | None = None) -> dict[str, tuple[Any, dict]]:
+    """The baseline (the library's own defaults, the default trial of the family ``against``, or with ``variant``
+    the engine's default trial) and the compared configuration (the engine's default trial, or with ``variant`` that
+    trial with the variant's parameters), each as (family, parameters), on a fold of ``fold_rows`` training rows."""
+    trial = default_trial(family, fold_rows, task)
+    if variant:
+        return {baseline_name(None, variant): (family, trial), ENGINE: (family, {**trial, **variant})}
     baseline = (family, {}) if against is None else (against, default_trial(against, fold_rows, task))
-    return {baseline_name(against.name if against else None): baseline, ENGINE: (family, default_trial(family, fold_rows, task))}
+    return {baseline_name(against.name if against else None): baseline, ENGINE: (family, trial)}
 
 
-def baseline_name(against: str | None) -> str:
-    """The baseline configuration's name: the library's defaults, or the family ``against``'s default trial."""
+def baseline_name(against: str | None, variant: dict[str, Any] | None = None) -> str:
+    """The baseline configuration's name: the library's defaults, the family ``against``'s default trial, or the
+    engine's default trial without ``variant``."""
+    if variant:
+        return "default trial without " + ", ".join(f"{key}={value}" for key, value in variant.items())
     return LIBRARY if against is None else f"{against} default trial"
+
+
+def parse_variant(text: str | None) -> dict[str, Any]:
+    """``KEY=VALUE,KEY=VALUE`` as parameters, each value parsed as YAML (``true``, ``0.5``, ``gbdt``)."""
+    if not text:
+        return {}
+    pairs = [item.split("=", 1) for item in text.split(",")]
+    if any(len(pair) != 2 or not pair[0] for pair in pairs):
+        raise ValueError(f"--variant takes KEY=VALUE pairs separated by commas, got {text!r}")
+    return {key.strip(): yaml.safe_load(value) for key, value in pairs}
 
 
 def prepared(family: Any, numeric: list[str], categorical: list[str]) -> Any:
@@ -106,7 +127,7 @@ def cross_validate(family: Any, params: dict[str, Any], x: pd.DataFrame, y: np.n
 
 
 def measure(family_name: str, meta: dict[str, Any], root: Path, max_rows: int,
-            against_name: str | None = None) -> list[dict[str, Any]]:
+            against_name: str | None = None, variant: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Both configurations of the family on one table's seed-0 training rows."""
     from automl.models.registry import all_families
 
@@ -123,12 +144,12 @@ def measure(family_name: str, meta: dict[str, Any], root: Path, max_rows: int,
         if np.bincount(y).min() < FOLDS:  # a class too rare for stratified folds and a holdout
             return [{"dataset": meta["name"], "task": task, "rows": len(y), "configuration": name,
                      "status": f"skipped: a class has fewer than {FOLDS} rows"}
-                    for name in (baseline_name(against_name), ENGINE)]
+                    for name in (baseline_name(against_name, variant), ENGINE)]
     fold_rows = int(len(y) * (FOLDS - 1) / FOLDS)
     rows = []
     family = all_families()[family_name]
     against = all_families()[against_name] if against_name else None
-    for name, (model_family, params) in configurations(family, fold_rows, task, against).items():
+    for name, (model_family, params) in configurations(family, fold_rows, task, against, variant).items():
         score, seconds, rounds = cross_validate(model_family, params, x, y, task, n_classes)
         rows.append({"dataset": meta["name"], "task": task, "rows": len(y), "configuration": name,
                      "params": str(params), "score": score, "seconds": round(seconds, 2), "rounds": rounds,
@@ -141,9 +162,11 @@ def report(results: pd.DataFrame, family: str, suite: str, max_rows: int, baseli
     ok = results[results["status"] == "ok"]
     wide = ok.pivot(index=["dataset", "task", "rows"], columns="configuration", values=["score", "seconds", "rounds"])
     against = "the library's own defaults" if baseline == LIBRARY else f"the {baseline}"
-    lines = [f"# {family}: the engine's default trial against {against} ({suite}, {FOLDS}-fold CV, "
+    compared = ("the engine's default trial with " + baseline.split(" without ", 1)[1]) if " without " in baseline \
+        else "the engine's default trial"
+    lines = [f"# {family}: {compared} against {against} ({suite}, {FOLDS}-fold CV, "
              f"seed-0 training rows, at most {max_rows:,})", "",
-             f"Gain: the engine's default trial against {against}, in % of the latter's score, positive = "
+             f"Gain: {compared} against {against}, in % of the latter's score, positive = "
              "better (AUC up for binary; log loss and RMSE down). Rounds: boosting rounds kept (0: not a boosting family).",
              "",
              "| dataset | task | rows | baseline | engine | gain % | rounds (baseline / engine) | s (baseline / engine) |",
@@ -172,23 +195,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--suite", default="extra", choices=["extra", "openml"])
     parser.add_argument("--against", default=None, help="compare with this family's default trial instead of the "
                         "library's defaults")
+    parser.add_argument("--variant", default=None, help="KEY=VALUE,...: compare the default trial with these "
+                        "parameters changed against the default trial")
     parser.add_argument("--max-rows", type=int, default=20000)
     parser.add_argument("--datasets", default=None, help="comma-separated names (default: all)")
     args = parser.parse_args(argv)
+    variant = parse_variant(args.variant)
+    if variant and args.against:
+        parser.error("--variant and --against are two different measurements: give one")
     root = D.datasets_dir(args.suite)
     chosen = D.select(D.load_manifest(root), args.datasets.split(",") if args.datasets else None)
     rows: list[dict[str, Any]] = []
     for meta in chosen:
         if meta["task"] in ("binary", "multiclass", "regression"):
-            rows += measure(args.family, meta, root, args.max_rows, args.against)
+            rows += measure(args.family, meta, root, args.max_rows, args.against, variant)
             print(meta["name"], "done", flush=True)
     results = pd.DataFrame(rows)
     RESULTS.mkdir(exist_ok=True)
-    versus = f"_vs_{args.against}" if args.against else ""
+    versus = f"_vs_{args.against}" if args.against else "".join(f"_{k}_{v}" for k, v in variant.items()).lower()
     stem = RESULTS / f"family_defaults_{args.family}{versus}_{args.suite}"
     results.to_csv(stem.with_suffix(".csv"), index=False)
     stem.with_suffix(".md").write_text(report(results, args.family, args.suite, args.max_rows,
-                                              baseline_name(args.against)))
+                                              baseline_name(args.against, variant)))
     return 0
 
 
