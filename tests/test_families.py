@@ -227,3 +227,24 @@ def test_asking_for_a_family_whose_library_is_missing_names_the_extra():
     with pytest.raises(ValueError, match=r'catboost is not installed.*automl\[catboost\]'):
         get_families(["catboost"], "binary")
     assert "catboost" not in {f.name for f in get_families(None, "binary")}
+
+
+@pytest.mark.parametrize("family", [f for f in all_families().values() if f.default_variants], ids=lambda f: f.name)
+def test_default_variants_lie_in_the_space_and_differ_from_the_default_trial(family):
+    for task in ("binary", "regression"):
+        default = library_defaults(family, task, 5000)
+        space = family.space_for(task)
+        for variant in family.default_variants:
+            assert set(variant) <= set(space), f"declare {sorted(set(variant) - set(space))} in {family.name}'s space"
+            assert all(in_domain(value, space[name]) for name, value in variant.items())
+            assert any(default.get(f"{family.name}.{name}") != value for name, value in variant.items())
+
+
+def test_lightgbm_extra_trees_variant_fits_a_different_model():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(600, 6)), rng.integers(0, 2, 600)
+    lightgbm = all_families()["lightgbm"]
+    params = {k.split(".", 1)[1]: v for k, v in library_defaults(lightgbm, "binary", 600).items()}
+    plain = lightgbm.make("binary", params, random_state=0, n_jobs=1).fit(X, y)
+    variant = lightgbm.make("binary", {**params, **lightgbm.default_variants[0]}, random_state=0, n_jobs=1).fit(X, y)
+    assert not np.allclose(plain.predict_proba(X), variant.predict_proba(X))

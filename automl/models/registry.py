@@ -91,6 +91,9 @@ class ModelFamily:
         Its estimator takes ``max_seconds`` and stops there with the best model so far (the network's epochs), so on
         folds too its fits share the trial's time to its limit, instead of the trial being stopped with no model
         when its folds would not end by the limit (on rungs every family's fits are capped).
+    default_variants : tuple of dict
+        Variants of the default trial, each tried right after the defaults of the first moves: the default trial with
+        these parameters changed (each declared in ``space``), e.g. LightGBM's extra-trees mode.
     signature_defaults : bool
         Its default trial takes the tuned parameters it does not declare from its estimator's constructor
         (:func:`automl.search.space.library_defaults`). ``False`` where those are all ``None`` (the library chooses
@@ -123,6 +126,7 @@ class ModelFamily:
     bagged_data: dict[str, Any] = field(default_factory=dict)
     stopped_data: dict[str, Any] = field(default_factory=dict)
     capped_on_folds: bool = False
+    default_variants: tuple[dict[str, Any], ...] = ()
     signature_defaults: bool = True
 
     def threads(self, n_rows: int, n_jobs: int) -> int:
@@ -279,6 +283,7 @@ def _load(path: str) -> dict[str, ModelFamily]:
             requires=decl.get("requires"), bag=bool(decl.get("bag", False)), large_data=decl.get("large_data") or {},
             small_data=decl.get("small_data") or {}, bagged_data=decl.get("bagged_data") or {},
             stopped_data=decl.get("stopped_data") or {}, capped_on_folds=bool(decl.get("capped_on_folds", False)),
+            default_variants=tuple(dict(v) for v in decl.get("default_variants") or ()),
             signature_defaults=bool(decl.get("signature_defaults", True)))
     return families
 

@@ -50,13 +50,16 @@ class Strategy:
         fit that bags when ``bagging``),
         cheapest first (and, with ``class_weight_first``, a second default trial with that class weighting for
         families that take it: used when the classes are imbalanced); then the ``portfolio`` points, in their
-        given order."""
-        points: list[dict[str, Any]] = [{"family": f.name, **library_defaults(f, task, train_rows, bagging)}
-                                         for f in families]
+        given order. Each family's ``default_variants`` (its default trial with some parameters changed) come
+        after the defaults, before the portfolio."""
+        defaults = {f.name: {"family": f.name, **library_defaults(f, task, train_rows, bagging)} for f in families}
+        points: list[dict[str, Any]] = list(defaults.values())
         if class_weight_first:
-            points += [{"family": f.name, **library_defaults(f, task, train_rows, bagging),
-                        param_name(f, "class_weight"): class_weight_first}
+            points += [{**defaults[f.name], param_name(f, "class_weight"): class_weight_first}
                        for f in families if f.accepts_class_weight(task)]
+        points += [{**defaults[f.name], **{param_name(f, k): v for k, v in variant.items()}}
+                   for f in families for variant in f.default_variants
+                   if set(variant) <= set(f.space_for(task))]
         return points + list(portfolio)
 
     def exhausted(self, study: optuna.Study) -> bool:
