@@ -229,22 +229,19 @@ def test_asking_for_a_family_whose_library_is_missing_names_the_extra():
     assert "catboost" not in {f.name for f in get_families(None, "binary")}
 
 
-@pytest.mark.parametrize("family", [f for f in all_families().values() if f.default_variants], ids=lambda f: f.name)
-def test_default_variants_lie_in_the_space_and_differ_from_the_default_trial(family):
-    for task in ("binary", "regression"):
-        default = library_defaults(family, task, 5000)
-        space = family.space_for(task)
-        for variant in family.default_variants:
-            assert set(variant) <= set(space), f"declare {sorted(set(variant) - set(space))} in {family.name}'s space"
-            assert all(in_domain(value, space[name]) for name, value in variant.items())
-            assert any(default.get(f"{family.name}.{name}") != value for name, value in variant.items())
 
+def test_default_variants_follow_the_defaults_before_the_portfolio():
+    """A family's declared variants of its default trial are enqueued after every family's defaults and before the
+    portfolio; a variant naming a parameter the task's space lacks is left out."""
+    import dataclasses
 
-def test_lightgbm_extra_trees_variant_fits_a_different_model():
-    rng = np.random.default_rng(0)
-    X, y = rng.normal(size=(600, 6)), rng.integers(0, 2, 600)
-    lightgbm = all_families()["lightgbm"]
-    params = {k.split(".", 1)[1]: v for k, v in library_defaults(lightgbm, "binary", 600).items()}
-    plain = lightgbm.make("binary", params, random_state=0, n_jobs=1).fit(X, y)
-    variant = lightgbm.make("binary", {**params, **lightgbm.default_variants[0]}, random_state=0, n_jobs=1).fit(X, y)
-    assert not np.allclose(plain.predict_proba(X), variant.predict_proba(X))
+    from automl.search.strategies import Bayes
+
+    families = all_families()
+    lightgbm = dataclasses.replace(families["lightgbm"], default_variants=({"num_leaves": 7}, {"C": 0.1}))
+    entry = {"family": "linear", "linear.C": 0.1}
+    points = Bayes().initial_points([families["linear"], lightgbm], "binary", None, [entry], train_rows=5000)
+    assert [p["family"] for p in points] == ["linear", "lightgbm", "lightgbm", "linear"]
+    assert points[2] == {**points[1], "lightgbm.num_leaves": 7} != points[1]
+    assert points[3] == entry
+    assert library_defaults(lightgbm, "binary", 5000)["lightgbm.num_leaves"] != 7

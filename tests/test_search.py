@@ -30,9 +30,7 @@ def test_portfolio_points_are_library_defaults():
     assert defaults["lightgbm.num_leaves"] == 31  # LightGBM's own; learning_rate is the family's (configs)
     installed = [f for f in all_families().values() if f.available()]
     points = Bayes().initial_points(installed, "binary", None, [])
-    variants = [f.name for f in installed for _ in f.default_variants]
-    assert [p["family"] for p in points] == [f.name for f in installed] + variants  # defaults, then their variants
-    assert points[-1] == {**points[[f.name for f in installed].index("lightgbm")], "lightgbm.extra_trees": True}
+    assert [p["family"] for p in points] == [f.name for f in installed]  # one default point per family
     assert defaults["lightgbm.learning_rate"] == 0.05 and defaults["lightgbm.n_estimators"] == 100  # no rows: small
 
 
@@ -265,10 +263,9 @@ def test_portfolio_entries_follow_the_defaults_and_are_checked():
                {"family": "linear", "params": {"C": 0.1, "alpha": 10.0}},
                {"family": "random_forest", "params": {"n_estimators": 300}}]  # family not searched: left out
     points = Bayes().initial_points(families, "binary", None, portfolio_points(entries, families, "binary"))
-    assert [p["family"] for p in points] == ["linear", "lightgbm", "lightgbm", "lightgbm", "linear"]
-    assert points[2]["lightgbm.extra_trees"] is True  # LightGBM's default variant, before the portfolio
-    assert points[3] == {"family": "lightgbm", "lightgbm.num_leaves": 7, "lightgbm.learning_rate": 0.05}
-    assert points[4] == {"family": "linear", "linear.C": 0.1}  # alpha is the regression penalty
+    assert [p["family"] for p in points] == ["linear", "lightgbm", "lightgbm", "linear"]
+    assert points[2] == {"family": "lightgbm", "lightgbm.num_leaves": 7, "lightgbm.learning_rate": 0.05}
+    assert points[3] == {"family": "linear", "linear.C": 0.1}  # alpha is the regression penalty
     assert portfolio_points(entries, families, "regression")[1] == {"family": "linear", "linear.alpha": 10.0}
     with pytest.raises(ValueError, match=r"entry 0 \(lightgbm\): num_leaves=1000 is outside"):
         portfolio_points([{"family": "lightgbm", "params": {"num_leaves": 1000}}], families, "binary")
@@ -341,8 +338,7 @@ def test_second_moves_follow_the_first_moves_and_the_portfolio_once_with_the_lef
     study = optuna.create_study(direction="maximize")
     controller._enqueue_starting_points(study)
     first = [point_of(t) for t in study.get_trials(deepcopy=False)]
-    assert [p["family"] for p in first] == ["lightgbm"] * 3 and first[1]["lightgbm.extra_trees"] is True
-    assert first[2]["lightgbm.num_leaves"] == 7
+    assert [p["family"] for p in first] == ["lightgbm", "lightgbm"] and first[1]["lightgbm.num_leaves"] == 7
     for _ in first:
         controller._enqueue_second_moves(study)  # points still wait: nothing yet
         assert len(study.get_trials(deepcopy=False)) == len(first)
@@ -422,7 +418,7 @@ def test_a_dear_portfolio_entry_of_a_family_far_behind_is_left_out_with_its_reas
     study = optuna.create_study(direction="maximize")
     controller._enqueue_starting_points(study)
     marked = [bool(t.user_attrs.get(ENTRY)) for t in study.get_trials(deepcopy=False)]
-    assert marked == [False, False, False, True, True]  # the two defaults, LightGBM's variant, the two entries
+    assert marked == [False, False, True, True]  # the two defaults, then the two entries
     for family, auc in (("lightgbm", 0.90), ("knn", 0.85)):  # knn: 0.15 error against 0.10, 50 % behind
         trial = study.ask()
         trial.set_user_attr("family", family)
