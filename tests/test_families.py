@@ -229,7 +229,6 @@ def test_asking_for_a_family_whose_library_is_missing_names_the_extra():
     assert "catboost" not in {f.name for f in get_families(None, "binary")}
 
 
-
 def test_default_variants_follow_the_defaults_before_the_portfolio():
     """A family's declared variants of its default trial are enqueued after every family's defaults and before the
     portfolio; a variant naming a parameter the task's space lacks is left out."""
