@@ -68,8 +68,12 @@ def baseline_name(against: str | None, variant: dict[str, Any] | None = None) ->
     """The baseline configuration's name: the library's defaults, the family ``against``'s default trial, or the
     engine's default trial without ``variant``."""
     if variant:
-        return "default trial without " + ", ".join(f"{key}={value}" for key, value in variant.items())
+        return "default trial without " + _listed(variant)
     return LIBRARY if against is None else f"{against} default trial"
+
+
+def _listed(variant: dict[str, Any]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in variant.items())
 
 
 def parse_variant(text: str | None) -> dict[str, Any]:
@@ -157,13 +161,13 @@ def measure(family_name: str, meta: dict[str, Any], root: Path, max_rows: int,
     return rows
 
 
-def report(results: pd.DataFrame, family: str, suite: str, max_rows: int, baseline: str = LIBRARY) -> str:
+def report(results: pd.DataFrame, family: str, suite: str, max_rows: int, baseline: str = LIBRARY,
+           variant: dict[str, Any] | None = None) -> str:
     """A markdown table of the two configurations per dataset, with the engine's relative gain."""
     ok = results[results["status"] == "ok"]
     wide = ok.pivot(index=["dataset", "task", "rows"], columns="configuration", values=["score", "seconds", "rounds"])
     against = "the library's own defaults" if baseline == LIBRARY else f"the {baseline}"
-    compared = ("the engine's default trial with " + baseline.split(" without ", 1)[1]) if " without " in baseline \
-        else "the engine's default trial"
+    compared = "the engine's default trial" + (" with " + _listed(variant) if variant else "")
     lines = [f"# {family}: {compared} against {against} ({suite}, {FOLDS}-fold CV, "
              f"seed-0 training rows, at most {max_rows:,})", "",
              f"Gain: {compared} against {against}, in % of the latter's score, positive = "
@@ -216,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     stem = RESULTS / f"family_defaults_{args.family}{versus}_{args.suite}"
     results.to_csv(stem.with_suffix(".csv"), index=False)
     stem.with_suffix(".md").write_text(report(results, args.family, args.suite, args.max_rows,
-                                              baseline_name(args.against, variant)))
+                                              baseline_name(args.against, variant), variant))
     return 0
 
 

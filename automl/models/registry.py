@@ -93,7 +93,8 @@ class ModelFamily:
         when its folds would not end by the limit (on rungs every family's fits are capped).
     default_variants : tuple of dict
         Variants of the default trial, each tried right after the defaults of the first moves: the default trial with
-        these parameters changed (each declared in ``space``), e.g. LightGBM's extra-trees mode.
+        these parameters changed (each declared in ``space``). None is declared today: LightGBM's extra-trees mode was
+        measured as one and not kept (``configs/families.yaml``).
     signature_defaults : bool
         Its default trial takes the tuned parameters it does not declare from its estimator's constructor
         (:func:`automl.search.space.library_defaults`). ``False`` where those are all ``None`` (the library chooses

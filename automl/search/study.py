@@ -65,18 +65,23 @@ def open_storage(url: str | BaseStorage | None) -> BaseStorage | None:
         if url.startswith("journal:///"):
             path = "/" + path
         return JournalStorage(JournalFileBackend(path))
-    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
-    for attempt in range(SCHEMA_ATTEMPTS):
+    for attempt in range(1, SCHEMA_ATTEMPTS):
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL,
-                                  grace_period=GRACE_PERIOD)
+            return _rdb_storage(url)
         except Exception as error:  # noqa: BLE001 - only a lost schema-creation race is retried, the rest re-raised
-            if attempt == SCHEMA_ATTEMPTS - 1 or not _lost_schema_race(error):
+            if not _lost_schema_race(error):
                 raise
-            time.sleep(0.1 * (attempt + 1))
-    raise AssertionError("unreachable")
+        time.sleep(0.1 * attempt)
+    return _rdb_storage(url)  # the last attempt raises whatever it meets
+
+
+def _rdb_storage(url: str) -> RDBStorage:
+    """Open (and on an empty database, create) the SQLAlchemy storage at ``url``, with heartbeats."""
+    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL,
+                          grace_period=GRACE_PERIOD)
 
 
 def _lost_schema_race(error: BaseException) -> bool:
@@ -86,11 +91,11 @@ def _lost_schema_race(error: BaseException) -> bool:
     workers opening one new database at the same moment collide ("table ... already exists", a duplicate version
     row). Opening again finds what the winner created and goes on.
     """
-    while error is not None:
-        text = str(error)
-        if any(sign in text for sign in SCHEMA_RACE_SIGNS):
+    current: BaseException | None = error
+    while current is not None:
+        if any(sign in str(current) for sign in SCHEMA_RACE_SIGNS):
             return True
-        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+        current = current.__cause__ or current.__context__
     return False
 
 
