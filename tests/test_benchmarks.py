@@ -302,6 +302,7 @@ def test_contained_process_group_is_killed_at_the_limit(tmp_path: Path) -> None:
     assert 0 < outcome.peak_pss_mb < outcome.peak_rss_mb
 
 
+@pytest.mark.slow  # starts processes: seconds
 def test_memory_after_the_measuring_mark_does_not_count_in_the_peak(tmp_path: Path) -> None:
     """Our adapter exports to ONNX after its fit and predictions (the peers do nothing of the kind): the peak memory
     recorded stops at the mark it leaves, so the figures compare the fits."""

@@ -9,11 +9,7 @@ import pytest
 import pandas as pd
 
 from tests.conftest import CREDIT
-
-
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "automl.cli", *args], capture_output=True, text=True,
-                          timeout=300)
+from tests.cli import run_cli
 
 
 @pytest.mark.slow
@@ -21,22 +17,22 @@ def test_fit_predict_leaderboard(tmp_path: Path):
     out = tmp_path / "model"
     # 60 s: every family's defaults are cheap next to it, so they run cheapest first (at 20 s the sum of their
     # estimates sits near the share of the budget where only the strong ones start, which depends on the machine)
-    fit = run("fit", str(CREDIT), "--target", "class", "--time-budget", "60", "--max-trials", "4",
-              "--search", "defaults", "--out", str(out))
+    fit = run_cli("fit", str(CREDIT), "--target", "class", "--time-budget", "60", "--max-trials", "4",
+                  "--search", "defaults", "--out", str(out))
     assert fit.returncode == 0, fit.stderr
     assert "trial   0 linear" in fit.stderr and "s] trial" in fit.stderr  # progress lines with elapsed time
     assert "best:" in fit.stdout and "metric roc_auc" in fit.stdout
     assert (out / "pipeline.skops").exists() and (out / "leaderboard.csv").exists()
 
     preds = tmp_path / "preds.csv"
-    predict = run("predict", str(out), str(CREDIT), "--out", str(preds), "--proba")
+    predict = run_cli("predict", str(out), str(CREDIT), "--out", str(preds), "--proba")
     assert predict.returncode == 0, predict.stderr
     assert "ignoring columns not used in training: ['class']" in predict.stderr
     table = pd.read_csv(preds)
     assert list(table.columns) == ["prediction", "proba_bad", "proba_good"] and len(table) == 1000
     assert set(table.prediction) <= {"good", "bad"}
 
-    board = run("leaderboard", str(out))
+    board = run_cli("leaderboard", str(out))
     assert board.returncode == 0 and "linear" in board.stdout
 
 
@@ -54,7 +50,7 @@ def test_reads_parquet_and_arff(tmp_path: Path):
 
 @pytest.mark.slow
 def test_bad_target_column_is_a_clear_error(tmp_path: Path):
-    result = run("fit", str(CREDIT), "--target", "nope", "--time-budget", "5", "--out", str(tmp_path / "m"))
+    result = run_cli("fit", str(CREDIT), "--target", "nope", "--time-budget", "5", "--out", str(tmp_path / "m"))
     assert result.returncode != 0 and "no column 'nope'" in result.stderr
 
 

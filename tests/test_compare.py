@@ -2,18 +2,14 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from automl import AutoML
 from automl.io.persist import load, save
 from automl.serve.compare import compare_models
+from tests.cli import run_cli
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +45,8 @@ def test_cli_compare(credit_model_folder, weaker_folder, credit, tmp_path):
     X, y = credit
     data = tmp_path / "holdout.csv"
     X.iloc[600:].assign(**{"class": y.iloc[600:]}).to_csv(data, index=False)
-    done = subprocess.run([sys.executable, "-m", "automl.cli", "compare", str(weaker_folder),
-                           str(credit_model_folder), str(data), "--target", "class", "--n-boot", "200", "--json"],
-                          capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    done = run_cli("compare", str(weaker_folder), str(credit_model_folder), str(data), "--target", "class",
+                   "--n-boot", "200", "--json")
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert out["rows"] == 400 and out["verdict"] == "B is better"
@@ -79,8 +74,8 @@ def test_cli_compare_a_dfs_model_with_one_on_the_target_table_alone(relational_m
     customers, _, _, y = customers_sessions_transactions(150, seed=0)  # the DFS model's training customers
     alone = save(AutoML(**SYNTHESIS_SEARCH).fit(customers, y), tmp_path / "alone")
     tables = ["--table", str(customers_files / "sessions.csv"), "--table", str(customers_files / "transactions.csv")]
-    done = _cli("compare", str(alone), str(relational_model_folder), str(customers_files / "customers.csv"),
-                "--target", "big_spender", *tables, "--n-boot", "200", "--json")
+    done = run_cli("compare", str(alone), str(relational_model_folder), str(customers_files / "customers.csv"),
+                   "--target", "big_spender", *tables, "--n-boot", "200", "--json")
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert out["rows"] == 120 and out["score_b"] > 0.85 and out["verdict"] == "B is better"  # the tables tell
@@ -94,14 +89,11 @@ def test_cli_compare_series_models_on_readings_and_labels(series_model_folder, r
     readings.to_csv(tmp_path / "readings.csv", index=False)
     labels.rename_axis("id").rename("shape").reset_index().to_csv(tmp_path / "labels.csv", index=False)
     data = [str(tmp_path / "readings.csv"), "--labels", str(tmp_path / "labels.csv")]
-    done = _cli("compare", str(series_model_folder), str(series_model_folder), *data, "--n-boot", "100", "--json")
+    done = run_cli("compare", str(series_model_folder), str(series_model_folder), *data, "--n-boot", "100", "--json")
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert out["rows"] == 40 and out["difference"] == 0 and out["score_a"] > 0.8  # one label per series
-    mixed = _cli("compare", str(relational_model_folder), str(series_model_folder), *data)
+    mixed = run_cli("compare", str(relational_model_folder), str(series_model_folder), *data)
     assert mixed.returncode == 4 and "compare models that read the same labelled data" in mixed.stderr
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "automl.cli", *args], capture_output=True, text=True, timeout=180,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import warnings
 
 import numpy as np
@@ -17,6 +15,7 @@ from automl.data.checks import DataValidationError, Rule
 from automl.data.clean import DUPLICATE_ROWS, CleaningOptions, clean_training_data
 from automl.data.profile import profile_frame
 from automl.io.persist import load, save
+from tests.cli import run_cli
 
 FAST = dict(time_budget=60, max_trials=1, families=["linear"], random_state=0, cv=2)
 
@@ -258,20 +257,16 @@ def test_callable_rules_pass_and_fail():
         AutoML(**FAST, checks=[broken]).fit(X, y)
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "automl.cli", *args], capture_output=True, text=True, timeout=120)
-
-
 @pytest.mark.slow
 def test_cli_validate_exit_codes_and_profile(rule_data):
     folder, _, _ = rule_data
-    ok = _cli("validate", str(folder / "good.csv"), "--checks", str(folder / "rules.yaml"), "--target", "y")
+    ok = run_cli("validate", str(folder / "good.csv"), "--checks", str(folder / "rules.yaml"), "--target", "y")
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    failing = _cli("validate", str(folder / "bad.csv"), "--checks", str(folder / "rules.yaml"), "--target", "y")
+    failing = run_cli("validate", str(folder / "bad.csv"), "--checks", str(folder / "rules.yaml"), "--target", "y")
     assert failing.returncode == 1 and "2 failed with severity error" in failing.stdout
     assert "age: range" in failing.stdout
     html = folder / "profile.html"
-    profile = _cli("profile", str(folder / "bad.csv"), "--target", "y", "--html", str(html))
+    profile = run_cli("profile", str(folder / "bad.csv"), "--target", "y", "--html", str(html))
     assert profile.returncode == 0, profile.stderr
     assert "6 rows x 3 columns" in profile.stdout and "age" in profile.stdout
     page = html.read_text()
@@ -325,8 +320,8 @@ def test_shipped_rule_file_passes_on_the_bundled_data():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    result = _cli("validate", str(root / "examples/data/credit-g.csv.gz"), "--checks",
-                  str(root / "configs/checks/credit-g.yaml"), "--target", "class")
+    result = run_cli("validate", str(root / "examples/data/credit-g.csv.gz"), "--checks",
+                     str(root / "configs/checks/credit-g.yaml"), "--target", "class")
     assert result.returncode == 0 and "15 passed" in result.stdout, result.stdout + result.stderr
 
 

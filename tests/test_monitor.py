@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -18,8 +15,8 @@ from automl.serve.app import create_app
 from automl.serve.monitor import psi
 from tests.generated import customers_sessions_transactions, sine_or_sawtooth
 from tests.serving import json_rows, running
+from tests.cli import run_cli
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _serve_rows(folder: Path, rows: pd.DataFrame, log: Path) -> dict:
@@ -58,7 +55,7 @@ def test_shifted_feature_is_flagged_and_no_other(credit_model_folder, credit, li
     assert report["features"]["credit_amount"]["psi"] > 0.2
     assert len(report["features"]) >= 19  # every modelled column was checked
 
-    done = _cli("monitor", str(credit_model_folder), "--log", str(tmp_path / "shifted.jsonl"))
+    done = run_cli("monitor", str(credit_model_folder), "--log", str(tmp_path / "shifted.jsonl"))
     assert done.returncode == 1 and "RETRAIN" in done.stdout and "credit_amount" in done.stdout
 
 
@@ -71,7 +68,7 @@ def test_unshifted_traffic_gives_no_signal_and_live_score_with_labels(credit_mod
     hashes = [json.loads(line)["input_hash"] for line in log.read_text().splitlines()]
     label_file = tmp_path / "labels.csv"
     pd.DataFrame({"input_hash": hashes, "class": labels}).to_csv(label_file, index=False)
-    done = _cli("monitor", str(credit_model_folder), "--log", str(log), "--labels", str(label_file), "--json")
+    done = run_cli("monitor", str(credit_model_folder), "--log", str(log), "--labels", str(label_file), "--json")
     assert done.returncode == 0, done.stdout + done.stderr
     score = json.loads(done.stdout)["score"]
     assert score["metric"] == "roc_auc" and 0.5 < score["live"] <= 1.0 and score["n"] == 400
@@ -93,12 +90,6 @@ def test_psi_is_zero_on_itself_and_positive_otherwise(weights):
     else:  # a real shift gives a strictly positive index, and PSI is symmetric in its two arguments
         assert psi(shares, reversed_shares) > 0.0
         assert psi(shares, reversed_shares) == pytest.approx(psi(reversed_shares, shares))
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "automl.cli", *args], capture_output=True, text=True,
-                          timeout=120, env=env)
 
 
 def test_a_live_score_well_below_validation_says_retrain(credit_model_folder, live_rows, tmp_path):
@@ -130,7 +121,7 @@ def test_a_relational_model_is_monitored_on_the_synthesised_features(relational_
     assert report["rows"] == 60 and {"age", "plan", "MEAN(transactions.amount)"} <= set(report["features"])
     label_file = tmp_path / "labels.csv"
     labels.to_frame("big_spender").to_csv(label_file, index=False)  # one label per logged row, in order
-    done = _cli("monitor", str(relational_model_folder), "--log", str(log), "--labels", str(label_file), "--json")
+    done = run_cli("monitor", str(relational_model_folder), "--log", str(log), "--labels", str(label_file), "--json")
     score = json.loads(done.stdout)["score"]  # predicted again from the logged features
     assert score["metric"] == "roc_auc" and score["n"] == 60 and score["live"] > 0.8, done.stderr
 
@@ -149,7 +140,7 @@ def test_a_series_model_is_monitored_per_series_with_labels_joined_on_the_id(ser
     label_file = tmp_path / "labels.csv"
     labels.rename_axis("id").rename("shape").reset_index().sample(frac=1.0, random_state=0).to_csv(label_file,
                                                                                                    index=False)
-    done = _cli("monitor", str(series_model_folder), "--log", str(log), "--labels", str(label_file), "--json")
+    done = run_cli("monitor", str(series_model_folder), "--log", str(log), "--labels", str(label_file), "--json")
     score = json.loads(done.stdout)["score"]  # (PSI over 10 bins of 80 training series is noisy: no exit code here)
     assert score["n"] == 60 and score["live"] > 0.8, done.stderr  # joined on 'id', whatever the labels' order
 

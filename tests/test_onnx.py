@@ -1,8 +1,6 @@
 """ONNX export: parity with the Python pipeline per exportable family and task, loud failures otherwise."""
 from __future__ import annotations
 
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -15,6 +13,7 @@ from automl.models.registry import all_families, get_families
 from automl.pipeline.build import TrialConfig, build_pipeline
 from automl.search.ensemble import WeightedEnsembleClassifier
 from tests.conftest import family_cases
+from tests.cli import run_cli
 
 EXPORTABLE = [f.name for f in get_families("exportable", "binary")]
 
@@ -156,8 +155,7 @@ def test_exportable_families_are_the_declared_ones():
 @pytest.mark.slow
 def test_cli_export_writes_a_checked_file(credit_model_folder, tmp_path, credit):
     out = tmp_path / "m.onnx"
-    done = subprocess.run([sys.executable, "-m", "automl.cli", "export", str(credit_model_folder), "--format",
-                           "onnx", "--out", str(out)], capture_output=True, text=True, timeout=120)
+    done = run_cli("export", str(credit_model_folder), "--format", "onnx", "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert "matches the pipeline" in done.stdout
     X, _ = credit
@@ -170,8 +168,7 @@ def test_cli_export_writes_a_checked_file(credit_model_folder, tmp_path, credit)
 @pytest.mark.parametrize("folder", ["relational_model_folder", "series_model_folder"])
 def test_models_with_synthesised_features_are_refused_with_the_reason(folder, request, tmp_path):
     out = tmp_path / "m.onnx"  # the folders keep no sample: the reason comes before any parity check
-    done = subprocess.run([sys.executable, "-m", "automl.cli", "export", str(request.getfixturevalue(folder)),
-                           "--out", str(out)], capture_output=True, text=True, timeout=120)
+    done = run_cli("export", str(request.getfixturevalue(folder)), "--out", str(out))
     assert done.returncode == 3 and not out.exists()
     assert "features synthesised from related tables or time series (featuretools / tsfresh) have no ONNX " \
            "converter" in done.stderr

@@ -26,6 +26,7 @@ from automl.data.profile import numeric_profiles, profile_column
 from automl.data.schema import Column, find_uninformative
 from automl.io.persist import load, save
 from automl.testing import misbehaving_family
+from tests.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = dict(time_budget=60, max_trials=2, families=["linear"], search="defaults", portfolio=None, cv=3,
@@ -123,14 +124,11 @@ def test_cli_exits_non_zero_and_writes_nothing_without_a_model(tmp_path):
     data = tmp_path / "two.csv"
     pd.DataFrame({"x": [1.0, 2.0], "y": ["a", "b"]}).to_csv(data, index=False)
     out = tmp_path / "model"
-    run = subprocess.run([sys.executable, "-m", "automl.cli", "fit", str(data), "--target", "y", "--time-budget",
-                          "20", "--out", str(out), "--quiet", "--max-trials", "4"], capture_output=True, text=True,
-                         timeout=120)
-    assert run.returncode == EXIT_NO_MODEL, run.stderr
-    assert "no model was found" in run.stderr and not out.exists()
-    accepted = subprocess.run([sys.executable, "-m", "automl.cli", "fit", str(data), "--target", "y", "--time-budget",
-                               "20", "--out", str(out), "--quiet", "--max-trials", "4", "--allow-constant"],
-                              capture_output=True, text=True, timeout=120)
+    fit = ("fit", str(data), "--target", "y", "--time-budget", "20", "--out", str(out), "--quiet", "--max-trials", "4")
+    refused = run_cli(*fit)
+    assert refused.returncode == EXIT_NO_MODEL, refused.stderr
+    assert "no model was found" in refused.stderr and not out.exists()
+    accepted = run_cli(*fit, "--allow-constant")
     assert accepted.returncode == 0, accepted.stderr
     assert json.loads((out / "model.json").read_text())["best"]["family"] == "constant"
 

@@ -2,10 +2,7 @@
 from __future__ import annotations
 
 import base64
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,8 +10,8 @@ import pytest
 from automl import AutoMLRegressor
 from automl.io.persist import save
 from automl.io.report import build_report
+from tests.cli import run_cli
 
-ROOT = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -64,8 +61,7 @@ def test_report_shows_shap_values_of_one_tree_model(regression_frame, tmp_path):
 @pytest.mark.slow
 def test_cli_report(credit_model_folder, tmp_path):
     out = tmp_path / "report.html"
-    done = subprocess.run([sys.executable, "-m", "automl.cli", "report", str(credit_model_folder), "--out", str(out)],
-                          capture_output=True, text=True, timeout=180, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    done = run_cli("report", str(credit_model_folder), "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert out.read_text().startswith("<!doctype html>") and len(_images(out.read_text())) == 4
 
@@ -82,25 +78,20 @@ def _write_customers(folder: Path, n: int, seed: int) -> list[str]:
             "--table", str(folder / "sessions.csv"), "--table", str(folder / "transactions.csv")]
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "automl.cli", *args], capture_output=True, text=True, timeout=180,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
-
-
 @pytest.mark.slow
 def test_cli_report_of_a_relational_model_shuffles_its_synthesised_features(relational_model_folder, tmp_path):
     data = _write_customers(tmp_path, 40, seed=1)
     out = tmp_path / "report.html"
-    done = _cli("report", str(relational_model_folder), "--out", str(out), *data)
+    done = run_cli("report", str(relational_model_folder), "--out", str(out), *data)
     assert done.returncode == 0, done.stderr
     text = out.read_text()
     assert "5 shuffles per synthesised feature on 40 rows of the labelled rows given" in text
     assert "<h2>Confusion matrix</h2>" in text and "MEAN(transactions.amount)" in text  # the profile's columns
     assert len(_images(text)) == 3  # search, importances, confusion matrix: DFS models have no own importances
-    missing = _cli("report", str(relational_model_folder), "--out", str(out), *data[:4])
+    missing = run_cli("report", str(relational_model_folder), "--out", str(out), *data[:4])
     assert missing.returncode == 4 and "related tables ['sessions', 'transactions']: give each with --table" \
         in missing.stderr
-    bare = _cli("report", str(relational_model_folder), "--out", str(out))  # no labelled rows: no crash either
+    bare = run_cli("report", str(relational_model_folder), "--out", str(out))  # no labelled rows: no crash either
     assert bare.returncode == 0 and "No labelled rows" in out.read_text()
 
 

@@ -54,6 +54,7 @@ print(before, anon_mb())
     assert before - after > 100  # of the ~200 MB freed
 
 
+@pytest.mark.slow  # starts processes: seconds
 @pytest.mark.skipif(_malloc_trim() is None, reason="the C library has no malloc_trim (not glibc)")
 def test_sending_data_to_a_trial_leaves_no_freed_memory_held():
     # the 100k-row generated table's search data: 75,000 rows, 40 numbers and 6 text columns, text labels;

@@ -23,6 +23,7 @@ def _open_and_create(url: str, barrier, name: str) -> str:  # noqa: ANN001 - a m
     return ""
 
 
+@pytest.mark.slow  # starts processes: seconds
 @pytest.mark.parametrize("round_", range(3))
 def test_workers_opening_one_new_sqlite_file_at_once_all_get_it(tmp_path: Path, round_: int):
     url = f"sqlite:///{tmp_path}/search.db"

@@ -4,8 +4,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -17,13 +15,9 @@ from automl import AutoML
 from automl.search.study import load_settings, open_storage
 from tests.conftest import CREDIT
 from tests.services import postgres_server, postgres_unavailable_reason
+from tests.cli import start_cli
 
 pytestmark = pytest.mark.slow
-
-
-def _cli(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "automl.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
 
 
 def _finished(url: str, study: str) -> list[optuna.trial.FrozenTrial]:
@@ -45,8 +39,8 @@ def _wait_for(condition, timeout: float) -> None:  # noqa: ANN001
 
 def test_kill_9_then_resume_keeps_every_finished_trial(tmp_path: Path, credit):
     url = f"sqlite:///{tmp_path}/search.db"
-    fit = _cli("fit", str(CREDIT), "--target", "class", "--time-budget", "120", "--storage", url,
-               "--study", "credit", "--out", str(tmp_path / "m"), "--quiet", "--n-jobs", "1")
+    fit = start_cli("fit", str(CREDIT), "--target", "class", "--time-budget", "120", "--storage", url,
+                    "--study", "credit", "--out", str(tmp_path / "m"), "--quiet", "--n-jobs", "1")
     try:
         _wait_for(lambda: len(_finished(url, "credit")) >= 4, timeout=90)
     finally:
@@ -72,8 +66,8 @@ def test_kill_9_then_resume_keeps_every_finished_trial(tmp_path: Path, credit):
 @pytest.mark.skipif(postgres_unavailable_reason() is not None, reason=str(postgres_unavailable_reason()))
 def test_workers_share_one_postgres_study_and_survive_a_killed_worker(tmp_path: Path):
     with postgres_server() as url:
-        starter = _cli("fit", str(CREDIT), "--target", "class", "--time-budget", "32", "--storage", url,
-                       "--study", "shared", "--out", str(tmp_path / "m"), "--quiet", "--n-jobs", "1")
+        starter = start_cli("fit", str(CREDIT), "--target", "class", "--time-budget", "32", "--storage", url,
+                            "--study", "shared", "--out", str(tmp_path / "m"), "--quiet", "--n-jobs", "1")
 
         def settings_saved() -> bool:
             try:
@@ -82,8 +76,8 @@ def test_workers_share_one_postgres_study_and_survive_a_killed_worker(tmp_path: 
                 return False
 
         _wait_for(settings_saved, timeout=30)
-        doomed = _cli("worker", "--storage", url, "--study", "shared", "--quiet")
-        survivor = _cli("worker", "--storage", url, "--study", "shared", "--quiet")
+        doomed = start_cli("worker", "--storage", url, "--study", "shared", "--quiet")
+        survivor = start_cli("worker", "--storage", url, "--study", "shared", "--quiet")
         doomed_id = f"{os.uname().nodename}:{doomed.pid}"
         _wait_for(lambda: any(t.user_attrs.get("worker") == doomed_id for t in _finished(url, "shared")), 40)
         os.kill(doomed.pid, signal.SIGKILL)

@@ -153,6 +153,7 @@ def test_a_trial_hands_the_network_its_features_in_float32_and_other_models_thei
     assert in_fit_dtype(X, EncodedLabelClassifier(LogisticRegression())) is X
 
 
+@pytest.mark.slow  # starts processes: seconds
 def test_training_does_not_import_torch_dynamo():
     """A fit in a fresh interpreter leaves torch._dynamo (and sympy) unimported: 1.3 s and 71 MB per trial."""
     script = ("import sys, numpy as np; from automl.models.torch_net import TorchNetClassifier; "

@@ -61,6 +61,7 @@ def test_a_finished_trial_comes_back_through_a_file_that_is_then_removed(tmp_pat
     assert _files(tmp_path) == []
 
 
+@pytest.mark.slow  # starts processes: seconds
 def test_a_trial_stopped_at_its_deadline_leaves_no_file(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     task, data = _trial(rows=4000, seconds_per_fold=1.0)
@@ -121,6 +122,7 @@ child.join()
 """
 
 
+@pytest.mark.slow  # starts processes: seconds
 @pytest.mark.parametrize("user_setting, seen_in_trial", [({}, ["3000"]), ({"OMP_WAIT_POLICY": "PASSIVE"}, ["PASSIVE"]),
                                                         ({"GOMP_SPINCOUNT": "0"}, ["0"])])
 def test_trial_processes_spin_briefly_before_sleeping_unless_the_user_says_how_openmp_threads_wait(
@@ -156,6 +158,7 @@ child.join()
 """
 
 
+@pytest.mark.slow  # starts processes: seconds
 def test_what_the_fork_server_imported_is_frozen_so_a_trial_collection_does_not_copy_its_pages(tmp_path):
     seen = tmp_path / "gc.txt"
     subprocess.run([sys.executable, "-c", _TRIAL_GC, str(seen)], check=True, timeout=120)
