@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import pandas as pd
 
-from tests.conftest import CREDIT
 from tests.cli import run_cli
+from tests.conftest import CREDIT
 
 
 @pytest.mark.slow

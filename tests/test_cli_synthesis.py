@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from tests.generated import customers_sessions_transactions
 from tests.cli import run_cli
+from tests.generated import customers_sessions_transactions
 from tests.generated import sine_or_sawtooth
 
 pytestmark = pytest.mark.slow  # real searches, seconds each
@@ -45,11 +45,12 @@ def test_fit_series_and_predict(tmp_path: Path):
     readings, labels = sine_or_sawtooth(120, seed=0)
     readings.to_csv(tmp_path / "readings.csv", index=False)
     labels.rename_axis("id").rename("shape").reset_index().to_csv(tmp_path / "labels.csv", index=False)
-    fit = run_cli("fit-series", str(tmp_path / "readings.csv"), "--labels", str(tmp_path / "labels.csv"), "--id", "id",
-                  "--sort", "time", "--out", str(tmp_path / "model"), *SERIES_FAST)
+    fit = run_cli("fit-series", str(tmp_path / "readings.csv"), "--labels", str(tmp_path / "labels.csv"),
+                  "--id", "id", "--sort", "time", "--out", str(tmp_path / "model"), *SERIES_FAST)
     assert fit.returncode == 0, fit.stderr
     assert "synthesis: tsfresh" in fit.stdout
-    predict = run_cli("predict", str(tmp_path / "model"), str(tmp_path / "readings.csv"), "--out", str(tmp_path / "p.csv"))
+    predict = run_cli("predict", str(tmp_path / "model"), str(tmp_path / "readings.csv"),
+                      "--out", str(tmp_path / "p.csv"))
     assert predict.returncode == 0, predict.stderr
     table = pd.read_csv(tmp_path / "p.csv")
     assert list(table.columns) == ["id", "prediction"] and list(table.id) == sorted(labels.index)
@@ -68,8 +69,8 @@ def test_predict_names_the_related_tables_a_saved_model_needs(relational_model_f
     assert none.returncode == 4 and "related tables ['sessions', 'transactions']: give each with --table" in none.stderr
     misnamed = run_cli(*command, "--table", str(tmp_path / "sessions.csv"), "--table", str(tmp_path / "purchases.csv"))
     assert misnamed.returncode == 4 and "missing ['transactions'] and not this model's ['purchases']" in misnamed.stderr
-    named = run_cli(*command, "--table", str(tmp_path / "sessions.csv"),
-                    "--table", f"transactions={tmp_path / 'purchases.csv'}", "--proba", "--out", str(tmp_path / "p.csv"))
+    named = run_cli(*command, "--table", str(tmp_path / "sessions.csv"), "--table",
+                    f"transactions={tmp_path / 'purchases.csv'}", "--proba", "--out", str(tmp_path / "p.csv"))
     assert named.returncode == 0, named.stderr
     table = pd.read_csv(tmp_path / "p.csv")
     expected = load(relational_model_folder).predict_proba(customers, tables={"sessions": sessions,

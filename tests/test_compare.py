@@ -11,7 +11,6 @@ from automl.serve.compare import compare_models
 from tests.cli import run_cli
 
 
-
 @pytest.fixture(scope="module")
 def weaker_folder(credit, tmp_path_factory):
     X, y = credit
@@ -95,5 +94,3 @@ def test_cli_compare_series_models_on_readings_and_labels(series_model_folder, r
     assert out["rows"] == 40 and out["difference"] == 0 and out["score_a"] > 0.8  # one label per series
     mixed = run_cli("compare", str(relational_model_folder), str(series_model_folder), *data)
     assert mixed.returncode == 4 and "compare models that read the same labelled data" in mixed.stderr
-
-

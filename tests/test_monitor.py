@@ -13,10 +13,9 @@ from hypothesis import strategies as st
 
 from automl.serve.app import create_app
 from automl.serve.monitor import psi
+from tests.cli import run_cli
 from tests.generated import customers_sessions_transactions, sine_or_sawtooth
 from tests.serving import json_rows, running
-from tests.cli import run_cli
-
 
 
 def _serve_rows(folder: Path, rows: pd.DataFrame, log: Path) -> dict:

@@ -1,7 +1,6 @@
 """ONNX export: parity with the Python pipeline per exportable family and task, loud failures otherwise."""
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,8 +11,8 @@ from automl.io.onnx import NotExportable, OnnxPredictor, check_parity, sample_ro
 from automl.models.registry import all_families, get_families
 from automl.pipeline.build import TrialConfig, build_pipeline
 from automl.search.ensemble import WeightedEnsembleClassifier
-from tests.conftest import family_cases
 from tests.cli import run_cli
+from tests.conftest import family_cases
 
 EXPORTABLE = [f.name for f in get_families("exportable", "binary")]
 

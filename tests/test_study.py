@@ -13,9 +13,9 @@ import pytest
 
 from automl import AutoML
 from automl.search.study import load_settings, open_storage
+from tests.cli import start_cli
 from tests.conftest import CREDIT
 from tests.services import postgres_server, postgres_unavailable_reason
-from tests.cli import start_cli
 
 pytestmark = pytest.mark.slow
 
