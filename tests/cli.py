@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,7 +27,8 @@ def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(_command(args), capture_output=True, text=True, timeout=timeout, env=_environment())
 
 
-def start_cli(*args: str) -> subprocess.Popen:
-    """Start ``automl ARGS`` without waiting, its output piped as text (the caller communicates or kills it)."""
+def start_cli(*args: str, preexec_fn: Callable[[], None] | None = None) -> subprocess.Popen:
+    """Start ``automl ARGS`` without waiting, its output piped as text (the caller communicates or kills it);
+    ``preexec_fn`` runs in the child before the command (to start it as from a terminal, say)."""
     return subprocess.Popen(_command(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=_environment())
+                            env=_environment(), preexec_fn=preexec_fn)

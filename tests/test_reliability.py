@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +24,7 @@ from automl.data.profile import numeric_profiles, profile_column
 from automl.data.schema import Column, find_uninformative
 from automl.io.persist import load, save
 from automl.testing import misbehaving_family
-from tests.cli import run_cli
+from tests.cli import run_cli, start_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = dict(time_budget=60, max_trials=2, families=["linear"], search="defaults", portfolio=None, cv=3,
@@ -309,9 +307,8 @@ def test_ctrl_c_during_a_fit_exits_130_without_a_traceback(tmp_path):
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
-    process = subprocess.Popen([sys.executable, "-m", "automl.cli", "fit", str(data), "--target", "class",
-                                "--time-budget", "60", "--out", str(tmp_path / "m")], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, preexec_fn=as_from_a_terminal)
+    process = start_cli("fit", str(data), "--target", "class", "--time-budget", "60", "--out", str(tmp_path / "m"),
+                        preexec_fn=as_from_a_terminal)
     # after the first trial's line: the search is running
     seen: list[str] = []
     while not seen or ("trial" not in seen[-1] and seen[-1]):
